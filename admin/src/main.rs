@@ -1,0 +1,209 @@
+//! `folio-admin`: sets up a Folio deployment's table and queues, creates
+//! organizations and mints or revokes API tokens. It reads the same
+//! `FOLIO_TABLE` and AWS settings as the functions. A minted token is
+//! printed once, alone on stdout; only its SHA-256 is stored.
+
+use clap::{Parser, Subcommand};
+use folio::auth::{Operation, Scope, Token, TokenRecord};
+use folio::ids::{CollectionKey, Locale, OrgId};
+use folio::schema::Org;
+use folio::store::Store;
+
+#[derive(Parser)]
+#[command(name = "folio-admin", about = "Administer a Folio deployment")]
+struct Cli {
+    /// The DynamoDB table.
+    #[arg(long, env = "FOLIO_TABLE", default_value = "folio", global = true)]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table and the events queue (with its DLQ) if missing;
+    /// prints FOLIO_TABLE=… and FOLIO_QUEUE_URL=… lines.
+    Init {
+        #[arg(long, env = "FOLIO_QUEUE_NAME", default_value = "folio-events")]
+        queue: String,
+    },
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization, or update its locales.
+    Create {
+        org: String,
+        /// Content locales, comma-separated (e.g. en,es). None: not localized.
+        #[arg(long, value_delimiter = ',')]
+        locales: Vec<String>,
+        /// The default locale; the first of --locales when omitted.
+        #[arg(long)]
+        default_locale: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a token and print it alone on stdout.
+    Create {
+        #[arg(long)]
+        org: String,
+        /// read, write or admin; repeat for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Limit the token to these collections; repeat for several.
+        #[arg(long = "collection")]
+        collections: Vec<String>,
+        /// Limit the token to these operations (create, read, update, delete).
+        #[arg(long = "operation")]
+        operations: Vec<String>,
+        /// A label to recognise the token by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke a token (read from stdin when not given, to keep it out of shell history).
+    Revoke { token: Option<String> },
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("folio-admin: {msg}");
+    std::process::exit(2)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let cli = Cli::parse();
+    let sdk = folio::app::sdk_config().await;
+    let store = Store::new(folio::store::dynamodb_client(&sdk), cli.table.clone());
+    if let Err(e) = run(cli, &sdk, &store).await {
+        fail(format!("{e}: {e:?}"));
+    }
+}
+
+async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(), folio::Error> {
+    match cli.command {
+        Command::Init { queue } => {
+            let created = store.ensure_table().await?;
+            let sqs = aws_sdk_sqs::Client::new(sdk);
+            let (queue_url, dlq_url) = folio::events::ensure_queues(&sqs, &queue).await?;
+            eprintln!(
+                "table {} {}",
+                cli.table,
+                if created { "created" } else { "already exists" }
+            );
+            println!("FOLIO_TABLE={}", cli.table);
+            println!("FOLIO_QUEUE_URL={queue_url}");
+            println!("FOLIO_DLQ_URL={dlq_url}");
+        }
+        Command::Org {
+            command:
+                OrgCommand::Create {
+                    org,
+                    locales,
+                    default_locale,
+                },
+        } => {
+            let id = OrgId::parse(&org).unwrap_or_else(|e| fail(e));
+            let locales: Vec<Locale> = locales
+                .iter()
+                .map(|l| Locale::parse(l).unwrap_or_else(|e| fail(e)))
+                .collect();
+            let default_locale = match default_locale {
+                Some(d) => Some(Locale::parse(&d).unwrap_or_else(|e| fail(e))),
+                None => locales.first().cloned(),
+            };
+            if let Some(d) = &default_locale {
+                if !locales.contains(d) {
+                    fail("--default-locale must be one of --locales");
+                }
+            }
+            store
+                .put_org(&Org {
+                    id,
+                    locales,
+                    default_locale,
+                })
+                .await?;
+            eprintln!("organization {org} saved");
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    org,
+                    scopes,
+                    collections,
+                    operations,
+                    name,
+                },
+        } => {
+            let org = OrgId::parse(&org).unwrap_or_else(|e| fail(e));
+            if store.get_org(&org).await?.is_none() {
+                fail(format!(
+                    "no organization {org}: create it with `folio-admin org create {org}`"
+                ));
+            }
+            let scopes: Vec<Scope> = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s).unwrap_or_else(|| {
+                        fail(format!("unknown scope {s}: use read, write or admin"))
+                    })
+                })
+                .collect();
+            let collections: Vec<CollectionKey> = collections
+                .iter()
+                .map(|c| CollectionKey::parse(c).unwrap_or_else(|e| fail(e)))
+                .collect();
+            let operations: Vec<Operation> = operations
+                .iter()
+                .map(|o| {
+                    Operation::parse(o).unwrap_or_else(|| fail(format!("unknown operation {o}")))
+                })
+                .collect();
+            let token = Token::mint();
+            let record = TokenRecord {
+                org,
+                scopes,
+                collections: (!collections.is_empty()).then_some(collections),
+                operations: (!operations.is_empty()).then_some(operations),
+                revoked: false,
+                name,
+                created_at: folio::api::now(),
+            };
+            store.put_token(&token.hash(), &record).await?;
+            println!("{}", token.expose());
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { token },
+        } => {
+            let raw = match token {
+                Some(t) => t,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .unwrap_or_else(|e| fail(e));
+                    line
+                }
+            };
+            let token = Token::parse(&raw).unwrap_or_else(|| fail("not a token"));
+            if store.revoke_token(&token.hash()).await? {
+                eprintln!("token revoked");
+            } else {
+                fail("no such token");
+            }
+        }
+    }
+    Ok(())
+}

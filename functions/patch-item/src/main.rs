@@ -1,0 +1,12 @@
+//! `PATCH /v2/content/{collection_key}/{item_id}/`: changes only the fields sent.
+//! All logic lives in `folio::api::update`; this binary only wires it.
+
+use folio::App;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    folio::init_tracing();
+    let app = App::from_env().await?;
+    run(service_fn(|req| folio::api::update::patch(&app, req))).await
+}

@@ -1,0 +1,113 @@
+//! `PUT /v2/collections/{collection_key}/`, `GET /v2/collections/{collection_key}/`
+//! and `GET /v2/collections/`: collection schemas.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::auth::Scope;
+use crate::error::{Error, FieldErrors};
+use crate::http::{json_response, serve, Call, Route};
+use crate::schema::{parse_collection, Collection, CollectionSpec, FieldType};
+
+pub const PUT: Route = Route {
+    pattern: "/v2/collections/{collection_key}/",
+    scope: Scope::Admin,
+    operation: None,
+    query_token: false,
+};
+pub const GET: Route = Route {
+    pattern: "/v2/collections/{collection_key}/",
+    scope: Scope::Read,
+    operation: None,
+    query_token: true,
+};
+pub const LIST: Route = Route {
+    pattern: "/v2/collections/",
+    scope: Scope::Read,
+    operation: None,
+    query_token: true,
+};
+
+pub fn to_json(c: &Collection) -> Value {
+    json!({
+        "key": c.key,
+        "name": c.name,
+        "description": c.description,
+        "fields": c.specs(),
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    })
+}
+
+pub async fn put(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, PUT, |call| put_collection(app, call)).await
+}
+
+async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let key = call.collection_key()?;
+    let spec: CollectionSpec = call.json()?;
+    let now = super::now();
+    let collection = parse_collection(key, spec, now.clone(), now)?;
+    let org = &call.principal.org;
+    // Reference fields must point at collections that exist (or this one).
+    let mut errors = FieldErrors::new();
+    for (i, field) in collection.fields.iter().enumerate() {
+        if let FieldType::Reference {
+            collection: target, ..
+        } = &field.kind
+        {
+            if *target != collection.key && app.store.get_collection(org, target).await?.is_none() {
+                errors.insert(
+                    format!("fields[{i}].collection"),
+                    vec![format!("Unknown collection \"{target}\".")],
+                );
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let (created, created_at) = app.store.put_collection(org, &collection).await?;
+    app.forget_collection(org, &collection.key);
+    let stored = Collection {
+        created_at,
+        ..collection
+    };
+    Ok(json_response(
+        if created { 201 } else { 200 },
+        &to_json(&stored),
+    ))
+}
+
+pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, GET, |call| async move {
+        let key = call.collection_key()?;
+        let c = app
+            .store
+            .get_collection(&call.principal.org, &key)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(json_response(200, &to_json(&c)))
+    })
+    .await
+}
+
+pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, LIST, |call| async move {
+        let all = app.store.list_collections(&call.principal.org).await?;
+        // A token limited to some collections sees only those.
+        let data: Vec<Value> = all
+            .iter()
+            .filter(|c| call.allow(&c.key).is_ok())
+            .map(to_json)
+            .collect();
+        Ok(json_response(
+            200,
+            &json!({"meta": {"count": data.len()}, "data": data}),
+        ))
+    })
+    .await
+}

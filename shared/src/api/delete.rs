@@ -1,0 +1,154 @@
+//! `DELETE /v2/content/{collection_key}/{item_id}/` and
+//! `POST /v2/content/{collection_key}/batch-delete/`. Both go through
+//! `delete_one`, so a batch deletes exactly as single deletes do.
+
+use std::convert::Infallible;
+
+use futures::stream::{self, StreamExt};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::auth::{Operation, Scope};
+use crate::error::Error;
+use crate::events::{Event, EventType};
+use crate::http::{json_response, no_content, serve, Call, Route};
+use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::store::ItemWrite;
+
+pub const DELETE: Route = Route {
+    pattern: "/v2/content/{collection_key}/{item_id}/",
+    scope: Scope::Write,
+    operation: Some(Operation::Delete),
+    query_token: false,
+};
+pub const BATCH: Route = Route {
+    pattern: "/v2/content/{collection_key}/batch-delete/",
+    scope: Scope::Write,
+    operation: Some(Operation::Delete),
+    query_token: false,
+};
+
+pub const MAX_BATCH: usize = 100;
+/// Deletes in flight at once in a batch: enough to finish 100 in a few
+/// round trips, few enough not to trip DynamoDB's per-partition limits.
+pub const BATCH_CONCURRENCY: usize = 25;
+
+/// Soft-deletes one item; returns its delete event, not yet sent.
+pub async fn delete_one(
+    app: &App,
+    org: &OrgId,
+    key: &CollectionKey,
+    id: ItemId,
+) -> Result<Event, Error> {
+    let now = super::now();
+    let w = ItemWrite {
+        org,
+        collection: key,
+        id,
+        now: &now,
+        expected: None,
+    };
+    let old = app
+        .store
+        .soft_delete(&w, app.config.retention_days * 86_400)
+        .await?;
+    Ok(Event::new(org, key, id, old.version + 1, EventType::Delete))
+}
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, DELETE, |call| async move {
+        let key = call.collection_key()?;
+        call.no_body()?;
+        let id = call.item_id()?;
+        let event = delete_one(app, &call.principal.org, &key, id).await?;
+        super::publish(app, &[event]).await;
+        Ok(no_content())
+    })
+    .await
+}
+
+pub async fn batch(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, BATCH, |call| batch_delete(app, call)).await
+}
+
+async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let key = call.collection_key()?;
+    let ids: Vec<String> = match call.json::<Value>()? {
+        Value::Array(values) => values
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(Error::bad_request(
+                    "The body must be a JSON array of item ids (strings).",
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(Error::bad_request(
+                "The body must be a JSON array of item ids (strings).",
+            ))
+        }
+    };
+    if ids.len() > MAX_BATCH {
+        return Err(Error::bad_request(format!(
+            "At most {MAX_BATCH} ids can be deleted at once; got {}.",
+            ids.len()
+        )));
+    }
+    // Each id counts once, in the order first given.
+    let mut unique = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    let org = &call.principal.org;
+    let key = &key;
+    let results: Vec<(usize, String, Result<Event, Error>)> =
+        stream::iter(unique.into_iter().enumerate())
+            .map(|(i, raw)| async move {
+                let result = match ItemId::parse(&raw) {
+                    Ok(id) => delete_one(app, org, key, id).await,
+                    Err(_) => Err(Error::NotFound),
+                };
+                (i, raw, result)
+            })
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .collect()
+            .await;
+    let mut results = results;
+    results.sort_by_key(|(i, _, _)| *i);
+
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for (_, raw, result) in results {
+        match result {
+            Ok(event) => events.push(event),
+            Err(Error::NotFound) => errors.push(format!("Content object: \"{raw}\" doesn't exist")),
+            Err(Error::Referenced { .. }) => errors.push(format!(
+                "Content object: \"{raw}\" is used in another content object."
+            )),
+            Err(e) => {
+                if let Error::Internal(source) = &e {
+                    tracing::error!(error = %source, id = %raw, "batch delete of one item failed");
+                }
+                errors.push(format!(
+                    "Content object: \"{raw}\" could not be deleted: {e}"
+                ));
+            }
+        }
+    }
+    if !events.is_empty() {
+        super::publish(app, &events).await;
+    }
+    let deleted = events.len();
+    if errors.is_empty() {
+        Ok(json_response(200, &json!({"deletedCount": deleted})))
+    } else {
+        Ok(json_response(
+            400,
+            &json!({"deletedCount": deleted, "errors": errors}),
+        ))
+    }
+}

@@ -1,0 +1,59 @@
+//! One module per endpoint family; each public `handle` is what a Lambda
+//! binary in `functions/` runs. Handlers parse, call `store`, publish the
+//! write's events, and shape the response; they hold no invariant of their own.
+
+pub mod collections;
+pub mod create;
+pub mod delete;
+pub mod read;
+pub mod trash;
+pub mod update;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::events::Event;
+
+/// Timestamps as stored: UTC, fixed microsecond width, so that string order
+/// is time order (the trash index sorts on it).
+pub fn format_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    ))
+    .expect("a UTC time formats")
+}
+
+pub fn now() -> String {
+    format_time(OffsetDateTime::now_utc())
+}
+
+/// Parses a client's RFC 3339 time into the stored form.
+pub fn parse_time(s: &str) -> Option<String> {
+    OffsetDateTime::parse(s, &Rfc3339).ok().map(format_time)
+}
+
+/// Sends a write's events. The write is already durable, so a queue
+/// failure is logged rather than turned into a failed request.
+pub async fn publish(app: &App, events: &[Event]) {
+    if let Err(e) = app.events.publish(events).await {
+        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        tracing::error!(error = %e, debug = ?e, event_ids = ?ids, "events were not queued");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_times_sort_as_strings() {
+        let a = parse_time("2026-01-01T00:00:00Z").unwrap();
+        let b = parse_time("2026-01-01T00:00:00.5+00:00").unwrap();
+        let c = parse_time("2026-01-01T01:00:00+02:00").unwrap();
+        assert_eq!(a, "2026-01-01T00:00:00.000000Z");
+        assert!(c < a && a < b, "{c} {a} {b}");
+        assert!(parse_time("yesterday").is_none());
+    }
+}

@@ -1,0 +1,368 @@
+//! `GET /v2/content/{collection_key}/{item_id}/` and
+//! `GET /v2/content/{collection_key}/`: reads of live items, with drafts
+//! only in preview, locales, filters, ordering, paging and reference
+//! expansion to `levels` deep.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Map, Value};
+
+use crate::app::App;
+use crate::auth::{Operation, Scope};
+use crate::content::{field_value, render, ItemRecord, Status, View};
+use crate::error::Error;
+use crate::http::{json_response, serve, with_etag, Call, Route};
+use crate::ids::{CollectionKey, ItemId, Locale};
+use crate::schema::{Collection, FieldType, Org};
+use crate::store::items::now_epoch;
+
+pub const GET: Route = Route {
+    pattern: "/v2/content/{collection_key}/{item_id}/",
+    scope: Scope::Read,
+    operation: Some(Operation::Read),
+    query_token: true,
+};
+pub const LIST: Route = Route {
+    pattern: "/v2/content/{collection_key}/",
+    scope: Scope::Read,
+    operation: Some(Operation::Read),
+    query_token: true,
+};
+
+pub const DEFAULT_PAGE_SIZE: usize = 10;
+pub const MAX_PAGE_SIZE: usize = 100;
+pub const DEFAULT_LEVELS: u8 = 2;
+pub const MAX_LEVELS: u8 = 5;
+
+/// Read options shared by get and list.
+struct ReadOptions {
+    preview: bool,
+    view: View,
+    levels: u8,
+}
+
+fn bad(param: &str, msg: &str) -> Error {
+    Error::field(param, msg)
+}
+
+fn read_options(call: &Call, org: &Org) -> Result<ReadOptions, Error> {
+    let preview = match call.query("preview") {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(_) => return Err(bad("preview", "Use preview=1 or preview=0.")),
+    };
+    let locale = match call.query("locale") {
+        None => None,
+        Some(l) => {
+            let locale = Locale::parse(l).ok().filter(|l| org.locales.contains(l));
+            Some(locale.ok_or_else(|| bad("locale", "Unknown locale for this organization."))?)
+        }
+    };
+    let levels = match call.query("levels") {
+        None => DEFAULT_LEVELS,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|l| (1..=MAX_LEVELS).contains(l))
+            .ok_or_else(|| bad("levels", "Must be a whole number from 1 to 5."))?,
+    };
+    Ok(ReadOptions {
+        preview,
+        view: View { locale },
+        levels,
+    })
+}
+
+fn visible(item: &ItemRecord, preview: bool) -> bool {
+    item.is_live(now_epoch()) && (preview || item.status == Status::Published)
+}
+
+pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, GET, |call| async move {
+        let key = call.collection_key()?;
+        let id = call.item_id()?;
+        let org = app.org(&call.principal.org).await?;
+        let opts = read_options(&call, &org)?;
+        let collection = app.collection(&org.id, &key, false).await?;
+        let item = app
+            .store
+            .get_item(&org.id, &key, &id)
+            .await?
+            .filter(|i| visible(i, opts.preview))
+            .ok_or(Error::NotFound)?;
+        let expander = Expander::new(app, &org, &opts);
+        let body = expander.render(&collection, &item, 1).await;
+        Ok(with_etag(json_response(200, &body), item.version))
+    })
+    .await
+}
+
+pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, LIST, |call| list_items(app, call)).await
+}
+
+async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let key = call.collection_key()?;
+    let org = app.org(&call.principal.org).await?;
+    let opts = read_options(&call, &org)?;
+    let page: usize = match call.query("page") {
+        None => 1,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| bad("page", "Must be a whole number of at least 1."))?,
+    };
+    let page_size: usize = match call.query("page_size") {
+        None => DEFAULT_PAGE_SIZE,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|p| (1..=MAX_PAGE_SIZE).contains(p))
+            .ok_or_else(|| bad("page_size", "Must be a whole number from 1 to 100."))?,
+    };
+    let collection = app.collection(&org.id, &key, false).await?;
+    let mut filters = Vec::new();
+    for (name, want) in call.query_pairs() {
+        if let Some(field) = name.strip_prefix("fields.") {
+            if collection.field(field).is_none() {
+                return Err(bad(name, "Unknown field."));
+            }
+            filters.push((field.to_owned(), want.to_owned()));
+        }
+    }
+    let order = match call.query("order") {
+        None => None,
+        Some(o) => {
+            let (desc, name) = o.strip_prefix('-').map_or((false, o), |n| (true, n));
+            if collection.field(name).is_none()
+                && !matches!(name, "created_at" | "updated_at" | "id")
+            {
+                return Err(bad(
+                    "order",
+                    "Order by a field of the collection, created_at, updated_at or id.",
+                ));
+            }
+            Some((name.to_owned(), desc))
+        }
+    };
+
+    let locale = opts.view.locale.as_ref();
+    let mut items: Vec<ItemRecord> = app
+        .store
+        .list_live(&org.id, &key)
+        .await?
+        .into_iter()
+        .filter(|i| visible(i, opts.preview))
+        .filter(|i| {
+            filters
+                .iter()
+                .all(|(f, want)| field_value(&org, i, f, locale).is_some_and(|v| matches(v, want)))
+        })
+        .collect();
+    if let Some((name, desc)) = &order {
+        let sort_key = |i: &ItemRecord| -> Value {
+            match name.as_str() {
+                "created_at" => json!(i.created_at),
+                "updated_at" => json!(i.updated_at),
+                "id" => json!(i.id),
+                f => field_value(&org, i, f, locale)
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            }
+        };
+        // Stable, so equal keys keep creation order.
+        items.sort_by(|a, b| {
+            let o = compare(&sort_key(a), &sort_key(b));
+            if *desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let count = items.len();
+    let start = (page - 1).saturating_mul(page_size).min(count);
+    let end = start.saturating_add(page_size).min(count);
+    let expander = Expander::new(app, &org, &opts);
+    let mut data = Vec::with_capacity(end - start);
+    for item in &items[start..end] {
+        data.push(Value::Object(expander.render(&collection, item, 1).await));
+    }
+    let body = json!({
+        "meta": {
+            "count": count,
+            "next_page": (end < count).then_some(page + 1),
+            "previous_page": (page > 1).then(|| page - 1),
+        },
+        "data": {key.as_str(): data},
+    });
+    Ok(json_response(200, &body))
+}
+
+/// A filter value matches a stored value when they are equal as the
+/// stored type reads it; a list matches when any element does.
+fn matches(v: &Value, want: &str) -> bool {
+    match v {
+        Value::String(s) => s == want,
+        Value::Number(n) => want
+            .parse::<f64>()
+            .ok()
+            .zip(n.as_f64())
+            .is_some_and(|(a, b)| a == b),
+        Value::Bool(b) => want == if *b { "true" } else { "false" },
+        Value::Array(a) => a.iter().any(|v| matches(v, want)),
+        _ => false,
+    }
+}
+
+/// Orders values of one field: numbers numerically, strings by text,
+/// missing values last.
+fn compare(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// The link a reference renders as beyond the expansion depth.
+pub fn item_link(collection: &CollectionKey, id: &str) -> String {
+    format!("/v2/content/?keys={collection}[_id={id}]")
+}
+
+/// Renders items with their references expanded to `levels` deep; each
+/// referenced item is fetched once per request.
+struct Expander<'a> {
+    app: &'a App,
+    org: &'a Org,
+    opts: &'a ReadOptions,
+    fetched: Mutex<HashMap<(CollectionKey, ItemId), Option<ItemRecord>>>,
+}
+
+type Rendered<'f> = Pin<Box<dyn Future<Output = Map<String, Value>> + Send + 'f>>;
+
+impl<'a> Expander<'a> {
+    fn new(app: &'a App, org: &'a Org, opts: &'a ReadOptions) -> Self {
+        Expander {
+            app,
+            org,
+            opts,
+            fetched: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn fetch(&self, collection: &CollectionKey, id: ItemId) -> Option<ItemRecord> {
+        let key = (collection.clone(), id);
+        if let Some(hit) = self
+            .fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return hit.clone();
+        }
+        let item = match self.app.store.get_item(&self.org.id, collection, &id).await {
+            Ok(item) => item.filter(|i| visible(i, self.opts.preview)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a referenced item could not be read");
+                None
+            }
+        };
+        self.fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, item.clone());
+        item
+    }
+
+    /// `depth` is 1 for the item asked for; its references are depth 2.
+    fn render<'f>(
+        &'f self,
+        collection: &'f Collection,
+        item: &'f ItemRecord,
+        depth: u8,
+    ) -> Rendered<'f> {
+        Box::pin(async move {
+            let mut out = render(self.org, collection, item, &self.opts.view);
+            for field in &collection.fields {
+                let FieldType::Reference {
+                    collection: target,
+                    many,
+                    ..
+                } = &field.kind
+                else {
+                    continue;
+                };
+                let ids: Vec<String> = match out.get(field.key.as_str()) {
+                    Some(Value::String(s)) => vec![s.clone()],
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect(),
+                    _ => continue,
+                };
+                let target_schema = if depth < self.opts.levels {
+                    self.app.collection(&self.org.id, target, false).await.ok()
+                } else {
+                    None
+                };
+                let mut values = Vec::with_capacity(ids.len());
+                for raw in &ids {
+                    let value = match (&target_schema, ItemId::parse(raw)) {
+                        (Some(schema), Ok(id)) => match self.fetch(target, id).await {
+                            Some(child) => {
+                                Value::Object(self.render(schema, &child, depth + 1).await)
+                            }
+                            None => Value::Null,
+                        },
+                        _ => Value::String(item_link(target, raw)),
+                    };
+                    values.push(value);
+                }
+                let value = if *many {
+                    Value::Array(values.into_iter().filter(|v| !v.is_null()).collect())
+                } else {
+                    values.into_iter().next().unwrap_or(Value::Null)
+                };
+                out.insert(field.key.to_string(), value);
+            }
+            out
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_read_values_by_their_type() {
+        assert!(matches(&json!("engineer"), "engineer"));
+        assert!(matches(&json!(36), "36"));
+        assert!(matches(&json!(36.5), "36.5"));
+        assert!(matches(&json!(true), "true"));
+        assert!(matches(&json!(["a", "b"]), "b"));
+        assert!(!matches(&json!(36), "thirty"));
+    }
+
+    #[test]
+    fn ordering_puts_missing_values_last() {
+        let mut v = vec![json!(null), json!(3), json!(1)];
+        v.sort_by(compare);
+        assert_eq!(v, vec![json!(1), json!(3), json!(null)]);
+    }
+}

@@ -1,0 +1,99 @@
+//! `GET /v2/content/{collection_key}/deleted/` and
+//! `POST /v2/content/{collection_key}/{item_id}/restore/` (admin scope):
+//! the trash, until DynamoDB TTL purges it after the retention period.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::auth::Scope;
+use crate::content::{render, View};
+use crate::error::Error;
+use crate::events::{Event, EventType};
+use crate::http::{json_response, serve, with_etag, Route};
+use crate::store::items::now_epoch;
+use crate::store::ItemWrite;
+
+pub const LIST: Route = Route {
+    pattern: "/v2/content/{collection_key}/deleted/",
+    scope: Scope::Admin,
+    operation: None,
+    query_token: true,
+};
+pub const RESTORE: Route = Route {
+    pattern: "/v2/content/{collection_key}/{item_id}/restore/",
+    scope: Scope::Admin,
+    operation: None,
+    query_token: false,
+};
+
+pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, LIST, |call| async move {
+        let key = call.collection_key()?;
+        let after = match call.query("deleted_after") {
+            None => None,
+            Some(t) => Some(
+                super::parse_time(t)
+                    .ok_or_else(|| Error::field("deleted_after", "Use an RFC 3339 time."))?,
+            ),
+        };
+        let org = app.org(&call.principal.org).await?;
+        let collection = app.collection(&org.id, &key, false).await?;
+        let now = now_epoch();
+        let data: Vec<Value> = app
+            .store
+            .list_deleted(&org.id, &key, after.as_deref())
+            .await?
+            .into_iter()
+            .filter(|i| i.expires_at.is_none_or(|t| t > now))
+            .map(|i| {
+                let mut out = render(&org, &collection, &i, &View::default());
+                if let Some(Value::Object(meta)) = out.get_mut("meta") {
+                    meta.insert("deleted_at".into(), json!(i.deleted_at));
+                    meta.insert(
+                        "purge_at".into(),
+                        json!(i
+                            .expires_at
+                            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                            .map(super::format_time)),
+                    );
+                }
+                Value::Object(out)
+            })
+            .collect();
+        Ok(json_response(
+            200,
+            &json!({"meta": {"count": data.len()}, "data": {key.as_str(): data}}),
+        ))
+    })
+    .await
+}
+
+pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, RESTORE, |call| async move {
+        let key = call.collection_key()?;
+        call.no_body()?;
+        let id = call.item_id()?;
+        let now = super::now();
+        let org = &call.principal.org;
+        let w = ItemWrite {
+            org,
+            collection: &key,
+            id,
+            now: &now,
+            expected: None,
+        };
+        let old = app.store.restore(&w).await?;
+        let version = old.version + 1;
+        super::publish(
+            app,
+            &[Event::new(org, &key, id, version, EventType::Restore)],
+        )
+        .await;
+        let body = json!({"status": "restored", "meta": {"id": id, "version": version}});
+        Ok(with_etag(json_response(200, &body), version))
+    })
+    .await
+}

@@ -1,0 +1,160 @@
+//! `PUT` (replace) and `PATCH` (partial update) of
+//! `/v2/content/{collection_key}/{item_id}/`, both honouring `If-Match`.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::auth::{Operation, Scope};
+use crate::content::{validate_full, validate_patch, OutRef, Status};
+use crate::error::{Error, FieldErrors};
+use crate::events::{Event, EventType};
+use crate::http::{json_response, serve, with_etag, Call, Route};
+use crate::ids::{ItemId, Version};
+use crate::store::ItemWrite;
+
+pub const REPLACE: Route = Route {
+    pattern: "/v2/content/{collection_key}/{item_id}/",
+    scope: Scope::Write,
+    operation: Some(Operation::Update),
+    query_token: false,
+};
+pub const PATCH: Route = REPLACE;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplaceBody {
+    #[serde(default)]
+    status: Option<Status>,
+    fields: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    #[serde(default)]
+    status: Option<Status>,
+    #[serde(default)]
+    fields: Option<Value>,
+}
+
+pub async fn replace(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, REPLACE, |call| replace_item(app, call)).await
+}
+
+pub async fn patch(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, PATCH, |call| patch_item(app, call)).await
+}
+
+fn if_match(call: &Call) -> Result<Option<u64>, Error> {
+    match call.header("if-match") {
+        None => Ok(None),
+        Some(v) => Version::from_if_match(v)
+            .map(|v| Some(v.0))
+            .ok_or_else(|| Error::bad_request("If-Match must be an item version such as \"3\".")),
+    }
+}
+
+fn no_self_reference(
+    id: ItemId,
+    collection: &crate::ids::CollectionKey,
+    refs: &[OutRef],
+) -> Result<(), Error> {
+    match refs
+        .iter()
+        .find(|r| r.id == id && r.collection == *collection)
+    {
+        Some(r) => Err(Error::field(
+            r.field.clone(),
+            "An item cannot reference itself.",
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let key = call.collection_key()?;
+    let id = call.item_id()?;
+    let expected = if_match(&call)?;
+    let body: ReplaceBody = call.json()?;
+    let org = app.org(&call.principal.org).await?;
+    let mut collection = app.collection(&org.id, &key, false).await?;
+    let mut errors = FieldErrors::new();
+    let mut validated = validate_full(&org, &collection, &body.fields, "", &mut errors);
+    if !errors.is_empty() {
+        collection = app.collection(&org.id, &key, true).await?;
+        errors.clear();
+        validated = validate_full(&org, &collection, &body.fields, "", &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    no_self_reference(id, &key, &validated.refs)?;
+    let now = super::now();
+    let w = ItemWrite {
+        org: &org.id,
+        collection: &key,
+        id,
+        now: &now,
+        expected,
+    };
+    let (old, version) = app
+        .store
+        .replace_item(&w, body.status, &validated.values, &validated.refs)
+        .await?;
+    finish(app, &w, old.status, body.status, version).await
+}
+
+async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let key = call.collection_key()?;
+    let id = call.item_id()?;
+    let expected = if_match(&call)?;
+    let body: PatchBody = call.json()?;
+    if body.status.is_none() && body.fields.is_none() {
+        return Err(Error::bad_request("Send \"status\", \"fields\" or both."));
+    }
+    let org = app.org(&call.principal.org).await?;
+    let fields = body.fields.unwrap_or_else(|| json!({}));
+    let mut collection = app.collection(&org.id, &key, false).await?;
+    let mut errors = FieldErrors::new();
+    let mut patch = validate_patch(&org, &collection, &fields, &mut errors);
+    if !errors.is_empty() {
+        collection = app.collection(&org.id, &key, true).await?;
+        errors.clear();
+        patch = validate_patch(&org, &collection, &fields, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    let all_refs: Vec<OutRef> = patch.refs.values().flatten().cloned().collect();
+    no_self_reference(id, &key, &all_refs)?;
+    let now = super::now();
+    let w = ItemWrite {
+        org: &org.id,
+        collection: &key,
+        id,
+        now: &now,
+        expected,
+    };
+    let (old, version) = app
+        .store
+        .patch_item(&w, body.status, &patch.changes, &patch.refs)
+        .await?;
+    finish(app, &w, old.status, body.status, version).await
+}
+
+async fn finish(
+    app: &App,
+    w: &ItemWrite<'_>,
+    old: Status,
+    new: Option<Status>,
+    version: u64,
+) -> Result<Response<Body>, Error> {
+    let kind = EventType::for_write(Some(old), new.unwrap_or(old));
+    super::publish(app, &[Event::new(w.org, w.collection, w.id, version, kind)]).await;
+    let body = json!({"status": "pending", "meta": {"id": w.id, "version": version}});
+    Ok(with_etag(json_response(202, &body), version))
+}

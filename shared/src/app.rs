@@ -1,0 +1,216 @@
+//! Per-instance state: configuration, SDK clients and caches, built once
+//! when a Lambda instance starts and shared by every request it serves.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
+
+use crate::auth::{Principal, Token, TokenRecord};
+use crate::error::Error;
+use crate::events::Publisher;
+use crate::ids::{CollectionKey, OrgId};
+use crate::schema::{Collection, Org};
+use crate::store::Store;
+
+/// Settings, from the environment (`template.yaml` sets them).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `FOLIO_TABLE`
+    pub table: String,
+    /// `FOLIO_QUEUE_URL`
+    pub queue_url: String,
+    /// `FOLIO_TOKEN_CACHE_SECONDS` (default 60): how long a warm instance
+    /// trusts a token it has seen, so a revoked token works that long.
+    pub token_ttl: Duration,
+    /// `FOLIO_SCHEMA_CACHE_SECONDS` (default 30): how long a warm instance
+    /// keeps a collection schema and organization settings.
+    pub schema_ttl: Duration,
+    /// `FOLIO_RETENTION_DAYS` (default 30): how long deleted items are kept.
+    pub retention_days: i64,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
+        };
+        let num = |name: &str, default: u64| -> Result<u64, Error> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .parse()
+                    .map_err(|_| Error::internal(format!("{name} must be a whole number"))),
+                Err(_) => Ok(default),
+            }
+        };
+        Ok(Config {
+            table: var("FOLIO_TABLE")?,
+            queue_url: var("FOLIO_QUEUE_URL")?,
+            token_ttl: Duration::from_secs(num("FOLIO_TOKEN_CACHE_SECONDS", 60)?),
+            schema_ttl: Duration::from_secs(num("FOLIO_SCHEMA_CACHE_SECONDS", 30)?),
+            retention_days: num("FOLIO_RETENTION_DAYS", 30)? as i64,
+        })
+    }
+}
+
+/// A small time-bounded cache. Lambda instances serve one request at a
+/// time, so a mutex around a map is all the concurrency this needs.
+#[derive(Debug)]
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    entries: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        TtlCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, key: K, value: V) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > 10_000 {
+            entries.clear();
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+
+    pub fn remove(&self, key: &K) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+}
+
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub events: Publisher,
+    tokens: TtlCache<String, TokenRecord>,
+    orgs: TtlCache<OrgId, Org>,
+    collections: TtlCache<(OrgId, CollectionKey), Collection>,
+}
+
+impl App {
+    /// Loads AWS settings the standard way (region, credentials and the
+    /// `AWS_ENDPOINT_URL_*` overrides) with a rustls HTTP client.
+    pub async fn from_env() -> Result<Self, Error> {
+        let sdk = sdk_config().await;
+        Ok(App::new(&sdk, Config::from_env()?))
+    }
+
+    pub fn new(sdk: &SdkConfig, config: Config) -> Self {
+        let ddb = aws_sdk_dynamodb::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        App {
+            store: Store::new(ddb, config.table.clone()),
+            events: Publisher::new(sqs, config.queue_url.clone()),
+            tokens: TtlCache::new(config.token_ttl),
+            orgs: TtlCache::new(config.schema_ttl),
+            collections: TtlCache::new(config.schema_ttl),
+            config,
+        }
+    }
+
+    /// Who presents this token; a warm instance asks DynamoDB once per
+    /// `token_ttl`. Unknown tokens are never cached.
+    pub async fn authenticate(&self, token: &Token) -> Result<Principal, Error> {
+        let hash = token.hash();
+        let record = match self.tokens.get(&hash) {
+            Some(r) => r,
+            None => {
+                let r = self
+                    .store
+                    .get_token(&hash)
+                    .await?
+                    .ok_or(Error::InvalidToken)?;
+                self.tokens.put(hash.clone(), r.clone());
+                r
+            }
+        };
+        if record.revoked {
+            return Err(Error::InvalidToken);
+        }
+        Ok(Principal {
+            org: record.org.clone(),
+            token_hash: hash,
+            record,
+        })
+    }
+
+    pub async fn org(&self, org: &OrgId) -> Result<Org, Error> {
+        if let Some(o) = self.orgs.get(org) {
+            return Ok(o);
+        }
+        // A token's organization always exists; one without settings is
+        // simply not localized.
+        let o = self.store.get_org(org).await?.unwrap_or_else(|| Org {
+            id: org.clone(),
+            locales: Vec::new(),
+            default_locale: None,
+        });
+        self.orgs.put(org.clone(), o.clone());
+        Ok(o)
+    }
+
+    /// A collection schema, from the cache when `fresh` is false.
+    pub async fn collection(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+        fresh: bool,
+    ) -> Result<Collection, Error> {
+        let cache_key = (org.clone(), key.clone());
+        if !fresh {
+            if let Some(c) = self.collections.get(&cache_key) {
+                return Ok(c);
+            }
+        }
+        let c = self
+            .store
+            .get_collection(org, key)
+            .await?
+            .ok_or(Error::NotFound)?;
+        self.collections.put(cache_key, c.clone());
+        Ok(c)
+    }
+
+    pub fn forget_collection(&self, org: &OrgId, key: &CollectionKey) {
+        self.collections.remove(&(org.clone(), key.clone()));
+    }
+
+    pub fn forget_org(&self, org: &OrgId) {
+        self.orgs.remove(org);
+    }
+}
+
+/// The SDK configuration every binary uses: rustls with ring (no OpenSSL,
+/// no C toolchain for cross builds), endpoints from the environment.
+pub async fn sdk_config() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}

@@ -1,0 +1,141 @@
+//! Items: their stored record, how a request's field values are checked
+//! against the collection schema, and how an item is rendered for reads.
+
+mod validate;
+
+pub use validate::{
+    storage_key, validate_full, validate_patch, OutRef, Patch, Validated, MAX_REFS_PER_ITEM,
+};
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::ids::{CollectionKey, ItemId, Locale, OrgId};
+use crate::schema::{Collection, Org};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Draft,
+    Published,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Published => "published",
+        }
+    }
+}
+
+/// An item as stored in DynamoDB (see `store::keys` for the key layout).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemRecord {
+    pub pk: String,
+    pub sk: String,
+    pub org: OrgId,
+    pub collection: CollectionKey,
+    pub id: ItemId,
+    pub status: Status,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Field values by storage key: `name`, or `en.name` in a localized org.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trash_pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trash_sk: Option<String>,
+    /// Epoch seconds after which DynamoDB TTL purges a deleted item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Outgoing references, `<collection>#<id>#<field>#<restrict|detach>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub out_refs: Vec<String>,
+    /// Live items that reference this one through `restrict` fields: the
+    /// referrer (`<collection>#<id>`) and its fields. The delete guard is
+    /// `size(restrict_by) = 0`; each referrer is its own map path, so
+    /// concurrent writers of different referrers never overwrite each other.
+    #[serde(default)]
+    pub restrict_by: BTreeMap<String, Vec<String>>,
+    /// Items that reference this one through `detach` fields: what the
+    /// reference cleanup visits after this item is deleted.
+    #[serde(default)]
+    pub detach_by: BTreeMap<String, Vec<String>>,
+}
+
+impl ItemRecord {
+    /// Whether reads may show this item: not deleted, and not past a purge
+    /// that DynamoDB's TTL (which can lag by days) has not carried out yet.
+    pub fn is_live(&self, now_epoch: i64) -> bool {
+        self.deleted_at.is_none() && self.expires_at.is_none_or(|t| t > now_epoch)
+    }
+}
+
+/// How a read wants items shown.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub locale: Option<Locale>,
+}
+
+/// Renders an item: `{"meta": {...}, <field>: <value>, ...}`. Only the
+/// schema's current fields are shown; in a localized org a value missing in
+/// the requested locale falls back to the default locale's.
+pub fn render(
+    org: &Org,
+    collection: &Collection,
+    item: &ItemRecord,
+    view: &View,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert(
+        "meta".into(),
+        json!({
+            "id": item.id,
+            "status": item.status,
+            "version": item.version,
+            "created_at": item.created_at,
+            "updated_at": item.updated_at,
+        }),
+    );
+    let locale = view.locale.as_ref().or(org.default_locale.as_ref());
+    for field in &collection.fields {
+        out.insert(
+            field.key.to_string(),
+            field_value(org, item, field.key.as_str(), locale)
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+    }
+    out
+}
+
+/// A field's stored value for a locale, with the default-locale fallback.
+pub fn field_value<'a>(
+    org: &Org,
+    item: &'a ItemRecord,
+    field: &str,
+    locale: Option<&Locale>,
+) -> Option<&'a Value> {
+    if !org.is_localized() {
+        return item.fields.get(field);
+    }
+    locale
+        .and_then(|l| item.fields.get(&format!("{l}.{field}")))
+        .or_else(|| {
+            org.default_locale
+                .as_ref()
+                .and_then(|d| item.fields.get(&format!("{d}.{field}")))
+        })
+}

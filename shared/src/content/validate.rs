@@ -1,0 +1,551 @@
+//! Checks a request's field values against a collection schema once, and
+//! turns them into the values to store plus the references they make.
+//! Errors are collected per field (`name`, `en.name`) rather than stopping
+//! at the first, so a client can fix a form in one round.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::FieldErrors;
+use crate::ids::{CollectionKey, ItemId, Locale};
+use crate::schema::{Collection, Field, FieldType, OnDelete, Org};
+
+/// Most distinct items one item may reference. Each referenced item is one
+/// action in the item's DynamoDB transaction, which holds at most 100.
+pub const MAX_REFS_PER_ITEM: usize = 50;
+
+const MAX_URL_LEN: usize = 2048;
+
+/// A reference an item makes to another item.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OutRef {
+    pub collection: CollectionKey,
+    pub id: ItemId,
+    /// The referring field's storage key (`manager`, `en.manager`).
+    pub field: String,
+    pub on_delete: OnDelete,
+}
+
+impl OutRef {
+    /// The form kept in an item's `out_refs` and in its targets' referrer sets.
+    pub fn encode(&self) -> String {
+        let mode = match self.on_delete {
+            OnDelete::Restrict => "restrict",
+            OnDelete::Detach => "detach",
+        };
+        format!("{}#{}#{}#{}", self.collection, self.id, self.field, mode)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut parts = s.splitn(4, '#');
+        let collection = CollectionKey::parse(parts.next()?).ok()?;
+        let id = ItemId::parse(parts.next()?).ok()?;
+        let field = parts.next()?.to_owned();
+        let on_delete = match parts.next()? {
+            "restrict" => OnDelete::Restrict,
+            "detach" => OnDelete::Detach,
+            _ => return None,
+        };
+        Some(OutRef {
+            collection,
+            id,
+            field,
+            on_delete,
+        })
+    }
+}
+
+/// The result of checking a complete item (create, replace).
+#[derive(Debug, Clone, Default)]
+pub struct Validated {
+    pub values: BTreeMap<String, Value>,
+    pub refs: Vec<OutRef>,
+}
+
+/// The result of checking a patch: `None` clears a field.
+#[derive(Debug, Clone, Default)]
+pub struct Patch {
+    pub changes: BTreeMap<String, Option<Value>>,
+    /// References made by the patched reference fields, by storage key.
+    pub refs: BTreeMap<String, Vec<OutRef>>,
+}
+
+/// Where a field's value is kept: `name`, or `en.name` in a localized org.
+pub fn storage_key(locale: Option<&Locale>, field: &str) -> String {
+    match locale {
+        Some(l) => format!("{l}.{field}"),
+        None => field.to_owned(),
+    }
+}
+
+/// Checks every field of a complete item. `prefix` goes in front of error
+/// keys (`fields[2].` when a request creates several items).
+pub fn validate_full(
+    org: &Org,
+    collection: &Collection,
+    input: &Value,
+    prefix: &str,
+    errors: &mut FieldErrors,
+) -> Validated {
+    let mut out = Validated::default();
+    for (locale, block) in blocks(org, input, prefix, true, errors) {
+        let is_default = locale == org.default_locale.as_ref();
+        for (key, _) in block.iter().filter(|(k, _)| collection.field(k).is_none()) {
+            add(errors, prefix, locale, key, "Unknown field.".into());
+        }
+        for field in &collection.fields {
+            let skey = storage_key(locale, field.key.as_str());
+            match block.get(field.key.as_str()) {
+                None | Some(Value::Null) => {
+                    if field.required && is_default {
+                        add(
+                            errors,
+                            prefix,
+                            locale,
+                            field.key.as_str(),
+                            "This field is required.".into(),
+                        );
+                    }
+                }
+                Some(v) => match check(collection, field, v, &skey) {
+                    Ok(None) if field.required && is_default => add(
+                        errors,
+                        prefix,
+                        locale,
+                        field.key.as_str(),
+                        "This field may not be blank.".into(),
+                    ),
+                    Ok(None) => {}
+                    Ok(Some((value, refs))) => {
+                        out.values.insert(skey, value);
+                        out.refs.extend(refs);
+                    }
+                    Err(msg) => add(errors, prefix, locale, field.key.as_str(), msg),
+                },
+            }
+        }
+    }
+    check_ref_count(&out.refs, prefix, errors);
+    out
+}
+
+/// Checks only the fields a patch sends.
+pub fn validate_patch(
+    org: &Org,
+    collection: &Collection,
+    input: &Value,
+    errors: &mut FieldErrors,
+) -> Patch {
+    let mut out = Patch::default();
+    for (locale, block) in blocks(org, input, "", false, errors) {
+        let is_default = locale == org.default_locale.as_ref();
+        for (key, v) in block {
+            let Some(field) = collection.field(key) else {
+                add(errors, "", locale, key, "Unknown field.".into());
+                continue;
+            };
+            let skey = storage_key(locale, key);
+            let checked = if v.is_null() {
+                Ok(None)
+            } else {
+                check(collection, field, v, &skey)
+            };
+            match checked {
+                Ok(None) if field.required && is_default => {
+                    add(errors, "", locale, key, "This field is required.".into())
+                }
+                Ok(None) => {
+                    if matches!(field.kind, FieldType::Reference { .. }) {
+                        out.refs.insert(skey.clone(), Vec::new());
+                    }
+                    out.changes.insert(skey, None);
+                }
+                Ok(Some((value, refs))) => {
+                    if matches!(field.kind, FieldType::Reference { .. }) {
+                        out.refs.insert(skey.clone(), refs);
+                    }
+                    out.changes.insert(skey, Some(value));
+                }
+                Err(msg) => add(errors, "", locale, key, msg),
+            }
+        }
+    }
+    let all: Vec<OutRef> = out.refs.values().flatten().cloned().collect();
+    check_ref_count(&all, "", errors);
+    out
+}
+
+fn check_ref_count(refs: &[OutRef], prefix: &str, errors: &mut FieldErrors) {
+    let mut targets: Vec<_> = refs.iter().map(|r| (&r.collection, r.id)).collect();
+    targets.sort();
+    targets.dedup();
+    if targets.len() > MAX_REFS_PER_ITEM {
+        errors
+            .entry(format!("{prefix}fields"))
+            .or_default()
+            .push(format!(
+                "An item may reference at most {MAX_REFS_PER_ITEM} distinct items."
+            ));
+    }
+}
+
+fn add(errors: &mut FieldErrors, prefix: &str, locale: Option<&Locale>, key: &str, msg: String) {
+    errors
+        .entry(format!("{prefix}{}", storage_key(locale, key)))
+        .or_default()
+        .push(msg);
+}
+
+/// Splits the input into per-locale blocks of `field -> value`.
+fn blocks<'a>(
+    org: &'a Org,
+    input: &'a Value,
+    prefix: &str,
+    need_default: bool,
+    errors: &mut FieldErrors,
+) -> Vec<(Option<&'a Locale>, &'a Map<String, Value>)> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    let Some(obj) = input.as_object() else {
+        errors
+            .entry(format!("{prefix}fields"))
+            .or_default()
+            .push("Expected an object of field values.".into());
+        return Vec::new();
+    };
+    if !org.is_localized() {
+        return vec![(None, obj)];
+    }
+    let mut out = Vec::new();
+    for (code, block) in obj {
+        let Some(locale) = org.locales.iter().find(|l| l.as_str() == code) else {
+            let known: Vec<&str> = org.locales.iter().map(|l| l.as_str()).collect();
+            errors
+                .entry(format!("{prefix}{code}"))
+                .or_default()
+                .push(format!(
+                    "Unknown locale. Values are nested by locale: one of {}.",
+                    known.join(", ")
+                ));
+            continue;
+        };
+        match block.as_object() {
+            Some(b) => out.push((Some(locale), b)),
+            None => errors
+                .entry(format!("{prefix}{code}"))
+                .or_default()
+                .push("Expected an object of field values.".into()),
+        }
+    }
+    if need_default {
+        if let Some(default) = &org.default_locale {
+            if !obj.contains_key(default.as_str()) {
+                out.push((Some(default), &*EMPTY));
+            }
+        }
+    }
+    out
+}
+
+type Checked = Option<(Value, Vec<OutRef>)>;
+
+/// Checks one non-null value. `Ok(None)` means the value clears the field
+/// (`""` for text-like fields and single references, `[]` for lists).
+fn check(collection: &Collection, field: &Field, v: &Value, skey: &str) -> Result<Checked, String> {
+    let plain = |v: Value| Ok(Some((v, Vec::new())));
+    match &field.kind {
+        FieldType::Text | FieldType::LongText | FieldType::Html => {
+            let s = v.as_str().ok_or("Not a valid string.")?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let n = s.chars().count() as u64;
+            if let Some(max) = field.max_length {
+                if n > max {
+                    return Err(format!(
+                        "Ensure this field has no more than {max} characters."
+                    ));
+                }
+            }
+            if let Some(min) = field.min_length {
+                if n < min {
+                    return Err(format!("Ensure this field has at least {min} characters."));
+                }
+            }
+            if let Some(p) = &field.pattern {
+                if !p.regex.is_match(s) {
+                    return Err(format!(
+                        "This value does not match the pattern {}.",
+                        p.source
+                    ));
+                }
+            }
+            plain(v.clone())
+        }
+        FieldType::Number => {
+            let n = v
+                .as_f64()
+                .filter(|n| n.is_finite())
+                .ok_or("A valid number is required.")?;
+            if let Some(min) = field.min {
+                if n < min {
+                    return Err(format!(
+                        "Ensure this value is greater than or equal to {min}."
+                    ));
+                }
+            }
+            if let Some(max) = field.max {
+                if n > max {
+                    return Err(format!("Ensure this value is less than or equal to {max}."));
+                }
+            }
+            plain(v.clone())
+        }
+        FieldType::Boolean => match v {
+            Value::Bool(_) => plain(v.clone()),
+            _ => Err("Must be a valid boolean.".into()),
+        },
+        FieldType::Date => {
+            let s = v.as_str().ok_or("Date has wrong format. Use YYYY-MM-DD.")?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(|_| "Date has wrong format. Use YYYY-MM-DD.")?;
+            plain(v.clone())
+        }
+        FieldType::Datetime => {
+            let s = v
+                .as_str()
+                .ok_or("Datetime has wrong format. Use RFC 3339.")?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            time::OffsetDateTime::parse(s, &Rfc3339)
+                .map_err(|_| "Datetime has wrong format. Use RFC 3339.")?;
+            plain(v.clone())
+        }
+        FieldType::Dropdown { options } => {
+            let s = v.as_str().ok_or("Not a valid string.")?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            if !options.iter().any(|o| o == s) {
+                return Err(format!("\"{}\" is not a valid choice.", truncate(s)));
+            }
+            plain(v.clone())
+        }
+        FieldType::Media => {
+            let s = v.as_str().ok_or("Not a valid string.")?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let ok = (s.starts_with("https://") || s.starts_with("http://"))
+                && s.len() <= MAX_URL_LEN
+                && s.len() > "https://".len()
+                && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err("Enter a valid http or https URL.".into());
+            }
+            plain(v.clone())
+        }
+        FieldType::PageReference { many } => {
+            let slug = |v: &Value| -> Result<(), String> {
+                match v.as_str() {
+                    Some(s) if !s.is_empty() && s.len() <= 200 => Ok(()),
+                    _ => Err("Expected a page slug.".into()),
+                }
+            };
+            match (many, v) {
+                (false, Value::String(s)) if s.is_empty() => Ok(None),
+                (false, _) => slug(v).and_then(|_| plain(v.clone())),
+                (true, Value::Array(a)) if a.is_empty() => Ok(None),
+                (true, Value::Array(a)) => {
+                    a.iter().try_for_each(slug)?;
+                    plain(v.clone())
+                }
+                (true, _) => Err("Expected a list of page slugs.".into()),
+            }
+        }
+        FieldType::Reference {
+            collection: target,
+            many,
+            on_delete,
+        } => {
+            let _ = collection;
+            let to_ref = |v: &Value| -> Result<OutRef, String> {
+                let id = v
+                    .as_str()
+                    .and_then(|s| ItemId::parse(s).ok())
+                    .ok_or("This value does not exist.")?;
+                Ok(OutRef {
+                    collection: target.clone(),
+                    id,
+                    field: skey.to_owned(),
+                    on_delete: *on_delete,
+                })
+            };
+            match (many, v) {
+                (false, Value::String(s)) if s.is_empty() => Ok(None),
+                (false, _) => {
+                    let r = to_ref(v)?;
+                    Ok(Some((Value::String(r.id.to_string()), vec![r])))
+                }
+                (true, Value::Array(a)) if a.is_empty() => Ok(None),
+                (true, Value::Array(a)) => {
+                    let mut refs = a.iter().map(to_ref).collect::<Result<Vec<_>, _>>()?;
+                    // A list keeps its order, but names each item once.
+                    let mut seen = std::collections::BTreeSet::new();
+                    refs.retain(|r| seen.insert(r.id));
+                    let ids = refs
+                        .iter()
+                        .map(|r| Value::String(r.id.to_string()))
+                        .collect();
+                    Ok(Some((Value::Array(ids), refs)))
+                }
+                (true, _) => Err("Expected a list of item ids.".into()),
+            }
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::OrgId;
+    use crate::schema::{parse_collection, CollectionSpec};
+    use serde_json::json;
+
+    fn collection() -> Collection {
+        let spec: CollectionSpec = serde_json::from_value(json!({"name": "Team", "fields": [
+            {"key": "name", "type": "text", "required": true, "max_length": 5},
+            {"key": "age", "type": "number", "min": 0.0},
+            {"key": "role", "type": "dropdown", "options": ["engineer"]},
+            {"key": "photo", "type": "media"},
+            {"key": "started", "type": "date"},
+            {"key": "manager", "type": "reference", "collection": "team_members"},
+            {"key": "peers", "type": "reference", "collection": "team_members", "many": true, "on_delete": "detach"}
+        ]}))
+        .unwrap();
+        parse_collection(
+            CollectionKey::parse("team_members").unwrap(),
+            spec,
+            "t".into(),
+            "t".into(),
+        )
+        .unwrap()
+    }
+
+    fn org(locales: &[&str]) -> Org {
+        Org {
+            id: OrgId::parse("acme").unwrap(),
+            locales: locales.iter().map(|l| Locale::parse(l).unwrap()).collect(),
+            default_locale: locales.first().map(|l| Locale::parse(l).unwrap()),
+        }
+    }
+
+    #[test]
+    fn every_bad_value_is_named_once() {
+        let mut errors = FieldErrors::new();
+        let input = json!({"age": "old", "role": "pilot", "photo": "ftp://x", "started": "2024-13-01", "colour": "blue"});
+        validate_full(&org(&[]), &collection(), &input, "", &mut errors);
+        assert_eq!(errors["name"], vec!["This field is required."]);
+        assert_eq!(errors["age"], vec!["A valid number is required."]);
+        assert_eq!(errors["role"], vec!["\"pilot\" is not a valid choice."]);
+        assert!(errors.contains_key("photo") && errors.contains_key("started"));
+        assert_eq!(errors["colour"], vec!["Unknown field."]);
+    }
+
+    #[test]
+    fn localized_values_nest_by_locale_and_need_the_default() {
+        let mut errors = FieldErrors::new();
+        let out = validate_full(
+            &org(&["en", "es"]),
+            &collection(),
+            &json!({"es": {"name": "Ada"}}),
+            "",
+            &mut errors,
+        );
+        assert_eq!(errors["en.name"], vec!["This field is required."]);
+        assert_eq!(out.values["es.name"], json!("Ada"));
+
+        let mut errors = FieldErrors::new();
+        validate_full(
+            &org(&["en"]),
+            &collection(),
+            &json!({"fr": {"name": "Ada"}, "en": {"name": "Ada"}}),
+            "",
+            &mut errors,
+        );
+        assert!(errors.contains_key("fr"), "{errors:?}");
+    }
+
+    #[test]
+    fn references_are_typed_and_deduplicated() {
+        let a = ItemId::new();
+        let mut errors = FieldErrors::new();
+        let out = validate_full(
+            &org(&[]),
+            &collection(),
+            &json!({"name": "Ada", "manager": a.to_string(), "peers": [a.to_string(), a.to_string()]}),
+            "",
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(out.refs.len(), 2);
+        assert_eq!(out.values["peers"], json!([a.to_string()]));
+        assert_eq!(
+            OutRef::decode(&out.refs[0].encode()),
+            Some(out.refs[0].clone())
+        );
+
+        let mut errors = FieldErrors::new();
+        validate_full(
+            &org(&[]),
+            &collection(),
+            &json!({"name": "Ada", "manager": "nope"}),
+            "",
+            &mut errors,
+        );
+        assert_eq!(errors["manager"], vec!["This value does not exist."]);
+    }
+
+    #[test]
+    fn a_patch_may_clear_optional_fields_but_not_required_ones() {
+        let mut errors = FieldErrors::new();
+        let p = validate_patch(
+            &org(&[]),
+            &collection(),
+            &json!({"age": null, "manager": ""}),
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(p.changes["age"], None);
+        assert_eq!(p.refs["manager"], vec![]);
+
+        let mut errors = FieldErrors::new();
+        validate_patch(
+            &org(&[]),
+            &collection(),
+            &json!({"name": null}),
+            &mut errors,
+        );
+        assert_eq!(errors["name"], vec!["This field is required."]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn validation_never_panics_on_arbitrary_json(s in "\\PC{0,200}") {
+            if let Ok(v) = serde_json::from_str::<Value>(&s) {
+                let mut errors = FieldErrors::new();
+                validate_full(&org(&["en"]), &collection(), &v, "", &mut errors);
+                validate_patch(&org(&[]), &collection(), &v, &mut errors);
+            }
+        }
+    }
+}

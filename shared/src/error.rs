@@ -1,0 +1,92 @@
+//! The one domain error type. Handlers return it; `http::response` maps it to
+//! a status code and a `{"detail"}` body in exactly one place.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Per-field validation messages, keyed like `name` or `en.name`.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// A live item that points at another one through a `restrict` reference.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Referrer {
+    pub collection: String,
+    pub id: String,
+    pub field: String,
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Authentication credentials were not provided")]
+    Unauthenticated,
+    #[error("Invalid token")]
+    InvalidToken,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Not found.")]
+    NotFound,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Validation failed")]
+    Invalid(FieldErrors),
+    #[error("This content object is used in another content object.")]
+    Referenced { by: Vec<Referrer> },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("The item has changed since version {expected}; it is now at version {current}.")]
+    VersionMismatch { expected: u64, current: u64 },
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A 308 to the slashed URL; not a failure, but it ends the request early.
+    #[error("This endpoint's URL ends with a slash: use {location}")]
+    AddSlash { location: String },
+    #[error("Internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    pub fn internal(e: impl Into<BoxError>) -> Self {
+        Error::Internal(e.into())
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Error::BadRequest(msg.into())
+    }
+
+    /// One field error as a validation failure.
+    pub fn field(key: impl Into<String>, msg: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.insert(key.into(), vec![msg.into()]);
+        Error::Invalid(errors)
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Unauthenticated | Error::InvalidToken => 401,
+            Error::Forbidden(_) => 403,
+            Error::NotFound => 404,
+            Error::BadRequest(_) | Error::Invalid(_) | Error::Referenced { .. } => 400,
+            Error::Conflict(_) => 409,
+            Error::VersionMismatch { .. } => 412,
+            Error::TooLarge(_) => 413,
+            Error::Unprocessable(_) => 422,
+            Error::AddSlash { .. } => 308,
+            Error::Internal(_) => 500,
+        }
+    }
+}
+
+impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
+        Error::Internal(Box::new(e))
+    }
+}

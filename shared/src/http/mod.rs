@@ -1,0 +1,340 @@
+//! The HTTP edge shared by every endpoint: the trailing-slash rule, path
+//! parameters, authentication and scopes, body parsing, and the one mapping
+//! from `Error` to a status and a `{"detail"}` body.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::auth::{Operation, Principal, Scope, Token};
+use crate::error::Error;
+use crate::ids::{CollectionKey, ItemId};
+
+/// Bodies above Lambda's own 6 MB payload limit are refused up front.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// What an endpoint is: its path, and what a token needs to call it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// e.g. `/v2/content/{collection_key}/{item_id}/`
+    pub pattern: &'static str,
+    pub scope: Scope,
+    pub operation: Option<Operation>,
+    /// Whether `?auth_token=` is accepted (reads only).
+    pub query_token: bool,
+}
+
+/// A request that passed the edge: a known caller on a well-formed path.
+pub struct Call {
+    pub request_id: String,
+    pub principal: Principal,
+    params: HashMap<&'static str, String>,
+    query: lambda_http::aws_lambda_events::query_map::QueryMap,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+    route: Route,
+}
+
+impl Call {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// The path's collection key, already checked against the token's
+    /// scope limits. A malformed key names no collection: 404.
+    pub fn collection_key(&self) -> Result<CollectionKey, Error> {
+        let key = self
+            .param("collection_key")
+            .and_then(|k| CollectionKey::parse(k).ok())
+            .ok_or(Error::NotFound)?;
+        self.allow(&key)?;
+        Ok(key)
+    }
+
+    /// Checks the token's collection and operation limits for `key`.
+    pub fn allow(&self, key: &CollectionKey) -> Result<(), Error> {
+        self.principal
+            .require(self.route.scope, self.route.operation, Some(key))
+    }
+
+    /// The path's item id; a malformed id names no item: 404.
+    pub fn item_id(&self) -> Result<ItemId, Error> {
+        self.param("item_id")
+            .and_then(|k| ItemId::parse(k).ok())
+            .ok_or(Error::NotFound)
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.first(name)
+    }
+
+    pub fn query_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query.iter()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The body as `T`. Malformed JSON, bad UTF-8, wrong types and unknown
+    /// fields are all a 400 that says what is wrong.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        if self.body.is_empty() {
+            return Err(Error::bad_request("A JSON request body is required."));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                Error::bad_request(format!("Invalid request body: {e}"))
+            }
+            _ => Error::bad_request(format!("JSON parse error - {e}")),
+        })
+    }
+
+    /// Refuses a body where the contract has none (DELETE).
+    pub fn no_body(&self) -> Result<(), Error> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            Ok(())
+        } else {
+            Err(Error::bad_request("This endpoint takes no request body."))
+        }
+    }
+}
+
+/// Runs one endpoint: edge checks, then `f`, then the error mapping, all
+/// inside a span that carries the request id.
+pub async fn serve<F, Fut>(
+    app: &App,
+    req: Request,
+    route: Route,
+    f: F,
+) -> Result<Response<Body>, Infallible>
+where
+    F: FnOnce(Call) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, Error>>,
+{
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = route.pattern,
+        org = tracing::field::Empty,
+    );
+    async move {
+        let result = match edge(app, req, route, &request_id).await {
+            Ok(call) => {
+                tracing::Span::current().record("org", call.principal.org.as_str());
+                f(call).await
+            }
+            Err(e) => Err(e),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => error_response(&e, &request_id),
+        };
+        tracing::info!(status = response.status().as_u16(), "handled");
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn edge(app: &App, req: Request, route: Route, request_id: &str) -> Result<Call, Error> {
+    let path = req.raw_http_path().to_owned();
+    // API Gateway routes `/a` and `/a/` alike; the contract's URLs end in a
+    // slash, so the bare form is redirected rather than served twice.
+    if !path.ends_with('/') {
+        let query = req
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        return Err(Error::AddSlash {
+            location: format!("{path}/{query}"),
+        });
+    }
+    let params = match_path(route.pattern, &path).ok_or(Error::NotFound)?;
+    let query = req.query_string_parameters();
+    let token = token(&req, route.query_token)?;
+    let principal = app.authenticate(&token).await?;
+    principal.require(route.scope, route.operation, None)?;
+    let (parts, body) = req.into_parts();
+    let body = match body {
+        Body::Empty => Vec::new(),
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::TooLarge(
+            "The request body is larger than 6 MB.".into(),
+        ));
+    }
+    Ok(Call {
+        request_id: request_id.to_owned(),
+        principal,
+        params,
+        query,
+        headers: parts.headers,
+        body,
+        route,
+    })
+}
+
+/// Matches `/v2/a/{x}/` against the path's tail from `/v2/` on (a stage
+/// prefix before it is ignored), decoding parameters.
+fn match_path(pattern: &'static str, path: &str) -> Option<HashMap<&'static str, String>> {
+    let tail = &path[path.find("/v2/")?..];
+    let want: Vec<&'static str> = pattern.trim_matches('/').split('/').collect();
+    let got: Vec<&str> = tail.trim_matches('/').split('/').collect();
+    if want.len() != got.len() {
+        return None;
+    }
+    let mut params = HashMap::new();
+    for (w, g) in want.into_iter().zip(got) {
+        if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+            let value = percent_encoding::percent_decode_str(g).decode_utf8().ok()?;
+            params.insert(name, value.into_owned());
+        } else if w != g {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+fn token(req: &Request, allow_query: bool) -> Result<Token, Error> {
+    let headers = req.headers();
+    if let Some(v) = headers.get(http::header::AUTHORIZATION) {
+        let v = v.to_str().map_err(|_| Error::InvalidToken)?;
+        let (scheme, rest) = v.trim().split_once(' ').ok_or(Error::InvalidToken)?;
+        if !scheme.eq_ignore_ascii_case("token") {
+            return Err(Error::InvalidToken);
+        }
+        return Token::parse(rest).ok_or(Error::InvalidToken);
+    }
+    if let Some(v) = headers.get("x-auth-token") {
+        return v
+            .to_str()
+            .ok()
+            .and_then(Token::parse)
+            .ok_or(Error::InvalidToken);
+    }
+    if allow_query {
+        if let Some(v) = req
+            .query_string_parameters_ref()
+            .and_then(|q| q.first("auth_token"))
+        {
+            return Token::parse(v).ok_or(Error::InvalidToken);
+        }
+    }
+    Err(Error::Unauthenticated)
+}
+
+pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
+    let body = serde_json::to_string(body).expect("responses serialize");
+    Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body))
+        .expect("static response parts are valid")
+}
+
+pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
+    let etag = crate::ids::Version(version).etag();
+    response.headers_mut().insert(
+        http::header::ETAG,
+        etag.parse().expect("digits and quotes are a valid header"),
+    );
+    response
+}
+
+pub fn no_content() -> Response<Body> {
+    Response::builder()
+        .status(204)
+        .body(Body::Empty)
+        .expect("static response parts are valid")
+}
+
+pub fn error_response(e: &Error, request_id: &str) -> Response<Body> {
+    let status = e.status();
+    let body = match e {
+        Error::Invalid(errors) => json!({"detail": e.to_string(), "errors": errors}),
+        Error::Referenced { by } => json!({"detail": e.to_string(), "referenced_by": by}),
+        Error::VersionMismatch { current, .. } => {
+            json!({"detail": e.to_string(), "current_version": current})
+        }
+        Error::Internal(source) => {
+            tracing::error!(error = %source, debug = ?source, "internal error");
+            json!({"detail": "Internal error", "request_id": request_id})
+        }
+        _ => json!({"detail": e.to_string()}),
+    };
+    if status < 500 {
+        tracing::info!(status, detail = %e, "refused");
+    }
+    let mut response = json_response(status, &body);
+    if let Error::AddSlash { location } = e {
+        if let Ok(v) = location.parse() {
+            response.headers_mut().insert(http::header::LOCATION, v);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_with_or_without_a_stage_prefix() {
+        let p = match_path(
+            "/v2/content/{collection_key}/{item_id}/",
+            "/prod/v2/content/team/01ABC/",
+        )
+        .unwrap();
+        assert_eq!(p["collection_key"], "team");
+        assert_eq!(p["item_id"], "01ABC");
+        assert!(match_path("/v2/content/{collection_key}/", "/v2/content/team/x/").is_none());
+        assert!(match_path(
+            "/v2/content/{collection_key}/batch-delete/",
+            "/v2/content/team/other/"
+        )
+        .is_none());
+        assert!(match_path("/v2/collections/", "/elsewhere/").is_none());
+    }
+
+    #[test]
+    fn every_error_body_is_json_with_a_detail() {
+        for e in [
+            Error::NotFound,
+            Error::InvalidToken,
+            Error::field("name", "This field is required."),
+            Error::Referenced { by: vec![] },
+            Error::AddSlash {
+                location: "/v2/x/".into(),
+            },
+            Error::internal("boom"),
+        ] {
+            let r = error_response(&e, "req-1");
+            let Body::Text(t) = r.body() else { panic!() };
+            let v: serde_json::Value = serde_json::from_str(t).unwrap();
+            assert!(v["detail"].is_string());
+            assert!(!t.contains("boom"));
+        }
+    }
+}

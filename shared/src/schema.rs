@@ -1,0 +1,461 @@
+//! Collection schemas and organization settings: what a valid collection
+//! definition is. A `Collection` is parsed once from its JSON spec, so field
+//! types, rules and compiled patterns are trusted everywhere past this module.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, FieldErrors};
+use crate::ids::{CollectionKey, FieldKey, Locale, OrgId};
+
+/// Most fields a collection may declare; keeps an item's schema check cheap
+/// and its stored form well inside DynamoDB's item size.
+pub const MAX_FIELDS: usize = 100;
+
+/// An organization: its id and content locales (empty: not localized).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: OrgId,
+    pub locales: Vec<Locale>,
+    pub default_locale: Option<Locale>,
+}
+
+impl Org {
+    pub fn is_localized(&self) -> bool {
+        !self.locales.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    /// The referenced item cannot be deleted while this reference exists.
+    Restrict,
+    /// Deleting the referenced item removes it from this field.
+    Detach,
+}
+
+/// A field's type with the settings that only make sense for that type.
+#[derive(Debug, Clone)]
+pub enum FieldType {
+    Text,
+    LongText,
+    Html,
+    Number,
+    Boolean,
+    Date,
+    Datetime,
+    Dropdown {
+        options: Vec<String>,
+    },
+    Media,
+    Reference {
+        collection: CollectionKey,
+        many: bool,
+        on_delete: OnDelete,
+    },
+    PageReference {
+        many: bool,
+    },
+}
+
+impl FieldType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::LongText => "long_text",
+            FieldType::Html => "html",
+            FieldType::Number => "number",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+            FieldType::Dropdown { .. } => "dropdown",
+            FieldType::Media => "media",
+            FieldType::Reference { .. } => "reference",
+            FieldType::PageReference { .. } => "page_reference",
+        }
+    }
+
+    fn is_textual(&self) -> bool {
+        matches!(
+            self,
+            FieldType::Text | FieldType::LongText | FieldType::Html
+        )
+    }
+}
+
+/// A regular expression rule, kept with its source so it can be shown back.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub source: String,
+    pub regex: regex_lite::Regex,
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub key: FieldKey,
+    pub label: Option<String>,
+    pub kind: FieldType,
+    pub required: bool,
+    pub min_length: Option<u64>,
+    pub max_length: Option<u64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub pattern: Option<Pattern>,
+}
+
+/// A collection definition as clients send and read it; every rule is flat
+/// on the field, as in the request body of `PUT /v2/collections/{key}/`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    pub key: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub many: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_delete: Option<OnDelete>,
+}
+
+/// The body of `PUT /v2/collections/{collection_key}/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub fields: Vec<FieldSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub key: CollectionKey,
+    pub name: String,
+    pub description: Option<String>,
+    pub fields: Vec<Field>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Collection {
+    pub fn field(&self, key: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.key.as_str() == key)
+    }
+
+    /// Targets of this collection's reference fields.
+    pub fn referenced_collections(&self) -> impl Iterator<Item = &CollectionKey> {
+        self.fields.iter().filter_map(|f| match &f.kind {
+            FieldType::Reference { collection, .. } => Some(collection),
+            _ => None,
+        })
+    }
+
+    pub fn specs(&self) -> Vec<FieldSpec> {
+        self.fields.iter().map(Field::spec).collect()
+    }
+}
+
+impl Field {
+    pub fn spec(&self) -> FieldSpec {
+        let mut spec = FieldSpec {
+            key: self.key.to_string(),
+            kind: self.kind.name().to_owned(),
+            label: self.label.clone(),
+            required: self.required,
+            min_length: self.min_length,
+            max_length: self.max_length,
+            min: self.min,
+            max: self.max,
+            pattern: self.pattern.as_ref().map(|p| p.source.clone()),
+            ..FieldSpec::default()
+        };
+        match &self.kind {
+            FieldType::Dropdown { options } => spec.options = Some(options.clone()),
+            FieldType::Reference {
+                collection,
+                many,
+                on_delete,
+            } => {
+                spec.collection = Some(collection.to_string());
+                spec.many = Some(*many);
+                spec.on_delete = Some(*on_delete);
+            }
+            FieldType::PageReference { many } => spec.many = Some(*many),
+            _ => {}
+        }
+        spec
+    }
+}
+
+/// Parses a collection definition, collecting every problem as a field error
+/// (`fields[2].options`, …) instead of stopping at the first.
+pub fn parse_collection(
+    key: CollectionKey,
+    spec: CollectionSpec,
+    created_at: String,
+    updated_at: String,
+) -> Result<Collection, Error> {
+    let mut errors = FieldErrors::new();
+    let name = spec.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        errors.insert(
+            "name".into(),
+            vec!["Ensure this field has 1 to 200 characters.".into()],
+        );
+    }
+    if spec.fields.len() > MAX_FIELDS {
+        errors.insert(
+            "fields".into(),
+            vec![format!(
+                "Ensure this list has no more than {MAX_FIELDS} fields."
+            )],
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut fields = Vec::with_capacity(spec.fields.len());
+    for (i, f) in spec.fields.into_iter().enumerate() {
+        let mut push = |what: &str, msg: String| {
+            errors
+                .entry(format!("fields[{i}].{what}"))
+                .or_default()
+                .push(msg);
+        };
+        let key = match FieldKey::parse(&f.key) {
+            Ok(k) => k,
+            Err(e) => {
+                push("key", e.0);
+                continue;
+            }
+        };
+        if !seen.insert(key.clone()) {
+            push("key", format!("Duplicate field key \"{key}\"."));
+        }
+        let kind = match parse_kind(&f) {
+            Ok(kind) => kind,
+            Err((what, msg)) => {
+                push(what, msg);
+                continue;
+            }
+        };
+        if (f.min_length.is_some() || f.max_length.is_some() || f.pattern.is_some())
+            && !kind.is_textual()
+        {
+            push(
+                "type",
+                format!(
+                    "min_length, max_length and pattern apply to text fields, not {}.",
+                    kind.name()
+                ),
+            );
+        }
+        if (f.min.is_some() || f.max.is_some()) && !matches!(kind, FieldType::Number) {
+            push(
+                "type",
+                format!("min and max apply to number fields, not {}.", kind.name()),
+            );
+        }
+        if let (Some(lo), Some(hi)) = (f.min_length, f.max_length) {
+            if lo > hi {
+                push(
+                    "min_length",
+                    "min_length is greater than max_length.".into(),
+                );
+            }
+        }
+        if let (Some(lo), Some(hi)) = (f.min, f.max) {
+            if lo > hi || !lo.is_finite() || !hi.is_finite() {
+                push(
+                    "min",
+                    "min must be a finite number no greater than max.".into(),
+                );
+            }
+        }
+        let pattern = match &f.pattern {
+            None => None,
+            Some(src) if src.len() > 500 => {
+                push(
+                    "pattern",
+                    "Ensure this pattern has no more than 500 characters.".into(),
+                );
+                None
+            }
+            Some(src) => match regex_lite::Regex::new(src) {
+                Ok(regex) => Some(Pattern {
+                    source: src.clone(),
+                    regex,
+                }),
+                Err(e) => {
+                    push("pattern", format!("Not a valid regular expression: {e}"));
+                    None
+                }
+            },
+        };
+        fields.push(Field {
+            key,
+            label: f.label.clone(),
+            kind,
+            required: f.required,
+            min_length: f.min_length,
+            max_length: f.max_length,
+            min: f.min,
+            max: f.max,
+            pattern,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    Ok(Collection {
+        key,
+        name,
+        description: spec.description,
+        fields,
+        created_at,
+        updated_at,
+    })
+}
+
+fn parse_kind(f: &FieldSpec) -> Result<FieldType, (&'static str, String)> {
+    let only = |allowed: &[&str]| -> Result<(), (&'static str, String)> {
+        let given = [
+            ("options", f.options.is_some()),
+            ("collection", f.collection.is_some()),
+            ("many", f.many.is_some()),
+            ("on_delete", f.on_delete.is_some()),
+        ];
+        for (name, present) in given {
+            if present && !allowed.contains(&name) {
+                return Err((
+                    "type",
+                    format!("\"{name}\" does not apply to a {} field.", f.kind),
+                ));
+            }
+        }
+        Ok(())
+    };
+    let kind = match f.kind.as_str() {
+        "text" => FieldType::Text,
+        "long_text" => FieldType::LongText,
+        "html" => FieldType::Html,
+        "number" => FieldType::Number,
+        "boolean" => FieldType::Boolean,
+        "date" => FieldType::Date,
+        "datetime" => FieldType::Datetime,
+        "media" => FieldType::Media,
+        "dropdown" => {
+            only(&["options"])?;
+            let options = f.options.clone().unwrap_or_default();
+            if options.is_empty() {
+                return Err(("options", "A dropdown needs at least one option.".into()));
+            }
+            let distinct: BTreeSet<_> = options.iter().collect();
+            if distinct.len() != options.len() {
+                return Err(("options", "Options must be distinct.".into()));
+            }
+            return Ok(FieldType::Dropdown { options });
+        }
+        "reference" => {
+            only(&["collection", "many", "on_delete"])?;
+            let collection = match &f.collection {
+                None => return Err(("collection", "This field is required for a reference.".into())),
+                Some(c) => CollectionKey::parse(c).map_err(|e| ("collection", e.0))?,
+            };
+            return Ok(FieldType::Reference {
+                collection,
+                many: f.many.unwrap_or(false),
+                on_delete: f.on_delete.unwrap_or(OnDelete::Restrict),
+            });
+        }
+        "page_reference" => {
+            only(&["many"])?;
+            return Ok(FieldType::PageReference { many: f.many.unwrap_or(false) });
+        }
+        other => {
+            return Err((
+                "type",
+                format!(
+                    "\"{}\" is not a valid choice. Use one of text, long_text, html, number, boolean, date, datetime, dropdown, media, reference, page_reference.",
+                    other.chars().take(40).collect::<String>()
+                ),
+            ))
+        }
+    };
+    only(&[])?;
+    Ok(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> CollectionSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn key() -> CollectionKey {
+        CollectionKey::parse("team_members").unwrap()
+    }
+
+    #[test]
+    fn a_full_schema_round_trips_through_its_spec() {
+        let s = spec(serde_json::json!({"name": "Team", "fields": [
+            {"key": "name", "type": "text", "required": true, "max_length": 100, "pattern": "^[A-Z]"},
+            {"key": "role", "type": "dropdown", "options": ["a", "b"]},
+            {"key": "manager", "type": "reference", "collection": "team_members", "on_delete": "detach"},
+            {"key": "age", "type": "number", "min": 0.0}
+        ]}));
+        let c = parse_collection(key(), s, "t".into(), "t".into()).unwrap();
+        let specs = serde_json::to_value(c.specs()).unwrap();
+        assert_eq!(specs[0]["max_length"], 100);
+        assert_eq!(specs[1]["options"][1], "b");
+        assert_eq!(specs[2]["on_delete"], "detach");
+        assert_eq!(specs[2]["many"], false);
+        assert_eq!(c.referenced_collections().count(), 1);
+    }
+
+    #[test]
+    fn every_schema_problem_is_reported_by_position() {
+        let s = spec(serde_json::json!({"name": "", "fields": [
+            {"key": "Bad Key", "type": "text"},
+            {"key": "colour", "type": "colour"},
+            {"key": "role", "type": "dropdown"},
+            {"key": "age", "type": "number", "max_length": 3},
+            {"key": "x", "type": "text", "pattern": "("},
+            {"key": "x", "type": "text"}
+        ]}));
+        let Err(Error::Invalid(errors)) = parse_collection(key(), s, "t".into(), "t".into()) else {
+            panic!("expected validation errors");
+        };
+        for k in [
+            "name",
+            "fields[0].key",
+            "fields[1].type",
+            "fields[2].options",
+            "fields[3].type",
+            "fields[4].pattern",
+            "fields[5].key",
+        ] {
+            assert!(errors.contains_key(k), "missing {k} in {errors:?}");
+        }
+    }
+}

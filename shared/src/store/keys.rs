@@ -1,0 +1,99 @@
+//! Every DynamoDB key Folio writes is built here, and nowhere else.
+//!
+//! | record          | pk                              | sk              |
+//! |-----------------|---------------------------------|-----------------|
+//! | organization    | `ORG#<org>`                     | `ORG`           |
+//! | collection      | `ORG#<org>`                     | `COLL#<key>`    |
+//! | API token       | `TOKEN#<sha256 hex>`            | `TOKEN`         |
+//! | item            | `ITEM#<org>#<collection>#<id>`  | `ITEM`          |
+//! | idempotency key | `IDEM#<token hash>#<key>`       | `IDEM`          |
+//!
+//! Items get a partition each, so writes to different items never contend.
+//! Live items carry `live_pk = <org>#<collection>` / `live_sk = <id>` (the
+//! sparse `live` index lists them in creation order); a soft delete removes
+//! those and sets `trash_pk` / `trash_sk = <deleted_at>#<id>` (the `trash` index).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+use crate::ids::{CollectionKey, ItemId, OrgId};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const LIVE_INDEX: &str = "live";
+pub const TRASH_INDEX: &str = "trash";
+
+pub type Key = HashMap<String, AttributeValue>;
+
+fn key(pk: String, sk: &str) -> Key {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk)),
+        (SK.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+pub fn org(org: &OrgId) -> Key {
+    key(format!("ORG#{org}"), "ORG")
+}
+
+pub fn org_pk(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+pub const COLLECTION_PREFIX: &str = "COLL#";
+
+pub fn collection(org: &OrgId, collection: &CollectionKey) -> Key {
+    key(org_pk(org), &format!("{COLLECTION_PREFIX}{collection}"))
+}
+
+pub fn token(hash: &str) -> Key {
+    key(format!("TOKEN#{hash}"), "TOKEN")
+}
+
+pub fn item_pk(org: &OrgId, collection: &CollectionKey, id: &ItemId) -> String {
+    format!("ITEM#{org}#{collection}#{id}")
+}
+
+pub fn item(org: &OrgId, collection: &CollectionKey, id: &ItemId) -> Key {
+    key(item_pk(org, collection, id), "ITEM")
+}
+
+/// Partition of the `live` and `trash` indexes: one per collection.
+pub fn collection_partition(org: &OrgId, collection: &CollectionKey) -> String {
+    format!("{org}#{collection}")
+}
+
+pub fn idempotency(token_hash: &str, idempotency_key: &str) -> Key {
+    key(format!("IDEM#{token_hash}#{idempotency_key}"), "IDEM")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_their_documented_shape() {
+        let org = OrgId::parse("acme").unwrap();
+        let coll = CollectionKey::parse("team_members").unwrap();
+        let id = ItemId::parse("01JF0000000000000000000000").unwrap();
+        let k = item(&org, &coll, &id);
+        assert_eq!(
+            k[PK].as_s().unwrap(),
+            "ITEM#acme#team_members#01JF0000000000000000000000"
+        );
+        assert_eq!(k[SK].as_s().unwrap(), "ITEM");
+        assert_eq!(
+            collection(&org, &coll)[SK].as_s().unwrap(),
+            "COLL#team_members"
+        );
+        assert_eq!(org_pk(&org), collection(&org, &coll)[PK].as_s().unwrap());
+        assert_eq!(collection_partition(&org, &coll), "acme#team_members");
+    }
+
+    #[test]
+    fn ids_cannot_forge_another_partition() {
+        // Keys are joined with '#', which no identifier may contain.
+        assert!(OrgId::parse("a#b").is_err());
+        assert!(CollectionKey::parse("a#b").is_err());
+    }
+}

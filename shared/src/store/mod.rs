@@ -1,0 +1,325 @@
+//! DynamoDB access. Keys are built in `keys`; the conditional writes that
+//! carry Folio's invariants (create once, soft delete, reference guards,
+//! versioned writes) live in `items`, each written exactly once.
+
+pub mod expr;
+pub mod items;
+pub mod keys;
+pub mod size;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::TokenRecord;
+use crate::error::Error;
+use crate::ids::{CollectionKey, Locale, OrgId};
+use crate::schema::{parse_collection, Collection, CollectionSpec, FieldSpec, Org};
+
+pub use items::{ItemWrite, WriteFailure};
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) ddb: Client,
+    pub(crate) table: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OrgRecord {
+    org: OrgId,
+    #[serde(default)]
+    locales: Vec<Locale>,
+    #[serde(default)]
+    default_locale: Option<Locale>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CollectionRecord {
+    key: CollectionKey,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    /// The field specs as JSON, exactly as accepted.
+    fields: String,
+    created_at: String,
+    updated_at: String,
+}
+
+fn with_key<T: Serialize>(
+    key: keys::Key,
+    record: &T,
+) -> Result<HashMap<String, AttributeValue>, Error> {
+    let mut item: HashMap<String, AttributeValue> =
+        serde_dynamo::aws_sdk_dynamodb_1::to_item(record).map_err(Error::internal)?;
+    item.extend(key);
+    Ok(item)
+}
+
+pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> Client {
+    Client::new(sdk)
+}
+
+impl Store {
+    pub fn new(ddb: Client, table: impl Into<String>) -> Self {
+        Store {
+            ddb,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.ddb
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, key: keys::Key) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await?;
+        Ok(out.item)
+    }
+
+    pub async fn get_org(&self, org: &OrgId) -> Result<Option<Org>, Error> {
+        let Some(item) = self.get(keys::org(org)).await? else {
+            return Ok(None);
+        };
+        let r: OrgRecord =
+            serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)?;
+        Ok(Some(Org {
+            id: r.org,
+            locales: r.locales,
+            default_locale: r.default_locale,
+        }))
+    }
+
+    /// Creates or updates an organization's settings.
+    pub async fn put_org(&self, org: &Org) -> Result<(), Error> {
+        let record = OrgRecord {
+            org: org.id.clone(),
+            locales: org.locales.clone(),
+            default_locale: org.default_locale.clone(),
+        };
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_key(keys::org(&org.id), &record)?))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error> {
+        let Some(item) = self.get(keys::token(hash)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)?,
+        ))
+    }
+
+    pub async fn put_token(&self, hash: &str, record: &TokenRecord) -> Result<(), Error> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_key(keys::token(hash), record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_token(&self, hash: &str) -> Result<bool, Error> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::token(hash)))
+            .update_expression("SET revoked = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_collection(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+    ) -> Result<Option<Collection>, Error> {
+        let Some(item) = self.get(keys::collection(org, key)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(collection_from(item)?))
+    }
+
+    pub async fn list_collections(&self, org: &OrgId) -> Result<Vec<Collection>, Error> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
+            .expression_attribute_values(
+                ":prefix",
+                AttributeValue::S(keys::COLLECTION_PREFIX.into()),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            out.push(collection_from(item.map_err(Error::internal)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Defines or replaces a collection; `true` when it is new. The first
+    /// `created_at` is kept across replacements.
+    pub async fn put_collection(
+        &self,
+        org: &OrgId,
+        c: &Collection,
+    ) -> Result<(bool, String), Error> {
+        let fields = serde_json::to_string(&c.specs()).map_err(Error::internal)?;
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::collection(org, &c.key)))
+            .update_expression(
+                "SET #key = :key, #name = :name, description = :desc, fields = :fields, updated_at = :now, created_at = if_not_exists(created_at, :now)",
+            )
+            .expression_attribute_names("#key", "key")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":key", AttributeValue::S(c.key.to_string()))
+            .expression_attribute_values(":name", AttributeValue::S(c.name.clone()))
+            .expression_attribute_values(
+                ":desc",
+                c.description.clone().map(AttributeValue::S).unwrap_or(AttributeValue::Null(true)),
+            )
+            .expression_attribute_values(":fields", AttributeValue::S(fields))
+            .expression_attribute_values(":now", AttributeValue::S(c.updated_at.clone()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await?;
+        let attrs = out.attributes.unwrap_or_default();
+        let created_at = attrs
+            .get("created_at")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok((created_at == c.updated_at, created_at))
+    }
+
+    /// Creates the table with its indexes and TTL when it does not exist;
+    /// `true` when it was created. `template.yaml` declares the same table.
+    pub async fn ensure_table(&self) -> Result<bool, Error> {
+        match self
+            .ddb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(Error::internal)
+        };
+        let key = |name: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+                .map_err(Error::internal)
+        };
+        let gsi = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, Error> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash)?)
+                .key_schema(key(sk, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(Error::internal)
+        };
+        self.ddb
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(vec![
+                attr(keys::PK)?,
+                attr(keys::SK)?,
+                attr("live_pk")?,
+                attr("live_sk")?,
+                attr("trash_pk")?,
+                attr("trash_sk")?,
+            ]))
+            .key_schema(key(keys::PK, KeyType::Hash)?)
+            .key_schema(key(keys::SK, KeyType::Range)?)
+            .global_secondary_indexes(gsi(keys::LIVE_INDEX, "live_pk", "live_sk")?)
+            .global_secondary_indexes(gsi(keys::TRASH_INDEX, "trash_pk", "trash_sk")?)
+            .send()
+            .await?;
+        self.ddb
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name("expires_at")
+                    .enabled(true)
+                    .build()
+                    .map_err(Error::internal)?,
+            )
+            .send()
+            .await?;
+        Ok(true)
+    }
+}
+
+fn collection_from(item: HashMap<String, AttributeValue>) -> Result<Collection, Error> {
+    let r: CollectionRecord =
+        serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)?;
+    let fields: Vec<FieldSpec> = serde_json::from_str(&r.fields).map_err(Error::internal)?;
+    let spec = CollectionSpec {
+        name: r.name,
+        description: r.description,
+        fields,
+    };
+    // A stored schema was valid when written; failing here is a real fault.
+    parse_collection(r.key, spec, r.created_at, r.updated_at)
+        .map_err(|e| Error::internal(format!("stored schema no longer parses: {e:?}")))
+}

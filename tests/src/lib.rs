@@ -1,0 +1,376 @@
+//! `TestApp`: one helper that builds real dependencies against DynamoDB
+//! Local and moto (endpoints from `AWS_ENDPOINT_URL_*`, as `make test` sets
+//! them), seeds an organization with a token and a collection, and calls the
+//! handlers with real API Gateway events. Every `TestApp` gets its own table
+//! and queue, so tests run in parallel without sharing state.
+
+pub mod runtime;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use folio::auth::{Scope, Token, TokenRecord};
+use folio::events::Event;
+use folio::ids::{Locale, OrgId};
+use folio::schema::Org;
+use folio::{App, Config};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+pub use folio;
+
+/// The collection every `TestApp` defines (the one `events/` assumes).
+pub fn team_members_schema() -> Value {
+    json!({"name": "Team members", "fields": [
+        {"key": "name", "type": "text", "required": true, "max_length": 100},
+        {"key": "bio", "type": "long_text"},
+        {"key": "role", "type": "dropdown", "options": ["engineer", "designer"]},
+        {"key": "age", "type": "number", "min": 0},
+        {"key": "active", "type": "boolean"},
+        {"key": "photo", "type": "media"},
+        {"key": "started", "type": "date"}
+    ]})
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repo")
+        .to_path_buf()
+}
+
+/// An event from `events/`, as text.
+pub fn event_text(name: &str) -> String {
+    let path = repo_root().join("events").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn require_services() {
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err()
+        || std::env::var("AWS_ENDPOINT_URL_SQS").is_err()
+    {
+        panic!(
+            "AWS_ENDPOINT_URL_DYNAMODB and AWS_ENDPOINT_URL_SQS are not set: run the tests with `make test`, \
+             which starts DynamoDB Local and moto and exports them"
+        );
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or_default()
+    }
+}
+
+pub struct TestApp {
+    pub app: App,
+    pub sdk: folio::app::SdkConfig,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+    pub org: OrgId,
+    /// admin + write + read
+    pub token: String,
+}
+
+impl TestApp {
+    /// An organization with locales `en` (default) and `es` and the
+    /// `team_members` collection.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&["en", "es"]).await
+    }
+
+    /// An organization with the given locales (none: not localized).
+    pub async fn spawn_with(locales: &[&str]) -> Self {
+        require_services();
+        let sdk = folio::app::sdk_config().await;
+        let table = unique("folio-test");
+        let store = folio::store::Store::new(folio::store::dynamodb_client(&sdk), table.clone());
+        store
+            .ensure_table()
+            .await
+            .expect("create the test table in DynamoDB Local");
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let (queue_url, _) = folio::events::ensure_queues(&sqs, &unique("folio-test"))
+            .await
+            .expect("create the test queue in moto");
+        let config = Config {
+            table: table.clone(),
+            queue_url: queue_url.clone(),
+            token_ttl: Duration::from_secs(60),
+            schema_ttl: Duration::from_secs(30),
+            retention_days: 30,
+        };
+        let app = App::new(&sdk, config);
+        let mut t = TestApp {
+            app,
+            sdk,
+            sqs,
+            table,
+            queue_url,
+            org: OrgId::parse("placeholder").unwrap(),
+            token: String::new(),
+        };
+        t.org = t.create_org(locales).await;
+        t.token = t
+            .mint(&t.org.clone(), &[Scope::Admin, Scope::Write, Scope::Read])
+            .await;
+        let r = t
+            .put_collection("team_members", team_members_schema())
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        t
+    }
+
+    /// Another organization in the same table.
+    pub async fn create_org(&self, locales: &[&str]) -> OrgId {
+        let org = OrgId::parse(&unique("org")).unwrap();
+        let locales: Vec<Locale> = locales.iter().map(|l| Locale::parse(l).unwrap()).collect();
+        let default_locale = locales.first().cloned();
+        self.app
+            .store
+            .put_org(&Org {
+                id: org.clone(),
+                locales,
+                default_locale,
+            })
+            .await
+            .unwrap();
+        org
+    }
+
+    pub async fn mint(&self, org: &OrgId, scopes: &[Scope]) -> String {
+        self.mint_record(TokenRecord {
+            org: org.clone(),
+            scopes: scopes.to_vec(),
+            collections: None,
+            operations: None,
+            revoked: false,
+            name: None,
+            created_at: folio::api::now(),
+        })
+        .await
+    }
+
+    pub async fn mint_record(&self, record: TokenRecord) -> String {
+        let token = Token::mint();
+        self.app
+            .store
+            .put_token(&token.hash(), &record)
+            .await
+            .unwrap();
+        token.expose().to_owned()
+    }
+
+    /// Runs an API Gateway HTTP API (v2) event through the handler that
+    /// `template.yaml` routes it to.
+    pub async fn invoke(&self, event: &str) -> TestResponse {
+        let req = lambda_http::request::from_str(event).expect("a valid API Gateway v2 event");
+        let response = dispatch(&self.app, req).await;
+        to_test_response(response)
+    }
+
+    /// Runs `events/<name>` with this app's token in place of the placeholder.
+    pub async fn invoke_file(&self, name: &str, replacements: &[(&str, &str)]) -> TestResponse {
+        let mut text = event_text(name).replace("folio_EXAMPLE_TOKEN", &self.token);
+        for (from, to) in replacements {
+            text = text.replace(from, to);
+        }
+        self.invoke(&text).await
+    }
+
+    /// Sends a request as API Gateway would: `path` may carry a query string.
+    pub async fn request(&self, method: &str, path: &str, body: Option<Value>) -> TestResponse {
+        self.request_as(
+            method,
+            path,
+            body.map(|b| b.to_string()),
+            Some(&self.token),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn request_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        self.invoke(&api_event(method, path, body, token, headers))
+            .await
+    }
+
+    pub async fn put_collection(&self, key: &str, schema: Value) -> TestResponse {
+        self.request("PUT", &format!("/v2/collections/{key}/"), Some(schema))
+            .await
+    }
+
+    /// Creates one item and returns its id.
+    pub async fn create(&self, collection: &str, status: &str, fields: Value) -> String {
+        let r = self
+            .request(
+                "POST",
+                "/v2/content/",
+                Some(json!({"key": collection, "status": status, "fields": [fields]})),
+            )
+            .await;
+        assert_eq!(r.status, 202, "create failed: {:?}", r.body);
+        r.body["items"][0]["meta"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Every event on the queue now, in no particular order. Messages stay
+    /// invisible afterwards, so each is returned once.
+    pub async fn drain_events(&self) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            let r = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(3600)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive from moto");
+            let messages = r.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(serde_json::from_str(m.body().unwrap()).expect("events are JSON"));
+            }
+        }
+    }
+
+    /// The raw stored item, deleted or not.
+    pub async fn stored(&self, collection: &str, id: &str) -> Option<folio::content::ItemRecord> {
+        self.app
+            .store
+            .get_item(
+                &self.org,
+                &folio::ids::CollectionKey::parse(collection).unwrap(),
+                &folio::ids::ItemId::parse(id).unwrap(),
+            )
+            .await
+            .unwrap()
+    }
+}
+
+/// Which handler serves a method and path: the same table as
+/// `template.yaml` and the `cargo lambda watch` router.
+pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
+    use folio::api::*;
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method().as_str().to_owned();
+    let r = match (method.as_str(), segments.as_slice()) {
+        ("GET", ["v2", "collections"]) => collections::list(app, req).await,
+        ("PUT", ["v2", "collections", _]) => collections::put(app, req).await,
+        ("GET", ["v2", "collections", _]) => collections::get(app, req).await,
+        ("POST", ["v2", "content"]) | ("POST", ["v2", "content", _]) => {
+            create::handle(app, req).await
+        }
+        ("GET", ["v2", "content", _]) => read::list(app, req).await,
+        ("POST", ["v2", "content", _, "batch-delete"]) => delete::batch(app, req).await,
+        ("GET", ["v2", "content", _, "deleted"]) => trash::list(app, req).await,
+        ("GET", ["v2", "content", _, _]) => read::get(app, req).await,
+        ("PUT", ["v2", "content", _, _]) => update::replace(app, req).await,
+        ("PATCH", ["v2", "content", _, _]) => update::patch(app, req).await,
+        ("DELETE", ["v2", "content", _, _]) => delete::handle(app, req).await,
+        ("POST", ["v2", "content", _, _, "restore"]) => trash::restore(app, req).await,
+        other => panic!("no route for {other:?}"),
+    };
+    r.expect("handlers are infallible")
+}
+
+pub fn to_test_response(response: Response<Body>) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.body() {
+        Body::Empty => Value::Null,
+        Body::Text(t) => {
+            serde_json::from_str(t).unwrap_or_else(|_| panic!("response is not JSON: {t}"))
+        }
+        Body::Binary(b) => serde_json::from_slice(b).expect("response is JSON"),
+        _ => Value::Null,
+    };
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, shaped like the files in `events/`.
+pub fn api_event(
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> String {
+    let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut h = serde_json::Map::new();
+    h.insert("host".into(), json!("api.example.com"));
+    h.insert("content-type".into(), json!("application/json"));
+    if let Some(t) = token {
+        h.insert("authorization".into(), json!(format!("Token {t}")));
+    }
+    for (k, v) in headers {
+        h.insert(k.to_lowercase(), json!(v));
+    }
+    let mut qs = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        qs.insert(k.into(), json!(v));
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {raw_path}"),
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": h,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "f0l10xmpl1",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "folio-tests"},
+            "requestId": ulid::Ulid::new().to_string(),
+            "routeKey": format!("{method} {raw_path}"),
+            "stage": "$default",
+            "time": "23/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795428000000u64
+        },
+        "isBase64Encoded": false
+    });
+    if !qs.is_empty() {
+        event["queryStringParameters"] = Value::Object(qs);
+    }
+    if let Some(b) = body {
+        event["body"] = json!(b);
+    }
+    event.to_string()
+}
