@@ -98,6 +98,14 @@ impl TestApp {
     /// An organization with the given locales (none: not localized).
     pub async fn spawn_with(locales: &[&str]) -> Self {
         require_services();
+        // Handler logs show with a failing test's output (RUST_LOG to tune).
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info,aws=warn,hyper=warn".into()),
+            )
+            .try_init();
         let sdk = folio::app::sdk_config().await;
         let table = unique("folio-test");
         let store = folio::store::Store::new(folio::store::dynamodb_client(&sdk), table.clone());

@@ -8,7 +8,7 @@ use crate::content::Status;
 use crate::error::Error;
 use crate::ids::{CollectionKey, ItemId, OrgId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventType {
     #[serde(rename = "collectionitem.draft")]
     Draft,

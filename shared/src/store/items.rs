@@ -630,9 +630,8 @@ impl Store {
         }
         self.versioned_write(w, |old| {
             let mut expr = Expr::new();
-            let fields = expr.name("fields");
             for (k, v) in &values {
-                let path = format!("{fields}.{}", expr.name(k));
+                let path = format!("{}.{}", expr.name("fields"), expr.name(k));
                 match v {
                     Some(v) => {
                         let v = expr.value(v.clone());

@@ -86,7 +86,7 @@ mod tests {
             collection(&org, &coll)[SK].as_s().unwrap(),
             "COLL#team_members"
         );
-        assert_eq!(org_pk(&org), collection(&org, &coll)[PK].as_s().unwrap());
+        assert_eq!(&org_pk(&org), collection(&org, &coll)[PK].as_s().unwrap());
         assert_eq!(collection_partition(&org, &coll), "acme#team_members");
     }
 

@@ -146,7 +146,8 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::token(hash)))
-            .update_expression("SET revoked = :t")
+            .update_expression("SET #revoked = :t")
+            .expression_attribute_names("#revoked", "revoked")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
@@ -209,10 +210,14 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(keys::collection(org, &c.key)))
             .update_expression(
-                "SET #key = :key, #name = :name, description = :desc, fields = :fields, updated_at = :now, created_at = if_not_exists(created_at, :now)",
+                "SET #key = :key, #name = :name, #desc = :desc, #fields = :fields, #updated = :now, #created = if_not_exists(#created, :now)",
             )
             .expression_attribute_names("#key", "key")
             .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#desc", "description")
+            .expression_attribute_names("#fields", "fields")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_names("#created", "created_at")
             .expression_attribute_values(":key", AttributeValue::S(c.key.to_string()))
             .expression_attribute_values(":name", AttributeValue::S(c.name.clone()))
             .expression_attribute_values(
