@@ -117,8 +117,18 @@ impl App {
     }
 
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
-        let ddb = aws_sdk_dynamodb::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
+        App::from_clients(
+            aws_sdk_dynamodb::Client::new(sdk),
+            aws_sdk_sqs::Client::new(sdk),
+            config,
+        )
+    }
+
+    pub fn from_clients(
+        ddb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        config: Config,
+    ) -> Self {
         App {
             store: Store::new(ddb, config.table.clone()),
             events: Publisher::new(sqs, config.queue_url.clone()),

@@ -1,0 +1,344 @@
+//! Tokens, scopes and organizations (DESIGN §3 Auth), and collection schemas.
+
+use folio::auth::{Operation, Scope, TokenRecord};
+use folio::ids::CollectionKey;
+use folio_tests::{folio, team_members_schema, TestApp};
+use serde_json::json;
+
+#[tokio::test]
+async fn missing_and_unknown_tokens_are_401_with_the_exact_detail() {
+    let t = TestApp::spawn().await;
+    let r = t.invoke_file("create-item-no-auth.json", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Authentication credentials were not provided"})
+    );
+    let r = t.invoke_file("create-item-bad-token.json", &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body, json!({"detail": "Invalid token"}));
+    let r = t
+        .request_as(
+            "GET",
+            "/v2/collections/",
+            None,
+            None,
+            &[("Authorization", "Bearer abc")],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.detail(), "Invalid token");
+    assert!(t.drain_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn both_header_styles_work_and_the_query_token_only_for_reads() {
+    let t = TestApp::spawn().await;
+    let id = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
+    let path = format!("/v2/content/team_members/{id}/");
+    let flotiq = t
+        .request_as("GET", &path, None, None, &[("X-AUTH-TOKEN", &t.token)])
+        .await;
+    assert_eq!(flotiq.status, 200);
+    let r = t
+        .invoke_file(
+            "get-item-query-token.json",
+            &[("01JF0000000000000000000000", id.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let write = t
+        .request_as(
+            "DELETE",
+            &format!("{path}?auth_token={}", t.token),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        write.status, 401,
+        "a token in the URL must not authorize writes"
+    );
+    let flotiq_write = t
+        .request_as("DELETE", &path, None, None, &[("X-AUTH-TOKEN", &t.token)])
+        .await;
+    assert_eq!(flotiq_write.status, 204);
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_refused() {
+    let t = TestApp::spawn().await;
+    let token = t.mint(&t.org, &[Scope::Read]).await;
+    t.app
+        .store
+        .revoke_token(&folio::auth::Token::parse(&token).unwrap().hash())
+        .await
+        .unwrap();
+    let r = t
+        .request_as("GET", "/v2/collections/", None, Some(&token), &[])
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.detail(), "Invalid token");
+}
+
+#[tokio::test]
+async fn scopes_are_enforced_with_a_403_naming_the_scope() {
+    let t = TestApp::spawn().await;
+    let read = t.mint(&t.org, &[Scope::Read]).await;
+    let write = t.mint(&t.org, &[Scope::Write]).await;
+    let body = json!({"key": "team_members", "fields": [{"en": {"name": "Ada"}}]}).to_string();
+    let r = t
+        .request_as("POST", "/v2/content/", Some(body.clone()), Some(&read), &[])
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.detail().contains("\"write\""), "{}", r.detail());
+    let r = t
+        .request_as("POST", "/v2/content/", Some(body), Some(&write), &[])
+        .await;
+    assert_eq!(r.status, 202);
+    let r = t
+        .request_as("GET", "/v2/content/team_members/", None, Some(&write), &[])
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.detail().contains("\"read\""));
+    let r = t
+        .request_as(
+            "PUT",
+            "/v2/collections/team_members/",
+            Some(team_members_schema().to_string()),
+            Some(&write),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.detail().contains("\"admin\""));
+    let r = t
+        .request_as(
+            "GET",
+            "/v2/content/team_members/deleted/",
+            None,
+            Some(&read),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn scoped_keys_are_limited_to_their_collections_and_operations() {
+    let t = TestApp::spawn().await;
+    assert_eq!(
+        t.put_collection(
+            "posts",
+            json!({"name": "Posts", "fields": [{"key": "title", "type": "text"}]})
+        )
+        .await
+        .status,
+        201
+    );
+    let id = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
+    let scoped = t
+        .mint_record(TokenRecord {
+            org: t.org.clone(),
+            scopes: vec![Scope::Read, Scope::Write],
+            collections: Some(vec![CollectionKey::parse("team_members").unwrap()]),
+            operations: Some(vec![Operation::Read, Operation::Create]),
+            revoked: false,
+            name: Some("scoped".into()),
+            created_at: folio::api::now(),
+        })
+        .await;
+    let r = t
+        .request_as("GET", "/v2/content/posts/", None, Some(&scoped), &[])
+        .await;
+    assert_eq!(r.status, 403);
+    let r = t
+        .request_as("GET", "/v2/content/team_members/", None, Some(&scoped), &[])
+        .await;
+    assert_eq!(r.status, 200);
+    let r = t
+        .request_as(
+            "DELETE",
+            &format!("/v2/content/team_members/{id}/"),
+            None,
+            Some(&scoped),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.detail().contains("delete"));
+    let body = json!({"key": "posts", "fields": [{"title": "x"}]}).to_string();
+    let r = t
+        .request_as("POST", "/v2/content/", Some(body), Some(&scoped), &[])
+        .await;
+    assert_eq!(r.status, 403);
+    let list = t
+        .request_as("GET", "/v2/collections/", None, Some(&scoped), &[])
+        .await;
+    let keys: Vec<_> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].clone())
+        .collect();
+    assert_eq!(keys, vec![json!("team_members")]);
+}
+
+#[tokio::test]
+async fn another_organizations_content_is_404_never_403() {
+    let t = TestApp::spawn().await;
+    let id = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
+    let other_org = t.create_org(&["en"]).await;
+    let other = t.mint(&other_org, &[Scope::Admin]).await;
+    for (method, path) in [
+        ("GET", format!("/v2/content/team_members/{id}/")),
+        ("DELETE", format!("/v2/content/team_members/{id}/")),
+        ("GET", "/v2/collections/team_members/".to_owned()),
+        ("GET", "/v2/content/team_members/".to_owned()),
+    ] {
+        let r = t.request_as(method, &path, None, Some(&other), &[]).await;
+        assert_eq!(r.status, 404, "{method} {path}");
+        assert_eq!(r.detail(), "Not found.");
+    }
+    let r = t
+        .request_as(
+            "PATCH",
+            &format!("/v2/content/team_members/{id}/"),
+            Some(json!({"status": "draft"}).to_string()),
+            Some(&other),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(t
+        .stored("team_members", &id)
+        .await
+        .unwrap()
+        .deleted_at
+        .is_none());
+}
+
+#[tokio::test]
+async fn collections_are_defined_read_listed_and_replaced() {
+    let t = TestApp::spawn().await;
+    let r = t.invoke_file("put-collection.json", &[]).await;
+    assert_eq!(
+        r.status, 200,
+        "replacing an existing collection: {:?}",
+        r.body
+    );
+    let got = t.invoke_file("get-collection.json", &[]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body["key"], "team_members");
+    assert_eq!(
+        got.body["fields"][0],
+        json!({"key": "name", "type": "text", "required": true, "max_length": 100})
+    );
+    let created_at = got.body["created_at"].clone();
+
+    let changed = json!({"name": "People", "fields": [{"key": "name", "type": "text", "required": true}, {"key": "email", "type": "text", "pattern": "^[^@]+@[^@]+$"}]});
+    let r = t.put_collection("team_members", changed).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body["created_at"], created_at,
+        "created_at survives a replacement"
+    );
+    // The new schema applies at once in this instance.
+    let bad = t
+        .request(
+            "POST",
+            "/v2/content/",
+            Some(
+                json!({"key": "team_members", "fields": [{"en": {"name": "A", "email": "nope"}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body["errors"]["en.email"][0]
+        .as_str()
+        .unwrap()
+        .contains("pattern"));
+
+    let list = t.invoke_file("list-collections.json", &[]).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["meta"]["count"], 1);
+    assert_eq!(list.body["data"][0]["name"], "People");
+}
+
+#[tokio::test]
+async fn invalid_schemas_are_400_with_field_errors_and_not_stored() {
+    let t = TestApp::spawn().await;
+    let r = t.invoke_file("put-collection-invalid.json", &[]).await;
+    assert_eq!(r.status, 400);
+    let errors = r.body["errors"].as_object().unwrap();
+    assert!(errors.keys().any(|k| k.ends_with(".type")), "{errors:?}");
+    let r = t.put_collection("links", json!({"name": "Links", "fields": [{"key": "to", "type": "reference", "collection": "nowhere"}]})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["errors"]["fields[0].collection"][0],
+        "Unknown collection \"nowhere\"."
+    );
+    let r = t
+        .put_collection(
+            "links",
+            json!({"name": "Links", "fields": [], "colour": "red"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        t.request("GET", "/v2/collections/links/", None)
+            .await
+            .status,
+        404
+    );
+    let r = t
+        .put_collection("Bad-Key", json!({"name": "x", "fields": []}))
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn every_field_type_validates_its_values() {
+    let t = TestApp::spawn_with(&[]).await;
+    let schema = json!({"name": "All", "fields": [
+        {"key": "t", "type": "text", "min_length": 2, "pattern": "^[a-z]+$"},
+        {"key": "lt", "type": "long_text", "max_length": 3},
+        {"key": "h", "type": "html"},
+        {"key": "n", "type": "number", "min": 1, "max": 5},
+        {"key": "b", "type": "boolean"},
+        {"key": "d", "type": "date"},
+        {"key": "dt", "type": "datetime"},
+        {"key": "dd", "type": "dropdown", "options": ["a", "b"]},
+        {"key": "m", "type": "media"},
+        {"key": "p", "type": "page_reference", "many": true}
+    ]});
+    assert_eq!(t.put_collection("all_types", schema).await.status, 201);
+    let good = json!({"t": "ab", "lt": "abc", "h": "<p>x</p>", "n": 5, "b": false, "d": "2024-02-29", "dt": "2024-02-29T10:00:00+01:00", "dd": "b", "m": "https://example.com/a.png", "p": ["about", "contact"]});
+    let id = t.create("all_types", "published", good.clone()).await;
+    let got = t
+        .request("GET", &format!("/v2/content/all_types/{id}/"), None)
+        .await;
+    for k in ["t", "lt", "h", "n", "b", "d", "dt", "dd", "m", "p"] {
+        assert_eq!(got.body[k], good[k], "{k}");
+    }
+    let bad = json!({"t": "A", "lt": "abcd", "h": 1, "n": 6, "b": "yes", "d": "2023-02-29", "dt": "yesterday", "dd": "c", "m": "file:///etc/passwd", "p": "about"});
+    let r = t
+        .request(
+            "POST",
+            "/v2/content/",
+            Some(json!({"key": "all_types", "fields": [bad]})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let errors = r.body["errors"].as_object().unwrap();
+    for k in ["t", "lt", "h", "n", "b", "d", "dt", "dd", "m", "p"] {
+        assert!(errors.contains_key(k), "{k} should be refused: {errors:?}");
+    }
+}
