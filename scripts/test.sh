@@ -18,7 +18,11 @@ source "$svc/services.env"
 set +a
 
 cargo build --workspace --bins
-cargo test --workspace -- --test-threads 8
+log=$ROOT/target/test-output.log
+cargo test --workspace -- --test-threads 8 2>&1 | tee "$log"
 
 # sam (Python) reads its region from AWS_DEFAULT_REGION, which services.env sets.
 sam validate --lint
+
+# One closing line for the whole run: every cargo test binary's counts summed.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

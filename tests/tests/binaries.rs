@@ -9,14 +9,18 @@ use folio_tests::{event_text, TestApp};
 use serde_json::{json, Value};
 
 fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| folio_tests::repo_root().join("target"));
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| folio_tests::repo_root().join("target"));
     let path = dir.join("debug").join(name);
     assert!(path.exists(), "{} is missing: build the functions first (`cargo build --workspace --bins`, as `make test` does)", path.display());
     path
 }
 
 fn env(t: &TestApp) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("AWS_")).collect();
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .collect();
     env.push(("FOLIO_TABLE".into(), t.table.clone()));
     env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
     env
@@ -25,16 +29,21 @@ fn env(t: &TestApp) -> Vec<(String, String)> {
 #[tokio::test]
 async fn the_delete_item_binary_serves_an_api_gateway_event_from_events() {
     let t = TestApp::spawn().await;
-    let id = t.create("team_members", "published", json!({"en": {"name": "Ada"}})).await;
+    let id = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
     t.drain_events().await;
-    let event = event_text("delete-item.json").replace("folio_EXAMPLE_TOKEN", &t.token).replace("01JF0000000000000000000000", &id);
+    let event = event_text("delete-item.json")
+        .replace("folio_EXAMPLE_TOKEN", &t.token)
+        .replace("01JF0000000000000000000000", &id);
     let missing = event_text("delete-item-missing.json").replace("folio_EXAMPLE_TOKEN", &t.token);
     let stub = RuntimeStub::start(vec![event, missing]).await;
     let mut child = spawn_function(&binary("delete-item"), stub.addr, &env(&t));
     let result = stub.wait_for(2, Duration::from_secs(60)).await;
     child.kill().ok();
     let output = child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
     let responses = result.unwrap_or_else(|e| panic!("{e}\nfunction output:\n{logs}"));
 
     let first: Value = serde_json::from_str(&responses[0]).unwrap();
@@ -44,10 +53,19 @@ async fn the_delete_item_binary_serves_an_api_gateway_event_from_events() {
     let body: Value = serde_json::from_str(second["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, json!({"detail": "Not found."}));
 
-    assert!(t.stored("team_members", &id).await.unwrap().deleted_at.is_some());
+    assert!(t
+        .stored("team_members", &id)
+        .await
+        .unwrap()
+        .deleted_at
+        .is_some());
     assert_eq!(t.drain_events().await.len(), 1);
     // JSON logs, and the token never in them.
-    assert!(logs.lines().any(|l| l.starts_with('{') && l.contains("\"request_id\"")), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with('{') && l.contains("\"request_id\"")),
+        "{logs}"
+    );
     assert!(!logs.contains(&t.token), "a token reached the logs");
 }
 
