@@ -6,6 +6,11 @@ cd "$ROOT"
 
 scripts/tools.sh
 
+# What is measured: x86_64 release binaries (cold start) and the arm64
+# bootstraps Lambda would run (size); cargo lambda adds the Rust target if missing.
+cargo build --release --workspace --bins
+cargo lambda build --release --arm64 --workspace
+
 svc=$ROOT/target/bench-services
 scripts/services.sh stop "$svc"
 rm -rf "$svc"

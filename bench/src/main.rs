@@ -1,0 +1,553 @@
+//! `make bench`: what Folio costs the way a Lambda user pays for it.
+//! - every endpoint's handler, in process, against DynamoDB Local and moto:
+//!   p50/p99 latency, the handler's own time above its AWS calls, and the
+//!   DynamoDB/SQS requests and DynamoDB capacity units per request;
+//! - batch delete of 100 against 100 sequential single deletes;
+//! - cold start of every release binary against a Runtime API stub: time
+//!   to its first `next` (Lambda's Init Duration) and first response, and
+//!   peak RSS;
+//! - the size of every arm64 `bootstrap`.
+//!
+//! It reports and never fails on a slow machine. Output:
+//! `target/folio-bench.json` and `BENCHMARKS.md`.
+
+mod meter;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use folio::{App, Config};
+use folio_tests::runtime::{spawn_function, RuntimeStub};
+use folio_tests::{api_event, dispatch, event_text, repo_root, TestApp};
+use meter::{Meter, Service, Usage};
+use serde_json::{json, Value};
+
+const FUNCTIONS: [&str; 12] = [
+    "put-collection",
+    "get-collection",
+    "list-collections",
+    "create-item",
+    "replace-item",
+    "patch-item",
+    "delete-item",
+    "get-item",
+    "list-items",
+    "batch-delete",
+    "list-deleted",
+    "restore-item",
+];
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+struct Bench {
+    t: TestApp,
+    app: App,
+    meter: Meter,
+}
+
+impl Bench {
+    async fn new() -> Self {
+        let t = TestApp::spawn().await;
+        let meter = Meter::default();
+        let ddb = aws_sdk_dynamodb::config::Builder::from(&t.sdk)
+            .interceptor(meter.for_service(Service::DynamoDb))
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(&t.sdk)
+            .interceptor(meter.for_service(Service::Sqs))
+            .build();
+        let config = Config {
+            table: t.table.clone(),
+            queue_url: t.queue_url.clone(),
+            token_ttl: Duration::from_secs(60),
+            schema_ttl: Duration::from_secs(30),
+            retention_days: 30,
+        };
+        let app = App::from_clients(
+            aws_sdk_dynamodb::Client::from_conf(ddb),
+            aws_sdk_sqs::Client::from_conf(sqs),
+            config,
+        );
+        Bench { t, app, meter }
+    }
+
+    /// Empties the events queue, as the worker would: moto's SQS slows
+    /// down as a queue fills, which no real queue with a consumer does.
+    async fn drain(&self) {
+        let _ = self
+            .t
+            .sqs
+            .purge_queue()
+            .queue_url(&self.t.queue_url)
+            .send()
+            .await;
+    }
+
+    /// One request through the metered app: status, wall time, AWS usage.
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Duration, Usage) {
+        let event = api_event(
+            method,
+            path,
+            body.map(|b| b.to_string()),
+            Some(&self.t.token),
+            &[],
+        );
+        let req = lambda_http::request::from_str(&event).unwrap();
+        self.meter.take();
+        let start = Instant::now();
+        let response = dispatch(&self.app, req).await;
+        let elapsed = start.elapsed();
+        (response.status().as_u16(), elapsed, self.meter.take())
+    }
+
+    async fn create_many(&self, n: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        while ids.len() < n {
+            let batch = (n - ids.len()).min(25);
+            let fields: Vec<Value> = (0..batch).map(|i| json!({"en": {"name": format!("Person {i}"), "age": i, "role": "engineer"}})).collect();
+            let r = self
+                .t
+                .request(
+                    "POST",
+                    "/v2/content/",
+                    Some(json!({"key": "team_members", "status": "published", "fields": fields})),
+                )
+                .await;
+            assert_eq!(r.status, 202, "{:?}", r.body);
+            ids.extend(
+                r.body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["meta"]["id"].as_str().unwrap().to_owned()),
+            );
+        }
+        ids
+    }
+}
+
+#[derive(Default)]
+struct Samples {
+    wall: Vec<f64>,
+    overhead: Vec<f64>,
+    ddb: u64,
+    sqs: u64,
+    capacity: f64,
+    ddb_ms: Vec<f64>,
+    sqs_ms: Vec<f64>,
+    n: usize,
+    statuses: BTreeMap<u16, usize>,
+}
+
+impl Samples {
+    fn add(&mut self, (status, wall, usage): (u16, Duration, Usage)) {
+        self.wall.push(ms(wall));
+        self.overhead.push(ms(wall.saturating_sub(usage.aws_time)));
+        self.ddb += usage.ddb_requests as u64;
+        self.sqs += usage.sqs_requests as u64;
+        self.capacity += usage.capacity_units;
+        self.ddb_ms.push(ms(usage.ddb_time));
+        self.sqs_ms.push(ms(usage.sqs_time));
+        self.n += 1;
+        *self.statuses.entry(status).or_default() += 1;
+    }
+
+    fn report(mut self) -> Value {
+        self.wall.sort_by(f64::total_cmp);
+        self.overhead.sort_by(f64::total_cmp);
+        self.ddb_ms.sort_by(f64::total_cmp);
+        self.sqs_ms.sort_by(f64::total_cmp);
+        let n = self.n.max(1) as f64;
+        json!({
+            "requests": self.n,
+            "statuses": self.statuses.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "p50_ms": percentile(&self.wall, 0.5),
+            "p99_ms": percentile(&self.wall, 0.99),
+            "overhead_p50_ms": percentile(&self.overhead, 0.5),
+            "ddb_requests": round3(self.ddb as f64 / n),
+            "sqs_requests": round3(self.sqs as f64 / n),
+            "capacity_units": round3(self.capacity / n),
+            "ddb_time_p50_ms": percentile(&self.ddb_ms, 0.5),
+            "sqs_time_p50_ms": percentile(&self.sqs_ms, 0.5),
+        })
+    }
+}
+
+async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
+    let b = Bench::new().await;
+    let mut out = serde_json::Map::new();
+    let warm = 20;
+
+    eprintln!("bench: create ×{n}");
+    let mut s = Samples::default();
+    for i in 0..n + warm {
+        if i % 100 == 0 {
+            b.drain().await;
+        }
+        let r = b
+            .call("POST", "/v2/content/", Some(json!({"key": "team_members", "status": "published", "fields": [{"en": {"name": format!("N{i}"), "age": 30}}]})))
+            .await;
+        if i >= warm {
+            s.add(r);
+        }
+    }
+    out.insert("create".into(), s.report());
+
+    let ids = b.create_many(n).await;
+    let one = ids[0].clone();
+    eprintln!("bench: get, list, put, patch ×{n}");
+    for (name, method, path, body) in [
+        (
+            "get",
+            "GET",
+            format!("/v2/content/team_members/{one}/"),
+            None,
+        ),
+        (
+            "list",
+            "GET",
+            "/v2/content/team_members/?page_size=10&fields.role=engineer".to_owned(),
+            None,
+        ),
+        (
+            "put",
+            "PUT",
+            format!("/v2/content/team_members/{one}/"),
+            Some(json!({"status": "published", "fields": {"en": {"name": "Ada", "age": 37}}})),
+        ),
+        (
+            "patch",
+            "PATCH",
+            format!("/v2/content/team_members/{one}/"),
+            Some(json!({"fields": {"en": {"age": 38}}})),
+        ),
+    ] {
+        let mut s = Samples::default();
+        for i in 0..n + warm {
+            if i % 100 == 0 {
+                b.drain().await;
+            }
+            let r = b.call(method, &path, body.clone()).await;
+            if i >= warm {
+                s.add(r);
+            }
+        }
+        out.insert(name.into(), s.report());
+    }
+
+    eprintln!("bench: delete ×{n}");
+    let mut s = Samples::default();
+    for (i, id) in ids.iter().enumerate() {
+        if i % 100 == 0 {
+            b.drain().await;
+        }
+        s.add(
+            b.call("DELETE", &format!("/v2/content/team_members/{id}/"), None)
+                .await,
+        );
+    }
+    out.insert("delete".into(), s.report());
+
+    eprintln!("bench: batch delete of 100 ×{batch_n}");
+    let mut s = Samples::default();
+    for _ in 0..batch_n {
+        let ids = b.create_many(100).await;
+        b.drain().await;
+        s.add(
+            b.call(
+                "POST",
+                "/v2/content/team_members/batch-delete/",
+                Some(json!(ids)),
+            )
+            .await,
+        );
+    }
+    out.insert("batch_delete_100".into(), s.report());
+
+    eprintln!("bench: batch delete of 100 vs 100 sequential deletes");
+    // Also split by service: how long DynamoDB work took from its first
+    // call to its last, and the same for SQS.
+    let (mut parallel, mut sequential) = (Vec::new(), Vec::new());
+    let (mut par_ddb, mut seq_ddb, mut par_sqs, mut seq_sqs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let ids = b.create_many(100).await;
+        b.drain().await;
+        let (status, wall, usage) = b
+            .call(
+                "POST",
+                "/v2/content/team_members/batch-delete/",
+                Some(json!(ids)),
+            )
+            .await;
+        assert_eq!(status, 200);
+        parallel.push(ms(wall));
+        par_ddb.push(ms(usage.ddb_span));
+        par_sqs.push(ms(usage.sqs_span));
+        let ids = b.create_many(100).await;
+        b.drain().await;
+        let start = Instant::now();
+        let (mut ddb, mut sqs) = (Duration::ZERO, Duration::ZERO);
+        for id in &ids {
+            let (status, _, usage) = b
+                .call("DELETE", &format!("/v2/content/team_members/{id}/"), None)
+                .await;
+            assert_eq!(status, 204);
+            ddb += usage.ddb_time;
+            sqs += usage.sqs_time;
+        }
+        sequential.push(ms(start.elapsed()));
+        seq_ddb.push(ms(ddb));
+        seq_sqs.push(ms(sqs));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 0.5)
+    };
+    let batch = json!({
+        "parallel_ms": median(parallel),
+        "sequential_ms": median(sequential),
+        "parallel_dynamodb_ms": median(par_ddb),
+        "sequential_dynamodb_ms": median(seq_ddb),
+        "parallel_sqs_ms": median(par_sqs),
+        "sequential_sqs_ms": median(seq_sqs),
+        "runs": 5,
+    });
+    (Value::Object(out), batch)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}
+
+async fn cold_starts(starts: usize) -> Value {
+    let t = TestApp::spawn().await;
+    let seeded = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .collect();
+    env.push(("FOLIO_TABLE".into(), t.table.clone()));
+    env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
+    let events: BTreeMap<&str, &str> = [
+        ("put-collection", "put-collection.json"),
+        ("get-collection", "get-collection.json"),
+        ("list-collections", "list-collections.json"),
+        ("create-item", "create-item.json"),
+        ("replace-item", "replace-item.json"),
+        ("patch-item", "patch-item.json"),
+        ("delete-item", "delete-item.json"),
+        ("get-item", "get-item.json"),
+        ("list-items", "list-items.json"),
+        ("batch-delete", "batch-delete.json"),
+        ("list-deleted", "list-deleted.json"),
+        ("restore-item", "restore-item.json"),
+    ]
+    .into();
+    let mut out = serde_json::Map::new();
+    for function in FUNCTIONS {
+        let binary = target_dir().join("release").join(function);
+        if !binary.exists() {
+            eprintln!(
+                "bench: {} missing; run `cargo build --release --bins`",
+                binary.display()
+            );
+            continue;
+        }
+        eprintln!("bench: cold start {function} ×{starts}");
+        let event = event_text(events[function])
+            .replace("folio_EXAMPLE_TOKEN", &t.token)
+            .replace("01JF0000000000000000000000", &seeded);
+        let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+        let mut statuses = BTreeMap::new();
+        for _ in 0..starts {
+            let stub = RuntimeStub::start(vec![event.clone()]).await;
+            let started = Instant::now();
+            let mut child = spawn_function(&binary, stub.addr, &env);
+            let result = stub.wait_for(1, Duration::from_secs(30)).await;
+            let peak = peak_rss_mb(child.id());
+            child.kill().ok();
+            child.wait().ok();
+            let Ok(responses) = result else { continue };
+            let status = serde_json::from_str::<Value>(&responses[0])
+                .ok()
+                .and_then(|v| v["statusCode"].as_u64())
+                .unwrap_or(0);
+            *statuses.entry(status.to_string()).or_insert(0) += 1;
+            if let (Some(n), Some(r)) = (stub.first_next(), stub.first_response()) {
+                init.push(ms(n - started));
+                first.push(ms(r - started));
+            }
+            rss.extend(peak);
+        }
+        for v in [&mut init, &mut first, &mut rss] {
+            v.sort_by(f64::total_cmp);
+        }
+        out.insert(
+            function.into(),
+            json!({
+                "init_ms": percentile(&init, 0.5),
+                "first_response_ms": percentile(&first, 0.5),
+                "peak_rss_mb": percentile(&rss, 0.5),
+                "starts": init.len(),
+                "statuses": statuses,
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+fn sizes(dir: &Path) -> Value {
+    let mut out = serde_json::Map::new();
+    for function in FUNCTIONS {
+        if let Ok(meta) = std::fs::metadata(dir.join(function).join("bootstrap")) {
+            out.insert(
+                function.into(),
+                json!(((meta.len() as f64) / 1_048_576.0 * 100.0).round() / 100.0),
+            );
+        }
+    }
+    Value::Object(out)
+}
+
+fn fmt(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.as_f64().map(|f| format!("{f}")).unwrap_or_default(),
+        Value::Null => "–".into(),
+        other => other.to_string(),
+    }
+}
+
+fn markdown(report: &Value) -> String {
+    let mut md = String::from(
+        "# Folio benchmarks\n\nWritten by `make bench` (`bench/src/main.rs`); the figures are from the last run, `target/folio-bench.json` holds them all. \
+         A benchmark, not a test: it reports and never fails.\n\n",
+    );
+    md += &format!(
+        "Machine: {}. Run: {}.\n\n",
+        fmt(&report["machine"]),
+        fmt(&report["when"])
+    );
+    md += "## Endpoints (handler in process, release build, DynamoDB Local + moto)\n\n";
+    md += &format!("{} requests each after 20 warm-up requests (batch delete: {}). Overhead is the handler's time with no AWS call in flight.\n\n", fmt(&report["requests_per_endpoint"]), fmt(&report["endpoints"]["batch_delete_100"]["requests"]));
+    md += "| endpoint | p50 ms | p99 ms | overhead p50 ms | DynamoDB req | SQS req | capacity units |\n|---|---|---|---|---|---|---|\n";
+    if let Some(eps) = report["endpoints"].as_object() {
+        for (name, e) in eps {
+            md += &format!(
+                "| {name} | {} | {} | {} | {} | {} | {} |\n",
+                fmt(&e["p50_ms"]),
+                fmt(&e["p99_ms"]),
+                fmt(&e["overhead_p50_ms"]),
+                fmt(&e["ddb_requests"]),
+                fmt(&e["sqs_requests"]),
+                fmt(&e["capacity_units"])
+            );
+        }
+    }
+    let b = &report["batch_delete_100"];
+    md += &format!(
+        "\n## Batch delete of 100\n\nMedians of {} runs, each on 100 fresh items.\n\n| | one batch request | 100 sequential deletes | ratio |\n|---|---|---|---|\n\
+         | whole request(s), ms | {} | {} | {}× |\n| DynamoDB part, ms | {} | {} | {}× |\n| SQS part, ms | {} | {} | |\n",
+        fmt(&b["runs"]),
+        fmt(&b["parallel_ms"]), fmt(&b["sequential_ms"]), fmt(&b["speedup"]),
+        fmt(&b["parallel_dynamodb_ms"]), fmt(&b["sequential_dynamodb_ms"]), fmt(&b["dynamodb_speedup"]),
+        fmt(&b["parallel_sqs_ms"]), fmt(&b["sequential_sqs_ms"]),
+    );
+    md += "\n## Cold start (x86_64 release binary, Runtime API stub, median of starts)\n\n| function | init ms | first response ms | peak RSS MB |\n|---|---|---|---|\n";
+    if let Some(cs) = report["cold_start"].as_object() {
+        for (name, c) in cs {
+            md += &format!(
+                "| {name} | {} | {} | {} |\n",
+                fmt(&c["init_ms"]),
+                fmt(&c["first_response_ms"]),
+                fmt(&c["peak_rss_mb"])
+            );
+        }
+    }
+    md += "\n## Size of the arm64 `bootstrap` (`cargo lambda build --release --arm64`)\n\n| function | MB |\n|---|---|\n";
+    if let Some(sz) = report["binary_size_mb"].as_object() {
+        for (name, s) in sz {
+            md += &format!("| {name} | {} |\n", fmt(s));
+        }
+    }
+    if let Ok(notes) = std::fs::read_to_string(repo_root().join("bench/NOTES.md")) {
+        md += "\n";
+        md += &notes;
+    }
+    md
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_usize("FOLIO_BENCH_REQUESTS", 1000);
+    // 100 batches delete 10,000 items; more only makes the run long.
+    let batch_n = env_usize("FOLIO_BENCH_BATCH_REQUESTS", 100);
+    let starts = env_usize("FOLIO_BENCH_STARTS", 20);
+    let (endpoints, mut batch) = endpoints(n, batch_n).await;
+    let ratio = |batch: &Value, a: &str, b: &str| {
+        let r = batch[a].as_f64().unwrap_or(0.0) / batch[b].as_f64().unwrap_or(f64::NAN);
+        json!((r * 10.0).round() / 10.0)
+    };
+    batch["speedup"] = ratio(&batch, "sequential_ms", "parallel_ms");
+    batch["dynamodb_speedup"] = ratio(&batch, "sequential_dynamodb_ms", "parallel_dynamodb_ms");
+    let cold = cold_starts(starts).await;
+    let arm = sizes(&target_dir().join("lambda"));
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let report = json!({
+        "machine": format!("{cpu}, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
+        "when": folio::api::now(),
+        "requests_per_endpoint": n,
+        "endpoints": endpoints,
+        "batch_delete_100": batch,
+        "cold_start": cold,
+        "binary_size_mb": arm,
+    });
+    let json_path = target_dir().join("folio-bench.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    std::fs::write(repo_root().join("BENCHMARKS.md"), markdown(&report)).unwrap();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    eprintln!("bench: wrote {} and BENCHMARKS.md", json_path.display());
+}
