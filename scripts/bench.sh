@@ -9,7 +9,7 @@ scripts/tools.sh
 # What is measured: x86_64 release binaries (cold start) and the arm64
 # bootstraps Lambda would run (size); cargo lambda adds the Rust target if missing.
 cargo build --release --workspace --bins
-cargo lambda build --release --arm64 --workspace
+cargo lambda build --release --arm64 $(for f in functions/*/; do printf -- '-p %s ' "$(basename "$f")"; done)
 
 svc=$ROOT/target/bench-services
 scripts/services.sh stop "$svc"

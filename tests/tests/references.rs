@@ -431,6 +431,15 @@ async fn batch_delete_refuses_bad_bodies_and_deletes_nothing() {
     }
     assert!(t.stored("people", &a).await.unwrap().deleted_at.is_none());
     let r = t
+        .request(
+            "POST",
+            "/v2/content/no_such_collection/batch-delete/",
+            Some(json!([a])),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.detail(), "Not found.");
+    let r = t
         .invoke_file(
             "batch-delete.json",
             &[

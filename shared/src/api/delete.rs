@@ -74,6 +74,8 @@ pub async fn batch(app: &App, req: Request) -> Result<Response<Body>, Infallible
 
 async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let key = call.collection_key()?;
+    // An unknown collection is a 404 for the request, not 100 "doesn't exist".
+    app.collection(&call.principal.org, &key, false).await?;
     let ids: Vec<String> = match call.json::<Value>()? {
         Value::Array(values) => values
             .into_iter()
