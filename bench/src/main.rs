@@ -17,26 +17,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use folio::{App, Config};
+use folio::App;
 use folio_tests::runtime::{spawn_function, RuntimeStub};
 use folio_tests::{api_event, dispatch, event_text, repo_root, TestApp};
 use meter::{Meter, Service, Usage};
 use serde_json::{json, Value};
-
-const FUNCTIONS: [&str; 12] = [
-    "put-collection",
-    "get-collection",
-    "list-collections",
-    "create-item",
-    "replace-item",
-    "patch-item",
-    "delete-item",
-    "get-item",
-    "list-items",
-    "batch-delete",
-    "list-deleted",
-    "restore-item",
-];
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -77,13 +62,7 @@ impl Bench {
         let sqs = aws_sdk_sqs::config::Builder::from(&t.sdk)
             .interceptor(meter.for_service(Service::Sqs))
             .build();
-        let config = Config {
-            table: t.table.clone(),
-            queue_url: t.queue_url.clone(),
-            token_ttl: Duration::from_secs(60),
-            schema_ttl: Duration::from_secs(30),
-            retention_days: 30,
-        };
+        let config = folio_tests::test_config(&t.table, &t.queue_url);
         let app = App::from_clients(
             aws_sdk_dynamodb::Client::from_conf(ddb),
             aws_sdk_sqs::Client::from_conf(sqs),
@@ -248,6 +227,12 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
         (
             "list",
             "GET",
+            "/v2/content/catalog/?page_size=10&fields.role=engineer".to_owned(),
+            None,
+        ),
+        (
+            "list_large",
+            "GET",
             "/v2/content/team_members/?page_size=10&fields.role=engineer".to_owned(),
             None,
         ),
@@ -386,23 +371,9 @@ async fn cold_starts(starts: usize) -> Value {
         .collect();
     env.push(("FOLIO_TABLE".into(), t.table.clone()));
     env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
-    let events: BTreeMap<&str, &str> = [
-        ("put-collection", "put-collection.json"),
-        ("get-collection", "get-collection.json"),
-        ("list-collections", "list-collections.json"),
-        ("create-item", "create-item.json"),
-        ("replace-item", "replace-item.json"),
-        ("patch-item", "patch-item.json"),
-        ("delete-item", "delete-item.json"),
-        ("get-item", "get-item.json"),
-        ("list-items", "list-items.json"),
-        ("batch-delete", "batch-delete.json"),
-        ("list-deleted", "list-deleted.json"),
-        ("restore-item", "restore-item.json"),
-    ]
-    .into();
+    let events: BTreeMap<&str, &str> = folio_tests::FUNCTION_EVENTS.into_iter().collect();
     let mut out = serde_json::Map::new();
-    for function in FUNCTIONS {
+    for (function, _) in folio_tests::FUNCTION_EVENTS {
         let binary = target_dir().join("release").join(function);
         if !binary.exists() {
             eprintln!(
@@ -456,7 +427,7 @@ async fn cold_starts(starts: usize) -> Value {
 
 fn sizes(dir: &Path) -> Value {
     let mut out = serde_json::Map::new();
-    for function in FUNCTIONS {
+    for (function, _) in folio_tests::FUNCTION_EVENTS {
         if let Ok(meta) = std::fs::metadata(dir.join(function).join("bootstrap")) {
             out.insert(
                 function.into(),

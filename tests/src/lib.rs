@@ -32,6 +32,33 @@ pub fn team_members_schema() -> Value {
     ]})
 }
 
+/// Every function binary with the event from `events/` that exercises it.
+pub const FUNCTION_EVENTS: [(&str, &str); 12] = [
+    ("put-collection", "put-collection.json"),
+    ("get-collection", "get-collection.json"),
+    ("list-collections", "list-collections.json"),
+    ("create-item", "create-item.json"),
+    ("replace-item", "replace-item.json"),
+    ("patch-item", "patch-item.json"),
+    ("delete-item", "delete-item.json"),
+    ("get-item", "get-item.json"),
+    ("list-items", "list-items.json"),
+    ("batch-delete", "batch-delete.json"),
+    ("list-deleted", "list-deleted.json"),
+    ("restore-item", "restore-item.json"),
+];
+
+/// The settings every test app uses, with the production defaults.
+pub fn test_config(table: &str, queue_url: &str) -> Config {
+    Config {
+        table: table.to_owned(),
+        queue_url: queue_url.to_owned(),
+        token_ttl: Duration::from_secs(60),
+        schema_ttl: Duration::from_secs(30),
+        retention_days: 30,
+    }
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -117,13 +144,7 @@ impl TestApp {
         let (queue_url, _) = folio::events::ensure_queues(&sqs, &unique("folio-test"))
             .await
             .expect("create the test queue in moto");
-        let config = Config {
-            table: table.clone(),
-            queue_url: queue_url.clone(),
-            token_ttl: Duration::from_secs(60),
-            schema_ttl: Duration::from_secs(30),
-            retention_days: 30,
-        };
+        let config = test_config(&table, &queue_url);
         let app = App::new(&sdk, config);
         let mut t = TestApp {
             app,

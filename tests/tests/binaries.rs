@@ -72,21 +72,7 @@ async fn the_delete_item_binary_serves_an_api_gateway_event_from_events() {
 #[tokio::test]
 async fn every_function_binary_starts_and_answers_401_without_a_token() {
     let t = TestApp::spawn().await;
-    let cases = [
-        ("put-collection", "put-collection.json"),
-        ("get-collection", "get-collection.json"),
-        ("list-collections", "list-collections.json"),
-        ("create-item", "create-item.json"),
-        ("replace-item", "replace-item.json"),
-        ("patch-item", "patch-item.json"),
-        ("delete-item", "delete-item.json"),
-        ("get-item", "get-item.json"),
-        ("list-items", "list-items.json"),
-        ("batch-delete", "batch-delete.json"),
-        ("list-deleted", "list-deleted.json"),
-        ("restore-item", "restore-item.json"),
-    ];
-    for (function, file) in cases {
+    for (function, file) in folio_tests::FUNCTION_EVENTS {
         let event = event_text(file).replace("Token folio_EXAMPLE_TOKEN", "Token folio_unknown");
         let stub = RuntimeStub::start(vec![event]).await;
         let mut child = spawn_function(&binary(function), stub.addr, &env(&t));

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use folio::{App, Config};
+use folio::App;
 use folio_tests::{folio, TestApp};
 use serde_json::json;
 
@@ -98,13 +98,7 @@ async fn app_with_closed(t: &TestApp, which: &str) -> App {
         "dynamodb" => ddb = ddb.endpoint_url(&url),
         _ => sqs = sqs.endpoint_url(&url),
     }
-    let config = Config {
-        table: t.table.clone(),
-        queue_url: t.queue_url.clone(),
-        token_ttl: Duration::from_secs(60),
-        schema_ttl: Duration::from_secs(30),
-        retention_days: 30,
-    };
+    let config = folio_tests::test_config(&t.table, &t.queue_url);
     App::from_clients(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
         aws_sdk_sqs::Client::from_conf(sqs.build()),
