@@ -16,7 +16,7 @@ use crate::error::{Error, FieldErrors};
 use crate::events::{Event, EventType};
 use crate::http::{json_response, serve, Call, Route};
 use crate::ids::{CollectionKey, ItemId};
-use crate::store::items::{missing_targets, now_epoch, too_large, IdempotencyPut};
+use crate::store::items::{missing_target_errors, now_epoch, too_large, IdempotencyPut};
 use crate::store::{keys, WriteFailure};
 
 pub const MAX_ITEMS: usize = 25;
@@ -195,15 +195,7 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             Err(WriteFailure::MissingTargets(missing)) => {
                 let mut errors = FieldErrors::new();
                 for (item_refs, prefix) in refs.iter().zip(&prefixes) {
-                    if let Error::Invalid(e) = missing_targets(&missing, item_refs, prefix) {
-                        if item_refs.iter().any(|r| {
-                            missing
-                                .iter()
-                                .any(|(c, id)| *c == r.collection && *id == r.id)
-                        }) {
-                            errors.extend(e);
-                        }
-                    }
+                    errors.extend(missing_target_errors(&missing, item_refs, prefix));
                 }
                 return Err(Error::Invalid(errors));
             }

@@ -70,6 +70,15 @@ impl Expr {
         self
     }
 
+    /// `SET version = version + 1`; returns the placeholder for `version`,
+    /// for a condition on the version the write expects.
+    pub fn bump_version(&mut self) -> String {
+        let version = self.name("version");
+        let one = self.value(AttributeValue::N("1".into()));
+        self.set(format!("{version} = {version} + {one}"));
+        version
+    }
+
     pub fn update_expression(&self) -> String {
         let mut parts = Vec::new();
         for (kw, clauses) in [

@@ -718,9 +718,7 @@ impl Store {
             let now = expr.value(AttributeValue::S(w.now.to_owned()));
             let updated = expr.name("updated_at");
             expr.set(format!("{updated} = {now}"));
-            let version = expr.name("version");
-            let one = expr.value(AttributeValue::N("1".into()));
-            expr.set(format!("{version} = {version} + {one}"));
+            let version = expr.bump_version();
             let mut condition = LIVE.to_owned();
             let guard_version = w.expected.or(known.as_ref().map(|k| k.version));
             if let Some(v) = guard_version {
@@ -819,9 +817,7 @@ impl Store {
                 "expires_at",
                 AttributeValue::N((now_epoch() + retention_secs).to_string()),
             );
-            let version = expr.name("version");
-            let one = expr.value(AttributeValue::N("1".into()));
-            expr.set(format!("{version} = {version} + {one}"));
+            let version = expr.bump_version();
             expr.remove_attr("live_pk");
             expr.remove_attr("live_sk");
             let restrict = expr.name("restrict_by");
@@ -904,9 +900,7 @@ impl Store {
             );
             expr.set_value("live_sk", AttributeValue::S(w.id.to_string()));
             expr.set_value("updated_at", AttributeValue::S(w.now.to_owned()));
-            let version = expr.name("version");
-            let one = expr.value(AttributeValue::N("1".into()));
-            expr.set(format!("{version} = {version} + {one}"));
+            let version = expr.bump_version();
             for attr in ["deleted_at", "trash_pk", "trash_sk", "expires_at"] {
                 expr.remove_attr(attr);
             }
@@ -1001,22 +995,34 @@ pub fn referrers(map: &BTreeMap<String, Vec<String>>) -> Vec<Referrer> {
 }
 
 /// Field errors for references whose targets are missing or deleted.
-pub fn missing_targets(
+/// Field errors for the references in `refs` whose targets are missing or
+/// deleted; empty when none of `refs` points at one.
+pub fn missing_target_errors(
     missing: &[(CollectionKey, ItemId)],
     refs: &[OutRef],
     prefix: &str,
-) -> Error {
+) -> FieldErrors {
     let mut errors = FieldErrors::new();
     for r in refs.iter().filter(|r| {
         missing
             .iter()
             .any(|(c, id)| *c == r.collection && *id == r.id)
     }) {
-        let msgs = errors.entry(format!("{prefix}{}", r.field)).or_default();
-        if msgs.is_empty() {
-            msgs.push("This value does not exist.".into());
-        }
+        errors.insert(
+            format!("{prefix}{}", r.field),
+            vec!["This value does not exist.".into()],
+        );
     }
+    errors
+}
+
+/// The validation error for a write whose referenced items are gone.
+pub fn missing_targets(
+    missing: &[(CollectionKey, ItemId)],
+    refs: &[OutRef],
+    prefix: &str,
+) -> Error {
+    let mut errors = missing_target_errors(missing, refs, prefix);
     if errors.is_empty() {
         errors.insert(
             format!("{prefix}fields"),
