@@ -10,7 +10,7 @@ use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 
 use crate::auth::{Principal, Token, TokenRecord};
-use crate::error::Error;
+use crate::error::{Error, FieldErrors};
 use crate::events::Publisher;
 use crate::ids::{CollectionKey, OrgId};
 use crate::schema::{Collection, Org};
@@ -200,6 +200,29 @@ impl App {
             .ok_or(Error::NotFound)?;
         self.collections.put(cache_key, c.clone());
         Ok(c)
+    }
+
+    /// Checks a request against a collection's schema: against the cached
+    /// schema first and, if that finds errors, once more against the
+    /// stored one (the cache may be stale). Errors left are a 400.
+    pub async fn validate<T>(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+        check: impl Fn(&Collection, &mut FieldErrors) -> T,
+    ) -> Result<T, Error> {
+        let mut errors = FieldErrors::new();
+        let out = check(&self.collection(org, key, false).await?, &mut errors);
+        if errors.is_empty() {
+            return Ok(out);
+        }
+        errors.clear();
+        let out = check(&self.collection(org, key, true).await?, &mut errors);
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(Error::Invalid(errors))
+        }
     }
 
     pub fn forget_collection(&self, org: &OrgId, key: &CollectionKey) {

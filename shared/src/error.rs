@@ -32,8 +32,9 @@ pub enum Error {
     BadRequest(String),
     #[error("Validation failed")]
     Invalid(FieldErrors),
+    /// `by` names the first referrers; `total` counts them all.
     #[error("This content object is used in another content object.")]
-    Referenced { by: Vec<Referrer> },
+    Referenced { by: Vec<Referrer>, total: u64 },
     #[error("{0}")]
     Conflict(String),
     #[error("The item has changed since version {expected}; it is now at version {current}.")]

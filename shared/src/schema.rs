@@ -12,6 +12,15 @@ use crate::ids::{CollectionKey, FieldKey, Locale, OrgId};
 /// Most fields a collection may declare; keeps an item's schema check cheap
 /// and its stored form well inside DynamoDB's item size.
 pub const MAX_FIELDS: usize = 100;
+/// Characters in a collection's `name` and in a field's `label`.
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
+/// Options of one dropdown, and characters in each.
+pub const MAX_OPTIONS: usize = 200;
+pub const MAX_OPTION_CHARS: usize = 200;
+/// The whole stored schema (name, description, fields as JSON): well inside
+/// DynamoDB's 400 KB item, and cheap to cache in every warm instance.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 
 /// An organization: its id and content locales (empty: not localized).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,10 +226,24 @@ pub fn parse_collection(
 ) -> Result<Collection, Error> {
     let mut errors = FieldErrors::new();
     let name = spec.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         errors.insert(
             "name".into(),
-            vec!["Ensure this field has 1 to 200 characters.".into()],
+            vec![format!(
+                "Ensure this field has 1 to {MAX_NAME_CHARS} characters."
+            )],
+        );
+    }
+    if spec
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+    {
+        errors.insert(
+            "description".into(),
+            vec![format!(
+                "Ensure this field has no more than {MAX_DESCRIPTION_CHARS} characters."
+            )],
         );
     }
     if spec.fields.len() > MAX_FIELDS {
@@ -257,6 +280,15 @@ pub fn parse_collection(
                 continue;
             }
         };
+        if f.label
+            .as_ref()
+            .is_some_and(|l| l.chars().count() > MAX_NAME_CHARS)
+        {
+            push(
+                "label",
+                format!("Ensure this field has no more than {MAX_NAME_CHARS} characters."),
+            );
+        }
         if (f.min_length.is_some() || f.max_length.is_some() || f.pattern.is_some())
             && !kind.is_textual()
         {
@@ -325,14 +357,25 @@ pub fn parse_collection(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    Ok(Collection {
+    let collection = Collection {
         key,
         name,
         description: spec.description,
         fields,
         created_at,
         updated_at,
-    })
+    };
+    let size = collection.name.len()
+        + collection.description.as_ref().map_or(0, String::len)
+        + serde_json::to_string(&collection.specs()).map_or(usize::MAX, |s| s.len());
+    if size > MAX_SCHEMA_BYTES {
+        return Err(Error::TooLarge(format!(
+            "This collection definition is {} KB; a definition may be at most {} KB.",
+            size.div_ceil(1024),
+            MAX_SCHEMA_BYTES / 1024
+        )));
+    }
+    Ok(collection)
 }
 
 fn parse_kind(f: &FieldSpec) -> Result<FieldType, (&'static str, String)> {
@@ -365,8 +408,20 @@ fn parse_kind(f: &FieldSpec) -> Result<FieldType, (&'static str, String)> {
         "dropdown" => {
             only(&["options"])?;
             let options = f.options.clone().unwrap_or_default();
-            if options.is_empty() {
-                return Err(("options", "A dropdown needs at least one option.".into()));
+            if options.is_empty() || options.len() > MAX_OPTIONS {
+                return Err((
+                    "options",
+                    format!("A dropdown needs 1 to {MAX_OPTIONS} options."),
+                ));
+            }
+            if options
+                .iter()
+                .any(|o| o.is_empty() || o.chars().count() > MAX_OPTION_CHARS)
+            {
+                return Err((
+                    "options",
+                    format!("Each option has 1 to {MAX_OPTION_CHARS} characters."),
+                ));
             }
             let distinct: BTreeSet<_> = options.iter().collect();
             if distinct.len() != options.len() {
@@ -431,6 +486,41 @@ mod tests {
         assert_eq!(specs[2]["on_delete"], "detach");
         assert_eq!(specs[2]["many"], false);
         assert_eq!(c.referenced_collections().count(), 1);
+    }
+
+    #[test]
+    fn oversized_schemas_are_refused_before_any_write() {
+        let long = "x".repeat(420 * 1024);
+        let s = spec(
+            serde_json::json!({"name": "T", "description": long, "fields": [
+                {"key": "a", "type": "text", "label": "y".repeat(201)},
+                {"key": "b", "type": "dropdown", "options": ["z".repeat(201)]},
+                {"key": "c", "type": "dropdown", "options": (0..201).map(|i| i.to_string()).collect::<Vec<_>>()}
+            ]}),
+        );
+        let Err(Error::Invalid(errors)) = parse_collection(key(), s, "t".into(), "t".into()) else {
+            panic!("expected validation errors");
+        };
+        for k in [
+            "description",
+            "fields[0].label",
+            "fields[1].options",
+            "fields[2].options",
+        ] {
+            assert!(errors.contains_key(k), "missing {k} in {errors:?}");
+        }
+        // Each part within its bound, the whole past 64 KB: 413.
+        let fields: Vec<_> = (0..100)
+            .map(|i| {
+                serde_json::json!({"key": format!("f{i}"), "type": "dropdown",
+                "options": (0..10).map(|j| format!("{j}{}", "o".repeat(100))).collect::<Vec<_>>()})
+            })
+            .collect();
+        let s = spec(serde_json::json!({"name": "T", "fields": fields}));
+        let Err(e @ Error::TooLarge(_)) = parse_collection(key(), s, "t".into(), "t".into()) else {
+            panic!("expected 413");
+        };
+        assert_eq!(e.status(), 413);
     }
 
     #[test]

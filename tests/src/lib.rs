@@ -293,6 +293,24 @@ impl TestApp {
         }
     }
 
+    /// The items that reference `collection`/`id` (restrict or detach), as
+    /// `(collection, id, restrict fields, detach fields)`.
+    pub async fn referrers(&self, collection: &str, id: &str) -> Vec<folio::store::refs::Edge> {
+        self.app
+            .store
+            .referrers(
+                &self.org,
+                (
+                    &folio::ids::CollectionKey::parse(collection).unwrap(),
+                    &folio::ids::ItemId::parse(id).unwrap(),
+                ),
+                false,
+                usize::MAX,
+            )
+            .await
+            .unwrap()
+    }
+
     /// The raw stored item, deleted or not.
     pub async fn stored(&self, collection: &str, id: &str) -> Option<folio::content::ItemRecord> {
         self.app

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::auth::Scope;
+use crate::auth::{Operation, Scope};
 use crate::error::{Error, FieldErrors};
 use crate::http::{json_response, serve, Call, Route};
 use crate::schema::{parse_collection, Collection, CollectionSpec, FieldType};
@@ -52,6 +52,20 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     let now = super::now();
     let collection = parse_collection(key, spec, now.clone(), now)?;
     let org = &call.principal.org;
+    // Operation limits bind here too: defining a collection is a create,
+    // changing one an update.
+    let exists = app
+        .store
+        .get_collection(org, &collection.key)
+        .await?
+        .is_some();
+    let op = if exists {
+        Operation::Update
+    } else {
+        Operation::Create
+    };
+    call.principal
+        .require(PUT.scope, Some(op), Some(&collection.key))?;
     // Reference fields must point at collections that exist (or this one).
     let mut errors = FieldErrors::new();
     for (i, field) in collection.fields.iter().enumerate() {
@@ -70,7 +84,7 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
-    let (created, created_at) = app.store.put_collection(org, &collection).await?;
+    let (created, created_at) = app.store.put_collection(org, &collection, exists).await?;
     app.forget_collection(org, &collection.key);
     let stored = Collection {
         created_at,

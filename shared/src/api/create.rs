@@ -1,7 +1,6 @@
 //! `POST /v2/content/` and `POST /v2/content/{collection_key}/`: create 1–25
 //! items atomically, with an optional `Idempotency-Key`.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
@@ -12,12 +11,11 @@ use sha2::{Digest, Sha256};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, ItemRecord, OutRef, Status, Validated};
-use crate::error::{Error, FieldErrors};
+use crate::error::Error;
 use crate::events::{Event, EventType};
 use crate::http::{json_response, serve, Call, Route};
 use crate::ids::{CollectionKey, ItemId};
-use crate::store::items::{missing_target_errors, now_epoch, too_large, IdempotencyPut};
-use crate::store::{keys, WriteFailure};
+use crate::store::{now_epoch, Created, Idempotency};
 
 pub const MAX_ITEMS: usize = 25;
 const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -84,7 +82,7 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             format!("Send between 1 and {MAX_ITEMS} items."),
         ));
     }
-    let idempotency_key = match call.header("idempotency-key") {
+    let idempotency_key = match call.header("idempotency-key")? {
         Some(k) if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) => {
             return Err(Error::bad_request(
                 "Idempotency-Key must be 1 to 255 printable characters.",
@@ -103,119 +101,67 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             }
         })
         .collect();
-    let validate = |collection: &crate::schema::Collection| {
-        let mut errors = FieldErrors::new();
-        let items: Vec<Validated> = body
-            .fields
-            .iter()
-            .zip(&prefixes)
-            .map(|(v, p)| validate_full(&org, collection, v, p, &mut errors))
-            .collect();
-        (items, errors)
-    };
-    let mut collection = app.collection(&org_id, &key, false).await?;
-    let (mut items, mut errors) = validate(&collection);
-    if !errors.is_empty() {
-        // The cached schema may be stale: judge the request by the current one.
-        collection = app.collection(&org_id, &key, true).await?;
-        (items, errors) = validate(&collection);
-    }
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors));
-    }
+    let items: Vec<Validated> = app
+        .validate(&org_id, &key, |collection, errors| {
+            body.fields
+                .iter()
+                .zip(&prefixes)
+                .map(|(v, p)| validate_full(&org, collection, v, p, errors))
+                .collect()
+        })
+        .await?;
 
     let status = body.status.unwrap_or_default();
     let now = super::now();
-    let partition = keys::collection_partition(&org_id, &key);
     let records: Vec<ItemRecord> = items
         .iter()
-        .map(|v| {
-            let id = ItemId::new();
-            ItemRecord {
-                pk: keys::item_pk(&org_id, &key, &id),
-                sk: "ITEM".into(),
-                org: org_id.clone(),
-                collection: key.clone(),
-                id,
-                status,
-                version: 1,
-                created_at: now.clone(),
-                updated_at: now.clone(),
-                fields: v.values.clone(),
-                live_pk: Some(partition.clone()),
-                live_sk: Some(id.to_string()),
-                deleted_at: None,
-                trash_pk: None,
-                trash_sk: None,
-                expires_at: None,
-                out_refs: v.refs.iter().map(OutRef::encode).collect(),
-                restrict_by: BTreeMap::new(),
-                detach_by: BTreeMap::new(),
-            }
+        .map(|v| ItemRecord {
+            org: org_id.clone(),
+            collection: key.clone(),
+            id: ItemId::new(),
+            status,
+            version: 1,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            fields: v.values.clone(),
+            deleted_at: None,
+            expires_at: None,
+            out_refs: v.refs.iter().map(OutRef::encode).collect(),
+            restrict_count: 0,
+            write_token: None,
         })
         .collect();
     let response = json!({
         "status": "pending",
         "items": records.iter().map(|r| json!({"meta": {"id": r.id, "version": 1}})).collect::<Vec<_>>(),
     });
-    let idempotency = idempotency_key.as_deref().map(|k| IdempotencyPut {
-        key: keys::idempotency(&call.principal.token_hash, k),
+    let idempotency = idempotency_key.map(|k| Idempotency {
+        token_hash: call.principal.token_hash.clone(),
+        key: k,
         request_hash: request_hash(&key, call.body()),
         response: response.to_string(),
         expires_at: now_epoch() + IDEMPOTENCY_TTL_SECS,
-        now_epoch: now_epoch(),
     });
     let refs: Vec<Vec<OutRef>> = items.into_iter().map(|v| v.refs).collect();
-
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        match app
-            .store
-            .create_items(&records, &refs, &prefixes, idempotency.as_ref())
-            .await
-        {
-            Ok(()) => break,
-            Err(WriteFailure::Idempotent(stored)) => {
-                let same = idempotency.as_ref().is_some_and(|i| {
-                    stored.get("request_hash").and_then(|v| v.as_s().ok()) == Some(&i.request_hash)
-                });
-                if !same {
-                    return Err(Error::Unprocessable(
-                        "This Idempotency-Key was already used with a different request.".into(),
-                    ));
-                }
-                let replay: Value = stored
-                    .get("response")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|s| serde_json::from_str(s).ok())
-                    .ok_or_else(|| Error::internal("idempotency record without a response"))?;
-                return Ok(json_response(202, &replay));
-            }
-            Err(WriteFailure::MissingTargets(missing)) => {
-                let mut errors = FieldErrors::new();
-                for (item_refs, prefix) in refs.iter().zip(&prefixes) {
-                    errors.extend(missing_target_errors(&missing, item_refs, prefix));
-                }
-                return Err(Error::Invalid(errors));
-            }
-            Err(WriteFailure::Conflict) if idempotency.is_some() => {
-                return Err(Error::Conflict(
-                    "A request with this Idempotency-Key is still in progress.".into(),
-                ));
-            }
-            Err(WriteFailure::Conflict) if attempts < 3 => continue,
-            Err(WriteFailure::Conflict) => {
-                return Err(Error::Conflict(
-                    "Referenced items are being changed by other requests; try again.".into(),
-                ))
-            }
-            Err(WriteFailure::TooLarge) => return Err(too_large("")),
-            Err(WriteFailure::Item(_)) => {
-                return Err(Error::internal("a new item id already existed"))
-            }
-            Err(WriteFailure::Fault(e)) => return Err(e),
-        }
+    let created = app
+        .store
+        .create_items(
+            &records,
+            &refs,
+            &prefixes,
+            idempotency.as_ref(),
+            &call.request_id,
+        )
+        .await?;
+    if let Created::Replayed(stored) = created {
+        let replay: Value = serde_json::from_str(&stored)
+            .map_err(|_| Error::internal("idempotency record without a response"))?;
+        let mut response = json_response(202, &replay);
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            http::HeaderValue::from_static("true"),
+        );
+        return Ok(response);
     }
 
     let events: Vec<Event> = records

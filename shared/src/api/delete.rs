@@ -13,7 +13,7 @@ use crate::auth::{Operation, Scope};
 use crate::error::Error;
 use crate::events::{Event, EventType};
 use crate::http::{json_response, no_content, serve, Call, Route};
-use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::ids::{CollectionKey, ItemId};
 use crate::store::ItemWrite;
 
 pub const DELETE: Route = Route {
@@ -37,23 +37,40 @@ pub const BATCH_CONCURRENCY: usize = 25;
 /// Soft-deletes one item; returns its delete event, not yet sent.
 pub async fn delete_one(
     app: &App,
-    org: &OrgId,
+    call: &Call,
     key: &CollectionKey,
     id: ItemId,
+    expected: Option<u64>,
 ) -> Result<Event, Error> {
     let now = super::now();
+    let org = &call.principal.org;
     let w = ItemWrite {
         org,
         collection: key,
         id,
         now: &now,
-        expected: None,
+        expected,
+        request_id: &call.request_id,
     };
-    let old = app
+    let written = app
         .store
         .soft_delete(&w, app.config.retention_days * 86_400)
-        .await?;
-    Ok(Event::new(org, key, id, old.version + 1, EventType::Delete))
+        .await
+        .map_err(|e| match e {
+            // Name only the referrers this token may read; count them all.
+            Error::Referenced { by, total } => Error::Referenced {
+                by: by
+                    .into_iter()
+                    .filter(|r| {
+                        CollectionKey::parse(&r.collection)
+                            .is_ok_and(|c| call.principal.may_read(&c))
+                    })
+                    .collect(),
+                total,
+            },
+            e => e,
+        })?;
+    Ok(Event::new(org, key, id, written.version, EventType::Delete))
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
@@ -61,7 +78,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         let key = call.collection_key()?;
         call.no_body()?;
         let id = call.item_id()?;
-        let event = delete_one(app, &call.principal.org, &key, id).await?;
+        let expected = super::update::if_match(&call)?;
+        let event = delete_one(app, &call, &key, id, expected).await?;
         super::publish(app, &[event]).await;
         Ok(no_content())
     })
@@ -105,13 +123,13 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
             unique.push(id);
         }
     }
-    let org = &call.principal.org;
     let key = &key;
+    let call = &call;
     let results: Vec<(usize, String, Result<Event, Error>)> =
         stream::iter(unique.into_iter().enumerate())
             .map(|(i, raw)| async move {
                 let result = match ItemId::parse(&raw) {
-                    Ok(id) => delete_one(app, org, key, id).await,
+                    Ok(id) => delete_one(app, call, key, id, None).await,
                     Err(_) => Err(Error::NotFound),
                 };
                 (i, raw, result)

@@ -29,9 +29,12 @@ pub fn now() -> String {
     format_time(OffsetDateTime::now_utc())
 }
 
-/// Parses a client's RFC 3339 time into the stored form.
+/// Parses a client's RFC 3339 time into the stored form; `None` for a
+/// malformed time or one whose UTC form falls outside years 0–9999.
 pub fn parse_time(s: &str) -> Option<String> {
-    OffsetDateTime::parse(s, &Rfc3339).ok().map(format_time)
+    let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    let utc = t.checked_to_offset(time::UtcOffset::UTC)?;
+    (0..=9999).contains(&utc.year()).then(|| format_time(utc))
 }
 
 /// Sends a write's events. The write is already durable, so a queue
@@ -55,5 +58,8 @@ mod tests {
         assert_eq!(a, "2026-01-01T00:00:00.000000Z");
         assert!(c < a && a < b, "{c} {a} {b}");
         assert!(parse_time("yesterday").is_none());
+        // Past year 9999 in UTC: refused, not a panic.
+        assert!(parse_time("9999-12-31T23:59:59-23:59").is_none());
+        assert!(parse_time("0000-01-01T00:00:00+23:59").is_none());
     }
 }

@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::{Collection, FieldType, Org};
-use crate::store::items::now_epoch;
+use crate::store::now_epoch;
 
 pub const GET: Route = Route {
     pattern: "/v2/content/{collection_key}/{item_id}/",
@@ -37,6 +37,9 @@ pub const LIST: Route = Route {
 
 pub const DEFAULT_PAGE_SIZE: usize = 10;
 pub const MAX_PAGE_SIZE: usize = 100;
+/// Pages past this are refused rather than computed: page arithmetic
+/// then never nears an overflow.
+pub const MAX_PAGE: usize = 1_000_000;
 pub const DEFAULT_LEVELS: u8 = 2;
 pub const MAX_LEVELS: u8 = 5;
 
@@ -116,8 +119,8 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
         Some(p) => p
             .parse()
             .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| bad("page", "Must be a whole number of at least 1."))?,
+            .filter(|p| (1..=MAX_PAGE).contains(p))
+            .ok_or_else(|| bad("page", "Must be a whole number from 1 to 1000000."))?,
     };
     let page_size: usize = match call.query("page_size") {
         None => DEFAULT_PAGE_SIZE,

@@ -8,24 +8,23 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::auth::Scope;
+use crate::auth::{Operation, Scope};
 use crate::content::{render, View};
 use crate::error::Error;
 use crate::events::{Event, EventType};
 use crate::http::{json_response, serve, with_etag, Route};
-use crate::store::items::now_epoch;
-use crate::store::ItemWrite;
+use crate::store::{now_epoch, ItemWrite};
 
 pub const LIST: Route = Route {
     pattern: "/v2/content/{collection_key}/deleted/",
     scope: Scope::Admin,
-    operation: None,
+    operation: Some(Operation::Read),
     query_token: true,
 };
 pub const RESTORE: Route = Route {
     pattern: "/v2/content/{collection_key}/{item_id}/restore/",
     scope: Scope::Admin,
-    operation: None,
+    operation: Some(Operation::Delete),
     query_token: false,
 };
 
@@ -83,10 +82,10 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
             collection: &key,
             id,
             now: &now,
-            expected: None,
+            expected: super::update::if_match(&call)?,
+            request_id: &call.request_id,
         };
-        let old = app.store.restore(&w).await?;
-        let version = old.version + 1;
+        let version = app.store.restore(&w).await?.version;
         super::publish(
             app,
             &[Event::new(org, &key, id, version, EventType::Restore)],

@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, validate_patch, OutRef, Status};
-use crate::error::{Error, FieldErrors};
+use crate::error::Error;
 use crate::events::{Event, EventType};
 use crate::http::{json_response, serve, with_etag, Call, Route};
 use crate::ids::{ItemId, Version};
-use crate::store::ItemWrite;
+use crate::store::{ItemWrite, Written};
 
 pub const REPLACE: Route = Route {
     pattern: "/v2/content/{collection_key}/{item_id}/",
@@ -49,8 +49,8 @@ pub async fn patch(app: &App, req: Request) -> Result<Response<Body>, Infallible
     serve(app, req, PATCH, |call| patch_item(app, call)).await
 }
 
-fn if_match(call: &Call) -> Result<Option<u64>, Error> {
-    match call.header("if-match") {
+pub(crate) fn if_match(call: &Call) -> Result<Option<u64>, Error> {
+    match call.header("if-match")? {
         None => Ok(None),
         Some(v) => Version::from_if_match(v)
             .map(|v| Some(v.0))
@@ -81,17 +81,11 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let expected = if_match(&call)?;
     let body: ReplaceBody = call.json()?;
     let org = app.org(&call.principal.org).await?;
-    let mut collection = app.collection(&org.id, &key, false).await?;
-    let mut errors = FieldErrors::new();
-    let mut validated = validate_full(&org, &collection, &body.fields, "", &mut errors);
-    if !errors.is_empty() {
-        collection = app.collection(&org.id, &key, true).await?;
-        errors.clear();
-        validated = validate_full(&org, &collection, &body.fields, "", &mut errors);
-    }
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors));
-    }
+    let validated = app
+        .validate(&org.id, &key, |collection, errors| {
+            validate_full(&org, collection, &body.fields, "", errors)
+        })
+        .await?;
     no_self_reference(id, &key, &validated.refs)?;
     let now = super::now();
     let w = ItemWrite {
@@ -100,12 +94,13 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         id,
         now: &now,
         expected,
+        request_id: &call.request_id,
     };
-    let (old, version) = app
+    let written = app
         .store
         .replace_item(&w, body.status, &validated.values, &validated.refs)
         .await?;
-    finish(app, &w, old.status, body.status, version).await
+    finish(app, &w, body.status, written).await
 }
 
 async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
@@ -118,17 +113,11 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     }
     let org = app.org(&call.principal.org).await?;
     let fields = body.fields.unwrap_or_else(|| json!({}));
-    let mut collection = app.collection(&org.id, &key, false).await?;
-    let mut errors = FieldErrors::new();
-    let mut patch = validate_patch(&org, &collection, &fields, &mut errors);
-    if !errors.is_empty() {
-        collection = app.collection(&org.id, &key, true).await?;
-        errors.clear();
-        patch = validate_patch(&org, &collection, &fields, &mut errors);
-    }
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors));
-    }
+    let patch = app
+        .validate(&org.id, &key, |collection, errors| {
+            validate_patch(&org, collection, &fields, errors)
+        })
+        .await?;
     let all_refs: Vec<OutRef> = patch.refs.values().flatten().cloned().collect();
     no_self_reference(id, &key, &all_refs)?;
     let now = super::now();
@@ -138,23 +127,32 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         id,
         now: &now,
         expected,
+        request_id: &call.request_id,
     };
-    let (old, version) = app
+    let written = app
         .store
         .patch_item(&w, body.status, &patch.changes, &patch.refs)
         .await?;
-    finish(app, &w, old.status, body.status, version).await
+    finish(app, &w, body.status, written).await
 }
 
+/// The response of an accepted PUT or PATCH; a write that changed nothing
+/// keeps its version and makes no event.
 async fn finish(
     app: &App,
     w: &ItemWrite<'_>,
-    old: Status,
     new: Option<Status>,
-    version: u64,
+    written: Written,
 ) -> Result<Response<Body>, Error> {
-    let kind = EventType::for_write(Some(old), new.unwrap_or(old));
-    super::publish(app, &[Event::new(w.org, w.collection, w.id, version, kind)]).await;
-    let body = json!({"status": "pending", "meta": {"id": w.id, "version": version}});
-    Ok(with_etag(json_response(202, &body), version))
+    if written.changed {
+        let kind =
+            EventType::for_write(Some(written.old_status), new.unwrap_or(written.old_status));
+        super::publish(
+            app,
+            &[Event::new(w.org, w.collection, w.id, written.version, kind)],
+        )
+        .await;
+    }
+    let body = json!({"status": "pending", "meta": {"id": w.id, "version": written.version}});
+    Ok(with_etag(json_response(202, &body), written.version))
 }

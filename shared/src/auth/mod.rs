@@ -140,6 +140,13 @@ impl Principal {
             .any(|s| *s == scope || *s == Scope::Admin)
     }
 
+    /// Whether this token may read items of `collection` (for what a
+    /// response shows of other collections: references, referrers).
+    pub fn may_read(&self, collection: &CollectionKey) -> bool {
+        self.require(Scope::Read, Some(Operation::Read), Some(collection))
+            .is_ok()
+    }
+
     /// Refuses with a 403 that names what is missing.
     pub fn require(
         &self,

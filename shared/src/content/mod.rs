@@ -3,9 +3,7 @@
 
 mod validate;
 
-pub use validate::{
-    storage_key, validate_full, validate_patch, OutRef, Patch, Validated, MAX_REFS_PER_ITEM,
-};
+pub use validate::{storage_key, validate_full, validate_patch, OutRef, Patch, Validated};
 
 use std::collections::BTreeMap;
 
@@ -32,11 +30,10 @@ impl Status {
     }
 }
 
-/// An item as stored in DynamoDB (see `store::keys` for the key layout).
+/// An item as stored in DynamoDB. The store adds its keys and index
+/// attributes (`store::keys`) when it writes one and ignores them on read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemRecord {
-    pub pk: String,
-    pub sk: String,
     pub org: OrgId,
     pub collection: CollectionKey,
     pub id: ItemId,
@@ -48,31 +45,21 @@ pub struct ItemRecord {
     #[serde(default)]
     pub fields: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live_pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live_sk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trash_pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trash_sk: Option<String>,
     /// Epoch seconds after which DynamoDB TTL purges a deleted item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     /// Outgoing references, `<collection>#<id>#<field>#<restrict|detach>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub out_refs: Vec<String>,
-    /// Live items that reference this one through `restrict` fields: the
-    /// referrer (`<collection>#<id>`) and its fields. The delete guard is
-    /// `size(restrict_by) = 0`; each referrer is its own map path, so
-    /// concurrent writers of different referrers never overwrite each other.
+    /// How many live items reference this one through `restrict` fields:
+    /// the delete guard. Who they are is in the edges (`store::refs`).
     #[serde(default)]
-    pub restrict_by: BTreeMap<String, Vec<String>>,
-    /// Items that reference this one through `detach` fields: what the
-    /// reference cleanup visits after this item is deleted.
-    #[serde(default)]
-    pub detach_by: BTreeMap<String, Vec<String>>,
+    pub restrict_count: u64,
+    /// The request that wrote this version last (a hash of its id), so a
+    /// retry after a lost response recognises its own write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_token: Option<String>,
 }
 
 impl ItemRecord {

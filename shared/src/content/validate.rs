@@ -11,12 +11,20 @@ use time::format_description::well_known::Rfc3339;
 use crate::error::FieldErrors;
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::{Collection, Field, FieldType, OnDelete, Org};
-
-/// Most distinct items one item may reference. Each referenced item is one
-/// action in the item's DynamoDB transaction, which holds at most 100.
-pub const MAX_REFS_PER_ITEM: usize = 50;
+use crate::store::refs::{distinct_targets, limit_message, MAX_TARGETS};
 
 const MAX_URL_LEN: usize = 2048;
+
+/// DynamoDB's number range: a magnitude from 1e-130 to 9.99…e125 (or 0).
+/// A JSON number arrives as an f64, whose 17 significant digits are within
+/// DynamoDB's 38, so only the magnitude needs a check.
+pub const MIN_NUMBER: f64 = 1e-130;
+/// The first magnitude past DynamoDB's largest number.
+pub const MAX_NUMBER: f64 = 1e126;
+
+fn storable_number(n: f64) -> bool {
+    n == 0.0 || (MIN_NUMBER..MAX_NUMBER).contains(&n.abs())
+}
 
 /// A reference an item makes to another item.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -177,17 +185,14 @@ pub fn validate_patch(
     out
 }
 
+/// The request's own references past the limit are refused here, before
+/// any read; the store checks the item's references after the write.
 fn check_ref_count(refs: &[OutRef], prefix: &str, errors: &mut FieldErrors) {
-    let mut targets: Vec<_> = refs.iter().map(|r| (&r.collection, r.id)).collect();
-    targets.sort();
-    targets.dedup();
-    if targets.len() > MAX_REFS_PER_ITEM {
+    if distinct_targets(refs) > MAX_TARGETS {
         errors
             .entry(format!("{prefix}fields"))
             .or_default()
-            .push(format!(
-                "An item may reference at most {MAX_REFS_PER_ITEM} distinct items."
-            ));
+            .push(limit_message());
     }
 }
 
@@ -288,6 +293,11 @@ fn check(collection: &Collection, field: &Field, v: &Value, skey: &str) -> Resul
                 .as_f64()
                 .filter(|n| n.is_finite())
                 .ok_or("A valid number is required.")?;
+            if !storable_number(n) {
+                return Err(format!(
+                    "Ensure this number is 0 or its magnitude is at least {MIN_NUMBER:e} and below {MAX_NUMBER:e}."
+                ));
+            }
             if let Some(min) = field.min {
                 if n < min {
                     return Err(format!(
@@ -513,6 +523,39 @@ mod tests {
             &mut errors,
         );
         assert_eq!(errors["manager"], vec!["This value does not exist."]);
+    }
+
+    #[test]
+    fn numbers_dynamodb_cannot_hold_are_refused() {
+        for bad in [json!(1e200), json!(-1e200), json!(1e-200), json!(1e126)] {
+            let mut errors = FieldErrors::new();
+            validate_full(
+                &org(&[]),
+                &collection(),
+                &json!({"name": "Ada", "age": bad}),
+                "",
+                &mut errors,
+            );
+            let msg = errors.get("age").and_then(|m| m.first()).cloned().unwrap_or_default();
+            assert!(msg.contains("magnitude"), "{bad}: {errors:?}");
+        }
+        for good in [
+            json!(0),
+            json!(1e125),
+            json!(1e-130),
+            json!(u64::MAX),
+            json!(36.5),
+        ] {
+            let mut errors = FieldErrors::new();
+            validate_full(
+                &org(&[]),
+                &collection(),
+                &json!({"name": "Ada", "age": good}),
+                "",
+                &mut errors,
+            );
+            assert!(errors.is_empty(), "{good}: {errors:?}");
+        }
     }
 
     #[test]

@@ -79,8 +79,18 @@ impl Call {
         self.query.iter()
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+    /// A request header the endpoint acts on. A value that is not visible
+    /// ASCII is a 400: ignoring it would silently drop an `If-Match` or an
+    /// `Idempotency-Key` the client relies on.
+    pub fn header(&self, name: &str) -> Result<Option<&str>, Error> {
+        match self.headers.get(name) {
+            None => Ok(None),
+            Some(v) => v.to_str().map(Some).map_err(|_| {
+                Error::bad_request(format!(
+                    "The {name} header must be visible ASCII characters."
+                ))
+            }),
+        }
     }
 
     pub fn body(&self) -> &[u8] {
@@ -274,7 +284,11 @@ pub fn error_response(e: &Error, request_id: &str) -> Response<Body> {
     let status = e.status();
     let body = match e {
         Error::Invalid(errors) => json!({"detail": e.to_string(), "errors": errors}),
-        Error::Referenced { by } => json!({"detail": e.to_string(), "referenced_by": by}),
+        Error::Referenced { by, total } => json!({
+            "detail": e.to_string(),
+            "referenced_by": by,
+            "referenced_by_total": total,
+        }),
         Error::VersionMismatch { current, .. } => {
             json!({"detail": e.to_string(), "current_version": current})
         }
@@ -324,7 +338,10 @@ mod tests {
             Error::NotFound,
             Error::InvalidToken,
             Error::field("name", "This field is required."),
-            Error::Referenced { by: vec![] },
+            Error::Referenced {
+                by: vec![],
+                total: 0,
+            },
             Error::AddSlash {
                 location: "/v2/x/".into(),
             },

@@ -13,6 +13,7 @@ pub struct Expr {
     remove: Vec<String>,
     add: Vec<String>,
     delete: Vec<String>,
+    conditions: Vec<String>,
 }
 
 impl Expr {
@@ -70,6 +71,48 @@ impl Expr {
         self
     }
 
+    /// `ADD attr :n`: adds to a number, creating it at `n`.
+    pub fn add_number(&mut self, attr: &str, n: i64) -> &mut Self {
+        let (a, v) = (
+            self.name(attr),
+            self.value(AttributeValue::N(n.to_string())),
+        );
+        self.add.push(format!("{a} {v}"));
+        self
+    }
+
+    /// Adds a clause to the condition; clauses are joined with AND.
+    pub fn when(&mut self, clause: String) -> &mut Self {
+        self.conditions.push(clause);
+        self
+    }
+
+    /// `attr = :value`
+    pub fn when_equals(&mut self, attr: &str, value: AttributeValue) -> &mut Self {
+        let (a, v) = (self.name(attr), self.value(value));
+        self.when(format!("{a} = {v}"))
+    }
+
+    pub fn when_exists(&mut self, attr: &str) -> &mut Self {
+        let a = self.name(attr);
+        self.when(format!("attribute_exists({a})"))
+    }
+
+    pub fn when_absent(&mut self, attr: &str) -> &mut Self {
+        let a = self.name(attr);
+        self.when(format!("attribute_not_exists({a})"))
+    }
+
+    pub fn condition_expression(&self) -> Option<String> {
+        (!self.conditions.is_empty()).then(|| {
+            self.conditions
+                .iter()
+                .map(|c| format!("({c})"))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        })
+    }
+
     /// `SET version = version + 1`; returns the placeholder for `version`,
     /// for a condition on the version the write expects.
     pub fn bump_version(&mut self) -> String {
@@ -119,5 +162,11 @@ mod tests {
             "SET #n0 = :v0 REMOVE #n1 ADD #n2 :v1 DELETE #n3 :v2"
         );
         assert_eq!(e.name("status"), "#n0");
+        assert_eq!(e.condition_expression(), None);
+        e.when_exists("pk").when_absent("deleted_at");
+        assert_eq!(
+            e.condition_expression().unwrap(),
+            "(attribute_exists(#n4)) AND (attribute_not_exists(#n5))"
+        );
     }
 }

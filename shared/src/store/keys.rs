@@ -7,8 +7,11 @@
 //! | API token       | `TOKEN#<sha256 hex>`            | `TOKEN`         |
 //! | item            | `ITEM#<org>#<collection>#<id>`  | `ITEM`          |
 //! | idempotency key | `IDEM#<token hash>#<key>`       | `IDEM`          |
+//! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
 //!
 //! Items get a partition each, so writes to different items never contend.
+//! An item's partition also holds the edges of the items that reference it
+//! (one per referrer, whatever the number), so its referrers are one Query.
 //! Live items carry `live_pk = <org>#<collection>` / `live_sk = <id>` (the
 //! sparse `live` index lists them in creation order); a soft delete removes
 //! those and sets `trash_pk` / `trash_sk = <deleted_at>#<id>` (the `trash` index).
@@ -22,6 +25,13 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const LIVE_INDEX: &str = "live";
 pub const TRASH_INDEX: &str = "trash";
+/// Index attributes (the `live` and `trash` indexes' keys).
+pub const LIVE_PK: &str = "live_pk";
+pub const LIVE_SK: &str = "live_sk";
+pub const TRASH_PK: &str = "trash_pk";
+pub const TRASH_SK: &str = "trash_sk";
+pub const ITEM_SK: &str = "ITEM";
+pub const EDGE_PREFIX: &str = "REF#";
 
 pub type Key = HashMap<String, AttributeValue>;
 
@@ -55,7 +65,24 @@ pub fn item_pk(org: &OrgId, collection: &CollectionKey, id: &ItemId) -> String {
 }
 
 pub fn item(org: &OrgId, collection: &CollectionKey, id: &ItemId) -> Key {
-    key(item_pk(org, collection, id), "ITEM")
+    key(item_pk(org, collection, id), ITEM_SK)
+}
+
+/// The edge from `referrer` to `target`, kept in the target's partition.
+pub fn edge(
+    org: &OrgId,
+    target: (&CollectionKey, &ItemId),
+    referrer: (&CollectionKey, &ItemId),
+) -> Key {
+    key(
+        item_pk(org, target.0, target.1),
+        &format!("{EDGE_PREFIX}{}#{}", referrer.0, referrer.1),
+    )
+}
+
+/// The `trash` index's sort key: deletion time, then id.
+pub fn trash_sk(deleted_at: &str, id: &ItemId) -> String {
+    format!("{deleted_at}#{id}")
 }
 
 /// Partition of the `live` and `trash` indexes: one per collection.
@@ -88,6 +115,13 @@ mod tests {
         );
         assert_eq!(&org_pk(&org), collection(&org, &coll)[PK].as_s().unwrap());
         assert_eq!(collection_partition(&org, &coll), "acme#team_members");
+        let other = CollectionKey::parse("posts").unwrap();
+        let e = edge(&org, (&coll, &id), (&other, &id));
+        assert_eq!(e[PK], k[PK], "an edge lives in its target's partition");
+        assert_eq!(
+            e[SK].as_s().unwrap(),
+            "REF#posts#01JF0000000000000000000000"
+        );
     }
 
     #[test]

@@ -1,11 +1,20 @@
-//! DynamoDB access. Keys are built in `keys`; the conditional writes that
-//! carry Folio's invariants (create once, soft delete, reference guards,
-//! versioned writes) live in `items`, each written exactly once.
+//! DynamoDB access; nothing outside this module sees an `AttributeValue`.
+//! - `keys`: every key and index attribute, written once;
+//! - `record`: an item's stored form and the "live" condition;
+//! - `commit`: one request per write attempt, failures, bounds, retries;
+//! - `writes`: create, replace, patch; `trash`: soft delete, restore;
+//! - `refs`: reference edges and the delete guard's counter;
+//! - `reads`: gets, batch gets and index queries.
 
+pub mod commit;
 pub mod expr;
-pub mod items;
 pub mod keys;
+mod reads;
+mod record;
+pub mod refs;
 pub mod size;
+mod trash;
+pub mod writes;
 
 use std::collections::HashMap;
 
@@ -21,7 +30,9 @@ use crate::error::Error;
 use crate::ids::{CollectionKey, Locale, OrgId};
 use crate::schema::{parse_collection, Collection, CollectionSpec, FieldSpec, Org};
 
-pub use items::{ItemWrite, WriteFailure};
+pub use commit::Target;
+pub use trash::REFERRERS_SHOWN;
+pub use writes::{now_epoch, Created, Idempotency, ItemWrite, Written};
 
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -197,11 +208,14 @@ impl Store {
     }
 
     /// Defines or replaces a collection; `true` when it is new. The first
-    /// `created_at` is kept across replacements.
+    /// `created_at` is kept across replacements. `exists` is what the caller
+    /// authorized (a create or an update); if another request changed that
+    /// meanwhile, the write is refused with a 409.
     pub async fn put_collection(
         &self,
         org: &OrgId,
         c: &Collection,
+        exists: bool,
     ) -> Result<(bool, String), Error> {
         let fields = serde_json::to_string(&c.specs()).map_err(Error::internal)?;
         let out = self
@@ -226,9 +240,26 @@ impl Store {
             )
             .expression_attribute_values(":fields", AttributeValue::S(fields))
             .expression_attribute_values(":now", AttributeValue::S(c.updated_at.clone()))
+            .condition_expression(if exists {
+                "attribute_exists(pk)"
+            } else {
+                "attribute_not_exists(pk)"
+            })
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
-            .await?;
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Err(Error::Conflict(
+                    "This collection was created or removed by another request; try again.".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let attrs = out.attributes.unwrap_or_default();
         let created_at = attrs
             .get("created_at")
@@ -288,15 +319,15 @@ impl Store {
             .set_attribute_definitions(Some(vec![
                 attr(keys::PK)?,
                 attr(keys::SK)?,
-                attr("live_pk")?,
-                attr("live_sk")?,
-                attr("trash_pk")?,
-                attr("trash_sk")?,
+                attr(keys::LIVE_PK)?,
+                attr(keys::LIVE_SK)?,
+                attr(keys::TRASH_PK)?,
+                attr(keys::TRASH_SK)?,
             ]))
             .key_schema(key(keys::PK, KeyType::Hash)?)
             .key_schema(key(keys::SK, KeyType::Range)?)
-            .global_secondary_indexes(gsi(keys::LIVE_INDEX, "live_pk", "live_sk")?)
-            .global_secondary_indexes(gsi(keys::TRASH_INDEX, "trash_pk", "trash_sk")?)
+            .global_secondary_indexes(gsi(keys::LIVE_INDEX, keys::LIVE_PK, keys::LIVE_SK)?)
+            .global_secondary_indexes(gsi(keys::TRASH_INDEX, keys::TRASH_PK, keys::TRASH_SK)?)
             .send()
             .await?;
         self.ddb

@@ -17,7 +17,7 @@ fn number_size(n: &str) -> usize {
     digits.div_ceil(2) + 1
 }
 
-fn value_size(v: &AttributeValue) -> usize {
+pub fn value_size(v: &AttributeValue) -> usize {
     match v {
         AttributeValue::S(s) => s.len(),
         AttributeValue::N(n) => number_size(n),

@@ -1,0 +1,530 @@
+//! Committing a write: one request per attempt (a single conditional
+//! Put/Update, or one `TransactWriteItems`), the one mapping from a failed
+//! condition to a `WriteFailure`, the transaction bounds, request tokens
+//! that make SDK retries safe, and jittered backoff for lost races.
+//!
+//! A write is recognised as already done when a failed condition hands back
+//! an item carrying this request's `write_token`: a retry after a lost
+//! response then answers what the first try did, not 404 or 500.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Delete, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use sha2::{Digest, Sha256};
+
+use super::expr::Expr;
+use super::keys::Key;
+use super::size::{item_size, value_size};
+use super::Store;
+use crate::content::ItemRecord;
+use crate::error::Error;
+use crate::ids::{CollectionKey, ItemId};
+
+/// DynamoDB's bounds for one `TransactWriteItems`.
+pub const MAX_ACTIONS: usize = 100;
+pub const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
+
+/// Attempts of one write before it answers 409: lost races re-plan at
+/// once, transaction conflicts back off (full jitter, 20 ms doubling to
+/// 640 ms; about 2.5 s in the worst case, well inside a 10 s function).
+const MAX_ATTEMPTS: u32 = 10;
+const BACKOFF_BASE_MS: u64 = 20;
+const BACKOFF_CAP_MS: u64 = 640;
+
+/// An item another item points at.
+pub type Target = (CollectionKey, ItemId);
+
+/// What an action in a write is for, to explain a failed condition.
+#[derive(Debug, Clone)]
+pub(crate) enum Role {
+    /// An item the write is about.
+    Item,
+    /// A target gaining a reference: must be live.
+    Link(Target),
+    /// A target losing a reference: must exist (a purged one holds nothing).
+    Release(Target),
+    /// A reference edge item; written without a condition.
+    Edge,
+    Idempotency,
+}
+
+#[derive(Debug)]
+pub(crate) enum Action {
+    Put { item: Key, expr: Expr },
+    Update { key: Key, expr: Expr },
+    Delete { key: Key },
+    Check { key: Key, expr: Expr },
+}
+
+#[derive(Debug)]
+pub(crate) struct Op {
+    pub role: Role,
+    pub action: Action,
+}
+
+impl Op {
+    /// Bytes this action adds to a transaction: keys, item, and values.
+    fn size(&self) -> usize {
+        let values = |e: &Expr| -> usize {
+            e.values.values().map(value_size).sum::<usize>()
+                + e.names.values().map(String::len).sum::<usize>()
+        };
+        match &self.action {
+            Action::Put { item, expr } => item_size(item) + values(expr),
+            Action::Update { key, expr } | Action::Check { key, expr } => {
+                item_size(key) + values(expr)
+            }
+            Action::Delete { key } => item_size(key),
+        }
+    }
+}
+
+/// A stored idempotency record, as the failed create found it.
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    pub response: String,
+}
+
+/// Why a commit did not happen.
+#[derive(Debug)]
+pub(crate) enum WriteFailure {
+    /// An item's own condition failed; the item as it is now (None: absent).
+    Item(Option<Box<ItemRecord>>),
+    /// Targets to link that are missing or deleted.
+    MissingTargets(Vec<Target>),
+    /// Targets to release that no longer exist.
+    GoneTargets(Vec<Target>),
+    Idempotent(IdempotencyRecord),
+    /// Another transaction held one of the items (the idempotency
+    /// record: another request with the same key is running).
+    Conflict {
+        idempotency: bool,
+    },
+    /// More actions than one transaction holds.
+    TooMany,
+    TooLarge,
+    Fault(Error),
+}
+
+impl From<Error> for WriteFailure {
+    fn from(e: Error) -> Self {
+        WriteFailure::Fault(e)
+    }
+}
+
+/// What a commit did.
+#[derive(Debug)]
+pub(crate) enum Committed {
+    /// Written now; for a single Update, the item as it was before.
+    Done(Option<Box<ItemRecord>>),
+    /// This request's write had already landed (a retry after a lost
+    /// response); the item as it is now.
+    AlreadyDone(Box<ItemRecord>),
+}
+
+/// The attempts of one write: request tokens and backoff.
+#[derive(Debug)]
+pub(crate) struct Attempts {
+    request_id: String,
+    n: u32,
+}
+
+impl Attempts {
+    pub fn new(request_id: &str) -> Self {
+        Attempts {
+            request_id: request_id.to_owned(),
+            n: 0,
+        }
+    }
+
+    /// Starts the next attempt; false when the budget is spent.
+    pub fn next(&mut self) -> bool {
+        self.n += 1;
+        self.n <= MAX_ATTEMPTS
+    }
+
+    /// Waits before retrying a transaction conflict: full jitter.
+    pub async fn backoff(&self) {
+        let cap = BACKOFF_CAP_MS.min(BACKOFF_BASE_MS << self.n.min(10));
+        let mut bytes = [0u8; 8];
+        let r = getrandom::fill(&mut bytes).map_or(cap / 2, |_| u64::from_le_bytes(bytes));
+        tokio::time::sleep(Duration::from_millis(r % (cap + 1))).await;
+    }
+
+    /// `ClientRequestToken` of this attempt: an SDK retry of the same
+    /// attempt is the same token, a re-planned attempt a new one.
+    pub fn client_token(&self) -> String {
+        token(&format!("{}#{}", self.request_id, self.n))
+    }
+
+    /// Marks every item this request writes, whatever the attempt.
+    pub fn write_token(&self) -> String {
+        token(&self.request_id)
+    }
+
+    pub fn conflict() -> Error {
+        Error::Conflict("The item is being changed by other requests; try again.".into())
+    }
+}
+
+fn token(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))[..32].to_owned()
+}
+
+pub(crate) fn parse_record(item: HashMap<String, AttributeValue>) -> Result<ItemRecord, Error> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)
+}
+
+fn is_too_large(code: Option<&str>, message: Option<&str>) -> bool {
+    // DynamoDB reports an oversized item only as a ValidationException (or a
+    // ValidationError cancellation reason) whose message names the size.
+    matches!(code, Some("ValidationException" | "ValidationError"))
+        && message.is_some_and(|m| m.contains("size"))
+}
+
+/// Checks a transaction against DynamoDB's bounds before sending it.
+pub(crate) fn check_bounds(ops: &[Op]) -> Result<(), WriteFailure> {
+    if ops.len() > MAX_ACTIONS {
+        return Err(WriteFailure::TooMany);
+    }
+    if ops.iter().map(Op::size).sum::<usize>() > MAX_TRANSACTION_BYTES {
+        return Err(WriteFailure::TooLarge);
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Runs the ops as one request: a single Put/Update when there is one
+    /// op, else one transaction with this attempt's `ClientRequestToken`.
+    pub(crate) async fn commit(
+        &self,
+        ops: Vec<Op>,
+        attempts: &Attempts,
+    ) -> Result<Committed, WriteFailure> {
+        check_bounds(&ops)?;
+        let write_token = attempts.write_token();
+        let roles: Vec<Role> = ops.iter().map(|o| o.role.clone()).collect();
+        let result = if ops.len() == 1 {
+            let Some(op) = ops.into_iter().next() else {
+                return Ok(Committed::Done(None));
+            };
+            self.commit_one(op).await
+        } else {
+            self.commit_many(ops, attempts).await
+        };
+        let failures = match result {
+            Ok(old) => {
+                let old = old
+                    .filter(|i| !i.is_empty())
+                    .map(parse_record)
+                    .transpose()?;
+                return Ok(Committed::Done(old.map(Box::new)));
+            }
+            Err(Failed::Conditions(f)) => f,
+            Err(Failed::Conflicts(flags)) => {
+                let idempotency = roles
+                    .iter()
+                    .zip(flags)
+                    .any(|(r, f)| f && matches!(r, Role::Idempotency));
+                return Err(WriteFailure::Conflict { idempotency });
+            }
+            Err(Failed::Other(f)) => return Err(f),
+        };
+        // The reasons, in op order: (role, the item as it is, if returned).
+        let mut missing = Vec::new();
+        let mut gone = Vec::new();
+        let mut item_failure = None;
+        for (role, current) in roles.iter().zip(failures) {
+            let Some(current) = current else { continue };
+            match role {
+                Role::Item => {
+                    let now = current
+                        .filter(|i| !i.is_empty())
+                        .map(parse_record)
+                        .transpose()?;
+                    if let Some(now) = now.as_ref() {
+                        if now.write_token.as_deref() == Some(write_token.as_str()) {
+                            return Ok(Committed::AlreadyDone(Box::new(now.clone())));
+                        }
+                    }
+                    item_failure = Some(now.map(Box::new));
+                }
+                Role::Idempotency => {
+                    let current = current.unwrap_or_default();
+                    let s = |k: &str| {
+                        current
+                            .get(k)
+                            .and_then(|v| v.as_s().ok())
+                            .cloned()
+                            .unwrap_or_default()
+                    };
+                    return Err(WriteFailure::Idempotent(IdempotencyRecord {
+                        request_hash: s("request_hash"),
+                        response: s("response"),
+                    }));
+                }
+                Role::Link(t) => missing.push(t.clone()),
+                Role::Release(t) => gone.push(t.clone()),
+                Role::Edge => {}
+            }
+        }
+        if let Some(old) = item_failure {
+            return Err(WriteFailure::Item(old));
+        }
+        if !missing.is_empty() {
+            return Err(WriteFailure::MissingTargets(missing));
+        }
+        if !gone.is_empty() {
+            return Err(WriteFailure::GoneTargets(gone));
+        }
+        Err(WriteFailure::Fault(Error::internal(
+            "a condition failed that no action explains",
+        )))
+    }
+
+    async fn commit_one(&self, op: Op) -> Result<Option<HashMap<String, AttributeValue>>, Failed> {
+        fn failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R>(
+            e: SdkError<E, R>,
+        ) -> Failed
+        where
+            R: std::fmt::Debug + Send + Sync + 'static,
+        {
+            if e.code() == Some("TransactionConflictException") {
+                return Failed::Other(WriteFailure::Conflict { idempotency: false });
+            }
+            if is_too_large(e.code(), e.message()) {
+                return Failed::Other(WriteFailure::TooLarge);
+            }
+            Failed::Other(WriteFailure::Fault(e.into()))
+        }
+        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
+        match op.action {
+            Action::Put { item, expr } => self
+                .ddb
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(expr.condition_expression())
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values_on_condition_check_failure(all_old)
+                .send()
+                .await
+                .map(|_| None)
+                .map_err(|e| match e {
+                    SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
+                        let item = match s.into_err() {
+                            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
+                            _ => None,
+                        };
+                        Failed::Conditions(vec![Some(item)])
+                    }
+                    e => failed(e),
+                }),
+            Action::Update { key, expr } => self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression(expr.update_expression())
+                .set_condition_expression(expr.condition_expression())
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values(ReturnValue::AllOld)
+                .return_values_on_condition_check_failure(all_old)
+                .send()
+                .await
+                .map(|out| out.attributes)
+                .map_err(|e| match e {
+                    SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
+                        let item = match s.into_err() {
+                            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+                            _ => None,
+                        };
+                        Failed::Conditions(vec![Some(item)])
+                    }
+                    e => failed(e),
+                }),
+            Action::Delete { key } => self
+                .ddb
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .send()
+                .await
+                .map(|_| None)
+                .map_err(failed),
+            Action::Check { .. } => Err(Failed::Other(WriteFailure::Fault(Error::internal(
+                "a condition check alone is not a write",
+            )))),
+        }
+    }
+
+    async fn commit_many(
+        &self,
+        ops: Vec<Op>,
+        attempts: &Attempts,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, Failed> {
+        let items = ops
+            .into_iter()
+            .map(|op| self.transact_item(op.action))
+            .collect::<Result<Vec<_>, Error>>()
+            .map_err(|e| Failed::Other(WriteFailure::Fault(e)))?;
+        let err = match self
+            .ddb
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .client_request_token(attempts.client_token())
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        if let Some(service) = err.as_service_error() {
+            match service {
+                TransactWriteItemsError::TransactionInProgressException(_)
+                | TransactWriteItemsError::IdempotentParameterMismatchException(_) => {
+                    // Another attempt of this request holds the token: the
+                    // next attempt gets a token of its own.
+                    return Err(Failed::Other(WriteFailure::Conflict { idempotency: false }));
+                }
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let reasons = c.cancellation_reasons();
+                    if let Some(f) = cancellation(reasons) {
+                        return Err(f);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if is_too_large(err.code(), err.message()) {
+            return Err(Failed::Other(WriteFailure::TooLarge));
+        }
+        Err(Failed::Other(WriteFailure::Fault(err.into())))
+    }
+
+    fn transact_item(&self, action: Action) -> Result<TransactWriteItem, Error> {
+        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
+        let item = match action {
+            Action::Put { item, expr } => TransactWriteItem::builder().put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .set_condition_expression(expr.condition_expression())
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .return_values_on_condition_check_failure(all_old)
+                    .build()
+                    .map_err(Error::internal)?,
+            ),
+            Action::Update { key, expr } => TransactWriteItem::builder().update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(expr.update_expression())
+                    .set_condition_expression(expr.condition_expression())
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .return_values_on_condition_check_failure(all_old)
+                    .build()
+                    .map_err(Error::internal)?,
+            ),
+            Action::Delete { key } => TransactWriteItem::builder().delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(Error::internal)?,
+            ),
+            Action::Check { key, expr } => TransactWriteItem::builder().condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .set_condition_expression(expr.condition_expression())
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .return_values_on_condition_check_failure(all_old)
+                    .build()
+                    .map_err(Error::internal)?,
+            ),
+        };
+        Ok(item.build())
+    }
+}
+
+/// How a request failed before the reasons are read.
+enum Failed {
+    /// Conditions failed; per op: `Some(item as it is)` where its own
+    /// condition failed (the item `None` when absent), `None` elsewhere.
+    Conditions(Vec<Option<Option<HashMap<String, AttributeValue>>>>),
+    /// Per op: whether another transaction held it.
+    Conflicts(Vec<bool>),
+    Other(WriteFailure),
+}
+
+/// Reads a cancelled transaction's reasons. A failed condition wins over a
+/// conflict: re-planning from what it returned is better than waiting.
+fn cancellation(reasons: &[CancellationReason]) -> Option<Failed> {
+    let mut conditions = Vec::with_capacity(reasons.len());
+    let mut conflicts = Vec::with_capacity(reasons.len());
+    for reason in reasons {
+        let code = reason.code();
+        if is_too_large(code, reason.message()) {
+            return Some(Failed::Other(WriteFailure::TooLarge));
+        }
+        conditions.push((code == Some("ConditionalCheckFailed")).then(|| reason.item().cloned()));
+        conflicts.push(code == Some("TransactionConflict"));
+    }
+    if conditions.iter().any(Option::is_some) {
+        Some(Failed::Conditions(conditions))
+    } else if conflicts.contains(&true) {
+        Some(Failed::Conflicts(conflicts))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_stable_per_attempt_and_fit_dynamodb() {
+        let mut a = Attempts::new("req-1");
+        assert!(a.next());
+        let first = a.client_token();
+        assert_eq!(first, a.client_token());
+        assert!(a.next());
+        assert_ne!(first, a.client_token());
+        assert_eq!(a.write_token(), Attempts::new("req-1").write_token());
+        assert!(first.len() <= 36);
+        let mut n = 2;
+        while a.next() {
+            n += 1;
+        }
+        assert_eq!(n, MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn too_many_actions_are_refused_before_sending() {
+        let op = || Op {
+            role: Role::Edge,
+            action: Action::Delete {
+                key: super::super::keys::org(&crate::ids::OrgId::parse("a").unwrap()),
+            },
+        };
+        assert!(check_bounds(&(0..MAX_ACTIONS).map(|_| op()).collect::<Vec<_>>()).is_ok());
+        assert!(matches!(
+            check_bounds(&(0..=MAX_ACTIONS).map(|_| op()).collect::<Vec<_>>()),
+            Err(WriteFailure::TooMany)
+        ));
+    }
+}

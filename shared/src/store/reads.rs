@@ -1,0 +1,170 @@
+//! Reads of items: one by key (strongly consistent), many by key
+//! (`BatchGetItem`), and a collection's live or deleted items from the
+//! sparse `live` and `trash` indexes (never a Scan).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use super::commit::{parse_record, Target};
+use super::keys;
+use super::Store;
+use crate::content::ItemRecord;
+use crate::error::Error;
+use crate::ids::{CollectionKey, ItemId, OrgId};
+
+/// `BatchGetItem` reads at most 100 keys a request.
+const BATCH_GET_KEYS: usize = 100;
+
+impl Store {
+    /// The item as stored, deleted or not (strongly consistent).
+    pub async fn get_item(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        id: &ItemId,
+    ) -> Result<Option<ItemRecord>, Error> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::item(org, collection, id)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(parse_record).transpose()
+    }
+
+    /// Many items by key, in as few requests as DynamoDB allows (100 keys
+    /// each, unprocessed keys retried). Absent items are absent from the map.
+    pub async fn get_items(
+        &self,
+        org: &OrgId,
+        targets: &[Target],
+    ) -> Result<HashMap<Target, ItemRecord>, Error> {
+        let chunks: Vec<Vec<Target>> = targets
+            .chunks(BATCH_GET_KEYS)
+            .map(<[Target]>::to_vec)
+            .collect();
+        let found: Vec<Vec<ItemRecord>> = stream::iter(chunks)
+            .map(|chunk| self.get_chunk(org, chunk))
+            .buffer_unordered(4)
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .flatten()
+            .map(|i| ((i.collection.clone(), i.id), i))
+            .collect())
+    }
+
+    async fn get_chunk(&self, org: &OrgId, chunk: Vec<Target>) -> Result<Vec<ItemRecord>, Error> {
+        let mut keys: Vec<_> = chunk.iter().map(|(c, id)| keys::item(org, c, id)).collect();
+        keys.sort_by(|a, b| {
+            a.get(keys::PK)
+                .map(|v| v.as_s().ok())
+                .cmp(&b.get(keys::PK).map(|v| v.as_s().ok()))
+        });
+        keys.dedup();
+        let mut out = Vec::with_capacity(keys.len());
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(Error::internal)?,
+        );
+        let mut rounds = 0;
+        while let Some(request) = pending.take() {
+            rounds += 1;
+            if rounds > 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << rounds.min(6))).await;
+            }
+            let r = self
+                .ddb
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await?;
+            for item in r
+                .responses
+                .unwrap_or_default()
+                .remove(&self.table)
+                .unwrap_or_default()
+            {
+                out.push(parse_record(item)?);
+            }
+            pending = r
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+            if rounds >= 8 && pending.is_some() {
+                return Err(Error::internal("BatchGetItem left keys unprocessed"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every live item of a collection, in creation order, from the sparse
+    /// `live` index.
+    pub async fn list_live(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+    ) -> Result<Vec<ItemRecord>, Error> {
+        self.query_index(
+            keys::LIVE_INDEX,
+            (keys::LIVE_PK, keys::LIVE_SK),
+            keys::collection_partition(org, collection),
+            None,
+        )
+        .await
+    }
+
+    /// Deleted items of a collection, oldest deletion first, optionally
+    /// only those deleted after `after` (a stored timestamp).
+    pub async fn list_deleted(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        after: Option<&str>,
+    ) -> Result<Vec<ItemRecord>, Error> {
+        self.query_index(
+            keys::TRASH_INDEX,
+            (keys::TRASH_PK, keys::TRASH_SK),
+            keys::collection_partition(org, collection),
+            after,
+        )
+        .await
+    }
+
+    async fn query_index(
+        &self,
+        index: &str,
+        (pk, sk): (&str, &str),
+        partition: String,
+        sk_after: Option<&str>,
+    ) -> Result<Vec<ItemRecord>, Error> {
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .expression_attribute_names("#pk", pk)
+            .expression_attribute_values(":p", AttributeValue::S(partition));
+        q = match sk_after {
+            Some(after) => q
+                .key_condition_expression("#pk = :p AND #sk > :after")
+                .expression_attribute_names("#sk", sk)
+                .expression_attribute_values(":after", AttributeValue::S(after.to_owned())),
+            None => q.key_condition_expression("#pk = :p"),
+        };
+        let mut pages = q.into_paginator().items().send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(parse_record(item.map_err(Error::internal)?)?);
+        }
+        Ok(out)
+    }
+}

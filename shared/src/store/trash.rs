@@ -1,0 +1,262 @@
+//! Soft delete and restore. A soft delete is one conditional write: the
+//! item is live, no live item references it through a `restrict` field
+//! (`restrict_count` is 0), and the version is what the caller saw; it
+//! releases the item's own references in the same request. DynamoDB TTL
+//! purges a deleted item after the retention period.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+use super::commit::{Action, Attempts, Committed, Op, Role, Target, WriteFailure};
+use super::expr::Expr;
+use super::keys;
+use super::record::{to_live, to_trash, when_live};
+use super::refs::{edge_ops, RefChange};
+use super::writes::{decode_refs, now_epoch, set_out_refs, too_large, ItemWrite, Written};
+use super::Store;
+use crate::content::{ItemRecord, OutRef};
+use crate::error::Error;
+use crate::schema::OnDelete;
+
+/// Referrers named in a refused delete; the total is counted exactly.
+pub const REFERRERS_SHOWN: usize = 100;
+
+impl Store {
+    /// Soft-deletes a live item that no live item references through a
+    /// `restrict` field, releasing the references it makes. One UpdateItem
+    /// when the item references nothing.
+    pub async fn soft_delete(
+        &self,
+        w: &ItemWrite<'_>,
+        retention_secs: i64,
+    ) -> Result<Written, Error> {
+        let mut attempts = w.attempts();
+        let mut known: Option<ItemRecord> = None;
+        let mut gone = BTreeSet::new();
+        while attempts.next() {
+            let mut expr = Expr::new();
+            for attr in ["deleted_at", "updated_at"] {
+                expr.set_value(attr, AttributeValue::S(w.now.to_owned()));
+            }
+            to_trash(
+                &mut expr,
+                (&keys::collection_partition(w.org, w.collection), &w.id),
+                w.now,
+            );
+            expr.set_value(
+                "expires_at",
+                AttributeValue::N((now_epoch() + retention_secs).to_string()),
+            );
+            expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
+            expr.bump_version();
+            when_live(&mut expr);
+            let count = expr.name("restrict_count");
+            let zero = expr.value(AttributeValue::N("0".into()));
+            expr.when(format!("attribute_not_exists({count}) OR {count} = {zero}"));
+            if let Some(v) = w.expected.or(known.as_ref().map(|k| k.version)) {
+                expr.when_equals("version", AttributeValue::N(v.to_string()));
+            }
+            if known.is_none() {
+                expr.when_absent("out_refs");
+            }
+            let old_refs = known.as_ref().map(decode_refs).unwrap_or_default();
+            let mut ops = vec![Op {
+                role: Role::Item,
+                action: Action::Update {
+                    key: keys::item(w.org, w.collection, &w.id),
+                    expr,
+                },
+            }];
+            ops.extend(edge_ops(
+                w.org,
+                &[RefChange {
+                    collection: w.collection,
+                    id: w.id,
+                    old: &old_refs,
+                    new: &[],
+                }],
+                &gone,
+            ));
+            match self.commit(ops, &attempts).await {
+                Ok(Committed::Done(old)) => {
+                    let old = old
+                        .map(|o| *o)
+                        .or(known)
+                        .ok_or_else(|| Error::internal("a transaction runs only after a read"))?;
+                    return Ok(Written {
+                        version: old.version + 1,
+                        old_status: old.status,
+                        changed: true,
+                    });
+                }
+                Ok(Committed::AlreadyDone(now)) => {
+                    return Ok(Written {
+                        version: now.version,
+                        old_status: now.status,
+                        changed: true,
+                    })
+                }
+                Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
+                Err(WriteFailure::Item(Some(now))) => {
+                    if !now.is_live(now_epoch()) {
+                        return Err(Error::NotFound);
+                    }
+                    if let Some(expected) = w.expected.filter(|e| *e != now.version) {
+                        return Err(Error::VersionMismatch {
+                            expected,
+                            current: now.version,
+                        });
+                    }
+                    if now.restrict_count > 0 {
+                        let by = self
+                            .restrict_referrers(w.org, (w.collection, &w.id), REFERRERS_SHOWN)
+                            .await?;
+                        return Err(Error::Referenced {
+                            by,
+                            total: now.restrict_count,
+                        });
+                    }
+                    known = Some(*now);
+                }
+                Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
+                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                Err(WriteFailure::TooLarge) => return Err(too_large("")),
+                Err(WriteFailure::MissingTargets(_))
+                | Err(WriteFailure::TooMany)
+                | Err(WriteFailure::Idempotent(_)) => {
+                    return Err(Error::internal("a release failed as a link would"))
+                }
+                Err(WriteFailure::Fault(e)) => return Err(e),
+            }
+        }
+        Err(Attempts::conflict())
+    }
+
+    /// Brings a deleted item back with its references. A `restrict` target
+    /// that is gone meanwhile → 409 naming it; a `detach` link to a gone
+    /// target is dropped from the restored item.
+    pub async fn restore(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
+        let mut attempts = w.attempts();
+        let mut dropped: BTreeSet<Target> = BTreeSet::new();
+        while attempts.next() {
+            let old = self
+                .get_item(w.org, w.collection, &w.id)
+                .await?
+                .filter(|i| i.deleted_at.is_some() && i.expires_at.is_none_or(|t| t > now_epoch()))
+                .ok_or(Error::NotFound)?;
+            if let Some(expected) = w.expected.filter(|e| *e != old.version) {
+                return Err(Error::VersionMismatch {
+                    expected,
+                    current: old.version,
+                });
+            }
+            let all_refs = decode_refs(&old);
+            let (kept, lost): (Vec<OutRef>, Vec<OutRef>) = all_refs
+                .iter()
+                .cloned()
+                .partition(|r| !dropped.contains(&(r.collection.clone(), r.id)));
+            let mut expr = Expr::new();
+            to_live(
+                &mut expr,
+                &keys::collection_partition(w.org, w.collection),
+                &w.id,
+            );
+            for attr in ["deleted_at", "expires_at"] {
+                expr.remove_attr(attr);
+            }
+            expr.set_value("updated_at", AttributeValue::S(w.now.to_owned()));
+            expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
+            expr.bump_version();
+            expr.when_exists("deleted_at");
+            expr.when_equals("version", AttributeValue::N(old.version.to_string()));
+            if !lost.is_empty() {
+                let mut fields = old.fields.clone();
+                for r in &lost {
+                    drop_reference(&mut fields, r);
+                }
+                let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&fields)
+                    .map_err(Error::internal)?;
+                expr.set_value("fields", fields);
+                set_out_refs(&mut expr, &kept);
+            }
+            let mut ops = vec![Op {
+                role: Role::Item,
+                action: Action::Update {
+                    key: keys::item(w.org, w.collection, &w.id),
+                    expr,
+                },
+            }];
+            ops.extend(edge_ops(
+                w.org,
+                &[RefChange {
+                    collection: w.collection,
+                    id: w.id,
+                    old: &[],
+                    new: &kept,
+                }],
+                &BTreeSet::new(),
+            ));
+            match self.commit(ops, &attempts).await {
+                Ok(Committed::Done(_)) => {
+                    return Ok(Written {
+                        version: old.version + 1,
+                        old_status: old.status,
+                        changed: true,
+                    })
+                }
+                Ok(Committed::AlreadyDone(now)) => {
+                    return Ok(Written {
+                        version: now.version,
+                        old_status: now.status,
+                        changed: true,
+                    })
+                }
+                Err(WriteFailure::Item(_)) => {}
+                Err(WriteFailure::MissingTargets(missing)) => {
+                    let restrict: Vec<String> = kept
+                        .iter()
+                        .filter(|r| r.on_delete == OnDelete::Restrict)
+                        .filter(|r| missing.contains(&(r.collection.clone(), r.id)))
+                        .map(|r| format!("{}/{}", r.collection, r.id))
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    if !restrict.is_empty() {
+                        return Err(Error::Conflict(format!(
+                            "This item references content that no longer exists: {}. Restore or recreate it first.",
+                            restrict.join(", ")
+                        )));
+                    }
+                    dropped.extend(missing);
+                }
+                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                Err(WriteFailure::TooLarge) => return Err(too_large("")),
+                Err(WriteFailure::GoneTargets(_))
+                | Err(WriteFailure::TooMany)
+                | Err(WriteFailure::Idempotent(_)) => {
+                    return Err(Error::internal("a restore failed as only a release would"))
+                }
+                Err(WriteFailure::Fault(e)) => return Err(e),
+            }
+        }
+        Err(Attempts::conflict())
+    }
+}
+
+/// Removes `r`'s target from the field value that holds it.
+fn drop_reference(fields: &mut std::collections::BTreeMap<String, Value>, r: &OutRef) {
+    let id = r.id.to_string();
+    let keep = match fields.get_mut(&r.field) {
+        Some(Value::String(s)) => *s != id,
+        Some(Value::Array(a)) => {
+            a.retain(|v| v.as_str() != Some(id.as_str()));
+            !a.is_empty()
+        }
+        _ => true,
+    };
+    if !keep {
+        fields.remove(&r.field);
+    }
+}

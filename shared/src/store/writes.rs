@@ -1,0 +1,540 @@
+//! Creating and changing items: create (1–25 items, all or none, with an
+//! optional idempotency record), replace (PUT) and patch (PATCH). Each is
+//! one request per attempt; a lost race re-plans from the item that the
+//! failed condition handed back, and a write that changes nothing keeps
+//! the item's version.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+use super::commit::{Action, Attempts, Committed, Op, Role, WriteFailure};
+use super::expr::Expr;
+use super::keys;
+use super::record::{live_item, when_live};
+use super::refs::{check_target_limit, edge_ops, RefChange};
+use super::size::{item_size, MAX_ITEM_BYTES};
+use super::Store;
+use crate::content::{ItemRecord, OutRef, Status};
+use crate::error::{Error, FieldErrors};
+use crate::ids::{CollectionKey, ItemId, OrgId};
+
+/// Everything a write needs to say about the item it writes.
+#[derive(Debug, Clone)]
+pub struct ItemWrite<'a> {
+    pub org: &'a OrgId,
+    pub collection: &'a CollectionKey,
+    pub id: ItemId,
+    pub now: &'a str,
+    /// `If-Match`: the version the client last saw.
+    pub expected: Option<u64>,
+    /// The request's id: the source of its request tokens.
+    pub request_id: &'a str,
+}
+
+impl ItemWrite<'_> {
+    pub(crate) fn attempts(&self) -> Attempts {
+        Attempts::new(&format!(
+            "{}#{}#{}",
+            self.request_id, self.collection, self.id
+        ))
+    }
+}
+
+/// What an accepted write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The item's version now.
+    pub version: u64,
+    /// The item's status before the write.
+    pub old_status: Status,
+    /// False when the write changed nothing: the version stayed.
+    pub changed: bool,
+}
+
+/// An idempotency record, written in the same transaction as a create.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub token_hash: String,
+    pub key: String,
+    pub request_hash: String,
+    pub response: String,
+    pub expires_at: i64,
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    New,
+    /// The idempotency key was used before with this request: its response.
+    Replayed(String),
+}
+
+/// A PUT or PATCH as planned against what is known of the item.
+pub(crate) struct Planned {
+    /// The item's own changes, with a condition that holds only if they
+    /// change something.
+    pub expr: Expr,
+    /// The item's references after the write; None: left as they are.
+    pub new_refs: Option<Vec<OutRef>>,
+}
+
+pub(crate) fn decode_refs(item: &ItemRecord) -> Vec<OutRef> {
+    let mut refs: Vec<OutRef> = item
+        .out_refs
+        .iter()
+        .filter_map(|s| OutRef::decode(s))
+        .collect();
+    refs.sort();
+    refs
+}
+
+pub(crate) fn set_out_refs(expr: &mut Expr, refs: &[OutRef]) {
+    if refs.is_empty() {
+        expr.remove_attr("out_refs");
+    } else {
+        expr.set_value(
+            "out_refs",
+            AttributeValue::L(refs.iter().map(|r| AttributeValue::S(r.encode())).collect()),
+        );
+    }
+}
+
+/// Field errors for the references in `refs` whose targets are missing or
+/// deleted.
+pub fn missing_target_errors(
+    missing: &[(CollectionKey, ItemId)],
+    refs: &[OutRef],
+    prefix: &str,
+) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    for r in refs.iter().filter(|r| {
+        missing
+            .iter()
+            .any(|(c, id)| *c == r.collection && *id == r.id)
+    }) {
+        errors.insert(
+            format!("{prefix}{}", r.field),
+            vec!["This value does not exist.".into()],
+        );
+    }
+    if errors.is_empty() {
+        errors.insert(
+            format!("{prefix}fields"),
+            vec!["This value does not exist.".into()],
+        );
+    }
+    errors
+}
+
+pub fn too_large(prefix: &str) -> Error {
+    let what = if prefix.is_empty() {
+        "The item".to_owned()
+    } else {
+        format!("Item {}", prefix.trim_end_matches('.'))
+    };
+    Error::TooLarge(format!(
+        "{what} is larger than the 400 KB a stored item may be."
+    ))
+}
+
+pub fn now_epoch() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// `attribute_not_exists(path) OR path <> :v`: the path would change.
+fn differs(expr: &mut Expr, path: &str, value: AttributeValue) -> String {
+    let v = expr.value(value);
+    format!("attribute_not_exists({path}) OR {path} <> {v}")
+}
+
+impl Store {
+    /// Creates items (1–25) atomically with their references and, when
+    /// given, the idempotency record. `prefixes[i]` goes before the field
+    /// names of item i in errors.
+    pub async fn create_items(
+        &self,
+        records: &[ItemRecord],
+        refs: &[Vec<OutRef>],
+        prefixes: &[String],
+        idempotency: Option<&Idempotency>,
+        request_id: &str,
+    ) -> Result<Created, Error> {
+        let Some(first) = records.first() else {
+            return Ok(Created::New);
+        };
+        let mut attempts =
+            Attempts::new(&format!("{request_id}#{}#{}", first.collection, first.id));
+        let mut items = Vec::with_capacity(records.len());
+        for (record, prefix) in records.iter().zip(prefixes) {
+            let record = ItemRecord {
+                write_token: Some(attempts.write_token()),
+                ..record.clone()
+            };
+            let item = live_item(&record)?;
+            if item_size(&item) > MAX_ITEM_BYTES {
+                return Err(too_large(prefix));
+            }
+            items.push(item);
+        }
+        while attempts.next() {
+            let mut ops: Vec<Op> = items
+                .iter()
+                .map(|item| {
+                    let mut expr = Expr::new();
+                    expr.when_absent(keys::PK);
+                    Op {
+                        role: Role::Item,
+                        action: Action::Put {
+                            item: item.clone(),
+                            expr,
+                        },
+                    }
+                })
+                .collect();
+            let changes: Vec<RefChange<'_>> = records
+                .iter()
+                .zip(refs)
+                .map(|(r, refs)| RefChange {
+                    collection: &r.collection,
+                    id: r.id,
+                    old: &[],
+                    new: refs,
+                })
+                .collect();
+            ops.extend(edge_ops(&first.org, &changes, &BTreeSet::new()));
+            if let Some(idem) = idempotency {
+                let mut item: HashMap<String, AttributeValue> =
+                    keys::idempotency(&idem.token_hash, &idem.key);
+                item.insert(
+                    "request_hash".into(),
+                    AttributeValue::S(idem.request_hash.clone()),
+                );
+                item.insert("response".into(), AttributeValue::S(idem.response.clone()));
+                item.insert(
+                    "expires_at".into(),
+                    AttributeValue::N(idem.expires_at.to_string()),
+                );
+                // An expired record (TTL lags) counts as absent.
+                let mut expr = Expr::new();
+                let pk = expr.name(keys::PK);
+                let expires = expr.name("expires_at");
+                let now = expr.value(AttributeValue::N(now_epoch().to_string()));
+                expr.when(format!("attribute_not_exists({pk}) OR {expires} < {now}"));
+                ops.push(Op {
+                    role: Role::Idempotency,
+                    action: Action::Put { item, expr },
+                });
+            }
+            match self.commit(ops, &attempts).await {
+                Ok(_) => return Ok(Created::New),
+                Err(WriteFailure::Idempotent(stored)) => {
+                    let ours = idempotency.map(|i| i.request_hash.as_str());
+                    if ours != Some(stored.request_hash.as_str()) {
+                        return Err(Error::Unprocessable(
+                            "This Idempotency-Key was already used with a different request.".into(),
+                        ));
+                    }
+                    return Ok(Created::Replayed(stored.response));
+                }
+                Err(WriteFailure::MissingTargets(missing)) => {
+                    let mut errors = FieldErrors::new();
+                    for (item_refs, prefix) in refs.iter().zip(prefixes) {
+                        if item_refs.iter().any(|r| missing.contains(&(r.collection.clone(), r.id))) {
+                            errors.extend(missing_target_errors(&missing, item_refs, prefix));
+                        }
+                    }
+                    return Err(Error::Invalid(errors));
+                }
+                Err(WriteFailure::Conflict { idempotency: true }) => {
+                    return Err(Error::Conflict(
+                        "A request with this Idempotency-Key is still in progress.".into(),
+                    ));
+                }
+                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                Err(WriteFailure::TooMany) => {
+                    return Err(Error::bad_request(
+                        "This request touches more than 100 items (created items, referenced items and their links); split it.",
+                    ))
+                }
+                Err(WriteFailure::TooLarge) => {
+                    return Err(Error::TooLarge(
+                        "These items together are larger than the 4 MB one request may write; split them.".into(),
+                    ))
+                }
+                Err(WriteFailure::Item(_)) | Err(WriteFailure::GoneTargets(_)) => {
+                    return Err(Error::internal("a new item id already existed"))
+                }
+                Err(WriteFailure::Fault(e)) => return Err(e),
+            }
+        }
+        Err(Error::Conflict(
+            "Referenced items are being changed by other requests; try again.".into(),
+        ))
+    }
+
+    /// Replaces every field of a live item (PUT).
+    pub async fn replace_item(
+        &self,
+        w: &ItemWrite<'_>,
+        status: Option<Status>,
+        values: &BTreeMap<String, Value>,
+        refs: &[OutRef],
+    ) -> Result<Written, Error> {
+        let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(values)
+            .map_err(Error::internal)?;
+        if item_size(&HashMap::from([("fields".to_owned(), fields.clone())]))
+            > MAX_ITEM_BYTES - 4096
+        {
+            return Err(too_large(""));
+        }
+        check_target_limit(refs, "")?;
+        self.versioned_write(w, |_| {
+            let mut expr = Expr::new();
+            let f = expr.name("fields");
+            let mut changed = vec![differs(&mut expr, &f, fields.clone())];
+            expr.set_value("fields", fields.clone());
+            if let Some(s) = status {
+                let n = expr.name("status");
+                changed.push(differs(&mut expr, &n, AttributeValue::S(s.as_str().into())));
+                expr.set_value("status", AttributeValue::S(s.as_str().into()));
+            }
+            expr.when(changed.join(" OR "));
+            Ok(Planned {
+                expr,
+                new_refs: Some(refs.to_vec()),
+            })
+        })
+        .await
+    }
+
+    /// Changes only the given fields (PATCH): each is its own attribute path,
+    /// so concurrent patches of different fields all survive. `ref_fields`
+    /// holds the new references of every patched reference field.
+    pub async fn patch_item(
+        &self,
+        w: &ItemWrite<'_>,
+        status: Option<Status>,
+        changes: &BTreeMap<String, Option<Value>>,
+        ref_fields: &BTreeMap<String, Vec<OutRef>>,
+    ) -> Result<Written, Error> {
+        if changes.is_empty() && status.is_none() {
+            return self.unchanged(w).await;
+        }
+        let mut values = Vec::with_capacity(changes.len());
+        for (k, v) in changes {
+            let v = v
+                .as_ref()
+                .map(serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value)
+                .transpose()
+                .map_err(Error::internal)?;
+            values.push((k.clone(), v));
+        }
+        let patch_size: usize = values
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+            .map(|(k, v)| item_size(&HashMap::from([(k.clone(), v.clone())])))
+            .sum();
+        if patch_size > MAX_ITEM_BYTES {
+            return Err(too_large(""));
+        }
+        self.versioned_write(w, |old| {
+            let mut expr = Expr::new();
+            let mut changed = Vec::new();
+            for (k, v) in &values {
+                let path = format!("{}.{}", expr.name("fields"), expr.name(k));
+                match v {
+                    Some(v) => {
+                        changed.push(differs(&mut expr, &path, v.clone()));
+                        let v = expr.value(v.clone());
+                        expr.set(format!("{path} = {v}"));
+                    }
+                    None => {
+                        changed.push(format!("attribute_exists({path})"));
+                        expr.remove(path);
+                    }
+                }
+            }
+            if let Some(s) = status {
+                let n = expr.name("status");
+                changed.push(differs(&mut expr, &n, AttributeValue::S(s.as_str().into())));
+                expr.set_value("status", AttributeValue::S(s.as_str().into()));
+            }
+            expr.when(changed.join(" OR "));
+            // Only a patch of reference fields touches references; others
+            // stay one UpdateItem whatever the item points at.
+            if ref_fields.is_empty() {
+                return Ok(Planned {
+                    expr,
+                    new_refs: None,
+                });
+            }
+            let old_refs = old.map(decode_refs).unwrap_or_default();
+            let mut new_refs: Vec<OutRef> = old_refs
+                .into_iter()
+                .filter(|r| !ref_fields.contains_key(&r.field))
+                .collect();
+            new_refs.extend(ref_fields.values().flatten().cloned());
+            new_refs.sort();
+            check_target_limit(&new_refs, "")?;
+            Ok(Planned {
+                expr,
+                new_refs: Some(new_refs),
+            })
+        })
+        .await
+    }
+
+    /// A write that asks for no change: the item's version as it is.
+    async fn unchanged(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
+        let item = self
+            .get_item(w.org, w.collection, &w.id)
+            .await?
+            .filter(|i| i.is_live(now_epoch()))
+            .ok_or(Error::NotFound)?;
+        if let Some(expected) = w.expected.filter(|e| *e != item.version) {
+            return Err(Error::VersionMismatch {
+                expected,
+                current: item.version,
+            });
+        }
+        Ok(Written {
+            version: item.version,
+            old_status: item.status,
+            changed: false,
+        })
+    }
+
+    /// The shared path of PUT and PATCH. `plan(old)` returns the item's
+    /// update and its references after the write. Without a known old item
+    /// the write is tried as one UpdateItem guarded so that it cannot change
+    /// references; when that guard fails, the old item it returns drives a
+    /// transaction conditioned on the version it read.
+    async fn versioned_write<F>(&self, w: &ItemWrite<'_>, plan: F) -> Result<Written, Error>
+    where
+        F: Fn(Option<&ItemRecord>) -> Result<Planned, Error>,
+    {
+        let mut attempts = w.attempts();
+        let mut known: Option<ItemRecord> = None;
+        let mut gone = BTreeSet::new();
+        while attempts.next() {
+            let Planned { mut expr, new_refs } = plan(known.as_ref())?;
+            if known.is_none() && new_refs.as_ref().is_some_and(|r| !r.is_empty()) {
+                // Linking takes a transaction, which returns no old item:
+                // read it first (its version then guards the transaction).
+                let item = self
+                    .get_item(w.org, w.collection, &w.id)
+                    .await?
+                    .filter(|i| i.is_live(now_epoch()))
+                    .ok_or(Error::NotFound)?;
+                if let Some(expected) = w.expected.filter(|e| *e != item.version) {
+                    return Err(Error::VersionMismatch {
+                        expected,
+                        current: item.version,
+                    });
+                }
+                known = Some(item);
+                continue;
+            }
+            expr.set_value("updated_at", AttributeValue::S(w.now.to_owned()));
+            expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
+            expr.bump_version();
+            when_live(&mut expr);
+            if let Some(v) = w.expected.or(known.as_ref().map(|k| k.version)) {
+                expr.when_equals("version", AttributeValue::N(v.to_string()));
+            }
+            let old_refs = known.as_ref().map(decode_refs).unwrap_or_default();
+            if let Some(refs) = &new_refs {
+                if known.is_none() {
+                    // Unread, the item is assumed to reference nothing; if it
+                    // does, the failed condition hands back the item to see them.
+                    expr.when_absent("out_refs");
+                }
+                set_out_refs(&mut expr, refs);
+            }
+            let mut ops = vec![Op {
+                role: Role::Item,
+                action: Action::Update {
+                    key: keys::item(w.org, w.collection, &w.id),
+                    expr,
+                },
+            }];
+            if let Some(refs) = &new_refs {
+                ops.extend(edge_ops(
+                    w.org,
+                    &[RefChange {
+                        collection: w.collection,
+                        id: w.id,
+                        old: &old_refs,
+                        new: refs,
+                    }],
+                    &gone,
+                ));
+            }
+            match self.commit(ops, &attempts).await {
+                Ok(Committed::Done(old)) => {
+                    let old = old
+                        .map(|o| *o)
+                        .or(known)
+                        .ok_or_else(|| Error::internal("a transaction runs only after a read"))?;
+                    return Ok(Written {
+                        version: old.version + 1,
+                        old_status: old.status,
+                        changed: true,
+                    });
+                }
+                Ok(Committed::AlreadyDone(now)) => {
+                    return Ok(Written {
+                        version: now.version,
+                        old_status: now.status,
+                        changed: true,
+                    })
+                }
+                Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
+                Err(WriteFailure::Item(Some(now))) => {
+                    if !now.is_live(now_epoch()) {
+                        return Err(Error::NotFound);
+                    }
+                    if let Some(expected) = w.expected.filter(|e| *e != now.version) {
+                        return Err(Error::VersionMismatch {
+                            expected,
+                            current: now.version,
+                        });
+                    }
+                    let moved = known.as_ref().is_some_and(|k| k.version != now.version);
+                    let unseen_refs =
+                        known.is_none() && new_refs.is_some() && !now.out_refs.is_empty();
+                    if moved || unseen_refs {
+                        known = Some(*now);
+                        continue;
+                    }
+                    // Live, at the version planned against, references as
+                    // assumed: only "this changes something" failed.
+                    return Ok(Written {
+                        version: now.version,
+                        old_status: now.status,
+                        changed: false,
+                    });
+                }
+                Err(WriteFailure::MissingTargets(missing)) => {
+                    let refs = new_refs.unwrap_or_default();
+                    return Err(Error::Invalid(missing_target_errors(&missing, &refs, "")));
+                }
+                Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
+                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                Err(WriteFailure::TooMany) => {
+                    return Err(Error::internal(
+                        "a write past the transaction bound was planned",
+                    ))
+                }
+                Err(WriteFailure::TooLarge) => return Err(too_large("")),
+                Err(WriteFailure::Idempotent(_)) => {
+                    return Err(Error::internal("unexpected idempotency failure"))
+                }
+                Err(WriteFailure::Fault(e)) => return Err(e),
+            }
+        }
+        Err(Attempts::conflict())
+    }
+}
