@@ -536,7 +536,11 @@ mod tests {
                 "",
                 &mut errors,
             );
-            let msg = errors.get("age").and_then(|m| m.first()).cloned().unwrap_or_default();
+            let msg = errors
+                .get("age")
+                .and_then(|m| m.first())
+                .cloned()
+                .unwrap_or_default();
             assert!(msg.contains("magnitude"), "{bad}: {errors:?}");
         }
         for good in [

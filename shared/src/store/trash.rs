@@ -32,7 +32,7 @@ impl Store {
         w: &ItemWrite<'_>,
         retention_secs: i64,
     ) -> Result<Written, Error> {
-        let mut attempts = w.attempts();
+        let mut attempts = w.attempts("delete");
         let mut known: Option<ItemRecord> = None;
         let mut gone = BTreeSet::new();
         while attempts.next() {
@@ -138,14 +138,24 @@ impl Store {
     /// that is gone meanwhile → 409 naming it; a `detach` link to a gone
     /// target is dropped from the restored item.
     pub async fn restore(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
-        let mut attempts = w.attempts();
+        let mut attempts = w.attempts("restore");
         let mut dropped: BTreeSet<Target> = BTreeSet::new();
         while attempts.next() {
             let old = self
                 .get_item(w.org, w.collection, &w.id)
                 .await?
-                .filter(|i| i.deleted_at.is_some() && i.expires_at.is_none_or(|t| t > now_epoch()))
                 .ok_or(Error::NotFound)?;
+            if old.write_token.as_deref() == Some(attempts.write_token().as_str()) {
+                // This request restored it already (a retry after a lost response).
+                return Ok(Written {
+                    version: old.version,
+                    old_status: old.status,
+                    changed: true,
+                });
+            }
+            if old.deleted_at.is_none() || old.expires_at.is_some_and(|t| t <= now_epoch()) {
+                return Err(Error::NotFound);
+            }
             if let Some(expected) = w.expected.filter(|e| *e != old.version) {
                 return Err(Error::VersionMismatch {
                     expected,

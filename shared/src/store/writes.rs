@@ -34,9 +34,11 @@ pub struct ItemWrite<'a> {
 }
 
 impl ItemWrite<'_> {
-    pub(crate) fn attempts(&self) -> Attempts {
+    /// The attempts of this request's `what` (write, delete, restore) of
+    /// this item: their tokens differ from any other request's or write's.
+    pub(crate) fn attempts(&self, what: &str) -> Attempts {
         Attempts::new(&format!(
-            "{}#{}#{}",
+            "{}#{what}#{}#{}",
             self.request_id, self.collection, self.id
         ))
     }
@@ -164,8 +166,10 @@ impl Store {
         let Some(first) = records.first() else {
             return Ok(Created::New);
         };
-        let mut attempts =
-            Attempts::new(&format!("{request_id}#{}#{}", first.collection, first.id));
+        let mut attempts = Attempts::new(&format!(
+            "{request_id}#create#{}#{}",
+            first.collection, first.id
+        ));
         let mut items = Vec::with_capacity(records.len());
         for (record, prefix) in records.iter().zip(prefixes) {
             let record = ItemRecord {
@@ -415,7 +419,7 @@ impl Store {
     where
         F: Fn(Option<&ItemRecord>) -> Result<Planned, Error>,
     {
-        let mut attempts = w.attempts();
+        let mut attempts = w.attempts("write");
         let mut known: Option<ItemRecord> = None;
         let mut gone = BTreeSet::new();
         while attempts.next() {
