@@ -111,6 +111,9 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
         })
         .await?;
 
+    for item in &items {
+        call.allow_references(&item.refs)?;
+    }
     let status = body.status.unwrap_or_default();
     let now = super::now();
     let records: Vec<ItemRecord> = items

@@ -5,6 +5,7 @@
 pub mod collections;
 pub mod create;
 pub mod delete;
+pub mod expand;
 pub mod read;
 pub mod trash;
 pub mod update;

@@ -4,23 +4,19 @@
 //! expansion to `levels` deep.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Mutex;
 
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
+use super::expand::{visible, Expander, ReadView};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
-use crate::content::{field_value, render, ItemRecord, Status, View};
+use crate::content::{field_value, ItemRecord, View};
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, Call, Route};
-use crate::ids::{CollectionKey, ItemId, Locale};
-use crate::schema::{Collection, FieldType, Org};
-use crate::store::now_epoch;
+use crate::ids::Locale;
+use crate::schema::Org;
 
 pub const GET: Route = Route {
     pattern: "/v2/content/{collection_key}/{item_id}/",
@@ -43,18 +39,11 @@ pub const MAX_PAGE: usize = 1_000_000;
 pub const DEFAULT_LEVELS: u8 = 2;
 pub const MAX_LEVELS: u8 = 5;
 
-/// Read options shared by get and list.
-struct ReadOptions {
-    preview: bool,
-    view: View,
-    levels: u8,
-}
-
 fn bad(param: &str, msg: &str) -> Error {
     Error::field(param, msg)
 }
 
-fn read_options(call: &Call, org: &Org) -> Result<ReadOptions, Error> {
+fn read_options(call: &Call, org: &Org) -> Result<ReadView, Error> {
     let preview = match call.query("preview") {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
@@ -75,15 +64,11 @@ fn read_options(call: &Call, org: &Org) -> Result<ReadOptions, Error> {
             .filter(|l| (1..=MAX_LEVELS).contains(l))
             .ok_or_else(|| bad("levels", "Must be a whole number from 1 to 5."))?,
     };
-    Ok(ReadOptions {
+    Ok(ReadView {
         preview,
         view: View { locale },
         levels,
     })
-}
-
-fn visible(item: &ItemRecord, preview: bool) -> bool {
-    item.is_live(now_epoch()) && (preview || item.status == Status::Published)
 }
 
 pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
@@ -99,8 +84,9 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
             .await?
             .filter(|i| visible(i, opts.preview))
             .ok_or(Error::NotFound)?;
-        let expander = Expander::new(app, &org, &opts);
-        let body = expander.render(&collection, &item, 1).await;
+        let mut expander =
+            Expander::load(app, &org, &call.principal, &opts, &collection, &[&item]).await?;
+        let body = expander.render(&collection, &item);
         Ok(with_etag(json_response(200, &body), item.version))
     })
     .await
@@ -193,11 +179,26 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let count = items.len();
     let start = (page - 1).saturating_mul(page_size).min(count);
     let end = start.saturating_add(page_size).min(count);
-    let expander = Expander::new(app, &org, &opts);
-    let mut data = Vec::with_capacity(end - start);
-    for item in &items[start..end] {
-        data.push(Value::Object(expander.render(&collection, item, 1).await));
+    let page_items: Vec<&ItemRecord> = items[start..end].iter().collect();
+    let mut expander =
+        Expander::load(app, &org, &call.principal, &opts, &collection, &page_items).await?;
+    // The page itself first, so the expansion budget goes to what is left.
+    let mut data: Vec<Map<String, Value>> = Vec::with_capacity(page_items.len());
+    for item in &page_items {
+        let base = expander.linked(&collection, item);
+        if !expander.charge(&base) {
+            return Err(bad(
+                "page_size",
+                "This page is larger than a response may be (4 MB); ask for a smaller page_size.",
+            ));
+        }
+        data.push(base);
     }
+    let data: Vec<Value> = page_items
+        .iter()
+        .zip(data)
+        .map(|(item, base)| Value::Object(expander.expand_item(&collection, item, base)))
+        .collect();
     let body = json!({
         "meta": {
             "count": count,
@@ -239,112 +240,6 @@ fn compare(a: &Value, b: &Value) -> Ordering {
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
         _ => a.to_string().cmp(&b.to_string()),
-    }
-}
-
-/// The link a reference renders as beyond the expansion depth.
-pub fn item_link(collection: &CollectionKey, id: &str) -> String {
-    format!("/v2/content/?keys={collection}[_id={id}]")
-}
-
-/// Renders items with their references expanded to `levels` deep; each
-/// referenced item is fetched once per request.
-struct Expander<'a> {
-    app: &'a App,
-    org: &'a Org,
-    opts: &'a ReadOptions,
-    fetched: Mutex<HashMap<(CollectionKey, ItemId), Option<ItemRecord>>>,
-}
-
-type Rendered<'f> = Pin<Box<dyn Future<Output = Map<String, Value>> + Send + 'f>>;
-
-impl<'a> Expander<'a> {
-    fn new(app: &'a App, org: &'a Org, opts: &'a ReadOptions) -> Self {
-        Expander {
-            app,
-            org,
-            opts,
-            fetched: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn fetch(&self, collection: &CollectionKey, id: ItemId) -> Option<ItemRecord> {
-        let key = (collection.clone(), id);
-        if let Some(hit) = self
-            .fetched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return hit.clone();
-        }
-        let item = match self.app.store.get_item(&self.org.id, collection, &id).await {
-            Ok(item) => item.filter(|i| visible(i, self.opts.preview)),
-            Err(e) => {
-                tracing::warn!(error = %e, "a referenced item could not be read");
-                None
-            }
-        };
-        self.fetched
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, item.clone());
-        item
-    }
-
-    /// `depth` is 1 for the item asked for; its references are depth 2.
-    fn render<'f>(
-        &'f self,
-        collection: &'f Collection,
-        item: &'f ItemRecord,
-        depth: u8,
-    ) -> Rendered<'f> {
-        Box::pin(async move {
-            let mut out = render(self.org, collection, item, &self.opts.view);
-            for field in &collection.fields {
-                let FieldType::Reference {
-                    collection: target,
-                    many,
-                    ..
-                } = &field.kind
-                else {
-                    continue;
-                };
-                let ids: Vec<String> = match out.get(field.key.as_str()) {
-                    Some(Value::String(s)) => vec![s.clone()],
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect(),
-                    _ => continue,
-                };
-                let target_schema = if depth < self.opts.levels {
-                    self.app.collection(&self.org.id, target, false).await.ok()
-                } else {
-                    None
-                };
-                let mut values = Vec::with_capacity(ids.len());
-                for raw in &ids {
-                    let value = match (&target_schema, ItemId::parse(raw)) {
-                        (Some(schema), Ok(id)) => match self.fetch(target, id).await {
-                            Some(child) => {
-                                Value::Object(self.render(schema, &child, depth + 1).await)
-                            }
-                            None => Value::Null,
-                        },
-                        _ => Value::String(item_link(target, raw)),
-                    };
-                    values.push(value);
-                }
-                let value = if *many {
-                    Value::Array(values.into_iter().filter(|v| !v.is_null()).collect())
-                } else {
-                    values.into_iter().next().unwrap_or(Value::Null)
-                };
-                out.insert(field.key.to_string(), value);
-            }
-            out
-        })
     }
 }
 

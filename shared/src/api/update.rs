@@ -86,6 +86,7 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
             validate_full(&org, collection, &body.fields, "", errors)
         })
         .await?;
+    call.allow_references(&validated.refs)?;
     no_self_reference(id, &key, &validated.refs)?;
     let now = super::now();
     let w = ItemWrite {
@@ -119,6 +120,7 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         })
         .await?;
     let all_refs: Vec<OutRef> = patch.refs.values().flatten().cloned().collect();
+    call.allow_references(&all_refs)?;
     no_self_reference(id, &key, &all_refs)?;
     let now = super::now();
     let w = ItemWrite {

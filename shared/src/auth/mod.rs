@@ -140,6 +140,14 @@ impl Principal {
             .any(|s| *s == scope || *s == Scope::Admin)
     }
 
+    /// Whether this token's collection limits admit `collection`.
+    pub fn allows_collection(&self, collection: &CollectionKey) -> bool {
+        self.record
+            .collections
+            .as_ref()
+            .is_none_or(|allowed| allowed.contains(collection))
+    }
+
     /// Whether this token may read items of `collection` (for what a
     /// response shows of other collections: references, referrers).
     pub fn may_read(&self, collection: &CollectionKey) -> bool {

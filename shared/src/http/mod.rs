@@ -64,6 +64,22 @@ impl Call {
             .require(self.route.scope, self.route.operation, Some(key))
     }
 
+    /// Refuses a write whose references point into a collection this
+    /// token is not allowed on: the write would pin an item it cannot see
+    /// and tell it which ids exist.
+    pub fn allow_references(&self, refs: &[crate::content::OutRef]) -> Result<(), Error> {
+        match refs
+            .iter()
+            .find(|r| !self.principal.allows_collection(&r.collection))
+        {
+            Some(r) => Err(Error::Forbidden(format!(
+                "This token is not allowed on collection \"{}\", which the field \"{}\" references.",
+                r.collection, r.field
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The path's item id; a malformed id names no item: 404.
     pub fn item_id(&self) -> Result<ItemId, Error> {
         self.param("item_id")

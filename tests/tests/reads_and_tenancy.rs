@@ -1,0 +1,345 @@
+//! What a token may see through references, the bounds of reference
+//! expansion, another organization's token on every endpoint, and logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use folio::api::expand::{MAX_EXPANDED_ITEMS, MAX_RESPONSE_BYTES};
+use folio::auth::{Operation, Scope, TokenRecord};
+use folio::ids::CollectionKey;
+use folio_tests::{folio, TestApp};
+use serde_json::{json, Value};
+
+/// `posts` reference `secrets` (restrict) in an unlocalized org.
+async fn app() -> TestApp {
+    let t = TestApp::spawn_with(&[]).await;
+    let secrets = json!({"name": "Secrets", "fields": [{"key": "code", "type": "text"}]});
+    assert_eq!(t.put_collection("secrets", secrets).await.status, 201);
+    let posts = json!({"name": "Posts", "fields": [
+        {"key": "title", "type": "text"},
+        {"key": "secret", "type": "reference", "collection": "secrets"},
+        {"key": "others", "type": "reference", "collection": "secrets", "many": true, "on_delete": "detach"}
+    ]});
+    assert_eq!(t.put_collection("posts", posts).await.status, 201);
+    t
+}
+
+async fn token(
+    t: &TestApp,
+    scopes: &[Scope],
+    collections: &[&str],
+    ops: Option<&[Operation]>,
+) -> String {
+    t.mint_record(TokenRecord {
+        org: t.org.clone(),
+        scopes: scopes.to_vec(),
+        collections: Some(
+            collections
+                .iter()
+                .map(|c| CollectionKey::parse(c).unwrap())
+                .collect(),
+        ),
+        operations: ops.map(<[Operation]>::to_vec),
+        revoked: false,
+        name: None,
+        created_at: folio::api::now(),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_limited_token_sees_nothing_of_other_collections_through_references() {
+    let t = app().await;
+    let secret = t
+        .create("secrets", "published", json!({"code": "hunter2"}))
+        .await;
+    let post = t
+        .create(
+            "posts",
+            "draft",
+            json!({"title": "P", "secret": secret, "others": [secret]}),
+        )
+        .await;
+    let reader = token(&t, &[Scope::Read], &["posts"], None).await;
+    let link = format!("/v2/content/?keys=secrets[_id={secret}]");
+    for path in [
+        format!("/v2/content/posts/{post}/?preview=1&levels=3"),
+        "/v2/content/posts/?preview=1&levels=3".to_owned(),
+    ] {
+        let r = t.request_as("GET", &path, None, Some(&reader), &[]).await;
+        assert_eq!(r.status, 200, "{path}: {:?}", r.body);
+        let item = if r.body["data"].is_object() {
+            r.body["data"]["posts"][0].clone()
+        } else {
+            r.body.clone()
+        };
+        assert_eq!(item["secret"], json!(link), "{path}");
+        assert_eq!(item["others"], json!([link]), "{path}");
+        assert!(!r.body.to_string().contains("hunter2"));
+    }
+    // The full token still expands it.
+    let r = t
+        .request("GET", &format!("/v2/content/posts/{post}/?preview=1"), None)
+        .await;
+    assert_eq!(r.body["secret"]["code"], "hunter2");
+
+    // A writer limited to posts cannot reference a secret: 403 naming it,
+    // nothing written, and no hint whether the id exists.
+    let writer = token(&t, &[Scope::Read, Scope::Write], &["posts"], None).await;
+    for target in [secret.clone(), folio::ids::ItemId::new().to_string()] {
+        let body =
+            json!({"key": "posts", "fields": [{"title": "X", "secret": target}]}).to_string();
+        let r = t
+            .request_as("POST", "/v2/content/", Some(body), Some(&writer), &[])
+            .await;
+        assert_eq!(r.status, 403, "{:?}", r.body);
+        assert!(r.detail().contains("secrets"), "{}", r.detail());
+        let patch = json!({"fields": {"others": [target]}}).to_string();
+        let r = t
+            .request_as(
+                "PATCH",
+                &format!("/v2/content/posts/{post}/"),
+                Some(patch),
+                Some(&writer),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 403);
+    }
+    assert_eq!(
+        t.stored("secrets", &secret).await.unwrap().restrict_count,
+        1
+    );
+
+    // A refused delete names only referrers the token may read.
+    let keeper = token(&t, &[Scope::Read, Scope::Write], &["secrets"], None).await;
+    let r = t
+        .request_as(
+            "DELETE",
+            &format!("/v2/content/secrets/{secret}/"),
+            None,
+            Some(&keeper),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(r.body["referenced_by"], json!([]));
+    assert_eq!(r.body["referenced_by_total"], 1);
+    let r = t
+        .request("DELETE", &format!("/v2/content/secrets/{secret}/"), None)
+        .await;
+    assert_eq!(r.body["referenced_by"][0]["id"], json!(post));
+    assert_eq!(r.body["referenced_by_total"], 1);
+}
+
+#[tokio::test]
+async fn reference_expansion_is_bounded_and_fetches_each_item_once() {
+    let t = TestApp::spawn_with(&[]).await;
+    let nodes = json!({"name": "Nodes", "fields": [
+        {"key": "body", "type": "long_text"},
+        {"key": "links", "type": "reference", "collection": "nodes", "many": true, "on_delete": "detach"}
+    ]});
+    assert_eq!(t.put_collection("nodes", nodes).await.status, 201);
+    let n = folio::store::refs::MAX_TARGETS;
+    let body = "x".repeat(6 * 1024);
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(t.create("nodes", "published", json!({"body": body})).await);
+    }
+    // Every node links every other: output would grow as 23^depth.
+    for id in &ids {
+        let others: Vec<&String> = ids.iter().filter(|o| *o != id).collect();
+        let r = t
+            .request(
+                "PATCH",
+                &format!("/v2/content/nodes/{id}/"),
+                Some(json!({"fields": {"links": others}})),
+            )
+            .await;
+        assert_eq!(r.status, 202);
+    }
+    for path in [
+        format!("/v2/content/nodes/{}/?levels=5", ids[0]),
+        "/v2/content/nodes/?levels=5&page_size=100".to_owned(),
+    ] {
+        let r = t.request("GET", &path, None).await;
+        assert_eq!(r.status, 200, "{path}");
+        let size = r.body.to_string().len();
+        assert!(
+            size <= MAX_RESPONSE_BYTES + 64 * 1024,
+            "{path}: {size} bytes"
+        );
+        let text = r.body.to_string();
+        let expanded = text.matches("\"meta\"").count();
+        assert!(
+            expanded > 24 && expanded <= MAX_EXPANDED_ITEMS + 100,
+            "{path}: {expanded}"
+        );
+        assert!(
+            text.contains("/v2/content/?keys=nodes[_id="),
+            "past the budget: links"
+        );
+    }
+    // Within the budget, everything to the depth asked for is expanded.
+    let r = t
+        .request(
+            "GET",
+            &format!("/v2/content/nodes/{}/?levels=2", ids[0]),
+            None,
+        )
+        .await;
+    let links = r.body["links"].as_array().unwrap();
+    assert_eq!(links.len(), n - 1);
+    assert!(links.iter().all(|l| l["body"] == json!(body)));
+    assert!(links
+        .iter()
+        .all(|l| l["links"].as_array().unwrap().iter().all(Value::is_string)));
+}
+
+/// Every route of the API with a path into this org's data.
+fn routes(item: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    vec![
+        ("GET", "/v2/collections/team_members/".into(), None),
+        (
+            "POST",
+            "/v2/content/team_members/".into(),
+            Some(json!({"fields": [{"en": {"name": "X"}}]})),
+        ),
+        (
+            "POST",
+            "/v2/content/".into(),
+            Some(json!({"key": "team_members", "fields": [{"en": {"name": "X"}}]})),
+        ),
+        ("GET", "/v2/content/team_members/".into(), None),
+        ("GET", format!("/v2/content/team_members/{item}/"), None),
+        (
+            "PUT",
+            format!("/v2/content/team_members/{item}/"),
+            Some(json!({"fields": {"en": {"name": "Y"}}})),
+        ),
+        (
+            "PATCH",
+            format!("/v2/content/team_members/{item}/"),
+            Some(json!({"fields": {"en": {"name": "Y"}}})),
+        ),
+        ("DELETE", format!("/v2/content/team_members/{item}/"), None),
+        (
+            "POST",
+            "/v2/content/team_members/batch-delete/".into(),
+            Some(json!([item])),
+        ),
+        ("GET", "/v2/content/team_members/deleted/".into(), None),
+        (
+            "POST",
+            format!("/v2/content/team_members/{item}/restore/"),
+            None,
+        ),
+        // Last: it defines the stranger's own collection of that name.
+        (
+            "PUT",
+            "/v2/collections/team_members/".into(),
+            Some(json!({"name": "Stolen", "fields": []})),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn another_organizations_token_gets_404_on_every_endpoint_and_changes_nothing() {
+    let t = TestApp::spawn().await;
+    let item = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
+    let before = t.stored("team_members", &item).await.unwrap();
+    let other_org = t.create_org(&["en"]).await;
+    let stranger = t
+        .mint(&other_org, &[Scope::Admin, Scope::Write, Scope::Read])
+        .await;
+    for (method, path, body) in routes(&item) {
+        let r = t
+            .request_as(
+                method,
+                &path,
+                body.map(|b| b.to_string()),
+                Some(&stranger),
+                &[],
+            )
+            .await;
+        // A create in the stranger's own org names a collection it lacks;
+        // a PUT of a collection defines the stranger's own. Neither touches ours.
+        match (method, path.as_str()) {
+            ("PUT", "/v2/collections/team_members/") => assert_eq!(r.status, 201, "{path}"),
+            _ => assert_eq!(r.status, 404, "{method} {path}: {:?}", r.body),
+        }
+    }
+    let after = t.stored("team_members", &item).await.unwrap();
+    assert_eq!(after.version, before.version);
+    assert_eq!(after.fields, before.fields);
+    assert!(after.deleted_at.is_none());
+    let ours = t
+        .request("GET", "/v2/collections/team_members/", None)
+        .await;
+    assert_eq!(ours.body["name"], "Team members");
+    let list = t.request("GET", "/v2/content/team_members/", None).await;
+    assert_eq!(list.body["meta"]["count"], 1);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_token_reaches_the_logs() {
+    let t = TestApp::spawn().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let item = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
+    let query = format!("/v2/content/team_members/?auth_token={}", t.token);
+    let r = t.request_as("GET", &query, None, None, &[]).await;
+    assert_eq!(r.status, 200);
+    let r = t
+        .request_as(
+            "GET",
+            &format!("/v2/content/team_members/{item}/"),
+            None,
+            None,
+            &[("x-auth-token", &t.token)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Refusals and a wrong token log too.
+    t.request(
+        "POST",
+        "/v2/content/",
+        Some(json!({"key": "team_members", "fields": [{}]})),
+    )
+    .await;
+    let wrong = "folio_0123456789abcdef0123456789abcdef01234567";
+    let r = t
+        .request_as("GET", "/v2/content/team_members/", None, Some(wrong), &[])
+        .await;
+    assert_eq!(r.status, 401);
+    t.request("DELETE", &format!("/v2/content/team_members/{item}/"), None)
+        .await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("handled"), "the capture works: {logs}");
+    assert!(!logs.contains(&t.token), "a token reached the logs");
+    assert!(!logs.contains(wrong), "a presented token reached the logs");
+    assert!(!logs.contains(&t.token[folio::auth::TOKEN_PREFIX.len()..]));
+}
