@@ -371,9 +371,9 @@ async fn cold_starts(starts: usize) -> Value {
         .collect();
     env.push(("FOLIO_TABLE".into(), t.table.clone()));
     env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
-    let events: BTreeMap<&str, &str> = folio_tests::FUNCTION_EVENTS.into_iter().collect();
+    let events: BTreeMap<&str, String> = folio_tests::function_events().into_iter().collect();
     let mut out = serde_json::Map::new();
-    for (function, _) in folio_tests::FUNCTION_EVENTS {
+    for (function, _) in folio_tests::function_events() {
         let binary = target_dir().join("release").join(function);
         if !binary.exists() {
             eprintln!(
@@ -383,7 +383,7 @@ async fn cold_starts(starts: usize) -> Value {
             continue;
         }
         eprintln!("bench: cold start {function} ×{starts}");
-        let event = event_text(events[function])
+        let event = event_text(&events[function])
             .replace("folio_EXAMPLE_TOKEN", &t.token)
             .replace("01JF0000000000000000000000", &seeded);
         let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
@@ -427,7 +427,7 @@ async fn cold_starts(starts: usize) -> Value {
 
 fn sizes(dir: &Path) -> Value {
     let mut out = serde_json::Map::new();
-    for (function, _) in folio_tests::FUNCTION_EVENTS {
+    for (function, _) in folio_tests::function_events() {
         if let Ok(meta) = std::fs::metadata(dir.join(function).join("bootstrap")) {
             out.insert(
                 function.into(),

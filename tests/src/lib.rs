@@ -32,21 +32,14 @@ pub fn team_members_schema() -> Value {
     ]})
 }
 
-/// Every function binary with the event from `events/` that exercises it.
-pub const FUNCTION_EVENTS: [(&str, &str); 12] = [
-    ("put-collection", "put-collection.json"),
-    ("get-collection", "get-collection.json"),
-    ("list-collections", "list-collections.json"),
-    ("create-item", "create-item.json"),
-    ("replace-item", "replace-item.json"),
-    ("patch-item", "patch-item.json"),
-    ("delete-item", "delete-item.json"),
-    ("get-item", "get-item.json"),
-    ("list-items", "list-items.json"),
-    ("batch-delete", "batch-delete.json"),
-    ("list-deleted", "list-deleted.json"),
-    ("restore-item", "restore-item.json"),
-];
+/// Every function binary (from the endpoint table) with the event from
+/// `events/` that exercises it: `events/<function>.json`.
+pub fn function_events() -> Vec<(&'static str, String)> {
+    folio::api::routes::functions()
+        .into_iter()
+        .map(|f| (f, format!("{f}.json")))
+        .collect()
+}
 
 /// The settings every test app uses, with the production defaults.
 pub fn test_config(table: &str, queue_url: &str) -> Config {
@@ -325,31 +318,10 @@ impl TestApp {
     }
 }
 
-/// Which handler serves a method and path: the same table as
-/// `template.yaml` and the `cargo lambda watch` router.
+/// Serves a request as API Gateway and the functions would, routed by
+/// the endpoint table (`folio::api::routes`).
 pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
-    use folio::api::*;
-    let path = req.uri().path().trim_end_matches('/').to_owned();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let method = req.method().as_str().to_owned();
-    let r = match (method.as_str(), segments.as_slice()) {
-        ("GET", ["v2", "collections"]) => collections::list(app, req).await,
-        ("PUT", ["v2", "collections", _]) => collections::put(app, req).await,
-        ("GET", ["v2", "collections", _]) => collections::get(app, req).await,
-        ("POST", ["v2", "content"]) | ("POST", ["v2", "content", _]) => {
-            create::handle(app, req).await
-        }
-        ("GET", ["v2", "content", _]) => read::list(app, req).await,
-        ("POST", ["v2", "content", _, "batch-delete"]) => delete::batch(app, req).await,
-        ("GET", ["v2", "content", _, "deleted"]) => trash::list(app, req).await,
-        ("GET", ["v2", "content", _, _]) => read::get(app, req).await,
-        ("PUT", ["v2", "content", _, _]) => update::replace(app, req).await,
-        ("PATCH", ["v2", "content", _, _]) => update::patch(app, req).await,
-        ("DELETE", ["v2", "content", _, _]) => delete::handle(app, req).await,
-        ("POST", ["v2", "content", _, _, "restore"]) => trash::restore(app, req).await,
-        other => panic!("no route for {other:?}"),
-    };
-    r.expect("handlers are infallible")
+    folio::api::routes::dispatch(app, req).await
 }
 
 pub fn to_test_response(response: Response<Body>) -> TestResponse {

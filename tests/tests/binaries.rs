@@ -72,8 +72,8 @@ async fn the_delete_item_binary_serves_an_api_gateway_event_from_events() {
 #[tokio::test]
 async fn every_function_binary_starts_and_answers_401_without_a_token() {
     let t = TestApp::spawn().await;
-    for (function, file) in folio_tests::FUNCTION_EVENTS {
-        let event = event_text(file).replace("Token folio_EXAMPLE_TOKEN", "Token folio_unknown");
+    for (function, file) in folio_tests::function_events() {
+        let event = event_text(&file).replace("Token folio_EXAMPLE_TOKEN", "Token folio_unknown");
         let stub = RuntimeStub::start(vec![event]).await;
         let mut child = spawn_function(&binary(function), stub.addr, &env(&t));
         let result = stub.wait_for(1, Duration::from_secs(60)).await;

@@ -168,7 +168,11 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
     } else {
         Ok(json_response(
             400,
-            &json!({"deletedCount": deleted, "errors": errors}),
+            &json!({
+                "detail": "Some content objects could not be deleted.",
+                "deletedCount": deleted,
+                "errors": errors,
+            }),
         ))
     }
 }

@@ -7,6 +7,7 @@ pub mod create;
 pub mod delete;
 pub mod expand;
 pub mod read;
+pub mod routes;
 pub mod trash;
 pub mod update;
 

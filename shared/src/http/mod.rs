@@ -222,6 +222,11 @@ async fn edge(app: &App, req: Request, route: Route, request_id: &str) -> Result
     })
 }
 
+/// Whether `path` (with or without its trailing slash) fits `pattern`.
+pub fn path_matches(pattern: &'static str, path: &str) -> bool {
+    match_path(pattern, path).is_some()
+}
+
 /// Matches `/v2/a/{x}/` against the path's tail from `/v2/` on (a stage
 /// prefix before it is ignored), decoding parameters.
 fn match_path(pattern: &'static str, path: &str) -> Option<HashMap<&'static str, String>> {
