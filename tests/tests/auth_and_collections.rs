@@ -1,4 +1,4 @@
-//! Tokens, scopes and organizations (DESIGN §3 Auth), and collection schemas.
+//! Tokens, scopes and organizations (docs/design.md §6), and collection schemas.
 
 use folio::auth::{Operation, Scope, TokenRecord};
 use folio::ids::CollectionKey;

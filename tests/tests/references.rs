@@ -1,5 +1,5 @@
 //! Reference fields, the delete guard, batch delete, trash and restore
-//! (DESIGN §3 Delete / Batch delete / Trash, §5).
+//! (docs/design.md §2–3).
 
 use std::collections::BTreeSet;
 
@@ -249,7 +249,7 @@ async fn references_expand_to_the_requested_depth() {
     assert_eq!(list.body["data"]["people"][0]["manager"]["name"], "B");
 }
 
-/// DESIGN §6: a create that references X racing a delete of X never leaves a
+/// A create that references X racing a delete of X never leaves a
 /// dangling reference, and X's referrer count always equals its referrers.
 #[tokio::test]
 async fn create_referencing_x_races_delete_of_x_without_dangling() {
