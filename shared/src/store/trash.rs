@@ -9,12 +9,14 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
-use super::commit::{Action, Attempts, Committed, Op, Role, Target, WriteFailure};
+use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::record::{to_live, to_trash, when_live};
 use super::refs::{edge_ops, RefChange};
-use super::writes::{decode_refs, now_epoch, set_out_refs, too_large, ItemWrite, Written};
+use super::writes::{
+    decode_refs, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
+};
 use super::Store;
 use crate::content::{ItemRecord, OutRef};
 use crate::error::Error;
@@ -80,35 +82,10 @@ impl Store {
                 &gone,
             ));
             match self.commit(ops, &attempts).await {
-                Ok(Committed::Done(old)) => {
-                    let old = old
-                        .map(|o| *o)
-                        .or(known)
-                        .ok_or_else(|| Error::internal("a transaction runs only after a read"))?;
-                    return Ok(Written {
-                        version: old.version + 1,
-                        old_status: old.status,
-                        changed: true,
-                    });
-                }
-                Ok(Committed::AlreadyDone(now)) => {
-                    return Ok(Written {
-                        version: now.version,
-                        old_status: now.status,
-                        changed: true,
-                    })
-                }
+                Ok(committed) => return Written::from_commit(committed, known),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
                 Err(WriteFailure::Item(Some(now))) => {
-                    if !now.is_live(now_epoch()) {
-                        return Err(Error::NotFound);
-                    }
-                    if let Some(expected) = w.expected.filter(|e| *e != now.version) {
-                        return Err(Error::VersionMismatch {
-                            expected,
-                            current: now.version,
-                        });
-                    }
+                    still_writable(&now, w.expected)?;
                     if now.restrict_count > 0 {
                         let by = self
                             .restrict_referrers(w.org, (w.collection, &w.id), REFERRERS_SHOWN)
@@ -209,20 +186,7 @@ impl Store {
                 &BTreeSet::new(),
             ));
             match self.commit(ops, &attempts).await {
-                Ok(Committed::Done(_)) => {
-                    return Ok(Written {
-                        version: old.version + 1,
-                        old_status: old.status,
-                        changed: true,
-                    })
-                }
-                Ok(Committed::AlreadyDone(now)) => {
-                    return Ok(Written {
-                        version: now.version,
-                        old_status: now.status,
-                        changed: true,
-                    })
-                }
+                Ok(committed) => return Written::from_commit(committed, Some(old)),
                 Err(WriteFailure::Item(_)) => {}
                 Err(WriteFailure::MissingTargets(missing)) => {
                     let restrict: Vec<String> = kept

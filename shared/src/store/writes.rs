@@ -55,6 +55,44 @@ pub struct Written {
     pub changed: bool,
 }
 
+impl Written {
+    /// What a committed write did: from the item before it (a single
+    /// Update's old image, else `known`, the item a transaction was planned
+    /// on), or as a retry found it already done.
+    pub(crate) fn from_commit(c: Committed, known: Option<ItemRecord>) -> Result<Written, Error> {
+        let (version, old_status) = match c {
+            Committed::Done(old) => {
+                let old = old
+                    .map(|o| *o)
+                    .or(known)
+                    .ok_or_else(|| Error::internal("a transaction runs only after a read"))?;
+                (old.version + 1, old.status)
+            }
+            Committed::AlreadyDone(now) => (now.version, now.status),
+        };
+        Ok(Written {
+            version,
+            old_status,
+            changed: true,
+        })
+    }
+}
+
+/// Refuses a write to an item that is not live (404) or has moved past
+/// the version the client expects (412).
+pub(crate) fn still_writable(now: &ItemRecord, expected: Option<u64>) -> Result<(), Error> {
+    if !now.is_live(now_epoch()) {
+        return Err(Error::NotFound);
+    }
+    match expected.filter(|e| *e != now.version) {
+        Some(expected) => Err(Error::VersionMismatch {
+            expected,
+            current: now.version,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// An idempotency record, written in the same transaction as a create.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
@@ -477,35 +515,10 @@ impl Store {
                 ));
             }
             match self.commit(ops, &attempts).await {
-                Ok(Committed::Done(old)) => {
-                    let old = old
-                        .map(|o| *o)
-                        .or(known)
-                        .ok_or_else(|| Error::internal("a transaction runs only after a read"))?;
-                    return Ok(Written {
-                        version: old.version + 1,
-                        old_status: old.status,
-                        changed: true,
-                    });
-                }
-                Ok(Committed::AlreadyDone(now)) => {
-                    return Ok(Written {
-                        version: now.version,
-                        old_status: now.status,
-                        changed: true,
-                    })
-                }
+                Ok(committed) => return Written::from_commit(committed, known),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
                 Err(WriteFailure::Item(Some(now))) => {
-                    if !now.is_live(now_epoch()) {
-                        return Err(Error::NotFound);
-                    }
-                    if let Some(expected) = w.expected.filter(|e| *e != now.version) {
-                        return Err(Error::VersionMismatch {
-                            expected,
-                            current: now.version,
-                        });
-                    }
+                    still_writable(&now, w.expected)?;
                     let moved = known.as_ref().is_some_and(|k| k.version != now.version);
                     let unseen_refs =
                         known.is_none() && new_refs.is_some() && !now.out_refs.is_empty();
