@@ -83,6 +83,7 @@ trap - ERR
 
 cat >"$dir/services.env.tmp" <<EOF
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb_port
+AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$ddb_port
 AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$moto_port
 AWS_ENDPOINT_URL_S3=http://127.0.0.1:$moto_port
 AWS_ACCESS_KEY_ID=test

@@ -59,15 +59,10 @@ impl Bench {
         let ddb = aws_sdk_dynamodb::config::Builder::from(&t.sdk)
             .interceptor(meter.for_service(Service::DynamoDb))
             .build();
-        let sqs = aws_sdk_sqs::config::Builder::from(&t.sdk)
-            .interceptor(meter.for_service(Service::Sqs))
-            .build();
-        let config = folio_tests::test_config(&t.table, &t.queue_url);
-        let app = App::from_clients(
-            aws_sdk_dynamodb::Client::from_conf(ddb),
-            aws_sdk_sqs::Client::from_conf(sqs),
-            config,
-        );
+        // The request path makes no SQS call (events leave through the
+        // table's stream), so only DynamoDB is metered here.
+        let config = folio_tests::test_config(&t.table);
+        let app = App::from_clients(aws_sdk_dynamodb::Client::from_conf(ddb), config);
         Bench { t, app, meter }
     }
 

@@ -138,6 +138,10 @@ impl Meter {
 #[derive(Debug, Clone, Copy)]
 pub enum Service {
     DynamoDb = 0,
+    /// The request path makes no SQS call any more (events leave through
+    /// the table's stream); the relay's and worker's calls are metered
+    /// when the pipeline is benchmarked. Reported as 0 until then.
+    #[allow(dead_code)]
     Sqs = 1,
 }
 

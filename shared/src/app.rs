@@ -11,7 +11,6 @@ pub use aws_config::SdkConfig;
 
 use crate::auth::{Principal, Token, TokenRecord};
 use crate::error::{Error, FieldErrors};
-use crate::events::Publisher;
 use crate::ids::{CollectionKey, OrgId};
 use crate::schema::{Collection, Org};
 use crate::store::Store;
@@ -21,8 +20,6 @@ use crate::store::Store;
 pub struct Config {
     /// `FOLIO_TABLE`
     pub table: String,
-    /// `FOLIO_QUEUE_URL`
-    pub queue_url: String,
     /// `FOLIO_TOKEN_CACHE_SECONDS` (default 60): how long a warm instance
     /// trusts a token it has seen, so a revoked token works that long.
     pub token_ttl: Duration,
@@ -48,7 +45,6 @@ impl Config {
         };
         Ok(Config {
             table: var("FOLIO_TABLE")?,
-            queue_url: var("FOLIO_QUEUE_URL")?,
             token_ttl: Duration::from_secs(num("FOLIO_TOKEN_CACHE_SECONDS", 60)?),
             schema_ttl: Duration::from_secs(num("FOLIO_SCHEMA_CACHE_SECONDS", 30)?),
             retention_days: num("FOLIO_RETENTION_DAYS", 30)? as i64,
@@ -102,7 +98,6 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 pub struct App {
     pub config: Config,
     pub store: Store,
-    pub events: Publisher,
     tokens: TtlCache<String, TokenRecord>,
     orgs: TtlCache<OrgId, Org>,
     collections: TtlCache<(OrgId, CollectionKey), Collection>,
@@ -117,21 +112,14 @@ impl App {
     }
 
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
-        App::from_clients(
-            aws_sdk_dynamodb::Client::new(sdk),
-            aws_sdk_sqs::Client::new(sdk),
-            config,
-        )
+        App::from_clients(aws_sdk_dynamodb::Client::new(sdk), config)
     }
 
-    pub fn from_clients(
-        ddb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
-        config: Config,
-    ) -> Self {
+    /// The request path needs DynamoDB only: a write's events leave through
+    /// the table's stream (`events::relay`), never from the request.
+    pub fn from_clients(ddb: aws_sdk_dynamodb::Client, config: Config) -> Self {
         App {
             store: Store::new(ddb, config.table.clone()),
-            events: Publisher::new(sqs, config.queue_url.clone()),
             tokens: TtlCache::new(config.token_ttl),
             orgs: TtlCache::new(config.schema_ttl),
             collections: TtlCache::new(config.schema_ttl),

@@ -4,6 +4,7 @@
 //! handlers with real API Gateway events. Every `TestApp` gets its own table
 //! and queue, so tests run in parallel without sharing state.
 
+pub mod pump;
 pub mod runtime;
 
 use std::path::PathBuf;
@@ -42,10 +43,9 @@ pub fn function_events() -> Vec<(&'static str, String)> {
 }
 
 /// The settings every test app uses, with the production defaults.
-pub fn test_config(table: &str, queue_url: &str) -> Config {
+pub fn test_config(table: &str) -> Config {
     Config {
         table: table.to_owned(),
-        queue_url: queue_url.to_owned(),
         token_ttl: Duration::from_secs(60),
         schema_ttl: Duration::from_secs(30),
         retention_days: 30,
@@ -103,6 +103,10 @@ pub struct TestApp {
     pub sqs: aws_sdk_sqs::Client,
     pub table: String,
     pub queue_url: String,
+    pub dlq_url: String,
+    /// The relay as AWS would run it on the table's stream.
+    pub relay: folio::events::relay::Relay,
+    pub pump: tokio::sync::Mutex<pump::StreamPump>,
     pub org: OrgId,
     /// admin + write + read
     pub token: String,
@@ -134,17 +138,23 @@ impl TestApp {
             .await
             .expect("create the test table in DynamoDB Local");
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let (queue_url, _) = folio::events::ensure_queues(&sqs, &unique("folio-test"))
+        let (queue_url, dlq_url) = folio::events::ensure_queues(&sqs, &unique("folio-test"))
             .await
             .expect("create the test queue in moto");
-        let config = test_config(&table, &queue_url);
+        let config = test_config(&table);
         let app = App::new(&sdk, config);
+        let relay =
+            folio::events::relay::Relay::new(sqs.clone(), queue_url.clone(), dlq_url.clone());
+        let pump = pump::StreamPump::new(&sdk, app.store.client(), &table).await;
         let mut t = TestApp {
             app,
             sdk,
             sqs,
             table,
             queue_url,
+            dlq_url,
+            relay,
+            pump: tokio::sync::Mutex::new(pump),
             org: OrgId::parse("placeholder").unwrap(),
             token: String::new(),
         };
@@ -261,9 +271,11 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Every event on the queue now, in no particular order. Messages stay
-    /// invisible afterwards, so each is returned once.
+    /// Relays what the table's stream holds (as the stream trigger would),
+    /// then returns every event on the queue, in no particular order.
+    /// Messages stay invisible afterwards, so each is returned once.
     pub async fn drain_events(&self) -> Vec<Event> {
+        self.pump.lock().await.pump(&self.relay).await;
         let mut out = Vec::new();
         loop {
             let r = self

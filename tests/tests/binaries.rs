@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use folio_tests::runtime::{spawn_function, RuntimeStub};
-use folio_tests::{event_text, TestApp};
+use folio_tests::{event_text, folio, TestApp};
 use serde_json::{json, Value};
 
 fn binary(name: &str) -> PathBuf {
@@ -23,7 +23,28 @@ fn env(t: &TestApp) -> Vec<(String, String)> {
         .collect();
     env.push(("FOLIO_TABLE".into(), t.table.clone()));
     env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
+    env.push(("FOLIO_DLQ_URL".into(), t.dlq_url.clone()));
     env
+}
+
+#[tokio::test]
+async fn the_relay_binary_turns_a_stream_event_from_events_into_one_queued_event() {
+    let t = TestApp::spawn().await;
+    t.drain_events().await;
+    // An INSERT (an event) and a counter change that keeps the version (none).
+    let stub = RuntimeStub::start(vec![event_text("relay-item-published.json")]).await;
+    let mut child = spawn_function(&binary("relay"), stub.addr, &env(&t));
+    let result = stub.wait_for(1, Duration::from_secs(60)).await;
+    child.kill().ok();
+    child.wait().ok();
+    let responses = result.unwrap_or_else(|e| panic!("{e}"));
+    let r: Value = serde_json::from_str(&responses[0]).unwrap();
+    assert_eq!(r["batchItemFailures"], json!([]), "{r}");
+    let events = t.drain_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, folio::events::EventType::Published);
+    assert_eq!(events[0].version, 1);
+    assert_eq!(events[0].item_id.to_string(), "01JF0000000000000000000000");
 }
 
 #[tokio::test]

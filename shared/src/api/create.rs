@@ -12,7 +12,6 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, ItemRecord, OutRef, Status, Validated};
 use crate::error::Error;
-use crate::events::{Event, EventType};
 use crate::http::{json_response, serve, Call, Route};
 use crate::ids::{CollectionKey, ItemId};
 use crate::store::{now_epoch, Created, Idempotency};
@@ -167,11 +166,6 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
         return Ok(response);
     }
 
-    let events: Vec<Event> = records
-        .iter()
-        .map(|r| Event::new(&org_id, &key, r.id, 1, EventType::for_write(None, status)))
-        .collect();
-    super::publish(app, &events).await;
     Ok(json_response(202, &response))
 }
 

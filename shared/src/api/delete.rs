@@ -11,10 +11,9 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::error::Error;
-use crate::events::{Event, EventType};
 use crate::http::{json_response, no_content, serve, Call, Route};
 use crate::ids::{CollectionKey, ItemId};
-use crate::store::ItemWrite;
+use crate::store::{ItemWrite, Written};
 
 pub const DELETE: Route = Route {
     pattern: "/v2/content/{collection_key}/{item_id}/",
@@ -34,14 +33,14 @@ pub const MAX_BATCH: usize = 100;
 /// round trips, few enough not to trip DynamoDB's per-partition limits.
 pub const BATCH_CONCURRENCY: usize = 25;
 
-/// Soft-deletes one item; returns its delete event, not yet sent.
+/// Soft-deletes one item.
 pub async fn delete_one(
     app: &App,
     call: &Call,
     key: &CollectionKey,
     id: ItemId,
     expected: Option<u64>,
-) -> Result<Event, Error> {
+) -> Result<Written, Error> {
     let now = super::now();
     let org = &call.principal.org;
     let w = ItemWrite {
@@ -52,8 +51,7 @@ pub async fn delete_one(
         expected,
         request_id: &call.request_id,
     };
-    let written = app
-        .store
+    app.store
         .soft_delete(&w, app.config.retention_days * 86_400)
         .await
         .map_err(|e| match e {
@@ -69,8 +67,7 @@ pub async fn delete_one(
                 total,
             },
             e => e,
-        })?;
-    Ok(Event::new(org, key, id, written.version, EventType::Delete))
+        })
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
@@ -79,8 +76,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallibl
         call.no_body()?;
         let id = call.item_id()?;
         let expected = super::update::if_match(&call)?;
-        let event = delete_one(app, &call, &key, id, expected).await?;
-        super::publish(app, &[event]).await;
+        delete_one(app, &call, &key, id, expected).await?;
         Ok(no_content())
     })
     .await
@@ -125,7 +121,7 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
     }
     let key = &key;
     let call = &call;
-    let results: Vec<(usize, String, Result<Event, Error>)> =
+    let results: Vec<(usize, String, Result<Written, Error>)> =
         stream::iter(unique.into_iter().enumerate())
             .map(|(i, raw)| async move {
                 let result = match ItemId::parse(&raw) {
@@ -140,11 +136,11 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let mut results = results;
     results.sort_by_key(|(i, _, _)| *i);
 
-    let mut events = Vec::new();
+    let mut deleted = 0;
     let mut errors = Vec::new();
     for (_, raw, result) in results {
         match result {
-            Ok(event) => events.push(event),
+            Ok(_) => deleted += 1,
             Err(Error::NotFound) => errors.push(format!("Content object: \"{raw}\" doesn't exist")),
             Err(Error::Referenced { .. }) => errors.push(format!(
                 "Content object: \"{raw}\" is used in another content object."
@@ -159,10 +155,6 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
             }
         }
     }
-    if !events.is_empty() {
-        super::publish(app, &events).await;
-    }
-    let deleted = events.len();
     if errors.is_empty() {
         Ok(json_response(200, &json!({"deletedCount": deleted})))
     } else {

@@ -1,6 +1,7 @@
 //! One module per endpoint family; each public `handle` is what a Lambda
-//! binary in `functions/` runs. Handlers parse, call `store`, publish the
-//! write's events, and shape the response; they hold no invariant of their own.
+//! binary in `functions/` runs. Handlers parse, call `store` and shape the
+//! response; they hold no invariant of their own. A write's only request is
+//! its DynamoDB write: its event leaves through the table's stream.
 
 pub mod collections;
 pub mod create;
@@ -13,9 +14,6 @@ pub mod update;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-use crate::app::App;
-use crate::events::Event;
 
 /// Timestamps as stored: UTC, fixed microsecond width, so that string order
 /// is time order (the trash index sorts on it).
@@ -37,15 +35,6 @@ pub fn parse_time(s: &str) -> Option<String> {
     let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
     let utc = t.checked_to_offset(time::UtcOffset::UTC)?;
     (0..=9999).contains(&utc.year()).then(|| format_time(utc))
-}
-
-/// Sends a write's events. The write is already durable, so a queue
-/// failure is logged rather than turned into a failed request.
-pub async fn publish(app: &App, events: &[Event]) {
-    if let Err(e) = app.events.publish(events).await {
-        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-        tracing::error!(error = %e, debug = ?e, event_ids = ?ids, "events were not queued");
-    }
 }
 
 #[cfg(test)]

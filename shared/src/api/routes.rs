@@ -45,7 +45,10 @@ pub const ENDPOINTS: [Endpoint; 13] = [
     e("restore-item", "POST", trash::RESTORE),
 ];
 
-/// Every function, once, in table order.
+/// Functions that consume events rather than serve HTTP.
+pub const CONSUMERS: [&str; 1] = ["relay"];
+
+/// Every HTTP function, once, in table order.
 pub fn functions() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for e in &ENDPOINTS {

@@ -11,7 +11,6 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{render, View};
 use crate::error::Error;
-use crate::events::{Event, EventType};
 use crate::http::{json_response, serve, with_etag, Route};
 use crate::store::{now_epoch, ItemWrite};
 
@@ -86,11 +85,6 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
             request_id: &call.request_id,
         };
         let version = app.store.restore(&w).await?.version;
-        super::publish(
-            app,
-            &[Event::new(org, &key, id, version, EventType::Restore)],
-        )
-        .await;
         let body = json!({"status": "restored", "meta": {"id": id, "version": version}});
         Ok(with_etag(json_response(200, &body), version))
     })

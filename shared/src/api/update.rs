@@ -11,7 +11,6 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, validate_patch, OutRef, Status};
 use crate::error::Error;
-use crate::events::{Event, EventType};
 use crate::http::{json_response, serve, with_etag, Call, Route};
 use crate::ids::{ItemId, Version};
 use crate::store::{ItemWrite, Written};
@@ -101,7 +100,7 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         .store
         .replace_item(&w, body.status, &validated.values, &validated.refs)
         .await?;
-    finish(app, &w, body.status, written).await
+    finish(&w, written)
 }
 
 async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
@@ -135,26 +134,12 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         .store
         .patch_item(&w, body.status, &patch.changes, &patch.refs)
         .await?;
-    finish(app, &w, body.status, written).await
+    finish(&w, written)
 }
 
 /// The response of an accepted PUT or PATCH; a write that changed nothing
-/// keeps its version and makes no event.
-async fn finish(
-    app: &App,
-    w: &ItemWrite<'_>,
-    new: Option<Status>,
-    written: Written,
-) -> Result<Response<Body>, Error> {
-    if written.changed {
-        let kind =
-            EventType::for_write(Some(written.old_status), new.unwrap_or(written.old_status));
-        super::publish(
-            app,
-            &[Event::new(w.org, w.collection, w.id, written.version, kind)],
-        )
-        .await;
-    }
+/// keeps its version (and, not moving it, makes no event).
+fn finish(w: &ItemWrite<'_>, written: Written) -> Result<Response<Body>, Error> {
     let body = json!({"status": "pending", "meta": {"id": w.id, "version": written.version}});
     Ok(with_etag(json_response(202, &body), written.version))
 }

@@ -5,7 +5,8 @@
 //! stage (relay, worker, webhook receivers) can deduplicate on it, and
 //! `from_change` derives an event from an item's state before and after.
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+pub mod relay;
+
 use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
@@ -132,70 +133,6 @@ impl Event {
             occurred_at: crate::api::now(),
         }
     }
-}
-
-/// Sends events to the queue: one `SendMessage` for one event, batches of
-/// ten for more.
-#[derive(Debug, Clone)]
-pub struct Publisher {
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl Publisher {
-    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String) -> Self {
-        Publisher { sqs, queue_url }
-    }
-
-    pub async fn publish(&self, events: &[Event]) -> Result<(), Error> {
-        if let [event] = events {
-            self.sqs
-                .send_message()
-                .queue_url(&self.queue_url)
-                .message_body(body(event))
-                .send()
-                .await
-                .map_err(Error::internal)?;
-            return Ok(());
-        }
-        // Batches go out together: a 100-item batch delete waits for one
-        // SQS round trip, not ten.
-        let sends = events.chunks(10).map(|chunk| async move {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body(e))
-                        .build()
-                        .map_err(Error::internal)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(Error::internal)?;
-            if out.failed().is_empty() {
-                Ok(())
-            } else {
-                Err(Error::internal(format!(
-                    "{} events were not queued",
-                    out.failed().len()
-                )))
-            }
-        });
-        futures::future::try_join_all(sends).await?;
-        Ok(())
-    }
-}
-
-fn body(event: &Event) -> String {
-    serde_json::to_string(event).expect("events serialize")
 }
 
 /// Creates the events queue and its dead-letter queue when missing (the

@@ -20,7 +20,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
@@ -328,6 +329,14 @@ impl Store {
             .key_schema(key(keys::SK, KeyType::Range)?)
             .global_secondary_indexes(gsi(keys::LIVE_INDEX, keys::LIVE_PK, keys::LIVE_SK)?)
             .global_secondary_indexes(gsi(keys::TRASH_INDEX, keys::TRASH_PK, keys::TRASH_SK)?)
+            // The outbox: every change reaches the relay through the stream.
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .map_err(Error::internal)?,
+            )
             .send()
             .await?;
         self.ddb

@@ -1,0 +1,284 @@
+//! The relay: the table's stream → the events queue. The table is the
+//! outbox: a write's only request is its DynamoDB write, and every change of
+//! an item's version reaches the queue from here, in stream order, never
+//! lost. While SQS fails, the relay reports the first record it could not
+//! send (`batchItemFailures` by sequence number), so the shard retries from
+//! there: records already sent are not sent again, and none is skipped. A
+//! record it cannot map goes to the dead-letter queue as it is, never
+//! blocking the shard.
+
+use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use super::{from_change, Event};
+use crate::content::ItemRecord;
+use crate::error::Error;
+use crate::store::keys;
+
+/// What one stream record becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mapped {
+    /// A change of an item's version (or its removal): one event.
+    Event(Box<Event>),
+    /// Not an event: another kind of record, or a change that kept the
+    /// version (a reference counter, bookkeeping).
+    Skip,
+    /// An item record the relay cannot read; its JSON, for the DLQ.
+    Unmappable(String),
+}
+
+/// Maps a stream record. Only item records (`sk = ITEM`) are events; any
+/// removal of one is a purge (TTL, or a test deleting the record).
+pub fn map_record(record: &EventRecord, now: &str) -> Mapped {
+    let is_item = record.change.keys.get(keys::SK)
+        == Some(&serde_dynamo::AttributeValue::S(keys::ITEM_SK.into()));
+    if !is_item {
+        return Mapped::Skip;
+    }
+    let image = |item: &serde_dynamo::Item| -> Result<Option<ItemRecord>, ()> {
+        if item.is_empty() {
+            return Ok(None);
+        }
+        serde_dynamo::from_item(item.clone())
+            .map(Some)
+            .map_err(|_| ())
+    };
+    let old = image(&record.change.old_image);
+    let new = image(&record.change.new_image);
+    match (old, new) {
+        (Ok(old), Ok(new)) => match from_change(old.as_ref(), new.as_ref(), now) {
+            Some(e) => Mapped::Event(Box::new(e)),
+            None => Mapped::Skip,
+        },
+        _ => Mapped::Unmappable(serde_json::to_string(record).unwrap_or_default()),
+    }
+}
+
+/// The relay's clients and queues (`FOLIO_QUEUE_URL`, `FOLIO_DLQ_URL`).
+#[derive(Debug, Clone)]
+pub struct Relay {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    dlq_url: String,
+}
+
+/// One message to send, with the stream record it came from.
+struct Outgoing {
+    sequence: Option<String>,
+    queue: Queue,
+    body: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Events,
+    Dead,
+}
+
+impl Relay {
+    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String, dlq_url: String) -> Self {
+        Relay {
+            sqs,
+            queue_url,
+            dlq_url,
+        }
+    }
+
+    pub async fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
+        };
+        let sdk = crate::app::sdk_config().await;
+        Ok(Relay::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            var("FOLIO_QUEUE_URL")?,
+            var("FOLIO_DLQ_URL")?,
+        ))
+    }
+
+    /// Relays one batch of stream records; the response names the first
+    /// record not sent, from which the shard retries.
+    pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
+        let now = crate::api::now();
+        let mut outgoing = Vec::new();
+        for record in &event.records {
+            let sequence = record.change.sequence_number.clone();
+            match map_record(record, &now) {
+                Mapped::Skip => {}
+                Mapped::Event(e) => outgoing.push(Outgoing {
+                    sequence,
+                    queue: Queue::Events,
+                    body: serde_json::to_string(&e).unwrap_or_default(),
+                }),
+                Mapped::Unmappable(json) => {
+                    tracing::error!(sequence = ?sequence, "a stream record could not be mapped; sent to the DLQ");
+                    outgoing.push(Outgoing {
+                        sequence,
+                        queue: Queue::Dead,
+                        body: json,
+                    })
+                }
+            }
+        }
+        let mut response = DynamoDbEventResponse::default();
+        if let Some(failed) = self.send_in_order(&outgoing).await {
+            tracing::warn!(sequence = ?failed, "relay stopped; the shard retries from this record");
+            let mut f = DynamoDbBatchItemFailure::default();
+            f.item_identifier = failed;
+            response.batch_item_failures.push(f);
+        }
+        response
+    }
+
+    /// Sends runs of messages to one queue ten at a time, in order; the
+    /// sequence number of the first message not sent, if any.
+    async fn send_in_order(&self, outgoing: &[Outgoing]) -> Option<Option<String>> {
+        let mut i = 0;
+        while i < outgoing.len() {
+            let queue = outgoing[i].queue;
+            let run = outgoing[i..]
+                .iter()
+                .take(10)
+                .take_while(|o| o.queue == queue)
+                .count();
+            let chunk = &outgoing[i..i + run];
+            match self.send_batch(queue, chunk).await {
+                Ok(()) => i += run,
+                Err(first_failed) => {
+                    return Some(chunk[first_failed].sequence.clone());
+                }
+            }
+        }
+        None
+    }
+
+    /// Sends up to ten messages; on failure, the index of the first that
+    /// was not accepted.
+    async fn send_batch(&self, queue: Queue, chunk: &[Outgoing]) -> Result<(), usize> {
+        let url = match queue {
+            Queue::Events => &self.queue_url,
+            Queue::Dead => &self.dlq_url,
+        };
+        let entries: Vec<SendMessageBatchRequestEntry> = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&o.body)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let out = self
+            .sqs
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "SendMessageBatch failed");
+                0usize
+            })?;
+        match out
+            .failed()
+            .iter()
+            .filter_map(|f| f.id().parse::<usize>().ok())
+            .min()
+        {
+            None => Ok(()),
+            Some(first) => Err(first),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(
+        keys: serde_json::Value,
+        old: serde_json::Value,
+        new: serde_json::Value,
+    ) -> EventRecord {
+        serde_json::from_value(json!({
+            "eventID": "1", "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1795428000.0,
+                "Keys": keys, "OldImage": old, "NewImage": new,
+                "SequenceNumber": "100", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        }))
+        .unwrap()
+    }
+
+    fn image(version: u64, deleted: bool) -> serde_json::Value {
+        let mut v = json!({
+            "pk": {"S": "ITEM#acme#team#01JF0000000000000000000000"}, "sk": {"S": "ITEM"},
+            "org": {"S": "acme"}, "collection": {"S": "team"},
+            "id": {"S": "01JF0000000000000000000000"}, "status": {"S": "published"},
+            "version": {"N": version.to_string()}, "created_at": {"S": "t"},
+            "updated_at": {"S": format!("t{version}")}, "fields": {"M": {"name": {"S": "Ada"}}},
+            "restrict_count": {"N": "0"}
+        });
+        if deleted {
+            v["deleted_at"] = json!({"S": "t"});
+        }
+        v
+    }
+
+    fn keys(sk: &str) -> serde_json::Value {
+        json!({"pk": {"S": "ITEM#acme#team#01JF0000000000000000000000"}, "sk": {"S": sk}})
+    }
+
+    #[test]
+    fn item_records_map_to_their_event_and_nothing_else_does() {
+        let Mapped::Event(e) = map_record(
+            &record(keys("ITEM"), image(1, false), image(2, true)),
+            "now",
+        ) else {
+            panic!()
+        };
+        assert_eq!((e.kind, e.version), (super::super::EventType::Delete, 2));
+        let Mapped::Event(e) = map_record(&record(keys("ITEM"), image(2, true), json!({})), "now")
+        else {
+            panic!()
+        };
+        assert_eq!((e.kind, e.version), (super::super::EventType::Purge, 2));
+        // A counter change keeps the version; an edge is no item.
+        assert_eq!(
+            map_record(
+                &record(keys("ITEM"), image(2, false), image(2, false)),
+                "now"
+            ),
+            Mapped::Skip
+        );
+        assert_eq!(
+            map_record(
+                &record(
+                    keys("REF#team#01JF0000000000000000000001"),
+                    json!({}),
+                    json!({"pk": {"S": "x"}})
+                ),
+                "now"
+            ),
+            Mapped::Skip
+        );
+        // An item image that does not parse goes to the DLQ as it is.
+        let Mapped::Unmappable(raw) = map_record(
+            &record(
+                keys("ITEM"),
+                json!({}),
+                json!({"pk": {"S": "x"}, "sk": {"S": "ITEM"}}),
+            ),
+            "now",
+        ) else {
+            panic!()
+        };
+        assert!(raw.contains("\"SequenceNumber\":\"100\""), "{raw}");
+    }
+}
