@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local dev stack: DynamoDB Local + moto, a demo organization with an admin
-# token, and `cargo lambda watch` serving the API on 127.0.0.1:9000.
+# token, `cargo lambda watch` serving the API on 127.0.0.1:9000, and the
+# stream pump (folio-pump) relaying the table's stream to the events queue.
 #   scripts/dev.sh        start (services are reused if running); prints a curl example
 #   scripts/dev.sh stop   stop what it started, by the pids saved in .folio/
 set -euo pipefail
@@ -13,6 +14,17 @@ port=9000
 api=http://127.0.0.1:$port
 
 alive() { kill -0 "$1" 2>/dev/null; }
+
+stop_pump() {
+  [[ -f $state/pump.pid ]] || return 0
+  local pid
+  pid=$(cat "$state/pump.pid")
+  if alive "$pid" && ps -o args= -p "$pid" | grep -q folio-pump; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+  fi
+  rm -f "$state/pump.pid"
+}
 
 stop_watch() {
   [[ -f $state/watch.pid ]] || return 0
@@ -31,6 +43,7 @@ stop_watch() {
 case ${1:-start} in
   start) ;;
   stop)
+    stop_pump
     stop_watch
     scripts/services.sh stop "$svc"
     echo "dev stack stopped" >&2
@@ -52,6 +65,7 @@ admin=target/debug/folio-admin
 init=$("$admin" init) # creates table and queue if missing; prints their names
 table=$(sed -n 's/^FOLIO_TABLE=//p' <<<"$init")
 queue=$(sed -n 's/^FOLIO_QUEUE_URL=//p' <<<"$init")
+dlq=$(sed -n 's/^FOLIO_DLQ_URL=//p' <<<"$init")
 if [[ -z $table || -z $queue ]]; then
   echo "folio-admin init did not print FOLIO_TABLE= and FOLIO_QUEUE_URL= lines:" >&2
   echo "$init" >&2
@@ -65,6 +79,7 @@ token=$("$admin" token create --org demo --scope admin --scope write --scope rea
   cat "$svc/services.env"
   echo "FOLIO_TABLE=$table"
   echo "FOLIO_QUEUE_URL=$queue"
+  echo "FOLIO_DLQ_URL=$dlq"
   echo "FOLIO_DEV_TOKEN=$token"
   echo "FOLIO_API=$api"
 } >"$state/dev.env"
@@ -73,6 +88,11 @@ source "$state/dev.env"
 set +a
 
 # Restart watch so that it serves with the env just written.
+# The stream trigger AWS would run: every committed change → the relay → SQS.
+stop_pump
+target/debug/folio-pump </dev/null >"$state/pump.log" 2>&1 &
+echo $! >"$state/pump.pid"
+
 stop_watch
 setsid cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$state/dev.env" \
   </dev/null >"$state/watch.log" 2>&1 &
@@ -94,7 +114,8 @@ done
 
 cat <<EOF
 
-Folio is serving on $api (log: $state/watch.log). Try:
+Folio is serving on $api (log: $state/watch.log); the relay's log, one
+line per batch of changes queued as events, is $state/pump.log. Try:
 
 set -a; . $state/dev.env; set +a
 curl -sS -w '\n' -X PUT "\$FOLIO_API/v2/collections/team_members/" \\

@@ -4,8 +4,9 @@
 //! handlers with real API Gateway events. Every `TestApp` gets its own table
 //! and queue, so tests run in parallel without sharing state.
 
-pub mod pump;
 pub mod runtime;
+
+pub use folio_local::pump;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -145,7 +146,9 @@ impl TestApp {
         let app = App::new(&sdk, config);
         let relay =
             folio::events::relay::Relay::new(sqs.clone(), queue_url.clone(), dlq_url.clone());
-        let pump = pump::StreamPump::new(&sdk, app.store.client(), &table).await;
+        let pump = pump::StreamPump::new(&sdk, app.store.client(), &table)
+            .await
+            .expect("the test table's stream");
         let mut t = TestApp {
             app,
             sdk,
@@ -275,7 +278,12 @@ impl TestApp {
     /// then returns every event on the queue, in no particular order.
     /// Messages stay invisible afterwards, so each is returned once.
     pub async fn drain_events(&self) -> Vec<Event> {
-        self.pump.lock().await.pump(&self.relay).await;
+        self.pump
+            .lock()
+            .await
+            .pump(&self.relay)
+            .await
+            .expect("relay the table's stream");
         let mut out = Vec::new();
         loop {
             let r = self

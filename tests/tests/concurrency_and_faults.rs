@@ -132,15 +132,15 @@ async fn writes_while_sqs_is_unreachable_succeed_and_their_events_arrive_once_it
     );
     // The relay cannot reach SQS: it reports the first record, keeps it.
     let mut pump = t.pump.lock().await;
-    assert_eq!(pump.pump(&dead_relay).await, 0);
+    assert_eq!(pump.pump(&dead_relay).await.unwrap(), 0);
     assert_eq!(pump.pending(), 20);
     assert_eq!(
-        pump.pump(&dead_relay).await,
+        pump.pump(&dead_relay).await.unwrap(),
         0,
         "still down: nothing lost, nothing sent"
     );
     // SQS is back: every event arrives, once.
-    assert_eq!(pump.pump(&t.relay).await, 20);
+    assert_eq!(pump.pump(&t.relay).await.unwrap(), 20);
     drop(pump);
     let events = t.drain_events().await;
     let mut got: Vec<String> = events.iter().map(|e| e.item_id.to_string()).collect();

@@ -5,12 +5,17 @@
 //! record from the first one the relay reports as failed, to hand it over
 //! again: nothing is skipped, nothing already relayed is sent twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
 use folio::events::relay::Relay;
-use serde_json::json;
+use serde_json::{json, Value};
+
+pub type PumpError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Records handed to the relay in one invocation, as the trigger's batch size.
+const BATCH: usize = 100;
 
 pub struct StreamPump {
     streams: aws_sdk_dynamodbstreams::Client,
@@ -27,35 +32,33 @@ impl StreamPump {
         sdk: &folio::app::SdkConfig,
         ddb: &aws_sdk_dynamodb::Client,
         table: &str,
-    ) -> Self {
+    ) -> Result<Self, PumpError> {
         let arn = ddb
             .describe_table()
             .table_name(table)
             .send()
-            .await
-            .expect("describe the table")
+            .await?
             .table
             .and_then(|t| t.latest_stream_arn)
-            .expect("the table has a stream");
-        StreamPump {
+            .ok_or("the table has no stream (made before it had one? delete .folio/ and run make dev again)")?;
+        Ok(StreamPump {
             streams: aws_sdk_dynamodbstreams::Client::new(sdk),
             arn,
             iterators: BTreeMap::new(),
             pending: Vec::new(),
-        }
+        })
     }
 
     /// Reads what the stream holds now, every shard.
-    async fn read(&mut self) {
+    async fn read(&mut self) -> Result<(), PumpError> {
         let shards = self
             .streams
             .describe_stream()
             .stream_arn(&self.arn)
             .send()
-            .await
-            .expect("describe the stream")
+            .await?
             .stream_description
-            .map(|d| d.shards.unwrap_or_default())
+            .and_then(|d| d.shards)
             .unwrap_or_default();
         for shard in shards {
             let Some(id) = shard.shard_id else { continue };
@@ -67,10 +70,9 @@ impl StreamPump {
                     .shard_id(&id)
                     .shard_iterator_type(ShardIteratorType::TrimHorizon)
                     .send()
-                    .await
-                    .expect("a shard iterator")
+                    .await?
                     .shard_iterator;
-                self.iterators.insert(id.clone(), it);
+                self.iterators.insert(id, it);
             }
         }
         for iterator in self.iterators.values_mut() {
@@ -78,41 +80,36 @@ impl StreamPump {
             // records follow.
             for _ in 0..4 {
                 let Some(it) = iterator.clone() else { break };
-                let out = self
-                    .streams
-                    .get_records()
-                    .shard_iterator(it)
-                    .send()
-                    .await
-                    .expect("read the stream");
+                let out = self.streams.get_records().shard_iterator(it).send().await?;
                 *iterator = out.next_shard_iterator;
                 let records = out.records.unwrap_or_default();
                 if records.is_empty() {
                     break;
                 }
-                self.pending.extend(records.iter().map(lambda_record));
+                for r in &records {
+                    self.pending.push(lambda_record(r)?);
+                }
             }
         }
+        Ok(())
     }
 
-    /// Reads the stream and hands everything pending to the relay, 100
-    /// records an invocation as the event source mapping would; stops at
-    /// the first batch the relay does not finish. Returns the records the
-    /// relay accepted.
-    pub async fn pump(&mut self, relay: &Relay) -> usize {
-        self.read().await;
+    /// Reads the stream and hands everything pending to the relay, `BATCH`
+    /// records an invocation; stops at the first batch the relay does not
+    /// finish. Returns how many records the relay accepted.
+    pub async fn pump(&mut self, relay: &Relay) -> Result<usize, PumpError> {
+        self.read().await?;
         let mut accepted = 0;
         while !self.pending.is_empty() {
-            let n = self.pending.len().min(100);
-            let batch: Vec<EventRecord> = self.pending[..n].to_vec();
+            let n = self.pending.len().min(BATCH);
             let mut event = StreamEvent::default();
-            event.records = batch;
+            event.records = self.pending[..n].to_vec();
             let response = relay.handle(event).await;
-            match response
+            let failed = response
                 .batch_item_failures
                 .first()
-                .and_then(|f| f.item_identifier.clone())
-            {
+                .and_then(|f| f.item_identifier.clone());
+            match failed {
                 None => {
                     self.pending.drain(..n);
                     accepted += n;
@@ -123,11 +120,11 @@ impl StreamPump {
                         .position(|r| r.change.sequence_number.as_deref() == Some(seq.as_str()))
                         .unwrap_or(0);
                     self.pending.drain(..at);
-                    return accepted + at;
+                    return Ok(accepted + at);
                 }
             }
         }
-        accepted
+        Ok(accepted)
     }
 
     /// Records read and not yet relayed.
@@ -136,36 +133,36 @@ impl StreamPump {
     }
 }
 
+fn image(m: Option<&HashMap<String, AttributeValue>>) -> Result<Value, PumpError> {
+    Ok(serde_json::to_value(serde_dynamo::Item::from(
+        m.cloned().unwrap_or_default(),
+    ))?)
+}
+
 /// A stream record as Lambda delivers it in a DynamoDB stream event.
-fn lambda_record(r: &Record) -> EventRecord {
+fn lambda_record(r: &Record) -> Result<EventRecord, PumpError> {
     let change = r.dynamodb.as_ref();
-    let image = |m: Option<
-        &std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
-    >| {
-        serde_json::to_value(serde_dynamo::Item::from(m.cloned().unwrap_or_default())).unwrap()
-    };
     let mut dynamodb = json!({
         "ApproximateCreationDateTime": change
             .and_then(|c| c.approximate_creation_date_time)
             .map_or(0.0, |t| t.as_secs_f64()),
-        "Keys": image(change.and_then(|c| c.keys.as_ref())),
+        "Keys": image(change.and_then(|c| c.keys.as_ref()))?,
         "SequenceNumber": change.and_then(|c| c.sequence_number.clone()),
         "SizeBytes": change.and_then(|c| c.size_bytes).unwrap_or(0),
         "StreamViewType": "NEW_AND_OLD_IMAGES",
     });
     if let Some(new) = change.and_then(|c| c.new_image.as_ref()) {
-        dynamodb["NewImage"] = image(Some(new));
+        dynamodb["NewImage"] = image(Some(new))?;
     }
     if let Some(old) = change.and_then(|c| c.old_image.as_ref()) {
-        dynamodb["OldImage"] = image(Some(old));
+        dynamodb["OldImage"] = image(Some(old))?;
     }
-    serde_json::from_value(json!({
+    Ok(serde_json::from_value(json!({
         "eventID": r.event_id,
         "eventName": r.event_name.as_ref().map(|n| n.as_str().to_owned()),
         "eventVersion": r.event_version,
         "eventSource": "aws:dynamodb",
         "awsRegion": r.aws_region.clone().unwrap_or_else(|| "us-east-1".into()),
         "dynamodb": dynamodb,
-    }))
-    .expect("a stream record is a Lambda stream event record")
+    }))?)
 }
