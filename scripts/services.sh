@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Local stand-ins for AWS: DynamoDB Local (DynamoDB) and moto (SQS, S3).
+# services.env also lengthens the SDK timeouts: the stand-ins answer far
+# slower than AWS under a test run's load.
 #   scripts/services.sh start DIR  start both on free loopback ports; writes
 #                                  DIR/services.env, DIR/pids, DIR/*.log
 #   scripts/services.sh stop DIR   stop exactly the processes in DIR/pids
@@ -91,6 +93,8 @@ AWS_SECRET_ACCESS_KEY=test
 AWS_REGION=us-east-1
 AWS_DEFAULT_REGION=us-east-1
 AWS_EC2_METADATA_DISABLED=true
+FOLIO_AWS_ATTEMPT_TIMEOUT_SECONDS=60
+FOLIO_AWS_OPERATION_TIMEOUT_SECONDS=120
 EOF
 mv "$dir/services.env.tmp" "$dir/services.env" # appears only once complete
 echo "services up: dynamodb :$ddb_port, moto :$moto_port ($dir)" >&2

@@ -222,16 +222,69 @@ impl App {
     }
 }
 
+/// Bounds on every AWS call: a dead endpoint fails fast, a hanging one
+/// cannot hold a request past the function's 10 s timeout (the SDK retries
+/// an attempt that timed out, within the operation's bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    /// What AWS needs: DynamoDB and SQS answer in milliseconds there.
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            attempt: Duration::from_secs(5),
+            operation: Duration::from_secs(9),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The defaults, or `FOLIO_AWS_ATTEMPT_TIMEOUT_SECONDS` and
+    /// `FOLIO_AWS_OPERATION_TIMEOUT_SECONDS` when set: the local stand-ins
+    /// answer far slower than AWS under load (DynamoDB Local queues
+    /// concurrent transactions on one item instead of refusing them).
+    pub fn from_env() -> Self {
+        let secs = |name: &str, default: Duration| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(default, Duration::from_secs)
+        };
+        let d = Timeouts::default();
+        Timeouts {
+            connect: d.connect,
+            attempt: secs("FOLIO_AWS_ATTEMPT_TIMEOUT_SECONDS", d.attempt),
+            operation: secs("FOLIO_AWS_OPERATION_TIMEOUT_SECONDS", d.operation),
+        }
+    }
+}
+
 /// The SDK configuration every binary uses: rustls with ring (no OpenSSL,
-/// no C toolchain for cross builds), endpoints from the environment.
+/// no C toolchain for cross builds), endpoints from the environment, and
+/// `Timeouts::from_env`.
 pub async fn sdk_config() -> SdkConfig {
+    sdk_config_with(Timeouts::from_env()).await
+}
+
+pub async fn sdk_config_with(t: Timeouts) -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(t.connect)
+        .operation_attempt_timeout(t.attempt)
+        .operation_timeout(t.operation)
+        .build();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
+        .timeout_config(timeouts)
         .load()
         .await
 }

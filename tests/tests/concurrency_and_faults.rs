@@ -172,3 +172,43 @@ async fn a_dynamodb_outage_is_a_500_that_leaks_nothing() {
     assert!(r.body["request_id"].is_string());
     assert_eq!(r.body.as_object().unwrap().len(), 2, "{:?}", r.body);
 }
+
+#[tokio::test]
+async fn a_hanging_dynamodb_is_a_500_within_the_function_timeout() {
+    let t = TestApp::spawn().await;
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    // The production timeouts, whatever the local run sets.
+    let sdk = folio::app::sdk_config_with(folio::app::Timeouts::default()).await;
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(url);
+    let app = App::from_clients(
+        aws_sdk_dynamodb::Client::from_conf(ddb.build()),
+        folio_tests::test_config(&t.table),
+    );
+    let event = folio_tests::api_event(
+        "GET",
+        "/v2/content/team_members/",
+        None,
+        Some(&t.token),
+        &[],
+    );
+    let started = std::time::Instant::now();
+    let r = folio_tests::to_test_response(
+        folio_tests::dispatch(&app, lambda_http::request::from_str(&event).unwrap()).await,
+    );
+    let took = started.elapsed();
+    hold.abort();
+    assert_eq!(r.status, 500, "{:?}", r.body);
+    assert_eq!(r.detail(), "Internal error");
+    assert!(
+        took >= folio::app::Timeouts::default().attempt && took < Duration::from_secs(10),
+        "{took:?}: bounded by the SDK timeouts, inside the function's 10 s"
+    );
+}

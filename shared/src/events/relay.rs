@@ -51,8 +51,27 @@ pub fn map_record(record: &EventRecord, now: &str) -> Mapped {
             Some(e) => Mapped::Event(Box::new(e)),
             None => Mapped::Skip,
         },
-        _ => Mapped::Unmappable(serde_json::to_string(record).unwrap_or_default()),
+        _ => Mapped::Unmappable(dead_letter(record)),
     }
+}
+
+/// SQS takes messages up to 256 KB; an item's two images can pass that.
+const MAX_DEAD_LETTER_BYTES: usize = 200 * 1024;
+
+/// A record for the DLQ: as it is, or, when too large for a message, its
+/// keys and position (the item itself can be read from the table).
+fn dead_letter(record: &EventRecord) -> String {
+    let full = serde_json::to_string(record).unwrap_or_default();
+    if full.len() <= MAX_DEAD_LETTER_BYTES {
+        return full;
+    }
+    serde_json::json!({
+        "truncated": true,
+        "eventName": record.event_name,
+        "Keys": record.change.keys,
+        "SequenceNumber": record.change.sequence_number,
+    })
+    .to_string()
 }
 
 /// The relay's clients and queues (`FOLIO_QUEUE_URL`, `FOLIO_DLQ_URL`).
@@ -280,5 +299,16 @@ mod tests {
             panic!()
         };
         assert!(raw.contains("\"SequenceNumber\":\"100\""), "{raw}");
+        // Too large for an SQS message: keys and position only.
+        let huge =
+            json!({"pk": {"S": "x"}, "sk": {"S": "ITEM"}, "blob": {"S": "x".repeat(300 * 1024)}});
+        let Mapped::Unmappable(raw) = map_record(&record(keys("ITEM"), json!({}), huge), "now")
+        else {
+            panic!()
+        };
+        assert!(
+            raw.len() < 1024 && raw.contains("\"truncated\":true") && raw.contains("ITEM#acme"),
+            "{raw}"
+        );
     }
 }
