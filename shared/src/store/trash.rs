@@ -9,13 +9,12 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
-use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
+use super::commit::{Attempts, Target, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::record::{to_live, to_trash, when_live};
-use super::refs::{edge_ops, RefChange};
 use super::writes::{
-    decode_refs, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
+    decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
 };
 use super::Store;
 use crate::content::{ItemRecord, OutRef};
@@ -64,23 +63,7 @@ impl Store {
                 expr.when_absent("out_refs");
             }
             let old_refs = known.as_ref().map(decode_refs).unwrap_or_default();
-            let mut ops = vec![Op {
-                role: Role::Item,
-                action: Action::Update {
-                    key: keys::item(w.org, w.collection, &w.id),
-                    expr,
-                },
-            }];
-            ops.extend(edge_ops(
-                w.org,
-                &[RefChange {
-                    collection: w.collection,
-                    id: w.id,
-                    old: &old_refs,
-                    new: &[],
-                }],
-                &gone,
-            ));
+            let ops = item_ops(w, expr, &old_refs, &[], &gone);
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, known),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
@@ -168,23 +151,7 @@ impl Store {
                 expr.set_value("fields", fields);
                 set_out_refs(&mut expr, &kept);
             }
-            let mut ops = vec![Op {
-                role: Role::Item,
-                action: Action::Update {
-                    key: keys::item(w.org, w.collection, &w.id),
-                    expr,
-                },
-            }];
-            ops.extend(edge_ops(
-                w.org,
-                &[RefChange {
-                    collection: w.collection,
-                    id: w.id,
-                    old: &[],
-                    new: &kept,
-                }],
-                &BTreeSet::new(),
-            ));
+            let ops = item_ops(w, expr, &[], &kept, &BTreeSet::new());
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(old)),
                 Err(WriteFailure::Item(_)) => {}

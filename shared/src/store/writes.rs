@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
-use super::commit::{Action, Attempts, Committed, Op, Role, WriteFailure};
+use super::commit::{Action, Attempts, Committed, Op, Role, Target, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::record::{live_item, when_live};
@@ -91,6 +91,36 @@ pub(crate) fn still_writable(now: &ItemRecord, expected: Option<u64>) -> Result<
         }),
         None => Ok(()),
     }
+}
+
+/// The actions of a write to one item: its own update, then the edges that
+/// move its references from `old` to `new` (targets in `gone` no longer
+/// exist). Used by replace, patch, soft delete and restore alike.
+pub(crate) fn item_ops(
+    w: &ItemWrite<'_>,
+    expr: Expr,
+    old: &[OutRef],
+    new: &[OutRef],
+    gone: &BTreeSet<Target>,
+) -> Vec<Op> {
+    let mut ops = vec![Op {
+        role: Role::Item,
+        action: Action::Update {
+            key: keys::item(w.org, w.collection, &w.id),
+            expr,
+        },
+    }];
+    ops.extend(edge_ops(
+        w.org,
+        &[RefChange {
+            collection: w.collection,
+            id: w.id,
+            old,
+            new,
+        }],
+        gone,
+    ));
+    ops
 }
 
 /// An idempotency record, written in the same transaction as a create.
@@ -428,19 +458,20 @@ impl Store {
         .await
     }
 
-    /// A write that asks for no change: the item's version as it is.
-    async fn unchanged(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
+    /// The item a write is about, read (strongly consistent) when a write
+    /// needs it before writing: live and at the version the client expects.
+    async fn read_writable(&self, w: &ItemWrite<'_>) -> Result<ItemRecord, Error> {
         let item = self
             .get_item(w.org, w.collection, &w.id)
             .await?
-            .filter(|i| i.is_live(now_epoch()))
             .ok_or(Error::NotFound)?;
-        if let Some(expected) = w.expected.filter(|e| *e != item.version) {
-            return Err(Error::VersionMismatch {
-                expected,
-                current: item.version,
-            });
-        }
+        still_writable(&item, w.expected)?;
+        Ok(item)
+    }
+
+    /// A write that asks for no change: the item's version as it is.
+    async fn unchanged(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
+        let item = self.read_writable(w).await?;
         Ok(Written {
             version: item.version,
             old_status: item.status,
@@ -465,18 +496,7 @@ impl Store {
             if known.is_none() && new_refs.as_ref().is_some_and(|r| !r.is_empty()) {
                 // Linking takes a transaction, which returns no old item:
                 // read it first (its version then guards the transaction).
-                let item = self
-                    .get_item(w.org, w.collection, &w.id)
-                    .await?
-                    .filter(|i| i.is_live(now_epoch()))
-                    .ok_or(Error::NotFound)?;
-                if let Some(expected) = w.expected.filter(|e| *e != item.version) {
-                    return Err(Error::VersionMismatch {
-                        expected,
-                        current: item.version,
-                    });
-                }
-                known = Some(item);
+                known = Some(self.read_writable(w).await?);
                 continue;
             }
             expr.set_value("updated_at", AttributeValue::S(w.now.to_owned()));
@@ -495,25 +515,10 @@ impl Store {
                 }
                 set_out_refs(&mut expr, refs);
             }
-            let mut ops = vec![Op {
-                role: Role::Item,
-                action: Action::Update {
-                    key: keys::item(w.org, w.collection, &w.id),
-                    expr,
-                },
-            }];
-            if let Some(refs) = &new_refs {
-                ops.extend(edge_ops(
-                    w.org,
-                    &[RefChange {
-                        collection: w.collection,
-                        id: w.id,
-                        old: &old_refs,
-                        new: refs,
-                    }],
-                    &gone,
-                ));
-            }
+            let ops = match &new_refs {
+                Some(refs) => item_ops(w, expr, &old_refs, refs, &gone),
+                None => item_ops(w, expr, &[], &[], &gone),
+            };
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, known),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
