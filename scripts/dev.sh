@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local dev stack: DynamoDB Local + moto, a demo organization with an admin
 # token, `cargo lambda watch` serving the API on 127.0.0.1:9000, and the
-# stream pump (folio-pump) relaying the table's stream to the events queue.
+# triggers AWS would run (folio-pump): the table's stream → the relay → the
+# events queue, and the events queue → the worker.
 #   scripts/dev.sh        start (services are reused if running); prints a curl example
 #   scripts/dev.sh stop   stop what it started, by the pids saved in .folio/
 set -euo pipefail
@@ -88,9 +89,11 @@ source "$state/dev.env"
 set +a
 
 # Restart watch so that it serves with the env just written.
-# The stream trigger AWS would run: every committed change → the relay → SQS.
+# The triggers AWS would run: every committed change → the relay → SQS, and
+# SQS → the worker. The stream position survives restarts (as on AWS).
 stop_pump
-target/debug/folio-pump </dev/null >"$state/pump.log" 2>&1 &
+FOLIO_PUMP_CHECKPOINT=$state/stream-checkpoint.json \
+  target/debug/folio-pump </dev/null >"$state/pump.log" 2>&1 &
 echo $! >"$state/pump.pid"
 
 stop_watch
@@ -114,8 +117,9 @@ done
 
 cat <<EOF
 
-Folio is serving on $api (log: $state/watch.log); the relay's log, one
-line per batch of changes queued as events, is $state/pump.log. Try:
+Folio is serving on $api (log: $state/watch.log). The pipeline's log is
+$state/pump.log: the relay's batches, and the worker's "event received" and
+"job done" lines (tail -f it to watch events flow). Try:
 
 set -a; . $state/dev.env; set +a
 curl -sS -w '\n' -X PUT "\$FOLIO_API/v2/collections/team_members/" \\

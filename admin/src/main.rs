@@ -1,12 +1,14 @@
 //! `folio-admin`: sets up a Folio deployment's table and queues, creates
-//! organizations and mints or revokes API tokens. It reads the same
-//! `FOLIO_TABLE` and AWS settings as the functions. A minted token is
+//! organizations, mints or revokes API tokens, re-drives dead-letter queues
+//! and replays events. It reads the same `FOLIO_TABLE`, `FOLIO_QUEUE_URL`,
+//! `FOLIO_DLQ_URL` and AWS settings as the functions. A minted token is
 //! printed once, alone on stdout; only its SHA-256 is stored.
 
 use clap::{Parser, Subcommand};
 use folio::auth::{Operation, Scope, Token, TokenRecord};
-use folio::ids::{CollectionKey, Locale, OrgId};
+use folio::ids::{CollectionKey, ItemId, Locale, OrgId};
 use folio::schema::Org;
+use folio::store::admin::ItemFilter;
 use folio::store::Store;
 
 #[derive(Parser)]
@@ -36,6 +38,43 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Dead-letter queues.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Re-send the current-state event of chosen items to the events queue:
+    /// one item, a collection, or the items changed in a time range (after
+    /// an outage longer than the stream keeps records, say). Jobs that ran
+    /// for an event already do not run again.
+    Replay {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        collection: Option<String>,
+        /// One item (needs --collection).
+        #[arg(long, requires = "collection")]
+        item: Option<String>,
+        /// Items changed at or after this time (RFC 3339, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// Items changed at or before this time (RFC 3339, UTC).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, env = "FOLIO_QUEUE_URL")]
+        queue_url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Move every message of the DLQ back to its queue, as it is.
+    Redrive {
+        #[arg(long, env = "FOLIO_QUEUE_URL")]
+        queue_url: String,
+        #[arg(long, env = "FOLIO_DLQ_URL")]
+        dlq_url: String,
     },
 }
 
@@ -183,6 +222,59 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             };
             store.put_token(&token.hash(), &record).await?;
             println!("{}", token.expose());
+        }
+        Command::Dlq {
+            command: DlqCommand::Redrive { queue_url, dlq_url },
+        } => {
+            let sqs = aws_sdk_sqs::Client::new(sdk);
+            let moved = folio::events::redrive(&sqs, &dlq_url, &queue_url).await?;
+            eprintln!("{moved} messages moved from the DLQ back to the queue");
+        }
+        Command::Replay {
+            org,
+            collection,
+            item,
+            since,
+            until,
+            queue_url,
+        } => {
+            let org = OrgId::parse(&org).unwrap_or_else(|e| fail(e));
+            let collection =
+                collection.map(|c| CollectionKey::parse(&c).unwrap_or_else(|e| fail(e)));
+            // In the stored form, which sorts as time does.
+            let stored = |t: Option<String>| {
+                t.map(|t| {
+                    folio::api::parse_time(&t).unwrap_or_else(|| {
+                        fail(format!(
+                            "{t} is not an RFC 3339 time (e.g. 2026-11-23T10:00:00Z)"
+                        ))
+                    })
+                })
+            };
+            let (since, until) = (stored(since), stored(until));
+            let items = match (&collection, item) {
+                (Some(c), Some(id)) => {
+                    let id = ItemId::parse(&id).unwrap_or_else(|e| fail(e));
+                    store.get_item(&org, c, &id).await?.into_iter().collect()
+                }
+                _ => {
+                    let filter = ItemFilter {
+                        collection: collection.as_ref(),
+                        since: since.as_deref(),
+                        until: until.as_deref(),
+                    };
+                    store.scan_items(&org, &filter).await?
+                }
+            };
+            let events: Vec<_> = items.iter().map(folio::events::current_state).collect();
+            let sqs = aws_sdk_sqs::Client::new(sdk);
+            // The relay's sender: ten a message batch, in order.
+            let relay = folio::events::relay::Relay::new(sqs, queue_url, String::new());
+            let sent = relay.send_events(&events).await;
+            eprintln!("{sent} of {} events sent", events.len());
+            if sent < events.len() {
+                fail("the queue did not accept every event; run the replay again");
+            }
         }
         Command::Token {
             command: TokenCommand::Revoke { token },

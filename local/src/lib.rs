@@ -1,5 +1,7 @@
 //! Local stand-ins for the triggers AWS runs around the functions (used by
 //! `make dev` and the tests): the stream pump feeds the relay as the
-//! table's stream trigger would.
+//! table's stream trigger would, and the queue pump feeds the worker as
+//! the queue's trigger would.
 
 pub mod pump;
+pub mod queue;

@@ -1,29 +1,67 @@
-//! `folio-pump`: reads the table's stream from DynamoDB Local and relays
-//! it to the events queue, as the stream trigger does on AWS (`make dev`
-//! runs it). Settings: `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DLQ_URL`
-//! and the standard AWS variables.
+//! `folio-pump`: the triggers AWS runs around the relay and the worker,
+//! done locally (`make dev` runs it). It reads the table's stream from
+//! DynamoDB Local and relays it to the events queue, as the stream trigger
+//! does, and long-polls the events queue and runs the worker on it, as the
+//! queue's trigger does. Settings: `FOLIO_TABLE`, `FOLIO_QUEUE_URL`,
+//! `FOLIO_DLQ_URL`, `FOLIO_PUMP_CHECKPOINT` (a file keeping the stream
+//! position across restarts) and the standard AWS variables.
 
 use std::time::Duration;
 
 use folio::events::relay::Relay;
-use folio_local::pump::StreamPump;
+use folio::events::worker::Worker;
+use folio_local::pump::{PumpError, StreamPump};
+use folio_local::queue::QueuePump;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), folio_local::pump::PumpError> {
+async fn main() -> Result<(), PumpError> {
     folio::init_tracing();
     let table = std::env::var("FOLIO_TABLE")?;
     let sdk = folio::app::sdk_config().await;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let relay = Relay::from_env().await?;
-    let mut pump = StreamPump::new(&sdk, &ddb, &table).await?;
-    tracing::info!(table, "relaying the table's stream");
+    let worker = Worker::from_env().await?;
+    let mut stream = StreamPump::new(&sdk, &ddb, &table).await?;
+    if let Ok(path) = std::env::var("FOLIO_PUMP_CHECKPOINT") {
+        stream = stream.with_checkpoint(path)?;
+    }
+    let queue = QueuePump::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        std::env::var("FOLIO_QUEUE_URL")?,
+    )
+    .await?;
+    tracing::info!(table, "relaying the table's stream and running the worker");
+    tokio::join!(relay_forever(stream, &relay), work_forever(&queue, &worker));
+    Ok(())
+}
+
+async fn relay_forever(mut stream: StreamPump, relay: &Relay) {
     loop {
-        match pump.pump(&relay).await {
+        match stream.pump(relay).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(records = n, pending = pump.pending(), "relayed"),
+            Ok(n) => tracing::info!(records = n, pending = stream.pending(), "relayed"),
             // DynamoDB Local restarting, say: try again on the next round.
             Err(e) => tracing::warn!(error = %e, "reading the stream failed"),
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn work_forever(queue: &QueuePump, worker: &Worker) {
+    loop {
+        match queue.pump(worker, Duration::from_secs(5)).await {
+            Ok(round) if round.received > 0 => {
+                tracing::info!(
+                    received = round.received,
+                    failed = round.failed,
+                    "worker ran"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "receiving from the queue failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }

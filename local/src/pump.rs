@@ -4,8 +4,14 @@
 //! records to the relay as a real DynamoDB stream event, and keeps every
 //! record from the first one the relay reports as failed, to hand it over
 //! again: nothing is skipped, nothing already relayed is sent twice.
+//!
+//! With a checkpoint file it remembers, per shard, the last record the
+//! relay accepted, as the event source mapping does: a pump that is killed
+//! and started again resumes after it, handing over again only the batch
+//! it was in the middle of (the relay's events are idempotent downstream).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_sdk_dynamodbstreams::types::{AttributeValue, Record, ShardIteratorType};
@@ -22,8 +28,13 @@ pub struct StreamPump {
     arn: String,
     /// Per shard: the next iterator (None once the shard is closed).
     iterators: BTreeMap<String, Option<String>>,
-    /// Records read and not yet accepted by the relay, in stream order.
-    pending: Vec<EventRecord>,
+    /// Records read and not yet accepted by the relay, in stream order,
+    /// with their shard.
+    pending: Vec<(String, EventRecord)>,
+    /// Where the last accepted sequence number of each shard is kept.
+    checkpoint: Option<PathBuf>,
+    /// Per shard: the last sequence number the relay accepted.
+    accepted: BTreeMap<String, String>,
 }
 
 impl StreamPump {
@@ -46,7 +57,51 @@ impl StreamPump {
             arn,
             iterators: BTreeMap::new(),
             pending: Vec::new(),
+            checkpoint: None,
+            accepted: BTreeMap::new(),
         })
+    }
+
+    /// Keeps the position in `path` and resumes from the position stored
+    /// there, if any.
+    pub fn with_checkpoint(mut self, path: impl Into<PathBuf>) -> Result<Self, PumpError> {
+        let path = path.into();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            self.accepted = serde_json::from_str(&text)?;
+        }
+        self.checkpoint = Some(path);
+        Ok(self)
+    }
+
+    fn save_checkpoint(&self) -> Result<(), PumpError> {
+        if let Some(path) = &self.checkpoint {
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, serde_json::to_string(&self.accepted)?)?;
+            std::fs::rename(tmp, path)?;
+        }
+        Ok(())
+    }
+
+    /// Marks the first `n` pending records accepted.
+    fn accept(&mut self, n: usize) -> Result<(), PumpError> {
+        for (shard, record) in self.pending.drain(..n) {
+            if let Some(seq) = record.change.sequence_number {
+                self.accepted.insert(shard, seq);
+            }
+        }
+        self.save_checkpoint()
+    }
+
+    async fn trim_horizon(&self, shard: &str) -> Result<Option<String>, PumpError> {
+        Ok(self
+            .streams
+            .get_shard_iterator()
+            .stream_arn(&self.arn)
+            .shard_id(shard)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await?
+            .shard_iterator)
     }
 
     /// Reads what the stream holds now, every shard.
@@ -63,19 +118,32 @@ impl StreamPump {
         for shard in shards {
             let Some(id) = shard.shard_id else { continue };
             if !self.iterators.contains_key(&id) {
-                let it = self
-                    .streams
-                    .get_shard_iterator()
-                    .stream_arn(&self.arn)
-                    .shard_id(&id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await?
-                    .shard_iterator;
+                let it = match self.accepted.get(&id) {
+                    Some(seq) => {
+                        let after = self
+                            .streams
+                            .get_shard_iterator()
+                            .stream_arn(&self.arn)
+                            .shard_id(&id)
+                            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                            .sequence_number(seq)
+                            .send()
+                            .await;
+                        match after {
+                            Ok(out) => out.shard_iterator,
+                            Err(e) => {
+                                // A checkpoint from another life of the table.
+                                tracing::warn!(error = %e, shard = id, "checkpoint not usable; reading the shard from its start");
+                                self.trim_horizon(&id).await?
+                            }
+                        }
+                    }
+                    None => self.trim_horizon(&id).await?,
+                };
                 self.iterators.insert(id, it);
             }
         }
-        for iterator in self.iterators.values_mut() {
+        for (shard, iterator) in self.iterators.iter_mut() {
             // A few rounds per shard: GetRecords may answer empty while
             // records follow.
             for _ in 0..4 {
@@ -87,7 +155,7 @@ impl StreamPump {
                     break;
                 }
                 for r in &records {
-                    self.pending.push(lambda_record(r)?);
+                    self.pending.push((shard.clone(), lambda_record(r)?));
                 }
             }
         }
@@ -103,7 +171,7 @@ impl StreamPump {
         while !self.pending.is_empty() {
             let n = self.pending.len().min(BATCH);
             let mut event = StreamEvent::default();
-            event.records = self.pending[..n].to_vec();
+            event.records = self.pending[..n].iter().map(|(_, r)| r.clone()).collect();
             let response = relay.handle(event).await;
             let failed = response
                 .batch_item_failures
@@ -111,15 +179,17 @@ impl StreamPump {
                 .and_then(|f| f.item_identifier.clone());
             match failed {
                 None => {
-                    self.pending.drain(..n);
+                    self.accept(n)?;
                     accepted += n;
                 }
                 Some(seq) => {
                     let at = self.pending[..n]
                         .iter()
-                        .position(|r| r.change.sequence_number.as_deref() == Some(seq.as_str()))
+                        .position(|(_, r)| {
+                            r.change.sequence_number.as_deref() == Some(seq.as_str())
+                        })
                         .unwrap_or(0);
-                    self.pending.drain(..at);
+                    self.accept(at)?;
                     return Ok(accepted + at);
                 }
             }

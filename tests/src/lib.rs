@@ -4,9 +4,10 @@
 //! handlers with real API Gateway events. Every `TestApp` gets its own table
 //! and queue, so tests run in parallel without sharing state.
 
+pub mod proxy;
 pub mod runtime;
 
-pub use folio_local::pump;
+pub use folio_local::{pump, queue};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,6 +44,15 @@ pub fn function_events() -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The test queues: a message the worker failed comes back after 5 s (in
+/// production 180 s), and goes to the DLQ after 5 receives, as in production.
+pub fn test_queue_settings() -> folio::events::QueueSettings {
+    folio::events::QueueSettings {
+        visibility_timeout_secs: 5,
+        max_receive_count: 5,
+    }
+}
+
 /// The settings every test app uses, with the production defaults.
 pub fn test_config(table: &str) -> Config {
     Config {
@@ -58,6 +68,16 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("tests/ sits in the repo")
         .to_path_buf()
+}
+
+/// A binary of the workspace, built by `cargo build --workspace --bins`.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let path = dir.join("debug").join(name);
+    assert!(path.exists(), "{} is missing: build the workspace first (`cargo build --workspace --bins`, as `make test` does)", path.display());
+    path
 }
 
 /// An event from `events/`, as text.
@@ -108,6 +128,9 @@ pub struct TestApp {
     /// The relay as AWS would run it on the table's stream.
     pub relay: folio::events::relay::Relay,
     pub pump: tokio::sync::Mutex<pump::StreamPump>,
+    /// The worker as AWS would run it on the events queue.
+    pub worker: folio::events::worker::Worker,
+    pub queue: queue::QueuePump,
     pub org: OrgId,
     /// admin + write + read
     pub token: String,
@@ -139,9 +162,10 @@ impl TestApp {
             .await
             .expect("create the test table in DynamoDB Local");
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let (queue_url, dlq_url) = folio::events::ensure_queues(&sqs, &unique("folio-test"))
-            .await
-            .expect("create the test queue in moto");
+        let (queue_url, dlq_url) =
+            folio::events::ensure_queues_with(&sqs, &unique("folio-test"), test_queue_settings())
+                .await
+                .expect("create the test queue in moto");
         let config = test_config(&table);
         let app = App::new(&sdk, config);
         let relay =
@@ -149,6 +173,15 @@ impl TestApp {
         let pump = pump::StreamPump::new(&sdk, app.store.client(), &table)
             .await
             .expect("the test table's stream");
+        let worker = folio::events::worker::Worker::new(
+            app.store.clone(),
+            sqs.clone(),
+            queue_url.clone(),
+            Duration::from_secs(60),
+        );
+        let queue = queue::QueuePump::new(sqs.clone(), queue_url.clone())
+            .await
+            .expect("the test queue");
         let mut t = TestApp {
             app,
             sdk,
@@ -158,6 +191,8 @@ impl TestApp {
             dlq_url,
             relay,
             pump: tokio::sync::Mutex::new(pump),
+            worker,
+            queue,
             org: OrgId::parse("placeholder").unwrap(),
             token: String::new(),
         };
@@ -275,8 +310,8 @@ impl TestApp {
     }
 
     /// Relays what the table's stream holds (as the stream trigger would),
-    /// then returns every event on the queue, in no particular order.
-    /// Messages stay invisible afterwards, so each is returned once.
+    /// then takes every event off the queue (received and deleted, so the
+    /// worker never sees them), in the order the queue hands them out.
     pub async fn drain_events(&self) -> Vec<Event> {
         self.pump
             .lock()
@@ -302,8 +337,73 @@ impl TestApp {
             }
             for m in messages {
                 out.push(serde_json::from_str(m.body().unwrap()).expect("events are JSON"));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .expect("delete from moto");
             }
         }
+    }
+
+    /// Runs the pipeline as AWS would until it is idle: the stream through
+    /// the relay onto the queue, the queue through the worker (including
+    /// what the jobs write and queue), until neither has anything left or
+    /// `deadline` passes. Returns how many messages the worker received.
+    pub async fn run_pipeline(&self, deadline: Duration) -> usize {
+        let until = std::time::Instant::now() + deadline;
+        let mut received = 0;
+        let mut idle_rounds = 0;
+        while std::time::Instant::now() < until {
+            let relayed = self
+                .pump
+                .lock()
+                .await
+                .pump(&self.relay)
+                .await
+                .expect("relay the table's stream");
+            let round = self
+                .queue
+                .pump(&self.worker, Duration::from_secs(1))
+                .await
+                .expect("run the worker on the queue");
+            received += round.received;
+            // Failed messages come back after the visibility timeout.
+            if relayed == 0 && round.received == 0 && self.in_flight().await == 0 {
+                idle_rounds += 1;
+                if idle_rounds >= 2 {
+                    return received;
+                }
+            } else {
+                idle_rounds = 0;
+            }
+        }
+        panic!("the pipeline did not finish within {deadline:?}");
+    }
+
+    /// Messages on the events queue not yet deleted (visible or not).
+    pub async fn in_flight(&self) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|a| attrs.get(a)?.parse::<usize>().ok())
+        .sum()
     }
 
     /// The items that reference `collection`/`id` (restrict or detach), as
@@ -322,6 +422,24 @@ impl TestApp {
             )
             .await
             .unwrap()
+    }
+
+    /// Removes an item's record as DynamoDB's TTL does when the retention
+    /// ends (DynamoDB Local runs no TTL); its stream record is a `REMOVE`.
+    pub async fn purge(&self, collection: &str, id: &str) {
+        self.app
+            .store
+            .client()
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(folio::store::keys::item(
+                &self.org,
+                &folio::ids::CollectionKey::parse(collection).unwrap(),
+                &folio::ids::ItemId::parse(id).unwrap(),
+            )))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// The raw stored item, deleted or not.

@@ -1,21 +1,11 @@
 //! The real function binaries, started as Lambda starts them: against a
 //! Runtime API (our stub) with an event from `events/`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use folio_tests::runtime::{spawn_function, RuntimeStub};
-use folio_tests::{event_text, folio, TestApp};
+use folio_tests::{binary, event_text, folio, TestApp};
 use serde_json::{json, Value};
-
-fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| folio_tests::repo_root().join("target"));
-    let path = dir.join("debug").join(name);
-    assert!(path.exists(), "{} is missing: build the functions first (`cargo build --workspace --bins`, as `make test` does)", path.display());
-    path
-}
 
 fn env(t: &TestApp) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = std::env::vars()

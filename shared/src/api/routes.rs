@@ -46,7 +46,7 @@ pub const ENDPOINTS: [Endpoint; 13] = [
 ];
 
 /// Functions that consume events rather than serve HTTP.
-pub const CONSUMERS: [&str; 1] = ["relay"];
+pub const CONSUMERS: [&str; 2] = ["relay", "worker"];
 
 /// Every HTTP function, once, in table order.
 pub fn functions() -> Vec<&'static str> {

@@ -6,6 +6,7 @@
 //! `from_change` derives an event from an item's state before and after.
 
 pub mod relay;
+pub mod worker;
 
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +116,90 @@ pub fn from_change(old: Option<&ItemRecord>, new: Option<&ItemRecord>, now: &str
     Some(e)
 }
 
+/// The event that describes an item as it is now (a replay): deleted,
+/// published or draft, at its current version. For an item whose last
+/// change was of that type it is the very event that change made (same
+/// `event_id`), so jobs that already ran for it do not run again.
+pub fn current_state(item: &ItemRecord) -> Event {
+    let kind = if item.deleted_at.is_some() {
+        EventType::Delete
+    } else {
+        EventType::for_write(None, item.status)
+    };
+    let mut e = Event::new(&item.org, &item.collection, item.id, item.version, kind);
+    e.occurred_at = item.updated_at.clone();
+    e
+}
+
+/// Moves every message of `from` (a dead-letter queue) to `to`, as it is;
+/// returns how many moved. A message is deleted from `from` only once `to`
+/// has accepted it.
+pub async fn redrive(sqs: &aws_sdk_sqs::Client, from: &str, to: &str) -> Result<usize, Error> {
+    use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+    let mut moved = 0;
+    loop {
+        let messages = sqs
+            .receive_message()
+            .queue_url(from)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(Error::internal)?
+            .messages
+            .unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(moved);
+        }
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(m.body().unwrap_or_default())
+                    .build()
+                    .map_err(Error::internal)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sent = sqs
+            .send_message_batch()
+            .queue_url(to)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(Error::internal)?;
+        let accepted: Vec<DeleteMessageBatchRequestEntry> = sent
+            .successful()
+            .iter()
+            .filter_map(|ok| {
+                let m = messages.get(ok.id().parse::<usize>().ok()?)?;
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(ok.id())
+                    .receipt_handle(m.receipt_handle()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        moved += accepted.len();
+        if !accepted.is_empty() {
+            sqs.delete_message_batch()
+                .queue_url(from)
+                .set_entries(Some(accepted))
+                .send()
+                .await
+                .map_err(Error::internal)?;
+        }
+        if !sent.failed().is_empty() {
+            return Err(Error::internal(format!(
+                "{} messages were not accepted by the queue; they stay in the DLQ",
+                sent.failed().len()
+            )));
+        }
+    }
+}
+
 impl Event {
     pub fn new(
         org: &OrgId,
@@ -135,46 +220,114 @@ impl Event {
     }
 }
 
+/// How the events queue hands out messages (`template.yaml` declares the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// How long a received message stays hidden: at least six times the
+    /// worker's timeout (30 s), as AWS advises for a Lambda trigger.
+    pub visibility_timeout_secs: u32,
+    /// Receives before a message goes to the dead-letter queue.
+    pub max_receive_count: u32,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            visibility_timeout_secs: 180,
+            max_receive_count: 5,
+        }
+    }
+}
+
 /// Creates the events queue and its dead-letter queue when missing (the
 /// admin CLI and tests; `template.yaml` declares the same pair). Returns
-/// both URLs. Like the template: a message goes to the DLQ after 5 receives.
+/// both URLs.
 pub async fn ensure_queues(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
 ) -> Result<(String, String), Error> {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let dlq = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .send()
-        .await
-        .map_err(Error::internal)?
-        .queue_url
-        .ok_or_else(|| Error::internal("no DLQ url"))?;
+    ensure_queues_with(sqs, name, QueueSettings::default()).await
+}
+
+pub async fn ensure_queues_with(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    settings: QueueSettings,
+) -> Result<(String, String), Error> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let dlq = create_queue(
+        sqs,
+        &format!("{name}-dlq"),
+        vec![(A::MessageRetentionPeriod, "1209600".into())],
+    )
+    .await?;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq)
-        .attribute_names(QueueAttributeName::QueueArn)
+        .attribute_names(A::QueueArn)
         .send()
         .await
         .map_err(Error::internal)?
         .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| a.get(&A::QueueArn).cloned())
         .ok_or_else(|| Error::internal("no DLQ arn"))?;
-    let redrive =
-        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}).to_string();
-    let queue = sqs
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": settings.max_receive_count.to_string(),
+    })
+    .to_string();
+    let queue = create_queue(
+        sqs,
+        name,
+        vec![
+            (
+                A::VisibilityTimeout,
+                settings.visibility_timeout_secs.to_string(),
+            ),
+            (A::RedrivePolicy, redrive),
+        ],
+    )
+    .await?;
+    Ok((queue, dlq))
+}
+
+/// Creates a queue with `attributes`, or brings an existing one to them
+/// (SQS refuses to "create" an existing queue with other attributes).
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: Vec<(aws_sdk_sqs::types::QueueAttributeName, String)>,
+) -> Result<String, Error> {
+    let created = sqs
         .create_queue()
         .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "60")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .set_attributes(Some(attributes.iter().cloned().collect()))
         .send()
-        .await
-        .map_err(Error::internal)?
-        .queue_url
-        .ok_or_else(|| Error::internal("no queue url"))?;
-    Ok((queue, dlq))
+        .await;
+    match created {
+        Ok(out) => out.queue_url.ok_or_else(|| Error::internal("no queue url")),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_queue_name_exists()) =>
+        {
+            let url = sqs
+                .get_queue_url()
+                .queue_name(name)
+                .send()
+                .await
+                .map_err(Error::internal)?
+                .queue_url
+                .ok_or_else(|| Error::internal("no queue url"))?;
+            sqs.set_queue_attributes()
+                .queue_url(&url)
+                .set_attributes(Some(attributes.into_iter().collect()))
+                .send()
+                .await
+                .map_err(Error::internal)?;
+            Ok(url)
+        }
+        Err(e) => Err(Error::internal(e)),
+    }
 }
 
 #[cfg(test)]

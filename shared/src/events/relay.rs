@@ -150,6 +150,24 @@ impl Relay {
         response
     }
 
+    /// Sends events to the events queue in order (replays); how many were
+    /// accepted before the first failure.
+    pub async fn send_events(&self, events: &[Event]) -> usize {
+        let outgoing: Vec<Outgoing> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Outgoing {
+                sequence: Some(i.to_string()),
+                queue: Queue::Events,
+                body: serde_json::to_string(e).unwrap_or_default(),
+            })
+            .collect();
+        match self.send_in_order(&outgoing).await {
+            None => events.len(),
+            Some(first_failed) => first_failed.and_then(|s| s.parse().ok()).unwrap_or(0),
+        }
+    }
+
     /// Sends runs of messages to one queue ten at a time, in order; the
     /// sequence number of the first message not sent, if any.
     async fn send_in_order(&self, outgoing: &[Outgoing]) -> Option<Option<String>> {

@@ -51,6 +51,9 @@ pub(crate) enum Role {
     Release(Target),
     /// A reference edge item; written without a condition.
     Edge,
+    /// A deleted item whose references are being cleaned up: must still
+    /// be deleted (or gone), so that a concurrent restore wins.
+    StillDeleted,
     Idempotency,
 }
 
@@ -107,6 +110,8 @@ pub(crate) enum WriteFailure {
     Conflict {
         idempotency: bool,
     },
+    /// The item being cleaned up after was restored meanwhile.
+    Restored,
     /// More actions than one transaction holds.
     TooMany,
     TooLarge,
@@ -241,6 +246,7 @@ impl Store {
         let mut missing = Vec::new();
         let mut gone = Vec::new();
         let mut item_failure = None;
+        let mut restored = false;
         for (role, current) in roles.iter().zip(failures) {
             let Some(current) = current else { continue };
             match role {
@@ -273,7 +279,11 @@ impl Store {
                 Role::Link(t) => missing.push(t.clone()),
                 Role::Release(t) => gone.push(t.clone()),
                 Role::Edge => {}
+                Role::StillDeleted => restored = true,
             }
+        }
+        if restored {
+            return Err(WriteFailure::Restored);
         }
         if let Some(old) = item_failure {
             return Err(WriteFailure::Item(old));

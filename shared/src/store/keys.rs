@@ -8,6 +8,7 @@
 //! | item            | `ITEM#<org>#<collection>#<id>`  | `ITEM`          |
 //! | idempotency key | `IDEM#<token hash>#<key>`       | `IDEM`          |
 //! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
+//! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //!
 //! Items get a partition each, so writes to different items never contend.
 //! An item's partition also holds the edges of the items that reference it
@@ -78,6 +79,11 @@ pub fn edge(
         item_pk(org, target.0, target.1),
         &format!("{EDGE_PREFIX}{}#{}", referrer.0, referrer.1),
     )
+}
+
+/// The record of one background job run for one event (`store::jobs`).
+pub fn job(event_id: &str, job: &str) -> Key {
+    key(format!("JOB#{event_id}"), &format!("JOB#{job}"))
 }
 
 /// The `trash` index's sort key: deletion time, then id.

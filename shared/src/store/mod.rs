@@ -4,10 +4,14 @@
 //! - `commit`: one request per write attempt, failures, bounds, retries;
 //! - `writes`: create, replace, patch; `trash`: soft delete, restore;
 //! - `refs`: reference edges and the delete guard's counter;
-//! - `reads`: gets, batch gets and index queries.
+//! - `reads`: gets, batch gets and index queries;
+//! - `cleanup`: detaching references to deleted items; `jobs`: job records.
 
+pub mod admin;
+pub mod cleanup;
 pub mod commit;
 pub mod expr;
+pub mod jobs;
 pub mod keys;
 mod reads;
 mod record;

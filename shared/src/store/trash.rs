@@ -85,7 +85,8 @@ impl Store {
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),
                 Err(WriteFailure::MissingTargets(_))
                 | Err(WriteFailure::TooMany)
-                | Err(WriteFailure::Idempotent(_)) => {
+                | Err(WriteFailure::Idempotent(_))
+                | Err(WriteFailure::Restored) => {
                     return Err(Error::internal("a release failed as a link would"))
                 }
                 Err(WriteFailure::Fault(e)) => return Err(e),
@@ -176,7 +177,8 @@ impl Store {
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),
                 Err(WriteFailure::GoneTargets(_))
                 | Err(WriteFailure::TooMany)
-                | Err(WriteFailure::Idempotent(_)) => {
+                | Err(WriteFailure::Idempotent(_))
+                | Err(WriteFailure::Restored) => {
                     return Err(Error::internal("a restore failed as only a release would"))
                 }
                 Err(WriteFailure::Fault(e)) => return Err(e),
@@ -187,7 +189,7 @@ impl Store {
 }
 
 /// Removes `r`'s target from the field value that holds it.
-fn drop_reference(fields: &mut std::collections::BTreeMap<String, Value>, r: &OutRef) {
+pub(crate) fn drop_reference(fields: &mut std::collections::BTreeMap<String, Value>, r: &OutRef) {
     let id = r.id.to_string();
     let keep = match fields.get_mut(&r.field) {
         Some(Value::String(s)) => *s != id,

@@ -335,7 +335,9 @@ impl Store {
                         "These items together are larger than the 4 MB one request may write; split them.".into(),
                     ))
                 }
-                Err(WriteFailure::Item(_)) | Err(WriteFailure::GoneTargets(_)) => {
+                Err(WriteFailure::Item(_))
+                | Err(WriteFailure::GoneTargets(_))
+                | Err(WriteFailure::Restored) => {
                     return Err(Error::internal("a new item id already existed"))
                 }
                 Err(WriteFailure::Fault(e)) => return Err(e),
@@ -551,7 +553,7 @@ impl Store {
                     ))
                 }
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),
-                Err(WriteFailure::Idempotent(_)) => {
+                Err(WriteFailure::Idempotent(_)) | Err(WriteFailure::Restored) => {
                     return Err(Error::internal("unexpected idempotency failure"))
                 }
                 Err(WriteFailure::Fault(e)) => return Err(e),

@@ -1,0 +1,341 @@
+//! The worker: the events queue → the jobs each event asks for. Every job
+//! is idempotent per `(event_id, job)` through its job record
+//! (`store::jobs`): a message delivered twice, or twice at once, repeats no
+//! side effect that already happened. Each message succeeds or fails on its
+//! own (`batchItemFailures`), so one poison message never fails its
+//! neighbours; after the queue's `maxReceiveCount` it lands in the DLQ.
+//!
+//! Jobs (docs/design.md §8):
+//! - `detach_cleanup`, on a delete or purge: removes the item from the
+//!   `detach` fields of every item that references it, a page of referrers
+//!   per message; a longer list continues in a message of its own, so
+//!   thousands of referrers finish across invocations.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+
+use super::{Event, EventType};
+use crate::error::Error;
+use crate::store::cleanup::Detached;
+use crate::store::Store;
+
+/// Referrers read per page of a cleanup (one Query); each is one transaction.
+pub const CLEANUP_PAGE: i32 = 100;
+/// Referrers detached at once within a page.
+const CLEANUP_CONCURRENCY: usize = 8;
+/// Messages of one batch handled at once.
+const MESSAGE_CONCURRENCY: usize = 10;
+
+/// A background job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Job {
+    DetachCleanup,
+}
+
+impl Job {
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::DetachCleanup => "detach_cleanup",
+        }
+    }
+}
+
+/// The jobs an event asks for.
+pub fn jobs(event: &Event) -> Vec<Job> {
+    match event.kind {
+        EventType::Delete | EventType::Purge => vec![Job::DetachCleanup],
+        _ => Vec::new(),
+    }
+}
+
+/// A message on the events queue: an event, or the continuation of one of
+/// its jobs (`resume`), which runs only that job from where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    #[serde(flatten)]
+    pub event: Event,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub job: Job,
+    /// Where the job continues (for a cleanup, the last edge done).
+    pub after: String,
+}
+
+impl Message {
+    /// The job record's name for `job` in this message: one per page.
+    pub fn job_key(&self, job: Job) -> String {
+        match &self.resume {
+            Some(r) => format!("{}@{}", job.name(), r.after),
+            None => job.name().to_owned(),
+        }
+    }
+}
+
+/// Why a message was not done.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("not an event: {0}")]
+    Poison(String),
+    #[error("job {0} is running in another delivery")]
+    Busy(String),
+    #[error("job {job} failed: {error}")]
+    Job { job: String, error: Error },
+}
+
+#[derive(Debug, Clone)]
+pub struct Worker {
+    store: Store,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    /// How long a claimed job is held before another delivery may run it:
+    /// longer than the worker's timeout.
+    lease: Duration,
+    /// Referrers per page of a cleanup.
+    cleanup_page: i32,
+}
+
+impl Worker {
+    pub fn new(store: Store, sqs: aws_sdk_sqs::Client, queue_url: String, lease: Duration) -> Self {
+        Worker {
+            store,
+            sqs,
+            queue_url,
+            lease,
+            cleanup_page: CLEANUP_PAGE,
+        }
+    }
+
+    /// Cleans up `n` referrers a message (tests: to see continuations).
+    pub fn with_cleanup_page(mut self, n: i32) -> Self {
+        self.cleanup_page = n.max(1);
+        self
+    }
+
+    /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_JOB_LEASE_SECONDS` (default 60).
+    pub async fn from_env() -> Result<Self, Error> {
+        let var = |name: &str| {
+            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
+        };
+        let lease = std::env::var("FOLIO_JOB_LEASE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let sdk = crate::app::sdk_config().await;
+        Ok(Worker::new(
+            Store::new(crate::store::dynamodb_client(&sdk), var("FOLIO_TABLE")?),
+            aws_sdk_sqs::Client::new(&sdk),
+            var("FOLIO_QUEUE_URL")?,
+            Duration::from_secs(lease),
+        ))
+    }
+
+    /// Handles one batch; the response names each message not done.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let outcomes: Vec<(String, Result<(), Failure>)> = stream::iter(event.records)
+            .map(|m| async move {
+                let id = m.message_id.clone().unwrap_or_default();
+                (id, self.handle_message(&m).await)
+            })
+            .buffer_unordered(MESSAGE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        for (id, outcome) in outcomes {
+            match outcome {
+                Ok(()) => {}
+                Err(Failure::Busy(job)) => {
+                    tracing::info!(message_id = %id, job, "job running elsewhere; retried later");
+                    response.add_failure(id);
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %id, error = %e, "message failed");
+                    response.add_failure(id);
+                }
+            }
+        }
+        response
+    }
+
+    async fn handle_message(&self, m: &SqsMessage) -> Result<(), Failure> {
+        let body = m.body.as_deref().unwrap_or_default();
+        let message: Message = serde_json::from_str(body).map_err(|e| {
+            Failure::Poison(format!(
+                "{e} (receive count {:?})",
+                m.attributes.get("ApproximateReceiveCount")
+            ))
+        })?;
+        let e = &message.event;
+        let jobs = match &message.resume {
+            Some(r) => vec![r.job],
+            None => jobs(e),
+        };
+        tracing::info!(
+            event_id = %e.event_id,
+            event = e.kind.as_str(),
+            collection = %e.collection,
+            item = %e.item_id,
+            version = e.version,
+            jobs = ?jobs.iter().map(|j| j.name()).collect::<Vec<_>>(),
+            "event received"
+        );
+        for job in jobs {
+            self.run_once(&message, job).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `job` unless a delivery already did: claim, run, mark done.
+    async fn run_once(&self, message: &Message, job: Job) -> Result<(), Failure> {
+        let key = message.job_key(job);
+        let event_id = &message.event.event_id;
+        let fail = |error: Error| Failure::Job {
+            job: key.clone(),
+            error,
+        };
+        match self
+            .store
+            .claim_job(event_id, &key, self.lease)
+            .await
+            .map_err(fail)?
+        {
+            crate::store::jobs::Claim::Done => return Ok(()),
+            crate::store::jobs::Claim::Busy => return Err(Failure::Busy(key)),
+            crate::store::jobs::Claim::Claimed { .. } => {}
+        }
+        match self.run(message, job).await {
+            Ok(()) => {
+                self.store.finish_job(event_id, &key).await.map_err(fail)?;
+                tracing::info!(event_id = %event_id, job = key, "job done");
+                Ok(())
+            }
+            Err(error) => {
+                if let Err(e) = self.store.release_job(event_id, &key).await {
+                    tracing::warn!(error = %e, "could not release the job; its lease runs out");
+                }
+                Err(fail(error))
+            }
+        }
+    }
+
+    async fn run(&self, message: &Message, job: Job) -> Result<(), Error> {
+        match job {
+            Job::DetachCleanup => self.detach_cleanup(message).await,
+        }
+    }
+
+    /// One page of the cleanup after a delete or purge; the next page, if
+    /// any, goes back on the queue as a continuation.
+    async fn detach_cleanup(&self, message: &Message) -> Result<(), Error> {
+        let e = &message.event;
+        let target = (&e.collection, &e.item_id);
+        let after = message.resume.as_ref().map(|r| r.after.as_str());
+        let page = self
+            .store
+            .detach_referrers(&e.org, target, after, self.cleanup_page)
+            .await?;
+        let now = crate::api::now();
+        let request_id = format!("job:{}", e.event_id);
+        let results: Vec<Result<Detached, Error>> = stream::iter(&page.referrers)
+            .map(|(c, id)| {
+                self.store
+                    .detach(&e.org, target, (c, id), &now, &request_id)
+            })
+            .buffer_unordered(CLEANUP_CONCURRENCY)
+            .collect()
+            .await;
+        let mut detached = 0;
+        for r in results {
+            match r? {
+                Detached::Done { .. } => detached += 1,
+                Detached::NotHeld => {}
+                Detached::TargetLive => {
+                    tracing::info!(event_id = %e.event_id, "the item was restored; cleanup stops");
+                    return Ok(());
+                }
+            }
+        }
+        tracing::info!(event_id = %e.event_id, detached, more = page.next.is_some(), "references detached");
+        if let Some(after) = page.next {
+            let next = Message {
+                event: e.clone(),
+                resume: Some(Resume {
+                    job: Job::DetachCleanup,
+                    after,
+                }),
+            };
+            self.sqs
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(serde_json::to_string(&next).map_err(Error::internal)?)
+                .send()
+                .await
+                .map_err(Error::internal)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{CollectionKey, ItemId, OrgId};
+
+    fn event(kind: EventType) -> Event {
+        Event::new(
+            &OrgId::parse("acme").unwrap(),
+            &CollectionKey::parse("team").unwrap(),
+            ItemId::parse("01JF0000000000000000000000").unwrap(),
+            3,
+            kind,
+        )
+    }
+
+    #[test]
+    fn deletes_and_purges_ask_for_cleanup_and_nothing_else_does() {
+        for kind in [EventType::Delete, EventType::Purge] {
+            assert_eq!(jobs(&event(kind)), vec![Job::DetachCleanup]);
+        }
+        for kind in [
+            EventType::Draft,
+            EventType::Published,
+            EventType::Unpublished,
+            EventType::Restore,
+        ] {
+            assert!(jobs(&event(kind)).is_empty(), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_continuation_is_an_event_with_where_to_resume_and_its_own_job_record() {
+        let first = Message {
+            event: event(EventType::Delete),
+            resume: None,
+        };
+        let text = serde_json::to_string(&first).unwrap();
+        assert!(!text.contains("resume"), "a plain event: {text}");
+        let parsed: Message = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, first);
+        let next = Message {
+            resume: Some(Resume {
+                job: Job::DetachCleanup,
+                after: "REF#posts#01JF".into(),
+            }),
+            ..first.clone()
+        };
+        let parsed: Message = serde_json::from_str(&serde_json::to_string(&next).unwrap()).unwrap();
+        assert_eq!(parsed, next);
+        assert_eq!(first.job_key(Job::DetachCleanup), "detach_cleanup");
+        assert_eq!(
+            next.job_key(Job::DetachCleanup),
+            "detach_cleanup@REF#posts#01JF"
+        );
+    }
+}

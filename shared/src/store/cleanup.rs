@@ -1,0 +1,183 @@
+//! Reference cleanup after a delete or purge (docs/design.md §7): every
+//! item that points at the deleted item through a `detach` field loses that
+//! reference, one conditional transaction per referrer. Each transaction
+//! changes the referrer (a new version, so an ordinary change with its own
+//! event), deletes its edge, and holds only while the target is still
+//! deleted or gone: a restore that lands first wins, and the cleanup stops.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
+use super::expr::Expr;
+use super::keys;
+use super::record::when_live;
+use super::trash::drop_reference;
+use super::writes::{decode_refs, item_ops, set_out_refs, ItemWrite};
+use super::Store;
+use crate::content::OutRef;
+use crate::error::Error;
+use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::schema::OnDelete;
+
+/// What detaching one referrer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detached {
+    /// The referrer no longer points at the target; its new version.
+    Done { version: u64 },
+    /// The referrer held no `detach` reference to the target (any more).
+    NotHeld,
+    /// The target is live again: the cleanup stops.
+    TargetLive,
+}
+
+/// One page of a target's `detach` referrers, and where the next starts.
+#[derive(Debug, Clone, Default)]
+pub struct EdgePage {
+    pub referrers: Vec<Target>,
+    /// The sort key of the last edge read, when more may follow.
+    pub next: Option<String>,
+}
+
+impl Store {
+    /// Up to `limit` edges of `target` (from after `after`), keeping those
+    /// of `detach` references.
+    pub async fn detach_referrers(
+        &self,
+        org: &OrgId,
+        target: (&CollectionKey, &ItemId),
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<EdgePage, Error> {
+        let pk = keys::item_pk(org, target.0, target.1);
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .filter_expression("attribute_exists(#detach)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#sk", keys::SK)
+            .expression_attribute_names("#detach", "detach")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::EDGE_PREFIX.into()))
+            .limit(limit);
+        if let Some(after) = after {
+            q = q
+                .exclusive_start_key(keys::PK, AttributeValue::S(pk))
+                .exclusive_start_key(keys::SK, AttributeValue::S(after.to_owned()));
+        }
+        let out = q.send().await?;
+        let referrers = out
+            .items()
+            .iter()
+            .filter_map(|edge| {
+                let s = |k: &str| edge.get(k).and_then(|v| v.as_s().ok());
+                Some((
+                    CollectionKey::parse(s("ref_collection")?).ok()?,
+                    ItemId::parse(s("ref_id")?).ok()?,
+                ))
+            })
+            .collect();
+        let next = out
+            .last_evaluated_key()
+            .and_then(|k| k.get(keys::SK))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        Ok(EdgePage { referrers, next })
+    }
+
+    /// Removes `target` from the `detach` fields of `referrer`, if the
+    /// target is still deleted or gone. `request_id` names the job, so a
+    /// retry after a lost response recognises its own write.
+    pub async fn detach(
+        &self,
+        org: &OrgId,
+        target: (&CollectionKey, &ItemId),
+        referrer: (&CollectionKey, &ItemId),
+        now: &str,
+        request_id: &str,
+    ) -> Result<Detached, Error> {
+        let w = ItemWrite {
+            org,
+            collection: referrer.0,
+            id: *referrer.1,
+            now,
+            expected: None,
+            request_id,
+        };
+        let mut attempts = w.attempts("detach");
+        let held = |r: &OutRef| {
+            r.collection == *target.0 && r.id == *target.1 && r.on_delete == OnDelete::Detach
+        };
+        let mut gone = BTreeSet::new();
+        while attempts.next() {
+            let Some(item) = self.get_item(org, referrer.0, referrer.1).await? else {
+                return Ok(Detached::NotHeld);
+            };
+            if item.write_token.as_deref() == Some(attempts.write_token().as_str()) {
+                return Ok(Detached::Done {
+                    version: item.version,
+                });
+            }
+            let old_refs = decode_refs(&item);
+            if item.deleted_at.is_some() || !old_refs.iter().any(held) {
+                return Ok(Detached::NotHeld);
+            }
+            let (lost, kept): (Vec<OutRef>, Vec<OutRef>) =
+                old_refs.iter().cloned().partition(|r| held(r));
+            let mut fields = item.fields.clone();
+            for r in &lost {
+                drop_reference(&mut fields, r);
+            }
+            let mut expr = Expr::new();
+            expr.set_value(
+                "fields",
+                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&fields)
+                    .map_err(Error::internal)?,
+            );
+            set_out_refs(&mut expr, &kept);
+            expr.set_value("updated_at", AttributeValue::S(now.to_owned()));
+            expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
+            expr.bump_version();
+            when_live(&mut expr);
+            expr.when_equals("version", AttributeValue::N(item.version.to_string()));
+            let mut ops = item_ops(&w, expr, &old_refs, &kept, &gone);
+            let mut still_deleted = Expr::new();
+            let pk = still_deleted.name(keys::PK);
+            let deleted = still_deleted.name("deleted_at");
+            still_deleted.when(format!(
+                "attribute_not_exists({pk}) OR attribute_exists({deleted})"
+            ));
+            ops.push(Op {
+                role: Role::StillDeleted,
+                action: Action::Check {
+                    key: keys::item(org, target.0, target.1),
+                    expr: still_deleted,
+                },
+            });
+            match self.commit(ops, &attempts).await {
+                Ok(_) => {
+                    return Ok(Detached::Done {
+                        version: item.version + 1,
+                    })
+                }
+                Err(WriteFailure::Restored) => return Ok(Detached::TargetLive),
+                // The referrer changed meanwhile: read it again.
+                Err(WriteFailure::Item(_)) => {}
+                Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
+                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(
+                    WriteFailure::MissingTargets(_)
+                    | WriteFailure::Idempotent(_)
+                    | WriteFailure::TooMany
+                    | WriteFailure::TooLarge,
+                ) => return Err(Error::internal("a detach failed as a link would")),
+            }
+        }
+        Err(Attempts::conflict())
+    }
+}

@@ -1,0 +1,167 @@
+//! Job records: what makes a background job idempotent per
+//! `(event_id, job)`. A worker claims a job with one conditional write
+//! (absent, or not done and its lease run out), runs it, and marks it
+//! done. A redelivered message finds the job done (nothing repeats) or
+//! claimed by a run still in progress (the message waits its turn).
+//! Records expire by TTL after `JOB_RECORD_DAYS`.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use super::expr::Expr;
+use super::keys;
+use super::writes::now_epoch;
+use super::Store;
+use crate::error::Error;
+
+/// How long a job record is kept: longer than any redelivery or replay
+/// window of the queue (14 days' retention in the DLQ).
+pub const JOB_RECORD_DAYS: i64 = 15;
+
+const DONE: &str = "done";
+const RUNNING: &str = "running";
+
+/// The outcome of claiming a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This run owns the job; how many runs have claimed it, this one included.
+    Claimed { runs: u64 },
+    /// A run finished it already: nothing to do.
+    Done,
+    /// Another run holds the lease: try later.
+    Busy,
+}
+
+/// A job record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub done: bool,
+    /// Runs that claimed it (1 when it ran once).
+    pub runs: u64,
+}
+
+impl Store {
+    /// Claims `job` of `event_id` for `lease`.
+    pub async fn claim_job(
+        &self,
+        event_id: &str,
+        job: &str,
+        lease: Duration,
+    ) -> Result<Claim, Error> {
+        let now = now_epoch();
+        let mut expr = Expr::new();
+        expr.set_value("state", AttributeValue::S(RUNNING.into()));
+        expr.set_value(
+            "lease_until",
+            AttributeValue::N((now + lease.as_secs() as i64).to_string()),
+        );
+        expr.set_value(
+            "expires_at",
+            AttributeValue::N((now + JOB_RECORD_DAYS * 86_400).to_string()),
+        );
+        expr.add_number("runs", 1);
+        let pk = expr.name(keys::PK);
+        let state = expr.name("state");
+        let lease_until = expr.name("lease_until");
+        let done = expr.value(AttributeValue::S(DONE.into()));
+        let now_v = expr.value(AttributeValue::N(now.to_string()));
+        expr.when(format!(
+            "attribute_not_exists({pk}) OR ({state} <> {done} AND {lease_until} < {now_v})"
+        ));
+        let result = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::job(event_id, job)))
+            .update_expression(expr.update_expression())
+            .set_condition_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Claim::Claimed {
+                runs: out.attributes.as_ref().map_or(1, runs),
+            }),
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                    let done = c
+                        .item
+                        .as_ref()
+                        .and_then(|i| i.get("state"))
+                        .and_then(|v| v.as_s().ok())
+                        .is_some_and(|s| s == DONE);
+                    Ok(if done { Claim::Done } else { Claim::Busy })
+                }
+                e => Err(Error::internal(e)),
+            },
+        }
+    }
+
+    /// Marks a claimed job done: no later delivery runs it again.
+    pub async fn finish_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
+        self.set_job_state(event_id, job, DONE, None).await
+    }
+
+    /// Gives a claimed job back after a failure, so that the next delivery
+    /// runs it without waiting for the lease.
+    pub async fn release_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
+        self.set_job_state(event_id, job, RUNNING, Some(0)).await
+    }
+
+    async fn set_job_state(
+        &self,
+        event_id: &str,
+        job: &str,
+        state: &str,
+        lease_until: Option<i64>,
+    ) -> Result<(), Error> {
+        let mut expr = Expr::new();
+        expr.set_value("state", AttributeValue::S(state.into()));
+        if let Some(t) = lease_until {
+            expr.set_value("lease_until", AttributeValue::N(t.to_string()));
+        }
+        expr.when_exists(keys::PK);
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::job(event_id, job)))
+            .update_expression(expr.update_expression())
+            .set_condition_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The record of `job` of `event_id`, if any run claimed it.
+    pub async fn job(&self, event_id: &str, job: &str) -> Result<Option<JobRecord>, Error> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::job(event_id, job)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item.map(|i| JobRecord {
+            done: i
+                .get("state")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(DONE),
+            runs: runs(&i),
+        }))
+    }
+}
+
+fn runs(item: &std::collections::HashMap<String, AttributeValue>) -> u64 {
+    item.get("runs")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
