@@ -38,6 +38,73 @@ async fn the_relay_binary_turns_a_stream_event_from_events_into_one_queued_event
 }
 
 #[tokio::test]
+async fn the_relay_binary_turns_a_delete_and_a_ttl_removal_into_delete_and_purge_events() {
+    let t = TestApp::spawn().await;
+    t.drain_events().await;
+    let stub = RuntimeStub::start(vec![event_text("relay-item-deleted-and-purged.json")]).await;
+    let mut child = spawn_function(&binary("relay"), stub.addr, &env(&t));
+    let result = stub.wait_for(1, Duration::from_secs(60)).await;
+    child.kill().ok();
+    child.wait().ok();
+    let responses = result.unwrap_or_else(|e| panic!("{e}"));
+    let r: Value = serde_json::from_str(&responses[0]).unwrap();
+    assert_eq!(r["batchItemFailures"], json!([]), "{r}");
+    let mut events: Vec<(folio::events::EventType, u64)> = t
+        .drain_events()
+        .await
+        .into_iter()
+        .map(|e| (e.kind, e.version))
+        .collect();
+    events.sort();
+    use folio::events::EventType::{Delete, Purge};
+    assert_eq!(events, vec![(Delete, 2), (Purge, 2)]);
+}
+
+#[tokio::test]
+async fn the_worker_binary_runs_the_jobs_of_sqs_events_from_events_and_fails_only_the_poison() {
+    let t = TestApp::spawn().await;
+    let stub = RuntimeStub::start(vec![
+        event_text("worker-detach-cleanup.json"),
+        event_text("worker-batch-with-poison.json"),
+    ])
+    .await;
+    let mut child = spawn_function(&binary("worker"), stub.addr, &env(&t));
+    let result = stub.wait_for(2, Duration::from_secs(60)).await;
+    child.kill().ok();
+    child.wait().ok();
+    let responses = result.unwrap_or_else(|e| panic!("{e}"));
+    let cleanup: Value = serde_json::from_str(&responses[0]).unwrap();
+    assert_eq!(cleanup["batchItemFailures"], json!([]), "{cleanup}");
+    let message: folio::events::worker::Message = serde_json::from_str(
+        serde_json::from_str::<Value>(&event_text("worker-detach-cleanup.json")).unwrap()
+            ["Records"][0]["body"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let job = t
+        .app
+        .store
+        .job(&message.event.event_id, "detach_cleanup")
+        .await
+        .unwrap();
+    assert_eq!(
+        job,
+        Some(folio::store::jobs::JobRecord {
+            done: true,
+            runs: 1
+        }),
+        "the cleanup ran and is recorded"
+    );
+    let poison: Value = serde_json::from_str(&responses[1]).unwrap();
+    assert_eq!(
+        poison["batchItemFailures"],
+        json!([{"itemIdentifier": "7f3a1c52-0002-4c1e-9d4e-000000000002"}]),
+        "{poison}"
+    );
+}
+
+#[tokio::test]
 async fn the_delete_item_binary_serves_an_api_gateway_event_from_events() {
     let t = TestApp::spawn().await;
     let id = t
