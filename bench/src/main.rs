@@ -6,7 +6,10 @@
 //! - cold start of every release binary against a Runtime API stub: time
 //!   to its first `next` (Lambda's Init Duration) and first response, and
 //!   peak RSS;
-//! - the size of every arm64 `bootstrap`.
+//! - the size of every arm64 `bootstrap`;
+//! - the event pipeline (stream → relay → queue → worker) while writes
+//!   happen: jobs finished per second, and the delay from a committed
+//!   delete to its finished reference cleanup, p50/p99.
 //!
 //! It reports and never fails on a slow machine. Output:
 //! `target/folio-bench.json` and `BENCHMARKS.md`.
@@ -338,6 +341,139 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
     (Value::Object(out), batch)
 }
 
+/// Deletes `n` items that each have one `detach` referrer, as fast as one
+/// client can, while the pipeline runs beside them as AWS would (stream
+/// trigger → relay → queue trigger → worker); then reads each cleanup
+/// job's finish time from its job record.
+async fn pipeline(n: usize) -> Value {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = TestApp::spawn_with(&[]).await;
+    let people = json!({"name": "People", "fields": [
+        {"key": "name", "type": "text", "required": true},
+        {"key": "mentors", "type": "reference", "collection": "people", "many": true, "on_delete": "detach"}
+    ]});
+    assert_eq!(t.put_collection("people", people).await.status, 201);
+    eprintln!("bench: pipeline, {n} targets with a referrer each");
+    let mut targets = Vec::with_capacity(n);
+    for chunk in 0..n.div_ceil(25) {
+        let count = (n - chunk * 25).min(25);
+        let fields: Vec<Value> = (0..count)
+            .map(|i| json!({"name": format!("T{i}")}))
+            .collect();
+        let r = t
+            .request(
+                "POST",
+                "/v2/content/",
+                Some(json!({"key": "people", "status": "published", "fields": fields})),
+            )
+            .await;
+        assert_eq!(r.status, 202);
+        let ids: Vec<String> = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["meta"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        let referrers: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"name": "R", "mentors": [id]}))
+            .collect();
+        let r = t
+            .request(
+                "POST",
+                "/v2/content/",
+                Some(json!({"key": "people", "status": "published", "fields": referrers})),
+            )
+            .await;
+        assert_eq!(r.status, 202);
+        targets.extend(ids);
+    }
+    t.run_pipeline(Duration::from_secs(600)).await;
+
+    let writes_done = AtomicBool::new(false);
+    let relayed_all = AtomicBool::new(false);
+    let started = Instant::now();
+    let writes = async {
+        for id in &targets {
+            let r = t
+                .request("DELETE", &format!("/v2/content/people/{id}/"), None)
+                .await;
+            assert_eq!(r.status, 204);
+        }
+        writes_done.store(true, Ordering::SeqCst);
+    };
+    let relay = async {
+        loop {
+            let done = writes_done.load(Ordering::SeqCst);
+            let n = t.pump.lock().await.pump(&t.relay).await.unwrap();
+            if done && n == 0 {
+                relayed_all.store(true, Ordering::SeqCst);
+                return;
+            }
+            if n == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let work = async {
+        loop {
+            let round = t
+                .queue
+                .pump(&t.worker, Duration::from_secs(1))
+                .await
+                .unwrap();
+            if round.received == 0 && relayed_all.load(Ordering::SeqCst) && t.in_flight().await == 0
+            {
+                return;
+            }
+        }
+    };
+    tokio::join!(writes, relay, work);
+    let wall = started.elapsed();
+    // The last referrer events (no jobs) may still be on their way.
+    t.run_pipeline(Duration::from_secs(120)).await;
+
+    let secs = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(|d| d.unix_timestamp_nanos() as f64 / 1e9)
+            .ok()
+    };
+    let org = t.org.clone();
+    let mut delays = Vec::with_capacity(n);
+    let mut runs = 0;
+    for id in &targets {
+        let item = t.stored("people", id).await.unwrap();
+        let e = folio::events::event_id(
+            &org,
+            &item.collection,
+            item.id,
+            item.version,
+            folio::events::EventType::Delete,
+        );
+        let job = t.app.store.job(&e, "detach_cleanup").await.unwrap();
+        let Some(job) = job.filter(|j| j.done) else {
+            continue;
+        };
+        runs += job.runs;
+        if let (Some(done), Some(committed)) = (
+            job.finished_at.as_deref().and_then(secs),
+            secs(&item.updated_at),
+        ) {
+            delays.push(((done - committed) * 1e6).round() / 1e3);
+        }
+    }
+    delays.sort_by(f64::total_cmp);
+    json!({
+        "deletes": n,
+        "jobs_done": delays.len(),
+        "job_runs": runs,
+        "wall_s": (wall.as_secs_f64() * 100.0).round() / 100.0,
+        "jobs_per_s": ((delays.len() as f64 / wall.as_secs_f64()) * 10.0).round() / 10.0,
+        "commit_to_job_done_p50_ms": percentile(&delays, 0.5),
+        "commit_to_job_done_p99_ms": percentile(&delays, 0.99),
+    })
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -476,6 +612,16 @@ fn markdown(report: &Value) -> String {
         fmt(&b["parallel_dynamodb_ms"]), fmt(&b["sequential_dynamodb_ms"]), fmt(&b["dynamodb_speedup"]),
         fmt(&b["parallel_sqs_ms"]), fmt(&b["sequential_sqs_ms"]),
     );
+    let p = &report["pipeline"];
+    md += &format!(
+        "\n## Event pipeline (stream → relay → queue → worker, in process)\n\n\
+         {} deletes, each of an item with one `detach` referrer, sent one after another while the pipeline runs; \
+         each delete's reference cleanup is a job. Delay: from the delete's commit to its job record's `finished_at`.\n\n\
+         | jobs done | job runs | wall s | jobs/s | commit → job done p50 ms | p99 ms |\n|---|---|---|---|---|---|\n\
+         | {} | {} | {} | {} | {} | {} |\n",
+        fmt(&p["deletes"]), fmt(&p["jobs_done"]), fmt(&p["job_runs"]), fmt(&p["wall_s"]),
+        fmt(&p["jobs_per_s"]), fmt(&p["commit_to_job_done_p50_ms"]), fmt(&p["commit_to_job_done_p99_ms"]),
+    );
     md += "\n## Cold start (x86_64 release binary, Runtime API stub, median of starts)\n\n| function | init ms | first response ms | peak RSS MB |\n|---|---|---|---|\n";
     if let Some(cs) = report["cold_start"].as_object() {
         for (name, c) in cs {
@@ -517,6 +663,7 @@ async fn main() {
     };
     batch["speedup"] = ratio(&batch, "sequential_ms", "parallel_ms");
     batch["dynamodb_speedup"] = ratio(&batch, "sequential_dynamodb_ms", "parallel_dynamodb_ms");
+    let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 500)).await;
     let cold = cold_starts(starts).await;
     let arm = sizes(&target_dir().join("lambda"));
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -533,6 +680,7 @@ async fn main() {
         "requests_per_endpoint": n,
         "endpoints": endpoints,
         "batch_delete_100": batch,
+        "pipeline": pipeline,
         "cold_start": cold,
         "binary_size_mb": arm,
     });

@@ -64,7 +64,21 @@ impl QueuePump {
     }
 
     /// Up to one batch of messages, waiting up to `wait` for the first.
+    /// SQS's long poll answers as soon as a message is there; moto's waits
+    /// out its time until it has a full batch, so the pump polls instead
+    /// (every 50 ms), which is what SQS's long poll looks like from here.
     pub async fn receive(&self, wait: Duration) -> Result<Vec<Message>, PumpError> {
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let got = self.receive_waiting(Duration::ZERO).await?;
+            if !got.is_empty() || std::time::Instant::now() >= until {
+                return Ok(got);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn receive_waiting(&self, wait: Duration) -> Result<Vec<Message>, PumpError> {
         Ok(self
             .sqs
             .receive_message()

@@ -41,13 +41,22 @@ fn change_id(t: &TestApp, collection: &str, id: &str, version: u64, kind: EventT
     event_id(&t.org, &c, i, version, kind)
 }
 
-async fn job(t: &TestApp, event_id: &str) -> Option<JobRecord> {
-    t.app
+/// The cleanup job's record for an event: (done, runs).
+async fn job(t: &TestApp, event_id: &str) -> Option<(bool, u64)> {
+    let record: Option<JobRecord> = t
+        .app
         .store
         .job(event_id, Job::DetachCleanup.name())
         .await
-        .unwrap()
+        .unwrap();
+    record.map(|j| {
+        assert_eq!(j.done, j.finished_at.is_some(), "{j:?}");
+        (j.done, j.runs)
+    })
 }
+
+/// Done, by one run.
+const ONCE: Option<(bool, u64)> = Some((true, 1));
 
 async fn get(t: &TestApp, collection: &str, id: &str) -> Value {
     let r = t
@@ -122,13 +131,7 @@ async fn deleting_an_item_detaches_it_from_30_referrers_and_restoring_it_does_no
     assert!(t.referrers("people", &x).await.is_empty(), "no edge left");
     assert_eq!(t.referrers("people", &other).await.len(), 30);
     let delete_event = change_id(&t, "people", &x, 2, EventType::Delete);
-    assert_eq!(
-        job(&t, &delete_event).await,
-        Some(JobRecord {
-            done: true,
-            runs: 1
-        })
-    );
+    assert_eq!(job(&t, &delete_event).await, ONCE);
 
     let r = t
         .request("POST", &format!("/v2/content/people/{x}/restore/"), None)
@@ -163,13 +166,7 @@ async fn purging_an_item_detaches_it_from_30_referrers_and_leaves_nothing_pointi
     assert!(t.referrers("people", &y).await.is_empty());
     assert!(t.stored("people", &y).await.is_none());
     let purge_event = change_id(&t, "people", &y, 2, EventType::Purge);
-    assert_eq!(
-        job(&t, &purge_event).await,
-        Some(JobRecord {
-            done: true,
-            runs: 1
-        })
-    );
+    assert_eq!(job(&t, &purge_event).await, ONCE);
     let r = t
         .request("POST", &format!("/v2/content/people/{y}/restore/"), None)
         .await;
@@ -227,13 +224,7 @@ async fn the_same_message_delivered_three_times_twice_at_once_runs_its_job_once(
         assert_eq!(item.version, 2, "detached exactly once");
         assert!(item.out_refs.is_empty());
     }
-    assert_eq!(
-        job(&t, &delete_event.event_id).await,
-        Some(JobRecord {
-            done: true,
-            runs: 1
-        })
-    );
+    assert_eq!(job(&t, &delete_event.event_id).await, ONCE);
     // The referrers' changes are events of their own, one each.
     let changes = t.drain_events().await;
     assert_eq!(changes.len(), 3, "{changes:?}");
@@ -466,14 +457,7 @@ async fn writes_during_an_sqs_outage(outage: Outage) {
     t.run_pipeline(Duration::from_secs(60)).await;
     for id in &ids {
         let e = change_id(&t, "team_members", id, 2, EventType::Delete);
-        assert_eq!(
-            job(&t, &e).await,
-            Some(JobRecord {
-                done: true,
-                runs: 1
-            }),
-            "{outage:?}: the cleanup of {id}"
-        );
+        assert_eq!(job(&t, &e).await, ONCE, "{outage:?}: the cleanup of {id}");
     }
 }
 
@@ -561,14 +545,7 @@ async fn the_relay_killed_in_the_middle_of_a_batch_loses_nothing_and_repeats_no_
     }
     for (x, r) in targets.iter().zip(&rs) {
         let e = change_id(&t, "people", x, 2, EventType::Delete);
-        assert_eq!(
-            job(&t, &e).await,
-            Some(JobRecord {
-                done: true,
-                runs: 1
-            }),
-            "the cleanup after {x}"
-        );
+        assert_eq!(job(&t, &e).await, ONCE, "the cleanup after {x}");
         let item = t.stored("people", r).await.unwrap();
         assert_eq!(item.version, 2, "detached once");
         assert!(item.out_refs.is_empty());

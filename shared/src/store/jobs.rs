@@ -39,6 +39,8 @@ pub struct JobRecord {
     pub done: bool,
     /// Runs that claimed it (1 when it ran once).
     pub runs: u64,
+    /// When a run finished it (RFC 3339, as stored).
+    pub finished_at: Option<String>,
 }
 
 impl Store {
@@ -121,6 +123,9 @@ impl Store {
     ) -> Result<(), Error> {
         let mut expr = Expr::new();
         expr.set_value("state", AttributeValue::S(state.into()));
+        if state == DONE {
+            expr.set_value("finished_at", AttributeValue::S(crate::api::now()));
+        }
         if let Some(t) = lease_until {
             expr.set_value("lease_until", AttributeValue::N(t.to_string()));
         }
@@ -155,6 +160,7 @@ impl Store {
                 .map(String::as_str)
                 == Some(DONE),
             runs: runs(&i),
+            finished_at: i.get("finished_at").and_then(|v| v.as_s().ok()).cloned(),
         }))
     }
 }
