@@ -70,6 +70,16 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A URL on which nothing listens: connections to it are refused.
+pub fn closed_port() -> String {
+    // Bound, then dropped.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    format!("http://{closed}")
+}
+
 /// A binary of the workspace, built by `cargo build --workspace --bins`.
 pub fn binary(name: &str) -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")

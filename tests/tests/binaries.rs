@@ -17,19 +17,29 @@ fn env(t: &TestApp) -> Vec<(String, String)> {
     env
 }
 
+/// Starts `function`'s binary against a Runtime API stub holding
+/// `events`, and returns its responses, parsed.
+async fn invoke(t: &TestApp, function: &str, events: Vec<String>) -> Vec<Value> {
+    let n = events.len();
+    let stub = RuntimeStub::start(events).await;
+    let mut child = spawn_function(&binary(function), stub.addr, &env(t));
+    let result = stub.wait_for(n, Duration::from_secs(60)).await;
+    child.kill().ok();
+    child.wait().ok();
+    result
+        .unwrap_or_else(|e| panic!("{function}: {e}"))
+        .iter()
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn the_relay_binary_turns_a_stream_event_from_events_into_one_queued_event() {
     let t = TestApp::spawn().await;
     t.drain_events().await;
     // An INSERT (an event) and a counter change that keeps the version (none).
-    let stub = RuntimeStub::start(vec![event_text("relay-item-published.json")]).await;
-    let mut child = spawn_function(&binary("relay"), stub.addr, &env(&t));
-    let result = stub.wait_for(1, Duration::from_secs(60)).await;
-    child.kill().ok();
-    child.wait().ok();
-    let responses = result.unwrap_or_else(|e| panic!("{e}"));
-    let r: Value = serde_json::from_str(&responses[0]).unwrap();
-    assert_eq!(r["batchItemFailures"], json!([]), "{r}");
+    let r = invoke(&t, "relay", vec![event_text("relay-item-published.json")]).await;
+    assert_eq!(r[0]["batchItemFailures"], json!([]), "{r:?}");
     let events = t.drain_events().await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].kind, folio::events::EventType::Published);
@@ -41,14 +51,13 @@ async fn the_relay_binary_turns_a_stream_event_from_events_into_one_queued_event
 async fn the_relay_binary_turns_a_delete_and_a_ttl_removal_into_delete_and_purge_events() {
     let t = TestApp::spawn().await;
     t.drain_events().await;
-    let stub = RuntimeStub::start(vec![event_text("relay-item-deleted-and-purged.json")]).await;
-    let mut child = spawn_function(&binary("relay"), stub.addr, &env(&t));
-    let result = stub.wait_for(1, Duration::from_secs(60)).await;
-    child.kill().ok();
-    child.wait().ok();
-    let responses = result.unwrap_or_else(|e| panic!("{e}"));
-    let r: Value = serde_json::from_str(&responses[0]).unwrap();
-    assert_eq!(r["batchItemFailures"], json!([]), "{r}");
+    let r = invoke(
+        &t,
+        "relay",
+        vec![event_text("relay-item-deleted-and-purged.json")],
+    )
+    .await;
+    assert_eq!(r[0]["batchItemFailures"], json!([]), "{r:?}");
     let mut events: Vec<(folio::events::EventType, u64)> = t
         .drain_events()
         .await
@@ -63,18 +72,20 @@ async fn the_relay_binary_turns_a_delete_and_a_ttl_removal_into_delete_and_purge
 #[tokio::test]
 async fn the_worker_binary_runs_the_jobs_of_sqs_events_from_events_and_fails_only_the_poison() {
     let t = TestApp::spawn().await;
-    let stub = RuntimeStub::start(vec![
-        event_text("worker-detach-cleanup.json"),
-        event_text("worker-batch-with-poison.json"),
-    ])
+    let responses = invoke(
+        &t,
+        "worker",
+        vec![
+            event_text("worker-detach-cleanup.json"),
+            event_text("worker-batch-with-poison.json"),
+        ],
+    )
     .await;
-    let mut child = spawn_function(&binary("worker"), stub.addr, &env(&t));
-    let result = stub.wait_for(2, Duration::from_secs(60)).await;
-    child.kill().ok();
-    child.wait().ok();
-    let responses = result.unwrap_or_else(|e| panic!("{e}"));
-    let cleanup: Value = serde_json::from_str(&responses[0]).unwrap();
-    assert_eq!(cleanup["batchItemFailures"], json!([]), "{cleanup}");
+    assert_eq!(
+        responses[0]["batchItemFailures"],
+        json!([]),
+        "{responses:?}"
+    );
     let message: folio::events::worker::Message = serde_json::from_str(
         serde_json::from_str::<Value>(&event_text("worker-detach-cleanup.json")).unwrap()
             ["Records"][0]["body"]
@@ -93,7 +104,7 @@ async fn the_worker_binary_runs_the_jobs_of_sqs_events_from_events_and_fails_onl
         Some((true, 1)),
         "the cleanup ran and is recorded"
     );
-    let poison: Value = serde_json::from_str(&responses[1]).unwrap();
+    let poison = &responses[1];
     assert_eq!(
         poison["batchItemFailures"],
         json!([{"itemIdentifier": "7f3a1c52-0002-4c1e-9d4e-000000000002"}]),

@@ -84,19 +84,10 @@ async fn concurrent_patches_of_different_fields_all_survive() {
     }
 }
 
-/// A URL on which nothing listens: connections to it are refused.
-fn closed_port() -> String {
-    // Bound then dropped.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    format!("http://{closed}")
-}
-
 /// An app whose DynamoDB endpoint is a closed port.
 fn app_without_dynamodb(t: &TestApp) -> App {
-    let ddb = aws_sdk_dynamodb::config::Builder::from(&t.sdk).endpoint_url(closed_port());
+    let ddb =
+        aws_sdk_dynamodb::config::Builder::from(&t.sdk).endpoint_url(folio_tests::closed_port());
     App::from_clients(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
         folio_tests::test_config(&t.table),

@@ -385,15 +385,6 @@ fn sqs_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL_SQS").unwrap()
 }
 
-/// A URL on which nothing listens: connections to it are refused.
-fn closed_port() -> String {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    format!("http://{closed}")
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Outage {
     Refusing,
@@ -419,7 +410,7 @@ async fn writes_during_an_sqs_outage(outage: Outage) {
     let proxy = Proxy::start(&sqs_endpoint()).await;
     let (down, back) = match outage {
         Outage::Refusing => (
-            relay_via(&t, &closed_port(), short()).await,
+            relay_via(&t, &folio_tests::closed_port(), short()).await,
             t.relay.clone(),
         ),
         Outage::Hanging => {
