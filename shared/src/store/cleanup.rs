@@ -113,9 +113,15 @@ impl Store {
             r.collection == *target.0 && r.id == *target.1 && r.on_delete == OnDelete::Detach
         };
         let mut gone = BTreeSet::new();
+        // The referrer as a failed condition handed it back, else read.
+        let mut known = None;
         while attempts.next() {
-            let Some(item) = self.get_item(org, referrer.0, referrer.1).await? else {
-                return Ok(Detached::NotHeld);
+            let item = match known.take() {
+                Some(item) => item,
+                None => match self.get_item(org, referrer.0, referrer.1).await? {
+                    Some(item) => item,
+                    None => return Ok(Detached::NotHeld),
+                },
             };
             if item.write_token.as_deref() == Some(attempts.write_token().as_str()) {
                 return Ok(Detached::Done {
@@ -165,8 +171,9 @@ impl Store {
                     })
                 }
                 Err(WriteFailure::Restored) => return Ok(Detached::TargetLive),
-                // The referrer changed meanwhile: read it again.
-                Err(WriteFailure::Item(_)) => {}
+                // The referrer changed meanwhile: plan again on it as it is.
+                Err(WriteFailure::Item(Some(now))) => known = Some(*now),
+                Err(WriteFailure::Item(None)) => return Ok(Detached::NotHeld),
                 Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
                 Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
                 Err(WriteFailure::Fault(e)) => return Err(e),
