@@ -171,12 +171,20 @@ impl Collection {
         self.fields.iter().find(|f| f.key.as_str() == key)
     }
 
-    /// Targets of this collection's reference fields.
-    pub fn referenced_collections(&self) -> impl Iterator<Item = &CollectionKey> {
+    /// This collection's reference fields: each with its target collection
+    /// and whether it holds many references.
+    pub fn reference_fields(&self) -> impl Iterator<Item = (&Field, &CollectionKey, bool)> {
         self.fields.iter().filter_map(|f| match &f.kind {
-            FieldType::Reference { collection, .. } => Some(collection),
+            FieldType::Reference {
+                collection, many, ..
+            } => Some((f, collection, *many)),
             _ => None,
         })
+    }
+
+    /// Targets of this collection's reference fields.
+    pub fn referenced_collections(&self) -> impl Iterator<Item = &CollectionKey> {
+        self.reference_fields().map(|(_, target, _)| target)
     }
 
     pub fn specs(&self) -> Vec<FieldSpec> {

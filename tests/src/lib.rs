@@ -395,11 +395,16 @@ impl TestApp {
 
     /// Messages on the events queue not yet deleted (visible or not).
     pub async fn in_flight(&self) -> usize {
+        self.queue_depth(&self.queue_url).await
+    }
+
+    /// Messages on the queue at `url` not yet deleted (visible or not).
+    pub async fn queue_depth(&self, url: &str) -> usize {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let attrs = self
             .sqs
             .get_queue_attributes()
-            .queue_url(&self.queue_url)
+            .queue_url(url)
             .attribute_names(A::ApproximateNumberOfMessages)
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
             .send()

@@ -231,23 +231,6 @@ async fn the_same_message_delivered_three_times_twice_at_once_runs_its_job_once(
     assert!(changes.iter().all(|e| e.version == 2));
 }
 
-async fn queue_depth(t: &TestApp, url: &str) -> usize {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    t.sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default()
-        .values()
-        .filter_map(|v| v.parse::<usize>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn a_poison_message_fails_alone_reaches_the_dlq_and_the_cli_redrives_it() {
     let t = TestApp::spawn().await;
@@ -326,7 +309,7 @@ async fn a_poison_message_fails_alone_reaches_the_dlq_and_the_cli_redrives_it() 
 
     // Received again until SQS gives up on it.
     let until = Instant::now() + Duration::from_secs(30);
-    while queue_depth(&t, &dlq_url).await == 0 {
+    while t.queue_depth(&dlq_url).await == 0 {
         assert!(
             Instant::now() < until,
             "the poison message never reached the DLQ"
@@ -334,7 +317,7 @@ async fn a_poison_message_fails_alone_reaches_the_dlq_and_the_cli_redrives_it() 
         queue.pump(&t.worker, Duration::from_secs(1)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert_eq!(queue_depth(&t, &queue_url).await, 0);
+    assert_eq!(t.queue_depth(&queue_url).await, 0);
 
     let out = std::process::Command::new(binary("folio-admin"))
         .args([
@@ -352,7 +335,7 @@ async fn a_poison_message_fails_alone_reaches_the_dlq_and_the_cli_redrives_it() 
         String::from_utf8_lossy(&out.stderr).contains("1 messages moved"),
         "{out:?}"
     );
-    assert_eq!(queue_depth(&t, &dlq_url).await, 0);
+    assert_eq!(t.queue_depth(&dlq_url).await, 0);
     let back = queue.receive(Duration::from_secs(1)).await.unwrap();
     assert_eq!(back.len(), 1);
     assert!(back[0].body().unwrap().contains("not an event"));
@@ -508,19 +491,19 @@ async fn the_relay_killed_in_the_middle_of_a_batch_loses_nothing_and_repeats_no_
         let _ = first.pump(&relay).await;
     });
     let until = Instant::now() + Duration::from_secs(30);
-    while queue_depth(&t, &t.queue_url).await < 10 {
+    while t.queue_depth(&t.queue_url).await < 10 {
         assert!(Instant::now() < until, "the first batch never landed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(queue_depth(&t, &t.queue_url).await, 10, "the rest hangs");
+    assert_eq!(t.queue_depth(&t.queue_url).await, 10, "the rest hangs");
     killed.abort();
     let _ = killed.await;
 
     // Restarted from the checkpoint: the whole batch again.
     let mut second = start().await;
     assert_eq!(second.pump(&t.relay).await.unwrap(), 12);
-    assert_eq!(queue_depth(&t, &t.queue_url).await, 22, "10 duplicates");
+    assert_eq!(t.queue_depth(&t.queue_url).await, 22, "10 duplicates");
     let until = Instant::now() + Duration::from_secs(90);
     loop {
         second.pump(&t.relay).await.unwrap();
@@ -529,7 +512,7 @@ async fn the_relay_killed_in_the_middle_of_a_batch_loses_nothing_and_repeats_no_
             .pump(&t.worker, Duration::from_secs(1))
             .await
             .unwrap();
-        if round.received == 0 && queue_depth(&t, &t.queue_url).await == 0 {
+        if round.received == 0 && t.queue_depth(&t.queue_url).await == 0 {
             break;
         }
         assert!(Instant::now() < until, "the worker did not finish");

@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::content::{render, ItemRecord, Status, View};
 use crate::error::Error;
 use crate::ids::{CollectionKey, ItemId};
-use crate::schema::{Collection, FieldType, Org};
+use crate::schema::{Collection, Org};
 use crate::store::{now_epoch, Target};
 
 /// Referenced items one response may expand (each expansion counts, also
@@ -90,13 +90,7 @@ impl<'a> Expander<'a> {
                 let Some(schema) = e.schemas.get(&item.collection).cloned() else {
                     continue;
                 };
-                for field in &schema.fields {
-                    let FieldType::Reference {
-                        collection: target, ..
-                    } = &field.kind
-                    else {
-                        continue;
-                    };
+                for (field, target, _) in schema.reference_fields() {
                     if !principal.may_read(target) {
                         continue;
                     }
@@ -141,19 +135,11 @@ impl<'a> Expander<'a> {
     /// response holds before any expansion.
     pub fn linked(&self, collection: &Collection, item: &ItemRecord) -> Map<String, Value> {
         let mut out = render(self.org, collection, item, &self.read.view);
-        for field in &collection.fields {
-            let FieldType::Reference {
-                collection: target,
-                many,
-                ..
-            } = &field.kind
-            else {
-                continue;
-            };
+        for (field, target, many) in collection.reference_fields() {
             let links = reference_ids(item, self.org, field.key.as_str(), &self.read.view)
                 .into_iter()
                 .map(|raw| Value::String(item_link(target, &raw)));
-            let value = if *many {
+            let value = if many {
                 Value::Array(links.collect())
             } else {
                 links.into_iter().next().unwrap_or(Value::Null)
@@ -197,15 +183,7 @@ impl<'a> Expander<'a> {
         mut out: Map<String, Value>,
         depth: u8,
     ) -> Map<String, Value> {
-        for field in &collection.fields {
-            let FieldType::Reference {
-                collection: target,
-                many,
-                ..
-            } = &field.kind
-            else {
-                continue;
-            };
+        for (field, target, many) in collection.reference_fields() {
             if depth >= self.read.levels || !self.principal.may_read(target) {
                 continue;
             }
@@ -231,7 +209,7 @@ impl<'a> Expander<'a> {
                 };
                 values.push(value);
             }
-            let value = if *many {
+            let value = if many {
                 Value::Array(values.into_iter().filter(|v| !v.is_null()).collect())
             } else {
                 values.into_iter().next().unwrap_or(Value::Null)

@@ -141,7 +141,8 @@ impl Relay {
             }
         }
         let mut response = DynamoDbEventResponse::default();
-        if let Some(failed) = self.send_in_order(&outgoing).await {
+        if let Some(first) = self.send_in_order(&outgoing).await {
+            let failed = outgoing[first].sequence.clone();
             tracing::warn!(sequence = ?failed, "relay stopped; the shard retries from this record");
             let mut f = DynamoDbBatchItemFailure::default();
             f.item_identifier = failed;
@@ -155,22 +156,18 @@ impl Relay {
     pub async fn send_events(&self, events: &[Event]) -> usize {
         let outgoing: Vec<Outgoing> = events
             .iter()
-            .enumerate()
-            .map(|(i, e)| Outgoing {
-                sequence: Some(i.to_string()),
+            .map(|e| Outgoing {
+                sequence: None,
                 queue: Queue::Events,
                 body: serde_json::to_string(e).unwrap_or_default(),
             })
             .collect();
-        match self.send_in_order(&outgoing).await {
-            None => events.len(),
-            Some(first_failed) => first_failed.and_then(|s| s.parse().ok()).unwrap_or(0),
-        }
+        self.send_in_order(&outgoing).await.unwrap_or(events.len())
     }
 
     /// Sends runs of messages to one queue ten at a time, in order; the
-    /// sequence number of the first message not sent, if any.
-    async fn send_in_order(&self, outgoing: &[Outgoing]) -> Option<Option<String>> {
+    /// index of the first message not sent, if any.
+    async fn send_in_order(&self, outgoing: &[Outgoing]) -> Option<usize> {
         let mut i = 0;
         while i < outgoing.len() {
             let queue = outgoing[i].queue;
@@ -182,9 +179,7 @@ impl Relay {
             let chunk = &outgoing[i..i + run];
             match self.send_batch(queue, chunk).await {
                 Ok(()) => i += run,
-                Err(first_failed) => {
-                    return Some(chunk[first_failed].sequence.clone());
-                }
+                Err(first_failed) => return Some(i + first_failed),
             }
         }
         None

@@ -72,14 +72,7 @@ impl Store {
             "attribute_not_exists({pk}) OR ({state} <> {done} AND {lease_until} < {now_v})"
         ));
         let result = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::job(event_id, job)))
-            .update_expression(expr.update_expression())
-            .set_condition_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+            .job_update(event_id, job, &expr)
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -130,6 +123,17 @@ impl Store {
             expr.set_value("lease_until", AttributeValue::N(t.to_string()));
         }
         expr.when_exists(keys::PK);
+        self.job_update(event_id, job, &expr).send().await?;
+        Ok(())
+    }
+
+    /// An UpdateItem of a job record with `expr`'s changes and condition.
+    fn job_update(
+        &self,
+        event_id: &str,
+        job: &str,
+        expr: &Expr,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.ddb
             .update_item()
             .table_name(&self.table)
@@ -138,9 +142,6 @@ impl Store {
             .set_condition_expression(expr.condition_expression())
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
-            .send()
-            .await?;
-        Ok(())
     }
 
     /// The record of `job` of `event_id`, if any run claimed it.
