@@ -2,7 +2,8 @@
 # Local dev stack: DynamoDB Local + moto, a demo organization with an admin
 # token, `cargo lambda watch` serving the API on 127.0.0.1:9000, and the
 # triggers AWS would run (folio-pump): the table's stream → the relay → the
-# events queue, and the events queue → the worker.
+# events queue, the events queue → the worker, and the deliveries queue → the
+# deliverer (webhooks; receivers on 127.0.0.1 are allow-listed here only).
 #   scripts/dev.sh        start (services are reused if running); prints a curl example
 #   scripts/dev.sh stop   stop what it started, by the pids saved in .folio/
 set -euo pipefail
@@ -67,6 +68,13 @@ init=$("$admin" init) # creates table and queue if missing; prints their names
 table=$(sed -n 's/^FOLIO_TABLE=//p' <<<"$init")
 queue=$(sed -n 's/^FOLIO_QUEUE_URL=//p' <<<"$init")
 dlq=$(sed -n 's/^FOLIO_DLQ_URL=//p' <<<"$init")
+deliveries=$(sed -n 's/^FOLIO_DELIVERIES_QUEUE_URL=//p' <<<"$init")
+deliveries_dlq=$(sed -n 's/^FOLIO_DELIVERIES_DLQ_URL=//p' <<<"$init")
+# The key sealing webhook secrets: made once, kept with the local data
+# (a new key would make the stored secrets unreadable).
+if [[ ! -s $state/webhook-key ]]; then
+  (umask 077 && head -c 32 /dev/urandom | base64 >"$state/webhook-key")
+fi
 if [[ -z $table || -z $queue ]]; then
   echo "folio-admin init did not print FOLIO_TABLE= and FOLIO_QUEUE_URL= lines:" >&2
   echo "$init" >&2
@@ -81,6 +89,11 @@ token=$("$admin" token create --org demo --scope admin --scope write --scope rea
   echo "FOLIO_TABLE=$table"
   echo "FOLIO_QUEUE_URL=$queue"
   echo "FOLIO_DLQ_URL=$dlq"
+  echo "FOLIO_DELIVERIES_QUEUE_URL=$deliveries"
+  echo "FOLIO_DELIVERIES_DLQ_URL=$deliveries_dlq"
+  echo "FOLIO_WEBHOOK_KEY=$(cat "$state/webhook-key")"
+  echo "FOLIO_OUTBOUND_ALLOW=127.0.0.1/32,::1/128"
+  echo "FOLIO_WEBHOOK_RETRY_BASE_SECONDS=5"
   echo "FOLIO_DEV_TOKEN=$token"
   echo "FOLIO_API=$api"
 } >"$state/dev.env"
@@ -118,8 +131,9 @@ done
 cat <<EOF
 
 Folio is serving on $api (log: $state/watch.log). The pipeline's log is
-$state/pump.log: the relay's batches, and the worker's "event received" and
-"job done" lines (tail -f it to watch events flow). Try:
+$state/pump.log: the relay's batches, the worker's "event received" and
+"job done" lines, and every "webhook attempt" (tail -f it to watch events
+flow). Try:
 
 set -a; . $state/dev.env; set +a
 curl -sS -w '\n' -X PUT "\$FOLIO_API/v2/collections/team_members/" \\
@@ -128,6 +142,14 @@ curl -sS -w '\n' -X PUT "\$FOLIO_API/v2/collections/team_members/" \\
 curl -sS -w '\n' -X POST "\$FOLIO_API/v2/content/" \\
   -H "Authorization: Token \$FOLIO_DEV_TOKEN" -H 'Content-Type: application/json' \\
   -d '{"key":"team_members","status":"published","fields":[{"en":{"name":"Ada"}}]}'
+
+Webhooks: register a receiver on 127.0.0.1 (allow-listed in make dev only),
+then start it with the secret the 201 shows (once) and create an item:
+
+curl -sS -w '\n' -X PUT "\$FOLIO_API/v2/webhooks/local/" \\
+  -H "Authorization: Token \$FOLIO_DEV_TOKEN" -H 'Content-Type: application/json' \\
+  -d '{"url":"http://127.0.0.1:4000/","events":["collectionitem.*"]}'
+FOLIO_WEBHOOK_SECRET=whsec_... target/debug/folio-receiver 4000
 
 Stop everything with: make dev-stop
 EOF

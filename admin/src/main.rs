@@ -23,11 +23,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the table and the events queue (with its DLQ) if missing;
-    /// prints FOLIO_TABLE=… and FOLIO_QUEUE_URL=… lines.
+    /// Create the table, the events queue and the deliveries queue (each
+    /// with its DLQ) if missing; prints FOLIO_TABLE=…, FOLIO_QUEUE_URL=…,
+    /// FOLIO_DELIVERIES_QUEUE_URL=… lines.
     Init {
         #[arg(long, env = "FOLIO_QUEUE_NAME", default_value = "folio-events")]
         queue: String,
+        /// The webhook deliveries queue (with its DLQ).
+        #[arg(
+            long,
+            env = "FOLIO_DELIVERIES_QUEUE_NAME",
+            default_value = "folio-deliveries"
+        )]
+        deliveries_queue: String,
     },
     /// Organizations.
     Org {
@@ -132,10 +140,19 @@ async fn main() {
 
 async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(), folio::Error> {
     match cli.command {
-        Command::Init { queue } => {
+        Command::Init {
+            queue,
+            deliveries_queue,
+        } => {
             let created = store.ensure_table().await?;
             let sqs = aws_sdk_sqs::Client::new(sdk);
             let (queue_url, dlq_url) = folio::events::ensure_queues(&sqs, &queue).await?;
+            let (deliveries_url, deliveries_dlq_url) = folio::events::ensure_queues_with(
+                &sqs,
+                &deliveries_queue,
+                folio::events::QueueSettings::deliveries(),
+            )
+            .await?;
             eprintln!(
                 "table {} {}",
                 cli.table,
@@ -144,6 +161,8 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             println!("FOLIO_TABLE={}", cli.table);
             println!("FOLIO_QUEUE_URL={queue_url}");
             println!("FOLIO_DLQ_URL={dlq_url}");
+            println!("FOLIO_DELIVERIES_QUEUE_URL={deliveries_url}");
+            println!("FOLIO_DELIVERIES_DLQ_URL={deliveries_dlq_url}");
         }
         Command::Org {
             command:

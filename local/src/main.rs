@@ -2,16 +2,18 @@
 //! done locally (`make dev` runs it). It reads the table's stream from
 //! DynamoDB Local and relays it to the events queue, as the stream trigger
 //! does, and long-polls the events queue and runs the worker on it, as the
-//! queue's trigger does. Settings: `FOLIO_TABLE`, `FOLIO_QUEUE_URL`,
-//! `FOLIO_DLQ_URL`, `FOLIO_PUMP_CHECKPOINT` (a file keeping the stream
+//! queue's trigger does, and the deliverer on the deliveries queue.
+//! Settings: `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DLQ_URL`,
+//! `FOLIO_DELIVERIES_QUEUE_URL`, `FOLIO_WEBHOOK_KEY`, `FOLIO_OUTBOUND_ALLOW`, `FOLIO_PUMP_CHECKPOINT` (a file keeping the stream
 //! position across restarts) and the standard AWS variables.
 
 use std::time::Duration;
 
+use folio::events::deliver::Deliverer;
 use folio::events::relay::Relay;
 use folio::events::worker::Worker;
 use folio_local::pump::{PumpError, StreamPump};
-use folio_local::queue::QueuePump;
+use folio_local::queue::{Consumer, QueuePump};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), PumpError> {
@@ -30,8 +32,21 @@ async fn main() -> Result<(), PumpError> {
         std::env::var("FOLIO_QUEUE_URL")?,
     )
     .await?;
-    tracing::info!(table, "relaying the table's stream and running the worker");
-    tokio::join!(relay_forever(stream, &relay), work_forever(&queue, &worker));
+    let deliverer = Deliverer::from_env().await?;
+    let deliveries = QueuePump::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        std::env::var("FOLIO_DELIVERIES_QUEUE_URL")?,
+    )
+    .await?;
+    tracing::info!(
+        table,
+        "relaying the table's stream, running the worker and the deliverer"
+    );
+    tokio::join!(
+        relay_forever(stream, &relay),
+        consume_forever(&queue, &worker, "worker ran"),
+        consume_forever(&deliveries, &deliverer, "deliverer ran"),
+    );
     Ok(())
 }
 
@@ -47,15 +62,11 @@ async fn relay_forever(mut stream: StreamPump, relay: &Relay) {
     }
 }
 
-async fn work_forever(queue: &QueuePump, worker: &Worker) {
+async fn consume_forever(queue: &QueuePump, consumer: &impl Consumer, what: &str) {
     loop {
-        match queue.pump(worker, Duration::from_secs(5)).await {
+        match queue.pump(consumer, Duration::from_secs(5)).await {
             Ok(round) if round.received > 0 => {
-                tracing::info!(
-                    received = round.received,
-                    failed = round.failed,
-                    "worker ran"
-                )
+                tracing::info!(received = round.received, failed = round.failed, "{what}")
             }
             Ok(_) => {}
             Err(e) => {

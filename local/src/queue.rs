@@ -1,5 +1,5 @@
 //! The queue pump: what AWS's SQS event source mapping does for the
-//! worker, done locally. It long-polls the queue, hands the messages to the
+//! worker and the deliverer, done locally. It long-polls the queue, hands the messages to the
 //! worker as a real SQS event, and deletes only those the worker did not
 //! name in `batchItemFailures`; the others come back after the queue's
 //! visibility timeout, and after `maxReceiveCount` receives SQS moves them
@@ -12,10 +12,28 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
 };
+use folio::events::deliver::Deliverer;
 use folio::events::worker::Worker;
 use serde_json::json;
 
 use crate::pump::PumpError;
+
+/// A function on a queue's trigger: the worker, the deliverer.
+pub trait Consumer {
+    fn consume(&self, event: SqsEvent) -> impl std::future::Future<Output = SqsBatchResponse>;
+}
+
+impl Consumer for Worker {
+    async fn consume(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle(event).await
+    }
+}
+
+impl Consumer for Deliverer {
+    async fn consume(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle(event).await
+    }
+}
 
 /// Messages per invocation, as the trigger's batch size.
 const BATCH: i32 = 10;
@@ -52,14 +70,14 @@ impl QueuePump {
         })
     }
 
-    /// Receives one batch (waiting up to `wait` for it), runs the worker on
-    /// it and deletes what the worker finished.
-    pub async fn pump(&self, worker: &Worker, wait: Duration) -> Result<Round, PumpError> {
+    /// Receives one batch (waiting up to `wait` for it), runs the consumer
+    /// on it and deletes what it finished.
+    pub async fn pump(&self, consumer: &impl Consumer, wait: Duration) -> Result<Round, PumpError> {
         let messages = self.receive(wait).await?;
         if messages.is_empty() {
             return Ok(Round::default());
         }
-        let response = worker.handle(self.event(&messages)?).await;
+        let response = consumer.consume(self.event(&messages)?).await;
         self.settle(&messages, &response).await
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
@@ -101,6 +101,9 @@ pub struct App {
     tokens: TtlCache<String, TokenRecord>,
     orgs: TtlCache<OrgId, Org>,
     collections: TtlCache<(OrgId, CollectionKey), Collection>,
+    /// Signs and sends webhooks (only the webhook endpoints use it): built
+    /// on first use from the environment, unless set first.
+    webhook_sender: OnceLock<crate::webhooks::Sender>,
 }
 
 impl App {
@@ -123,8 +126,25 @@ impl App {
             tokens: TtlCache::new(config.token_ttl),
             orgs: TtlCache::new(config.schema_ttl),
             collections: TtlCache::new(config.schema_ttl),
+            webhook_sender: OnceLock::new(),
             config,
         }
+    }
+
+    /// Uses `sender` for webhooks instead of one from the environment.
+    pub fn with_webhook_sender(self, sender: crate::webhooks::Sender) -> Self {
+        let _ = self.webhook_sender.set(sender);
+        self
+    }
+
+    /// The webhook sender: `FOLIO_WEBHOOK_KEY`, `FOLIO_OUTBOUND_ALLOW` and
+    /// the timeouts of `webhooks::timeouts_from_env`.
+    pub fn webhook_sender(&self) -> Result<&crate::webhooks::Sender, Error> {
+        if let Some(s) = self.webhook_sender.get() {
+            return Ok(s);
+        }
+        let sender = crate::webhooks::Sender::from_env()?;
+        Ok(self.webhook_sender.get_or_init(|| sender))
     }
 
     /// Who presents this token; a warm instance asks DynamoDB once per

@@ -73,6 +73,17 @@ string_id!(
 );
 
 string_id!(
+    /// A webhook endpoint's id, chosen by its owner: `[a-z0-9][a-z0-9_-]{0,63}`.
+    WebhookId,
+    |s| {
+        matches!(s.chars().next(), Some('a'..='z' | '0'..='9'))
+            && s.len() <= 64
+            && s.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-' | '_'))
+    },
+    "webhook id"
+);
+
+string_id!(
     /// A field key inside a collection: `[a-z][a-z0-9_]{0,63}`.
     FieldKey,
     |s| is_key(s, 64),

@@ -7,6 +7,8 @@
 //! - `schema`, `content`: collection definitions, item validation and rendering
 //! - `store`: DynamoDB keys and the conditional writes that keep the invariants
 //! - `events`: change events and the SQS publisher
+//! - `outbound`: HTTP to users' URLs behind the address guard
+//! - `webhooks`: endpoints, payload, signing
 //! - `app`: per-instance configuration, clients and caches
 
 pub mod api;
@@ -17,8 +19,10 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod outbound;
 pub mod schema;
 pub mod store;
+pub mod webhooks;
 
 pub use app::{App, Config};
 pub use error::Error;

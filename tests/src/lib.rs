@@ -53,6 +53,23 @@ pub fn test_queue_settings() -> folio::events::QueueSettings {
     }
 }
 
+/// The webhook sender of tests: receivers on 127.0.0.1 and ::1 are
+/// allow-listed (as `make dev` does), and a receiver gets 2 s.
+pub fn test_sender(key: &folio::webhooks::SecretKey) -> folio::webhooks::Sender {
+    folio::webhooks::Sender::new(
+        key.clone(),
+        folio::outbound::Guard::allowing(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ]),
+        folio::outbound::Timeouts {
+            connect: Duration::from_secs(1),
+            total: Duration::from_secs(2),
+        },
+    )
+    .expect("a webhook sender")
+}
+
 /// The settings every test app uses, with the production defaults.
 pub fn test_config(table: &str) -> Config {
     Config {
@@ -141,6 +158,14 @@ pub struct TestApp {
     /// The worker as AWS would run it on the events queue.
     pub worker: folio::events::worker::Worker,
     pub queue: queue::QueuePump,
+    /// The deliveries queue and the deliverer as AWS would run it on it.
+    pub deliveries_url: String,
+    pub deliverer: folio::events::deliver::Deliverer,
+    pub deliveries: queue::QueuePump,
+    /// The key sealing webhook secrets (the app's and the deliverer's).
+    pub webhook_key: folio::webhooks::SecretKey,
+    /// The same key as `FOLIO_WEBHOOK_KEY` holds it (for the binaries).
+    pub webhook_key_b64: String,
     pub org: OrgId,
     /// admin + write + read
     pub token: String,
@@ -176,8 +201,21 @@ impl TestApp {
             folio::events::ensure_queues_with(&sqs, &unique("folio-test"), test_queue_settings())
                 .await
                 .expect("create the test queue in moto");
+        let (deliveries_url, _) = folio::events::ensure_queues_with(
+            &sqs,
+            &unique("folio-test-deliveries"),
+            folio::events::QueueSettings {
+                visibility_timeout_secs: 5,
+                max_receive_count: folio::events::deliver::MAX_RECEIVES,
+            },
+        )
+        .await
+        .expect("create the test deliveries queue in moto");
+        let webhook_key_b64 = folio::webhooks::SecretKey::generate_b64();
+        let webhook_key = folio::webhooks::SecretKey::parse(&webhook_key_b64).unwrap();
+        let sender = test_sender(&webhook_key);
         let config = test_config(&table);
-        let app = App::new(&sdk, config);
+        let app = App::new(&sdk, config).with_webhook_sender(sender.clone());
         let relay =
             folio::events::relay::Relay::new(sqs.clone(), queue_url.clone(), dlq_url.clone());
         let pump = pump::StreamPump::new(&sdk, app.store.client(), &table)
@@ -188,10 +226,22 @@ impl TestApp {
             sqs.clone(),
             queue_url.clone(),
             Duration::from_secs(60),
-        );
+        )
+        .with_deliveries(deliveries_url.clone());
         let queue = queue::QueuePump::new(sqs.clone(), queue_url.clone())
             .await
             .expect("the test queue");
+        let deliverer = folio::events::deliver::Deliverer::new(
+            app.store.clone(),
+            sqs.clone(),
+            deliveries_url.clone(),
+            sender,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+        );
+        let deliveries = queue::QueuePump::new(sqs.clone(), deliveries_url.clone())
+            .await
+            .expect("the test deliveries queue");
         let mut t = TestApp {
             app,
             sdk,
@@ -203,6 +253,11 @@ impl TestApp {
             pump: tokio::sync::Mutex::new(pump),
             worker,
             queue,
+            deliveries_url,
+            deliverer,
+            deliveries,
+            webhook_key,
+            webhook_key_b64,
             org: OrgId::parse("placeholder").unwrap(),
             token: String::new(),
         };
@@ -380,8 +435,18 @@ impl TestApp {
                 .await
                 .expect("run the worker on the queue");
             received += round.received;
+            let delivered = self
+                .deliveries
+                .pump(&self.deliverer, Duration::ZERO)
+                .await
+                .expect("run the deliverer on the deliveries queue");
             // Failed messages come back after the visibility timeout.
-            if relayed == 0 && round.received == 0 && self.in_flight().await == 0 {
+            if relayed == 0
+                && round.received == 0
+                && delivered.received == 0
+                && self.in_flight().await == 0
+                && self.queue_depth(&self.deliveries_url).await == 0
+            {
                 idle_rounds += 1;
                 if idle_rounds >= 2 {
                     return received;

@@ -14,6 +14,12 @@ fn env(t: &TestApp) -> Vec<(String, String)> {
     env.push(("FOLIO_TABLE".into(), t.table.clone()));
     env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
     env.push(("FOLIO_DLQ_URL".into(), t.dlq_url.clone()));
+    env.push((
+        "FOLIO_DELIVERIES_QUEUE_URL".into(),
+        t.deliveries_url.clone(),
+    ));
+    env.push(("FOLIO_WEBHOOK_KEY".into(), t.webhook_key_b64.clone()));
+    env.push(("FOLIO_OUTBOUND_ALLOW".into(), "127.0.0.1/32".into()));
     env
 }
 
@@ -169,4 +175,39 @@ async fn every_function_binary_starts_and_answers_401_without_a_token() {
         let r: Value = serde_json::from_str(&responses[0]).unwrap();
         assert_eq!(r["statusCode"], 401, "{function}: {r}");
     }
+}
+
+#[tokio::test]
+async fn the_deliver_binary_signs_and_sends_the_delivery_from_events() {
+    use folio_local::receiver::{always, Receiver};
+    let t = TestApp::spawn().await;
+    let receiver = Receiver::start(always(200)).await.unwrap();
+    let r = t
+        .request(
+            "PUT",
+            "/v2/webhooks/site-build/",
+            Some(json!({"url": receiver.url, "events": ["collectionitem.*"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    receiver.verify_with(r.body["secret"].as_str().unwrap());
+    let event = event_text("deliver-webhook.json")
+        .replace(r#"\"org\":\"demo\""#, &format!(r#"\"org\":\"{}\""#, t.org));
+    assert!(
+        event.contains(t.org.as_str()),
+        "the event names the test org"
+    );
+    let responses = invoke(&t, "deliver", vec![event]).await;
+    assert_eq!(
+        responses[0]["batchItemFailures"],
+        json!([]),
+        "{responses:?}"
+    );
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].verified, Some(true));
+    assert_eq!(
+        got[0].json()["data"]["event_id"],
+        "1b0e6a3f9c2d48e7a5f0c3d2e1b4a697"
+    );
 }

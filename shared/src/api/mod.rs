@@ -11,6 +11,7 @@ pub mod read;
 pub mod routes;
 pub mod trash;
 pub mod update;
+pub mod webhooks;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
 
-use super::{collections, create, delete, read, trash, update};
+use super::{collections, create, delete, read, trash, update, webhooks};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::{error_response, path_matches, Route};
@@ -29,7 +29,7 @@ const fn e(function: &'static str, method: &'static str, route: Route) -> Endpoi
     }
 }
 
-pub const ENDPOINTS: [Endpoint; 13] = [
+pub const ENDPOINTS: [Endpoint; 21] = [
     e("put-collection", "PUT", collections::PUT),
     e("get-collection", "GET", collections::GET),
     e("list-collections", "GET", collections::LIST),
@@ -43,10 +43,18 @@ pub const ENDPOINTS: [Endpoint; 13] = [
     e("batch-delete", "POST", delete::BATCH),
     e("list-deleted", "GET", trash::LIST),
     e("restore-item", "POST", trash::RESTORE),
+    e("put-webhook", "PUT", webhooks::PUT),
+    e("get-webhook", "GET", webhooks::GET),
+    e("list-webhooks", "GET", webhooks::LIST),
+    e("delete-webhook", "DELETE", webhooks::DELETE),
+    e("rotate-webhook-secret", "POST", webhooks::ROTATE),
+    e("test-webhook", "POST", webhooks::TEST),
+    e("list-webhook-deliveries", "GET", webhooks::DELIVERIES),
+    e("retry-webhook-delivery", "POST", webhooks::RETRY),
 ];
 
 /// Functions that consume events rather than serve HTTP.
-pub const CONSUMERS: [&str; 2] = ["relay", "worker"];
+pub const CONSUMERS: [&str; 3] = ["relay", "worker", "deliver"];
 
 /// Every HTTP function, once, in table order.
 pub fn functions() -> Vec<&'static str> {
@@ -83,6 +91,14 @@ pub async fn handle(app: &App, function: &str, req: Request) -> Result<Response<
         "batch-delete" => delete::batch(app, req).await,
         "list-deleted" => trash::list(app, req).await,
         "restore-item" => trash::restore(app, req).await,
+        "put-webhook" => webhooks::put(app, req).await,
+        "get-webhook" => webhooks::get(app, req).await,
+        "list-webhooks" => webhooks::list(app, req).await,
+        "delete-webhook" => webhooks::delete(app, req).await,
+        "rotate-webhook-secret" => webhooks::rotate(app, req).await,
+        "test-webhook" => webhooks::test(app, req).await,
+        "list-webhook-deliveries" => webhooks::deliveries(app, req).await,
+        "retry-webhook-delivery" => webhooks::retry(app, req).await,
         _ => Ok(error_response(&Error::NotFound, "")),
     }
 }
@@ -136,6 +152,14 @@ mod tests {
             );
         }
         assert!(endpoint("DELETE", "/v2/collections/team/").is_none());
-        assert_eq!(functions().len(), 12);
+        assert_eq!(
+            endpoint("POST", "/v2/webhooks/site/deliveries/msg_1/retry/").map(|e| e.function),
+            Some("retry-webhook-delivery")
+        );
+        assert_eq!(
+            endpoint("GET", "/v2/webhooks/site/deliveries").map(|e| e.function),
+            Some("list-webhook-deliveries")
+        );
+        assert_eq!(functions().len(), 20);
     }
 }

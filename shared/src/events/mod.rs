@@ -5,6 +5,7 @@
 //! stage (relay, worker, webhook receivers) can deduplicate on it, and
 //! `from_change` derives an event from an item's state before and after.
 
+pub mod deliver;
 pub mod relay;
 pub mod worker;
 
@@ -228,6 +229,17 @@ pub struct QueueSettings {
     pub visibility_timeout_secs: u32,
     /// Receives before a message goes to the dead-letter queue.
     pub max_receive_count: u32,
+}
+
+impl QueueSettings {
+    /// The deliveries queue's (`template.yaml`): hidden 6x the deliverer's
+    /// 15 s timeout; 12 receives, spaced by the deliverer's backoff.
+    pub fn deliveries() -> Self {
+        QueueSettings {
+            visibility_timeout_secs: 90,
+            max_receive_count: crate::events::deliver::MAX_RECEIVES,
+        }
+    }
 }
 
 impl Default for QueueSettings {

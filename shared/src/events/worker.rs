@@ -5,7 +5,10 @@
 //! own (`batchItemFailures`), so one poison message never fails its
 //! neighbours; after the queue's `maxReceiveCount` it lands in the DLQ.
 //!
-//! Jobs (docs/design.md §8):
+//! Jobs (docs/design.md §8, §9):
+//! - `webhooks`, on every event: one message per endpoint that wants the
+//!   event on the deliveries queue (`events::deliver` sends them). An
+//!   organization without a matching endpoint costs one Query, no record.
 //! - `detach_cleanup`, on a delete or purge: removes the item from the
 //!   `detach` fields of every item that references it, a page of referrers
 //!   per message; a longer list continues in a message of its own, so
@@ -17,8 +20,12 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use super::deliver::DeliveryMessage;
 use super::{Event, EventType};
 use crate::error::Error;
+use crate::ids::WebhookId;
 use crate::store::cleanup::Detached;
 use crate::store::Store;
 
@@ -33,12 +40,14 @@ const MESSAGE_CONCURRENCY: usize = 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Job {
+    Webhooks,
     DetachCleanup,
 }
 
 impl Job {
     pub fn name(self) -> &'static str {
         match self {
+            Job::Webhooks => "webhooks",
             Job::DetachCleanup => "detach_cleanup",
         }
     }
@@ -47,8 +56,8 @@ impl Job {
 /// The jobs an event asks for.
 pub fn jobs(event: &Event) -> Vec<Job> {
     match event.kind {
-        EventType::Delete | EventType::Purge => vec![Job::DetachCleanup],
-        _ => Vec::new(),
+        EventType::Delete | EventType::Purge => vec![Job::Webhooks, Job::DetachCleanup],
+        _ => vec![Job::Webhooks],
     }
 }
 
@@ -100,6 +109,8 @@ pub struct Worker {
     lease: Duration,
     /// Referrers per page of a cleanup.
     cleanup_page: i32,
+    /// The deliveries queue (webhooks).
+    deliveries_url: Option<String>,
 }
 
 impl Worker {
@@ -110,7 +121,15 @@ impl Worker {
             queue_url,
             lease,
             cleanup_page: CLEANUP_PAGE,
+            deliveries_url: None,
         }
+    }
+
+    /// Where webhook deliveries go. Without it, an event that an endpoint
+    /// wants fails (and is retried), rather than being dropped.
+    pub fn with_deliveries(mut self, queue_url: String) -> Self {
+        self.deliveries_url = Some(queue_url);
+        self
     }
 
     /// Cleans up `n` referrers a message (tests: to see continuations).
@@ -119,7 +138,8 @@ impl Worker {
         self
     }
 
-    /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_JOB_LEASE_SECONDS` (default 60).
+    /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DELIVERIES_QUEUE_URL`,
+    /// `FOLIO_JOB_LEASE_SECONDS` (default 60).
     pub async fn from_env() -> Result<Self, Error> {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
@@ -134,7 +154,8 @@ impl Worker {
             aws_sdk_sqs::Client::new(&sdk),
             var("FOLIO_QUEUE_URL")?,
             Duration::from_secs(lease),
-        ))
+        )
+        .with_deliveries(var("FOLIO_DELIVERIES_QUEUE_URL")?))
     }
 
     /// Handles one batch; the response names each message not done.
@@ -187,13 +208,43 @@ impl Worker {
             "event received"
         );
         for job in jobs {
-            self.run_once(&message, job).await?;
+            match job {
+                Job::Webhooks => {
+                    let hooks =
+                        self.store
+                            .list_webhooks(&e.org)
+                            .await
+                            .map_err(|error| Failure::Job {
+                                job: job.name().to_owned(),
+                                error,
+                            })?;
+                    let wanted: Vec<WebhookId> = hooks
+                        .into_iter()
+                        .filter(|h| h.wants(e))
+                        .map(|h| h.id)
+                        .collect();
+                    if !wanted.is_empty() {
+                        self.run_once(&message, job, self.fan_out(e, &wanted))
+                            .await?;
+                    }
+                }
+                Job::DetachCleanup => {
+                    self.run_once(&message, job, self.detach_cleanup(&message))
+                        .await?
+                }
+            }
         }
         Ok(())
     }
 
-    /// Runs `job` unless a delivery already did: claim, run, mark done.
-    async fn run_once(&self, message: &Message, job: Job) -> Result<(), Failure> {
+    /// Runs `work` (job `job` of the message) unless a delivery already
+    /// did: claim, run, mark done.
+    async fn run_once(
+        &self,
+        message: &Message,
+        job: Job,
+        work: impl std::future::Future<Output = Result<(), Error>>,
+    ) -> Result<(), Failure> {
         let key = message.job_key(job);
         let event_id = &message.event.event_id;
         let fail = |error: Error| Failure::Job {
@@ -210,7 +261,7 @@ impl Worker {
             crate::store::jobs::Claim::Busy => return Err(Failure::Busy(key)),
             crate::store::jobs::Claim::Claimed { .. } => {}
         }
-        match self.run(message, job).await {
+        match work.await {
             Ok(()) => {
                 self.store.finish_job(event_id, &key).await.map_err(fail)?;
                 tracing::info!(event_id = %event_id, job = key, "job done");
@@ -225,10 +276,46 @@ impl Worker {
         }
     }
 
-    async fn run(&self, message: &Message, job: Job) -> Result<(), Error> {
-        match job {
-            Job::DetachCleanup => self.detach_cleanup(message).await,
+    /// One delivery message per endpoint; a redelivery may send some
+    /// again, and the deliverer's claim per (event, endpoint) absorbs it.
+    async fn fan_out(&self, event: &Event, endpoints: &[WebhookId]) -> Result<(), Error> {
+        let queue = self.deliveries_url.as_deref().ok_or_else(|| {
+            Error::internal("an endpoint wants this event but no deliveries queue is set")
+        })?;
+        for chunk in endpoints.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, id) in chunk.iter().enumerate() {
+                let body = DeliveryMessage {
+                    webhook_id: id.clone(),
+                    event: event.clone(),
+                };
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(serde_json::to_string(&body).map_err(Error::internal)?)
+                        .build()
+                        .map_err(Error::internal)?,
+                );
+            }
+            let out = self
+                .sqs
+                .send_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::internal(aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                })?;
+            if !out.failed.is_empty() {
+                return Err(Error::internal(format!(
+                    "{} deliveries not queued",
+                    out.failed.len()
+                )));
+            }
         }
+        tracing::info!(event_id = %event.event_id, endpoints = endpoints.len(), "deliveries queued");
+        Ok(())
     }
 
     /// One page of the cleanup after a delete or purge; the next page, if
@@ -299,9 +386,9 @@ mod tests {
     }
 
     #[test]
-    fn deletes_and_purges_ask_for_cleanup_and_nothing_else_does() {
+    fn every_event_asks_for_webhooks_and_deletes_and_purges_for_cleanup() {
         for kind in [EventType::Delete, EventType::Purge] {
-            assert_eq!(jobs(&event(kind)), vec![Job::DetachCleanup]);
+            assert_eq!(jobs(&event(kind)), vec![Job::Webhooks, Job::DetachCleanup]);
         }
         for kind in [
             EventType::Draft,
@@ -309,7 +396,7 @@ mod tests {
             EventType::Unpublished,
             EventType::Restore,
         ] {
-            assert!(jobs(&event(kind)).is_empty(), "{kind:?}");
+            assert_eq!(jobs(&event(kind)), vec![Job::Webhooks], "{kind:?}");
         }
     }
 

@@ -9,6 +9,9 @@
 //! | idempotency key | `IDEM#<token hash>#<key>`       | `IDEM`          |
 //! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
+//! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
+//! | webhook attempt | `WHLOG#<org>#<webhook id>`      | `ATTEMPT#<ulid>` |
+//! | webhook delivery| `WHLOG#<org>#<webhook id>`      | `DELIVERY#<delivery id>` |
 //!
 //! Items get a partition each, so writes to different items never contend.
 //! An item's partition also holds the edges of the items that reference it
@@ -20,7 +23,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
-use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::ids::{CollectionKey, ItemId, OrgId, WebhookId};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -84,6 +87,31 @@ pub fn edge(
 /// The record of one background job run for one event (`store::jobs`).
 pub fn job(event_id: &str, job: &str) -> Key {
     key(format!("JOB#{event_id}"), &format!("JOB#{job}"))
+}
+
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+pub const ATTEMPT_PREFIX: &str = "ATTEMPT#";
+
+pub fn webhook(org: &OrgId, id: &WebhookId) -> Key {
+    key(org_pk(org), &format!("{WEBHOOK_PREFIX}{id}"))
+}
+
+/// The partition of an endpoint's deliveries log.
+pub fn webhook_log_pk(org: &OrgId, id: &WebhookId) -> String {
+    format!("WHLOG#{org}#{id}")
+}
+
+/// One attempt in the log; ULIDs sort by time.
+pub fn webhook_attempt(org: &OrgId, id: &WebhookId, attempt: ulid::Ulid) -> Key {
+    key(
+        webhook_log_pk(org, id),
+        &format!("{ATTEMPT_PREFIX}{attempt}"),
+    )
+}
+
+/// A delivery (an event for an endpoint): what a manual retry re-sends.
+pub fn webhook_delivery(org: &OrgId, id: &WebhookId, delivery_id: &str) -> Key {
+    key(webhook_log_pk(org, id), &format!("DELIVERY#{delivery_id}"))
 }
 
 /// The `trash` index's sort key: deletion time, then id.

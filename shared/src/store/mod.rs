@@ -18,6 +18,7 @@ mod record;
 pub mod refs;
 pub mod size;
 mod trash;
+pub mod webhooks;
 pub mod writes;
 
 use std::collections::HashMap;

@@ -1,0 +1,15 @@
+//! `GET /v2/webhooks/{webhook_id}/deliveries/`: the last delivery attempts.
+//! All logic lives in `folio::api::webhooks`; this binary only wires it.
+
+use folio::App;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    folio::init_tracing();
+    let app = App::from_env().await?;
+    run(service_fn(|req| {
+        folio::api::webhooks::deliveries(&app, req)
+    }))
+    .await
+}

@@ -1,0 +1,12 @@
+//! `PUT /v2/webhooks/{webhook_id}/`: registers or changes a webhook endpoint.
+//! All logic lives in `folio::api::webhooks`; this binary only wires it.
+
+use folio::App;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    folio::init_tracing();
+    let app = App::from_env().await?;
+    run(service_fn(|req| folio::api::webhooks::put(&app, req))).await
+}

@@ -1,0 +1,279 @@
+//! Webhook endpoints (admin tokens): register, read, list, delete, rotate
+//! the secret, send a test ping, read the deliveries log, re-send a delivery.
+//!
+//! The secret is generated here, shown once (the 201 of a create, and the
+//! answer to a rotation) and stored sealed (`webhooks::secret`). A URL is
+//! accepted only if the address guard would let a delivery reach it: https
+//! (http only while the allow-list is on, as in tests and `make dev`), and
+//! no name that resolves to a private or special address. The test ping and
+//! a manual retry are sent from the request itself, so the caller sees the
+//! receiver's answer; event deliveries go through the deliveries queue.
+
+use std::convert::Infallible;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::auth::Scope;
+use crate::error::Error;
+use crate::http::{json_response, no_content, serve, Call, Route};
+use crate::ids::WebhookId;
+use crate::store::webhooks::AttemptRecord;
+use crate::webhooks::{
+    self, delivery_id, payload, seal_context, Outcome, Secret, Webhook, WebhookSpec,
+    ROTATION_OVERLAP, TEST_EVENT,
+};
+
+const fn admin(pattern: &'static str) -> Route {
+    Route {
+        pattern,
+        scope: Scope::Admin,
+        operation: None,
+        query_token: false,
+    }
+}
+
+pub const PUT: Route = admin("/v2/webhooks/{webhook_id}/");
+pub const GET: Route = admin("/v2/webhooks/{webhook_id}/");
+pub const LIST: Route = admin("/v2/webhooks/");
+pub const DELETE: Route = admin("/v2/webhooks/{webhook_id}/");
+pub const ROTATE: Route = admin("/v2/webhooks/{webhook_id}/rotate/");
+pub const TEST: Route = admin("/v2/webhooks/{webhook_id}/test/");
+pub const DELIVERIES: Route = admin("/v2/webhooks/{webhook_id}/deliveries/");
+pub const RETRY: Route = admin("/v2/webhooks/{webhook_id}/deliveries/{delivery_id}/retry/");
+
+/// Attempts the deliveries log shows by default, and at most.
+const DELIVERIES_PAGE: i32 = 50;
+const DELIVERIES_MAX: i32 = 100;
+
+pub async fn put(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, PUT, |call| put_webhook(app, call)).await
+}
+
+pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, GET, |call| async move {
+        let hook = find(app, &call).await?;
+        Ok(json_response(200, &hook.to_json()))
+    })
+    .await
+}
+
+pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, LIST, |call| async move {
+        let hooks = app.store.list_webhooks(&call.principal.org).await?;
+        let data: Vec<Value> = hooks.iter().map(Webhook::to_json).collect();
+        Ok(json_response(200, &json!({ "data": data })))
+    })
+    .await
+}
+
+pub async fn delete(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, DELETE, |call| async move {
+        call.no_body()?;
+        let id = webhook_id(&call)?;
+        if app.store.delete_webhook(&call.principal.org, &id).await? {
+            Ok(no_content())
+        } else {
+            Err(Error::NotFound)
+        }
+    })
+    .await
+}
+
+pub async fn rotate(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, ROTATE, |call| rotate_secret(app, call)).await
+}
+
+pub async fn test(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, TEST, |call| send_test(app, call)).await
+}
+
+pub async fn deliveries(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, DELIVERIES, |call| async move {
+        let hook = find(app, &call).await?;
+        let limit = match call.query("page_size") {
+            None => DELIVERIES_PAGE,
+            Some(n) => n
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=DELIVERIES_MAX).contains(n))
+                .ok_or_else(|| {
+                    Error::field(
+                        "page_size",
+                        format!("A whole number from 1 to {DELIVERIES_MAX}."),
+                    )
+                })?,
+        };
+        let attempts = app.store.list_attempts(&hook.org, &hook.id, limit).await?;
+        Ok(json_response(200, &json!({ "data": attempts })))
+    })
+    .await
+}
+
+pub async fn retry(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, RETRY, |call| retry_delivery(app, call)).await
+}
+
+/// The path's webhook id; a malformed one names no endpoint: 404.
+fn webhook_id(call: &Call) -> Result<WebhookId, Error> {
+    call.param("webhook_id")
+        .and_then(|id| WebhookId::parse(id).ok())
+        .ok_or(Error::NotFound)
+}
+
+async fn find(app: &App, call: &Call) -> Result<Webhook, Error> {
+    let id = webhook_id(call)?;
+    app.store
+        .get_webhook(&call.principal.org, &id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let id = webhook_id(&call)?;
+    let spec: WebhookSpec = call.json()?;
+    let sender = app.webhook_sender()?;
+    let collections = webhooks::validate(&spec, sender.guard()).await?;
+    let org = call.principal.org.clone();
+    let now = super::now();
+    let mut events: Vec<String> = Vec::new();
+    for e in spec.events {
+        if !events.contains(&e) {
+            events.push(e);
+        }
+    }
+    let secret = Secret::generate();
+    let hook = Webhook {
+        secret: sender.key().seal(&secret, &seal_context(&org, &id)),
+        org,
+        id,
+        url: spec.url,
+        events,
+        collections: spec.collections.map(|_| collections),
+        enabled: spec.enabled,
+        disabled_reason: None,
+        previous_secret: None,
+        previous_until: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    if app.store.create_webhook(&hook).await? {
+        let mut body = hook.to_json();
+        body["secret"] = json!(secret.expose());
+        return Ok(json_response(201, &body));
+    }
+    match app.store.update_webhook(&hook).await? {
+        Some(updated) => Ok(json_response(200, &updated.to_json())),
+        // Deleted between the two writes: the caller may simply try again.
+        None => Err(Error::Conflict(
+            "The webhook was deleted while it was being changed; try again.".into(),
+        )),
+    }
+}
+
+async fn rotate_secret(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    call.no_body()?;
+    let hook = find(app, &call).await?;
+    let sender = app.webhook_sender()?;
+    let secret = Secret::generate();
+    let until = time::OffsetDateTime::now_utc() + ROTATION_OVERLAP;
+    let rotated = app
+        .store
+        .rotate_webhook_secret(
+            &hook,
+            sender.key().seal(&secret, &hook.seal_context()),
+            until.unix_timestamp(),
+        )
+        .await?
+        .ok_or_else(|| {
+            Error::Conflict("The webhook changed while its secret was rotated; try again.".into())
+        })?;
+    let mut body = rotated.to_json();
+    body["secret"] = json!(secret.expose());
+    body["previous_secret_expires_at"] = json!(super::format_time(until));
+    Ok(json_response(200, &body))
+}
+
+async fn send_test(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    call.no_body()?;
+    let hook = find(app, &call).await?;
+    let sender = app.webhook_sender()?;
+    let msg_id = format!("msg_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let body = serde_json::to_vec(&json!({
+        "data": { "webhook_id": hook.id, "timestamp": super::now() },
+        "webhook": { "event": TEST_EVENT, "target": hook.url },
+    }))
+    .map_err(Error::internal)?;
+    let sent = sender.send(&hook, &msg_id, &body).await?;
+    let record = attempt_record(msg_id, None, TEST_EVENT, 1, &sent);
+    app.store
+        .record_attempt(&hook.org, &hook.id, &record, None)
+        .await?;
+    Ok(json_response(200, &attempt_json(&record, &sent.outcome)))
+}
+
+async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    call.no_body()?;
+    let hook = find(app, &call).await?;
+    let wanted = call.param("delivery_id").unwrap_or_default();
+    let (event, attempts) = app
+        .store
+        .get_delivery(&hook.org, &hook.id, wanted)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if !hook.enabled {
+        return Err(Error::Conflict(
+            "The webhook is disabled; enable it (PUT with \"enabled\": true) before re-sending."
+                .into(),
+        ));
+    }
+    let sender = app.webhook_sender()?;
+    let msg_id = delivery_id(&event.event_id, &hook.id);
+    let body = serde_json::to_vec(&payload(&event, &hook.url)).map_err(Error::internal)?;
+    let sent = sender.send(&hook, &msg_id, &body).await?;
+    let mut record = attempt_record(
+        msg_id,
+        Some(event.event_id.clone()),
+        event.kind.as_str(),
+        attempts + 1,
+        &sent,
+    );
+    record.manual = Some(true);
+    app.store
+        .record_attempt(&hook.org, &hook.id, &record, Some(&event))
+        .await?;
+    if sent.outcome == Outcome::Gone {
+        let reason = format!("The receiver answered 410 Gone at {}.", super::now());
+        app.store
+            .disable_webhook(&hook.org, &hook.id, &reason)
+            .await?;
+    }
+    Ok(json_response(200, &attempt_json(&record, &sent.outcome)))
+}
+
+fn attempt_record(
+    delivery_id: String,
+    event_id: Option<String>,
+    event: &str,
+    attempt: u32,
+    sent: &webhooks::Sent,
+) -> AttemptRecord {
+    AttemptRecord {
+        delivery_id,
+        event_id,
+        event: event.to_owned(),
+        attempt,
+        status_code: sent.outcome.status_code(),
+        error: sent.outcome.error().map(str::to_owned),
+        duration_ms: sent.duration.as_millis() as u64,
+        at: super::now(),
+        manual: None,
+    }
+}
+
+fn attempt_json(record: &AttemptRecord, outcome: &Outcome) -> Value {
+    let mut v = serde_json::to_value(record).expect("an attempt serializes");
+    v["delivered"] = json!(matches!(outcome, Outcome::Delivered(_)));
+    v
+}

@@ -1,0 +1,321 @@
+//! Webhook endpoints (in their organization's partition) and each
+//! endpoint's deliveries log (a partition of its own, kept by TTL): one
+//! record per attempt, newest first, and one per delivery holding the
+//! event, so a delivery can be re-sent by hand.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde::{Deserialize, Serialize};
+
+use super::expr::Expr;
+use super::keys;
+use super::writes::now_epoch;
+use super::{with_key, Store};
+use crate::error::Error;
+use crate::events::Event;
+use crate::ids::{OrgId, WebhookId};
+use crate::webhooks::Webhook;
+
+/// How long the deliveries log keeps an attempt (retries last about a day).
+pub const DELIVERY_LOG_DAYS: i64 = 7;
+
+/// One attempt, as `GET /v2/webhooks/{webhook_id}/deliveries/` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub delivery_id: String,
+    /// The event's id (`webhook.test` pings have none).
+    #[serde(default)]
+    pub event_id: Option<String>,
+    pub event: String,
+    /// 1 for the first try; a manual retry counts on from the last.
+    pub attempt: u32,
+    #[serde(default)]
+    pub status_code: Option<u16>,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub manual: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeliveryRecord {
+    delivery_id: String,
+    /// The event, as JSON.
+    event: String,
+    attempts: u32,
+    expires_at: i64,
+}
+
+#[derive(Serialize)]
+struct Stored<'a, T> {
+    #[serde(flatten)]
+    record: &'a T,
+    expires_at: i64,
+}
+
+impl Store {
+    /// Registers `hook`; false when its id is taken.
+    pub async fn create_webhook(&self, hook: &Webhook) -> Result<bool, Error> {
+        let result = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_key(keys::webhook(&hook.org, &hook.id), hook)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Changes an endpoint's settings (never its secret); None when it is
+    /// gone. Enabling it clears why Folio had disabled it.
+    pub async fn update_webhook(&self, hook: &Webhook) -> Result<Option<Webhook>, Error> {
+        let mut expr = Expr::new();
+        expr.set_value("url", AttributeValue::S(hook.url.clone()));
+        expr.set_value(
+            "events",
+            AttributeValue::L(
+                hook.events
+                    .iter()
+                    .map(|e| AttributeValue::S(e.clone()))
+                    .collect(),
+            ),
+        );
+        match &hook.collections {
+            Some(c) => expr.set_value(
+                "collections",
+                AttributeValue::L(c.iter().map(|k| AttributeValue::S(k.to_string())).collect()),
+            ),
+            None => expr.remove_attr("collections"),
+        };
+        expr.set_value("enabled", AttributeValue::Bool(hook.enabled));
+        if hook.enabled {
+            expr.remove_attr("disabled_reason");
+        }
+        expr.set_value("updated_at", AttributeValue::S(hook.updated_at.clone()));
+        expr.when_exists(keys::PK);
+        self.webhook_update(&hook.org, &hook.id, &expr).await
+    }
+
+    /// Turns an endpoint off (a receiver answered `410 Gone`).
+    pub async fn disable_webhook(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+        reason: &str,
+    ) -> Result<Option<Webhook>, Error> {
+        let mut expr = Expr::new();
+        expr.set_value("enabled", AttributeValue::Bool(false));
+        expr.set_value("disabled_reason", AttributeValue::S(reason.to_owned()));
+        expr.set_value("updated_at", AttributeValue::S(crate::api::now()));
+        expr.when_exists(keys::PK);
+        self.webhook_update(org, id, &expr).await
+    }
+
+    /// Replaces the secret of `hook` (as read) with `sealed`; the old one
+    /// keeps signing until `previous_until`. None when the endpoint is gone
+    /// or its secret changed since it was read (a concurrent rotation).
+    pub async fn rotate_webhook_secret(
+        &self,
+        hook: &Webhook,
+        sealed: String,
+        previous_until: i64,
+    ) -> Result<Option<Webhook>, Error> {
+        let mut expr = Expr::new();
+        expr.set_value("secret", AttributeValue::S(sealed));
+        expr.set_value("previous_secret", AttributeValue::S(hook.secret.clone()));
+        expr.set_value(
+            "previous_until",
+            AttributeValue::N(previous_until.to_string()),
+        );
+        expr.set_value("updated_at", AttributeValue::S(crate::api::now()));
+        expr.when_equals("secret", AttributeValue::S(hook.secret.clone()));
+        self.webhook_update(&hook.org, &hook.id, &expr).await
+    }
+
+    async fn webhook_update(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+        expr: &Expr,
+    ) -> Result<Option<Webhook>, Error> {
+        let result = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook(org, id)))
+            .update_expression(expr.update_expression())
+            .set_condition_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(e) if is_condition_failure(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One endpoint, read strongly (a delivery must see a disable at once).
+    pub async fn get_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<Option<Webhook>, Error> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook(org, id)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Every endpoint of `org`, by id.
+    pub async fn list_webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, Error> {
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::WEBHOOK_PREFIX.into()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(from_item(item.map_err(Error::internal)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Removes an endpoint; false when there was none. Its log expires.
+    pub async fn delete_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<bool, Error> {
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook(org, id)))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await?;
+        Ok(out.attributes.is_some())
+    }
+
+    /// Logs one attempt, and the delivery's event for a later manual retry.
+    pub async fn record_attempt(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+        attempt: &AttemptRecord,
+        event: Option<&Event>,
+    ) -> Result<(), Error> {
+        let expires_at = now_epoch() + DELIVERY_LOG_DAYS * 86_400;
+        let put_attempt = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(with_key(
+                keys::webhook_attempt(org, id, ulid::Ulid::new()),
+                &Stored {
+                    record: attempt,
+                    expires_at,
+                },
+            )?))
+            .send();
+        match event {
+            Some(event) => {
+                let delivery = DeliveryRecord {
+                    delivery_id: attempt.delivery_id.clone(),
+                    event: serde_json::to_string(event).map_err(Error::internal)?,
+                    attempts: attempt.attempt,
+                    expires_at,
+                };
+                let put_delivery = self
+                    .ddb
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(with_key(
+                        keys::webhook_delivery(org, id, &attempt.delivery_id),
+                        &delivery,
+                    )?))
+                    .send();
+                let (a, d) = tokio::join!(put_attempt, put_delivery);
+                a?;
+                d?;
+            }
+            None => {
+                put_attempt.await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last `limit` attempts at `id`, newest first.
+    pub async fn list_attempts(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+        limit: i32,
+    ) -> Result<Vec<AttemptRecord>, Error> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::webhook_log_pk(org, id)))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::ATTEMPT_PREFIX.into()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| serde_dynamo::aws_sdk_dynamodb_1::from_item(i).map_err(Error::internal))
+            .collect()
+    }
+
+    /// A delivery's event and how many attempts it has had, if it is still logged.
+    pub async fn get_delivery(
+        &self,
+        org: &OrgId,
+        id: &WebhookId,
+        delivery_id: &str,
+    ) -> Result<Option<(Event, u32)>, Error> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook_delivery(org, id, delivery_id)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let r: DeliveryRecord =
+            serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)?;
+        let event = serde_json::from_str(&r.event).map_err(Error::internal)?;
+        Ok(Some((event, r.attempts)))
+    }
+}
+
+fn from_item(item: std::collections::HashMap<String, AttributeValue>) -> Result<Webhook, Error> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
+) -> bool {
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}

@@ -1,0 +1,498 @@
+//! Webhooks: endpoints an organization registers, the payload they get,
+//! and how one delivery is signed and sent (docs/design.md §9).
+//!
+//! - Payload: ButterCMS's shape (`data`, `webhook`), plus `version` and
+//!   `event_id` in `data` so receivers can order and deduplicate.
+//! - Signed per Standard Webhooks on every attempt: `webhook-id` is derived
+//!   from the event and the endpoint (the same on every retry, different
+//!   for each endpoint), `webhook-timestamp` is the attempt's time, and
+//!   `webhook-signature` signs `id.timestamp.body` with the endpoint's
+//!   secret (and, for a day after a rotation, with the previous one too).
+//! - Outcome: a 2xx delivers; `410 Gone` disables the endpoint; anything
+//!   else (3xx included: redirects are not followed), a timeout or a
+//!   connection error is a failure, retried by the deliveries queue.
+
+pub mod secret;
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, FieldErrors};
+use crate::events::{Event, EventType};
+use crate::ids::{CollectionKey, WebhookId};
+use crate::outbound::{Guard, Outbound, OutboundError, Timeouts};
+pub use secret::{Secret, SecretKey};
+
+/// Every event type: what `collectionitem.*` stands for.
+pub const ALL_EVENTS: &str = "collectionitem.*";
+/// The ping `POST …/test/` sends.
+pub const TEST_EVENT: &str = "webhook.test";
+pub const MAX_URL: usize = 2048;
+pub const MAX_COLLECTIONS: usize = 50;
+/// After a rotation, deliveries are signed with the old secret too for
+/// this long, so receivers can switch without missing one.
+pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+/// The body of `PUT /v2/webhooks/{webhook_id}/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    pub url: String,
+    pub events: Vec<String>,
+    /// Only these collections' events (absent or null: all).
+    #[serde(default)]
+    pub collections: Option<Vec<String>>,
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// A registered endpoint, as stored (the secret sealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Webhook {
+    pub org: crate::ids::OrgId,
+    pub id: WebhookId,
+    pub url: String,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub collections: Option<Vec<CollectionKey>>,
+    pub enabled: bool,
+    /// Why Folio turned it off (a `410 Gone`), if it did.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    /// The secret before the last rotation, still signing until `previous_until`.
+    #[serde(default)]
+    pub previous_secret: Option<String>,
+    #[serde(default)]
+    pub previous_until: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Webhook {
+    /// Whether `event` is one this endpoint asked for.
+    pub fn wants(&self, event: &Event) -> bool {
+        let kind = event.kind.as_str();
+        self.enabled
+            && self.events.iter().any(|e| e == ALL_EVENTS || e == kind)
+            && self
+                .collections
+                .as_ref()
+                .is_none_or(|c| c.contains(&event.collection))
+    }
+
+    /// What the API shows: never the secret.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "url": self.url,
+            "events": self.events,
+            "collections": self.collections,
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+
+    /// The associated data its secrets are sealed with.
+    pub fn seal_context(&self) -> String {
+        seal_context(&self.org, &self.id)
+    }
+}
+
+pub fn seal_context(org: &crate::ids::OrgId, id: &WebhookId) -> String {
+    format!("{org}#{id}")
+}
+
+/// Checks a spec; `guard` decides which URLs may be registered (the one
+/// deliveries use, so a URL accepted here is one the deliverer may call).
+pub async fn validate(spec: &WebhookSpec, guard: &Guard) -> Result<Vec<CollectionKey>, Error> {
+    let mut errors = FieldErrors::new();
+    let mut err = |k: &str, m: String| errors.entry(k.to_owned()).or_default().push(m);
+    // A name is resolved last, and only for an otherwise valid spec.
+    let mut resolve = None;
+    if spec.url.len() > MAX_URL {
+        err("url", format!("At most {MAX_URL} characters."));
+    } else {
+        match guard.check_url(&spec.url) {
+            Err(e) => err("url", format!("This URL cannot receive webhooks: {e}.")),
+            Ok(url) if url.scheme() != "https" && !guard.is_permissive() => {
+                err("url", "Webhook URLs must use https.".into())
+            }
+            Ok(url) => {
+                if let Some(url::Host::Domain(host)) = url.host() {
+                    resolve = Some(host.to_owned());
+                }
+            }
+        }
+    }
+    if spec.events.is_empty() {
+        err(
+            "events",
+            "Name at least one event type, or \"collectionitem.*\".".into(),
+        );
+    }
+    for e in &spec.events {
+        let known = e == ALL_EVENTS
+            || serde_json::from_value::<EventType>(Value::String(e.clone())).is_ok();
+        if !known {
+            err(
+                "events",
+                format!(
+                    "\"{}\" is not an event type.",
+                    e.chars().take(80).collect::<String>()
+                ),
+            );
+        }
+    }
+    let mut collections = Vec::new();
+    if let Some(list) = &spec.collections {
+        if list.is_empty() || list.len() > MAX_COLLECTIONS {
+            err(
+                "collections",
+                format!("Between 1 and {MAX_COLLECTIONS} collection keys, or null for all."),
+            );
+        }
+        for c in list {
+            match CollectionKey::parse(c) {
+                Ok(k) => collections.push(k),
+                Err(e) => err("collections", e.to_string()),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    if let Some(host) = resolve {
+        if let Err(e) = guard.resolve(&host).await {
+            return Err(Error::field(
+                "url",
+                format!("This URL cannot receive webhooks: {e}."),
+            ));
+        }
+    }
+    Ok(collections)
+}
+
+/// The `webhook-id` of `event` at `endpoint`: stable across retries,
+/// distinct per endpoint. It is also the delivery's id in the API.
+pub fn delivery_id(event_id: &str, endpoint: &WebhookId) -> String {
+    let h = Sha256::digest(format!("{event_id}#{endpoint}").as_bytes());
+    format!("msg_{}", &hex::encode(h)[..32])
+}
+
+/// The body a receiver gets for `event`.
+pub fn payload(event: &Event, target: &str) -> Value {
+    let status = match event.kind {
+        EventType::Draft | EventType::Unpublished => "draft",
+        EventType::Published => "published",
+        EventType::Delete | EventType::Purge => "deleted",
+        EventType::Restore => "restored",
+    };
+    json!({
+        "data": {
+            "id": event.collection,
+            "itemid": format!("/v2/content/?keys={}[_id={}]", event.collection, event.item_id),
+            "timestamp": event.occurred_at,
+            "locale": null,
+            "status": status,
+            "version": event.version,
+            "event_id": event.event_id,
+        },
+        "webhook": { "event": event.kind.as_str(), "target": target },
+    })
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx.
+    Delivered(u16),
+    /// `410 Gone`: the receiver asks never to be called again.
+    Gone,
+    /// Any other status (a redirect included).
+    Status(u16),
+    /// No answer: a timeout, a refused connection, a refused address.
+    Error(String),
+}
+
+impl Outcome {
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            Outcome::Delivered(s) | Outcome::Status(s) => Some(*s),
+            Outcome::Gone => Some(410),
+            Outcome::Error(_) => None,
+        }
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Outcome::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// One signed attempt, as the deliveries log keeps it.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+/// Signs and sends deliveries.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    outbound: Outbound,
+    key: SecretKey,
+}
+
+/// The deliverer's outbound settings, from the environment:
+/// `FOLIO_WEBHOOK_CONNECT_TIMEOUT_SECONDS` (default 3),
+/// `FOLIO_WEBHOOK_TIMEOUT_SECONDS` (default 10, the whole attempt),
+/// `FOLIO_OUTBOUND_ALLOW` (the guard's allow-list, empty by default).
+pub fn timeouts_from_env() -> Timeouts {
+    let secs = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| *v > 0.0)
+            .map_or(Duration::from_secs(default), Duration::from_secs_f64)
+    };
+    Timeouts {
+        connect: secs("FOLIO_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3),
+        total: secs("FOLIO_WEBHOOK_TIMEOUT_SECONDS", 10),
+    }
+}
+
+impl Sender {
+    pub fn new(key: SecretKey, guard: Guard, timeouts: Timeouts) -> Result<Self, Error> {
+        let outbound = Outbound::new(
+            guard,
+            timeouts,
+            concat!("Folio-Webhooks/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(Error::internal)?;
+        Ok(Sender { outbound, key })
+    }
+
+    pub fn from_env() -> Result<Self, Error> {
+        let guard = Guard::from_env().map_err(Error::internal)?;
+        Sender::new(SecretKey::from_env()?, guard, timeouts_from_env())
+    }
+
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    pub fn guard(&self) -> &Guard {
+        self.outbound.guard()
+    }
+
+    /// The `webhook-signature` header for `body`: one `v1,…` per secret in use.
+    pub fn signature(
+        &self,
+        hook: &Webhook,
+        msg_id: &str,
+        timestamp: i64,
+        body: &[u8],
+    ) -> Result<String, Error> {
+        let context = hook.seal_context();
+        let mut secrets = vec![self.key.open(&hook.secret, &context)?];
+        if let (Some(prev), Some(until)) = (&hook.previous_secret, hook.previous_until) {
+            if until > timestamp {
+                secrets.push(self.key.open(prev, &context)?);
+            }
+        }
+        let mut parts = Vec::new();
+        for s in secrets {
+            let signer = standardwebhooks::Webhook::new(s.expose())
+                .map_err(|e| Error::internal(e.to_string()))?;
+            parts.push(
+                signer
+                    .sign(msg_id, timestamp, body)
+                    .map_err(|e| Error::internal(e.to_string()))?,
+            );
+        }
+        Ok(parts.join(" "))
+    }
+
+    /// Sends `body` to `hook`, signed as message `msg_id`, now.
+    pub async fn send(&self, hook: &Webhook, msg_id: &str, body: &[u8]) -> Result<Sent, Error> {
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signature = self.signature(hook, msg_id, timestamp, body)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let value = |s: &str| HeaderValue::from_str(s).map_err(Error::internal);
+        headers.insert("webhook-id", value(msg_id)?);
+        headers.insert("webhook-timestamp", value(&timestamp.to_string())?);
+        headers.insert("webhook-signature", value(&signature)?);
+        let started = Instant::now();
+        let result = self
+            .outbound
+            .send(Method::POST, &hook.url, headers, body.to_vec())
+            .await;
+        let outcome = match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match status {
+                    200..=299 => Outcome::Delivered(status),
+                    410 => Outcome::Gone,
+                    s => Outcome::Status(s),
+                }
+            }
+            Err(OutboundError::Refused(r)) => Outcome::Error(format!("refused: {r}")),
+            Err(e) => Outcome::Error(e.to_string()),
+        };
+        Ok(Sent {
+            outcome,
+            duration: started.elapsed(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ItemId, OrgId};
+
+    fn event(kind: EventType) -> Event {
+        let mut e = Event::new(
+            &OrgId::parse("acme").unwrap(),
+            &CollectionKey::parse("team").unwrap(),
+            ItemId::parse("01JF0000000000000000000000").unwrap(),
+            4,
+            kind,
+        );
+        e.occurred_at = "2026-11-29T00:00:00.000000Z".into();
+        e
+    }
+
+    fn hook(key: &SecretKey, secret: &Secret) -> Webhook {
+        let org = OrgId::parse("acme").unwrap();
+        let id = WebhookId::parse("site-build").unwrap();
+        Webhook {
+            secret: key.seal(secret, &seal_context(&org, &id)),
+            org,
+            id,
+            url: "https://example.com/hook".into(),
+            events: vec!["collectionitem.published".into()],
+            collections: None,
+            enabled: true,
+            disabled_reason: None,
+            previous_secret: None,
+            previous_until: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_payload_is_butters_with_version_and_event_id() {
+        let e = event(EventType::Delete);
+        let p = payload(&e, "https://example.com/hook");
+        assert_eq!(
+            p,
+            json!({
+                "data": {
+                    "id": "team",
+                    "itemid": "/v2/content/?keys=team[_id=01JF0000000000000000000000]",
+                    "timestamp": "2026-11-29T00:00:00.000000Z",
+                    "locale": null,
+                    "status": "deleted",
+                    "version": 4,
+                    "event_id": e.event_id,
+                },
+                "webhook": {"event": "collectionitem.delete", "target": "https://example.com/hook"},
+            })
+        );
+    }
+
+    #[test]
+    fn delivery_ids_are_stable_per_event_and_distinct_per_endpoint() {
+        let a = WebhookId::parse("a").unwrap();
+        let b = WebhookId::parse("b").unwrap();
+        assert_eq!(delivery_id("e1", &a), delivery_id("e1", &a));
+        assert_ne!(delivery_id("e1", &a), delivery_id("e1", &b));
+        assert_ne!(delivery_id("e1", &a), delivery_id("e2", &a));
+        assert!(delivery_id("e1", &a).starts_with("msg_"));
+    }
+
+    #[test]
+    fn endpoints_match_on_type_and_collection() {
+        let key = SecretKey::parse(&SecretKey::generate_b64()).unwrap();
+        let mut h = hook(&key, &Secret::generate());
+        assert!(h.wants(&event(EventType::Published)));
+        assert!(!h.wants(&event(EventType::Delete)));
+        h.events = vec![ALL_EVENTS.into()];
+        assert!(h.wants(&event(EventType::Delete)));
+        h.collections = Some(vec![CollectionKey::parse("posts").unwrap()]);
+        assert!(!h.wants(&event(EventType::Delete)));
+        h.collections = None;
+        h.enabled = false;
+        assert!(!h.wants(&event(EventType::Delete)));
+    }
+
+    #[test]
+    fn a_signature_verifies_with_the_standard_library_and_a_flipped_byte_does_not() {
+        let key = SecretKey::parse(&SecretKey::generate_b64()).unwrap();
+        let secret = Secret::generate();
+        let h = hook(&key, &secret);
+        let sender = Sender::new(key, Guard::strict(), timeouts_from_env()).unwrap();
+        let body = br#"{"data":{}}"#;
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+        let sig = sender.signature(&h, "msg_1", ts, body).unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("webhook-id", "msg_1".parse().unwrap());
+        headers.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+        headers.insert("webhook-signature", sig.parse().unwrap());
+        let verifier = standardwebhooks::Webhook::new(secret.expose()).unwrap();
+        verifier.verify(body, &headers).unwrap();
+        let mut flipped = body.to_vec();
+        flipped[3] ^= 1;
+        assert!(verifier.verify(&flipped, &headers).is_err());
+    }
+
+    #[test]
+    fn after_a_rotation_both_secrets_sign_until_the_overlap_ends() {
+        let key = SecretKey::parse(&SecretKey::generate_b64()).unwrap();
+        let old = Secret::generate();
+        let new = Secret::generate();
+        let mut h = hook(&key, &new);
+        h.previous_secret = Some(key.seal(&old, &h.seal_context()));
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+        h.previous_until = Some(ts + 60);
+        let sender = Sender::new(key, Guard::strict(), timeouts_from_env()).unwrap();
+        let sig = sender.signature(&h, "msg_1", ts, b"{}").unwrap();
+        assert_eq!(sig.split(' ').count(), 2);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("webhook-id", "msg_1".parse().unwrap());
+        headers.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+        headers.insert("webhook-signature", sig.parse().unwrap());
+        for s in [&old, &new] {
+            standardwebhooks::Webhook::new(s.expose())
+                .unwrap()
+                .verify(b"{}", &headers)
+                .unwrap();
+        }
+        h.previous_until = Some(ts - 1);
+        assert_eq!(
+            sender
+                .signature(&h, "msg_1", ts, b"{}")
+                .unwrap()
+                .split(' ')
+                .count(),
+            1
+        );
+    }
+}
