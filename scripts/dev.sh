@@ -70,6 +70,8 @@ queue=$(sed -n 's/^FOLIO_QUEUE_URL=//p' <<<"$init")
 dlq=$(sed -n 's/^FOLIO_DLQ_URL=//p' <<<"$init")
 deliveries=$(sed -n 's/^FOLIO_DELIVERIES_QUEUE_URL=//p' <<<"$init")
 deliveries_dlq=$(sed -n 's/^FOLIO_DELIVERIES_DLQ_URL=//p' <<<"$init")
+media_bucket=$(sed -n 's/^FOLIO_MEDIA_BUCKET=//p' <<<"$init")
+media_base=$(sed -n 's/^FOLIO_MEDIA_BASE_URL=//p' <<<"$init")
 # The key sealing webhook secrets: made once, kept with the local data
 # (a new key would make the stored secrets unreadable).
 if [[ ! -s $state/webhook-key ]]; then
@@ -94,6 +96,8 @@ token=$("$admin" token create --org demo --scope admin --scope write --scope rea
   echo "FOLIO_WEBHOOK_KEY='$(cat "$state/webhook-key")'"
   echo "FOLIO_OUTBOUND_ALLOW='127.0.0.1/32,::1/128'"
   echo "FOLIO_WEBHOOK_RETRY_BASE_SECONDS=5"
+  echo "FOLIO_MEDIA_BUCKET=$media_bucket"
+  echo "FOLIO_MEDIA_BASE_URL=$media_base"
   echo "FOLIO_DEV_TOKEN=$token"
   echo "FOLIO_API=$api"
 } >"$state/dev.env"

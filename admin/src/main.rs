@@ -24,8 +24,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create the table, the events queue and the deliveries queue (each
-    /// with its DLQ) if missing; prints FOLIO_TABLE=…, FOLIO_QUEUE_URL=…,
-    /// FOLIO_DELIVERIES_QUEUE_URL=… lines.
+    /// with its DLQ) and the media bucket if missing; prints FOLIO_TABLE=…,
+    /// FOLIO_QUEUE_URL=…, FOLIO_DELIVERIES_QUEUE_URL=…, FOLIO_MEDIA_BUCKET=…
+    /// lines.
     Init {
         #[arg(long, env = "FOLIO_QUEUE_NAME", default_value = "folio-events")]
         queue: String,
@@ -36,6 +37,9 @@ enum Command {
             default_value = "folio-deliveries"
         )]
         deliveries_queue: String,
+        /// The media bucket (media ingest stores files there).
+        #[arg(long, env = "FOLIO_MEDIA_BUCKET", default_value = "folio-media")]
+        media_bucket: String,
     },
     /// Organizations.
     Org {
@@ -143,6 +147,7 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
         Command::Init {
             queue,
             deliveries_queue,
+            media_bucket,
         } => {
             let created = store.ensure_table().await?;
             let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -163,6 +168,17 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             println!("FOLIO_DLQ_URL={dlq_url}");
             println!("FOLIO_DELIVERIES_QUEUE_URL={deliveries_url}");
             println!("FOLIO_DELIVERIES_DLQ_URL={deliveries_dlq_url}");
+            let s3 = folio::media::s3_client(sdk);
+            folio::media::ensure_bucket(&s3, &media_bucket).await?;
+            println!("FOLIO_MEDIA_BUCKET={media_bucket}");
+            // Locally the bucket is served by the S3 stand-in itself; on AWS
+            // the template's CDN serves it (its MediaBaseUrl output).
+            if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_S3") {
+                println!(
+                    "FOLIO_MEDIA_BASE_URL={}/{media_bucket}",
+                    endpoint.trim_end_matches('/')
+                );
+            }
         }
         Command::Org {
             command:

@@ -1,9 +1,9 @@
 //! A webhook receiver on 127.0.0.1: it records every request, verifies its
 //! Standard Webhooks signature when given the secret (with the
 //! `standardwebhooks` crate, as a receiver would), and answers as its
-//! `Behavior` says: a status, a redirect, or no answer at all (hang). The
-//! tests use it as the receivers that fail in every way; `folio-receiver`
-//! runs one for `make dev`.
+//! `Behavior` says: a status, a redirect, a file, or no answer at all
+//! (hang). The tests use it as the receivers that fail in every way and as
+//! media servers; `folio-receiver` runs one for `make dev`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,6 +27,12 @@ pub enum Answer {
     Redirect(String),
     /// Accept the request, never answer.
     Hang,
+    /// 200 with this body (as `application/octet-stream`: the sender must
+    /// not trust a declared type), after waiting `delay`.
+    Serve {
+        body: Bytes,
+        delay: std::time::Duration,
+    },
 }
 
 /// One request as the receiver saw it.
@@ -154,7 +160,7 @@ async fn answer(
         n,
         webhook_id = parts.headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("-"),
         verified = ?verified,
-        body = %String::from_utf8_lossy(&body),
+        body = %String::from_utf8_lossy(&body[..body.len().min(2048)]),
         "webhook received"
     );
     let respond = |status: u16| {
@@ -171,6 +177,14 @@ async fn answer(
                 r.headers_mut().insert(http::header::LOCATION, v);
             }
             r
+        }
+        Answer::Serve { body, delay } => {
+            tokio::time::sleep(delay).await;
+            Response::builder()
+                .status(200)
+                .header(http::header::CONTENT_TYPE, "application/octet-stream")
+                .body(Full::new(body))
+                .expect("a valid response")
         }
         Answer::Hang => {
             std::future::pending::<()>().await;

@@ -9,6 +9,7 @@
 //! - `events`: change events and the SQS publisher
 //! - `outbound`: HTTP to users' URLs behind the address guard
 //! - `webhooks`: endpoints, payload, signing
+//! - `media`: media ingest (download, check, store)
 //! - `app`: per-instance configuration, clients and caches
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod media;
 pub mod outbound;
 pub mod schema;
 pub mod store;

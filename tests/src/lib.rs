@@ -53,15 +53,38 @@ pub fn test_queue_settings() -> folio::events::QueueSettings {
     }
 }
 
-/// The webhook sender of tests: receivers on 127.0.0.1 and ::1 are
-/// allow-listed (as `make dev` does), and a receiver gets 2 s.
+/// The guard of tests and `make dev`: 127.0.0.1 (only) allow-listed.
+pub fn loopback_allowed() -> folio::outbound::Guard {
+    folio::outbound::Guard::allowing(vec!["127.0.0.1/32".parse().unwrap()])
+}
+
+/// A media ingester on the test bucket, with `guard`, 1 MB and 3 s.
+pub fn test_ingester(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    base_url: &str,
+    guard: folio::outbound::Guard,
+) -> folio::media::Ingester {
+    folio::media::Ingester::new(
+        s3.clone(),
+        bucket.to_owned(),
+        base_url.to_owned(),
+        1024 * 1024,
+        guard,
+        folio::outbound::Timeouts {
+            connect: Duration::from_secs(1),
+            total: Duration::from_secs(3),
+        },
+    )
+    .expect("a media ingester")
+}
+
+/// The webhook sender of tests: receivers on 127.0.0.1 are allow-listed
+/// (as `make dev` does), and a receiver gets 2 s.
 pub fn test_sender(key: &folio::webhooks::SecretKey) -> folio::webhooks::Sender {
     folio::webhooks::Sender::new(
         key.clone(),
-        folio::outbound::Guard::allowing(vec![
-            "127.0.0.0/8".parse().unwrap(),
-            "::1/128".parse().unwrap(),
-        ]),
+        loopback_allowed(),
         folio::outbound::Timeouts {
             connect: Duration::from_secs(1),
             total: Duration::from_secs(2),
@@ -166,6 +189,10 @@ pub struct TestApp {
     pub webhook_key: folio::webhooks::SecretKey,
     /// The same key as `FOLIO_WEBHOOK_KEY` holds it (for the binaries).
     pub webhook_key_b64: String,
+    /// The media bucket (moto's S3) and the URL it is served at.
+    pub s3: aws_sdk_s3::Client,
+    pub media_bucket: String,
+    pub media_base_url: String,
     pub org: OrgId,
     /// admin + write + read
     pub token: String,
@@ -214,6 +241,17 @@ impl TestApp {
         let webhook_key_b64 = folio::webhooks::SecretKey::generate_b64();
         let webhook_key = folio::webhooks::SecretKey::parse(&webhook_key_b64).unwrap();
         let sender = test_sender(&webhook_key);
+        let s3 = folio::media::s3_client(&sdk);
+        let media_bucket = unique("folio-media");
+        folio::media::ensure_bucket(&s3, &media_bucket)
+            .await
+            .expect("create the test media bucket in moto");
+        let media_base_url = format!(
+            "{}/{media_bucket}",
+            std::env::var("AWS_ENDPOINT_URL_S3")
+                .expect("AWS_ENDPOINT_URL_S3 (services.env)")
+                .trim_end_matches('/')
+        );
         let config = test_config(&table);
         let app = App::new(&sdk, config).with_webhook_sender(sender.clone());
         let relay =
@@ -227,7 +265,13 @@ impl TestApp {
             queue_url.clone(),
             Duration::from_secs(60),
         )
-        .with_deliveries(deliveries_url.clone());
+        .with_deliveries(deliveries_url.clone())
+        .with_media(test_ingester(
+            &s3,
+            &media_bucket,
+            &media_base_url,
+            loopback_allowed(),
+        ));
         let queue = queue::QueuePump::new(sqs.clone(), queue_url.clone())
             .await
             .expect("the test queue");
@@ -258,6 +302,9 @@ impl TestApp {
             deliveries,
             webhook_key,
             webhook_key_b64,
+            s3,
+            media_bucket,
+            media_base_url,
             org: OrgId::parse("placeholder").unwrap(),
             token: String::new(),
         };

@@ -20,6 +20,8 @@ fn env(t: &TestApp) -> Vec<(String, String)> {
     ));
     env.push(("FOLIO_WEBHOOK_KEY".into(), t.webhook_key_b64.clone()));
     env.push(("FOLIO_OUTBOUND_ALLOW".into(), "127.0.0.1/32".into()));
+    env.push(("FOLIO_MEDIA_BUCKET".into(), t.media_bucket.clone()));
+    env.push(("FOLIO_MEDIA_BASE_URL".into(), t.media_base_url.clone()));
     env
 }
 

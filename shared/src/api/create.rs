@@ -131,6 +131,7 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             out_refs: v.refs.iter().map(OutRef::encode).collect(),
             restrict_count: 0,
             write_token: None,
+            media_status: Default::default(),
         })
         .collect();
     let response = json!({

@@ -66,7 +66,7 @@ fn read_options(call: &Call, org: &Org) -> Result<ReadView, Error> {
     };
     Ok(ReadView {
         preview,
-        view: View { locale },
+        view: View { locale, preview },
         levels,
     })
 }

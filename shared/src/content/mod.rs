@@ -60,6 +60,20 @@ pub struct ItemRecord {
     /// retry after a lost response recognises its own write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_token: Option<String>,
+    /// Media ingest failures by field storage key (`store::media`): shown
+    /// with `preview=1` while the field still holds that source URL.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub media_status: BTreeMap<String, MediaStatus>,
+}
+
+/// Why a `media` field still holds its source URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaStatus {
+    /// `failed`
+    pub state: String,
+    pub source: String,
+    pub error: String,
+    pub at: String,
 }
 
 impl ItemRecord {
@@ -74,6 +88,8 @@ impl ItemRecord {
 #[derive(Debug, Clone, Default)]
 pub struct View {
     pub locale: Option<Locale>,
+    /// `preview=1`: the meta also shows media ingest failures.
+    pub preview: bool,
 }
 
 /// Renders an item: `{"meta": {...}, <field>: <value>, ...}`. Only the
@@ -96,6 +112,17 @@ pub fn render(
             "updated_at": item.updated_at,
         }),
     );
+    if view.preview {
+        let failures: Map<String, Value> = item
+            .media_status
+            .iter()
+            .filter(|(key, s)| item.fields.get(*key).and_then(Value::as_str) == Some(&s.source))
+            .map(|(key, s)| (key.clone(), json!(s)))
+            .collect();
+        if !failures.is_empty() {
+            out["meta"]["media"] = Value::Object(failures);
+        }
+    }
     let locale = view.locale.as_ref().or(org.default_locale.as_ref());
     for field in &collection.fields {
         out.insert(

@@ -378,6 +378,7 @@ mod tests {
             out_refs: Vec::new(),
             restrict_count: 0,
             write_token: None,
+            media_status: Default::default(),
         }
     }
 

@@ -9,6 +9,9 @@
 //! - `webhooks`, on every event: one message per endpoint that wants the
 //!   event on the deliveries queue (`events::deliver` sends them). An
 //!   organization without a matching endpoint costs one Query, no record.
+//! - `media_ingest`, on content changes: each `media` field holding a URL
+//!   not yet in the library is downloaded through the address guard,
+//!   stored in the media bucket and rewritten (`media`, `store::media`).
 //! - `detach_cleanup`, on a delete or purge: removes the item from the
 //!   `detach` fields of every item that references it, a page of referrers
 //!   per message; a longer list continues in a message of its own, so
@@ -33,6 +36,8 @@ use crate::store::Store;
 pub const CLEANUP_PAGE: i32 = 100;
 /// Referrers detached at once within a page.
 const CLEANUP_CONCURRENCY: usize = 8;
+/// Media downloads of one item at once.
+const MEDIA_CONCURRENCY: usize = 4;
 /// Messages of one batch handled at once.
 const MESSAGE_CONCURRENCY: usize = 10;
 
@@ -41,6 +46,7 @@ const MESSAGE_CONCURRENCY: usize = 10;
 #[serde(rename_all = "snake_case")]
 pub enum Job {
     Webhooks,
+    MediaIngest,
     DetachCleanup,
 }
 
@@ -48,6 +54,7 @@ impl Job {
     pub fn name(self) -> &'static str {
         match self {
             Job::Webhooks => "webhooks",
+            Job::MediaIngest => "media_ingest",
             Job::DetachCleanup => "detach_cleanup",
         }
     }
@@ -57,7 +64,10 @@ impl Job {
 pub fn jobs(event: &Event) -> Vec<Job> {
     match event.kind {
         EventType::Delete | EventType::Purge => vec![Job::Webhooks, Job::DetachCleanup],
-        _ => vec![Job::Webhooks],
+        EventType::Draft | EventType::Published | EventType::Unpublished => {
+            vec![Job::Webhooks, Job::MediaIngest]
+        }
+        EventType::Restore => vec![Job::Webhooks],
     }
 }
 
@@ -111,6 +121,8 @@ pub struct Worker {
     cleanup_page: i32,
     /// The deliveries queue (webhooks).
     deliveries_url: Option<String>,
+    /// Media ingest's downloader and bucket.
+    media: Option<crate::media::Ingester>,
 }
 
 impl Worker {
@@ -122,7 +134,15 @@ impl Worker {
             lease,
             cleanup_page: CLEANUP_PAGE,
             deliveries_url: None,
+            media: None,
         }
+    }
+
+    /// Where media ingest stores files. Without it, an event whose item
+    /// holds a URL to ingest fails (and is retried), rather than being dropped.
+    pub fn with_media(mut self, media: crate::media::Ingester) -> Self {
+        self.media = Some(media);
+        self
     }
 
     /// Where webhook deliveries go. Without it, an event that an endpoint
@@ -155,7 +175,8 @@ impl Worker {
             var("FOLIO_QUEUE_URL")?,
             Duration::from_secs(lease),
         )
-        .with_deliveries(var("FOLIO_DELIVERIES_QUEUE_URL")?))
+        .with_deliveries(var("FOLIO_DELIVERIES_QUEUE_URL")?)
+        .with_media(crate::media::Ingester::from_env(&sdk)?))
     }
 
     /// Handles one batch; the response names each message not done.
@@ -228,6 +249,16 @@ impl Worker {
                             .await?;
                     }
                 }
+                Job::MediaIngest => {
+                    let plan = self.media_plan(e).await.map_err(|error| Failure::Job {
+                        job: job.name().to_owned(),
+                        error,
+                    })?;
+                    if let Some((item, sources)) = plan {
+                        self.run_once(&message, job, self.ingest(e, item, sources))
+                            .await?;
+                    }
+                }
                 Job::DetachCleanup => {
                     self.run_once(&message, job, self.detach_cleanup(&message))
                         .await?
@@ -274,6 +305,102 @@ impl Worker {
                 Err(fail(error))
             }
         }
+    }
+
+    /// The item of a content event and its `media` fields that hold a URL
+    /// still to ingest; None when there is nothing to do (the item moved on
+    /// to a newer version, whose own event ingests it, or holds none).
+    async fn media_plan(
+        &self,
+        e: &Event,
+    ) -> Result<Option<(crate::content::ItemRecord, Vec<(String, String)>)>, Error> {
+        let Some(item) = self
+            .store
+            .get_item(&e.org, &e.collection, &e.item_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if item.deleted_at.is_some() || item.version != e.version {
+            return Ok(None);
+        }
+        let Some(collection) = self.store.get_collection(&e.org, &e.collection).await? else {
+            return Ok(None);
+        };
+        let media_fields: Vec<&str> = collection
+            .fields
+            .iter()
+            .filter(|f| matches!(f.kind, crate::schema::FieldType::Media))
+            .map(|f| f.key.as_str())
+            .collect();
+        let sources: Vec<(String, String)> = item
+            .fields
+            .iter()
+            .filter(|(key, _)| {
+                // `photo`, or `en.photo` in a localized organization.
+                let field = key.rsplit_once('.').map_or(key.as_str(), |(_, f)| f);
+                media_fields.contains(&field)
+            })
+            .filter_map(|(key, v)| Some((key.clone(), v.as_str()?.to_owned())))
+            .filter(|(_, url)| {
+                !url.is_empty() && !self.media.as_ref().is_some_and(|m| m.is_library_url(url))
+            })
+            .collect();
+        Ok((!sources.is_empty()).then_some((item, sources)))
+    }
+
+    /// Downloads and stores each source, then rewrites the fields that
+    /// still hold them (`store::media`). A transient failure (timeout, 5xx,
+    /// storage) fails the job after recording it, so the queue retries it.
+    async fn ingest(
+        &self,
+        e: &Event,
+        item: crate::content::ItemRecord,
+        sources: Vec<(String, String)>,
+    ) -> Result<(), Error> {
+        let media = self.media.as_ref().ok_or_else(|| {
+            Error::internal("an item holds media URLs but no media bucket is set")
+        })?;
+        let results: Vec<(String, String, Result<String, crate::media::IngestError>)> =
+            stream::iter(sources)
+                .map(|(key, src)| async move {
+                    let r = media.ingest(&src).await;
+                    (key, src, r)
+                })
+                .buffer_unordered(MEDIA_CONCURRENCY)
+                .collect()
+                .await;
+        let mut ingested = Vec::new();
+        let mut failed = Vec::new();
+        let mut transient = 0;
+        for (key, src, r) in results {
+            match r {
+                Ok(lib) => ingested.push((key, src, lib)),
+                Err(err) => {
+                    // The field name, never the URL (it may carry a token).
+                    tracing::warn!(event_id = %e.event_id, field = %key, error = %err, "media not ingested");
+                    transient += usize::from(err.is_transient());
+                    failed.push((key, src, err.to_string()));
+                }
+            }
+        }
+        let applied = self
+            .store
+            .apply_media(
+                &item,
+                &ingested,
+                &failed,
+                &crate::api::now(),
+                &format!("media:{}", e.event_id),
+            )
+            .await?;
+        tracing::info!(event_id = %e.event_id, ingested = ingested.len(), failed = failed.len(), applied = ?applied, "media ingest");
+        if transient > 0 {
+            return Err(Error::internal(format!(
+                "{transient} media downloads failed for now"
+            )));
+        }
+        Ok(())
     }
 
     /// One delivery message per endpoint; a redelivery may send some
@@ -394,10 +521,14 @@ mod tests {
             EventType::Draft,
             EventType::Published,
             EventType::Unpublished,
-            EventType::Restore,
         ] {
-            assert_eq!(jobs(&event(kind)), vec![Job::Webhooks], "{kind:?}");
+            assert_eq!(
+                jobs(&event(kind)),
+                vec![Job::Webhooks, Job::MediaIngest],
+                "{kind:?}"
+            );
         }
+        assert_eq!(jobs(&event(EventType::Restore)), vec![Job::Webhooks]);
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub enum Refused {
     NoHost,
     #[error("the URL must not carry a user name or password")]
     Credentials,
-    #[error("{0} is a {1} address")]
+    #[error("{0} is in the {1} range")]
     Address(IpAddr, &'static str),
     #[error("{0} does not resolve")]
     Unresolved(String),
@@ -259,7 +259,7 @@ mod tests {
             g.check_ip("169.254.169.254".parse().unwrap())
                 .unwrap_err()
                 .to_string(),
-            "169.254.169.254 is a link-local (incl. the metadata address) address"
+            "169.254.169.254 is in the link-local (incl. the metadata address) range"
         );
     }
 

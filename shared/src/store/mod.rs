@@ -13,6 +13,7 @@ pub mod commit;
 pub mod expr;
 pub mod jobs;
 pub mod keys;
+pub mod media;
 mod reads;
 mod record;
 pub mod refs;

@@ -1,0 +1,158 @@
+//! Media ingest's writes (docs/design.md §10): rewriting `media` fields to
+//! their library URLs, and recording why a field could not be ingested.
+//!
+//! A rewrite is one UpdateItem that sets each ingested field, bumps the
+//! version (an ordinary change: the stream makes its event) and is
+//! conditioned on the item being live and on each field still holding the
+//! URL that was downloaded: an edit that landed during the download wins,
+//! and its value is kept. A failure is recorded in `media_status` without a
+//! new version (bookkeeping, no event), and only on the version that was
+//! read.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use serde_json::Value;
+
+use super::commit::parse_record;
+use super::expr::Expr;
+use super::keys;
+use super::record::when_live;
+use super::Store;
+use crate::content::{ItemRecord, MediaStatus};
+use crate::error::Error;
+
+/// A field downloaded and stored: `(storage key, source URL, library URL)`.
+pub type Ingested = (String, String, String);
+/// A field that could not be: `(storage key, source URL, why)`.
+pub type Failed = (String, String, String);
+
+/// What `apply_media` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// These fields now hold their library URLs, at this version.
+    Rewritten { fields: Vec<String>, version: u64 },
+    /// Only failures were recorded (no new version).
+    Recorded,
+    /// The item changed meanwhile so that nothing applies any more.
+    Stale,
+}
+
+impl Store {
+    /// Applies one ingest run's results to `item` (as read before the
+    /// downloads). `token` marks the write (`write_token`).
+    pub async fn apply_media(
+        &self,
+        item: &ItemRecord,
+        ingested: &[Ingested],
+        failed: &[Failed],
+        now: &str,
+        token: &str,
+    ) -> Result<Applied, Error> {
+        let mut current = item.clone();
+        for _ in 0..3 {
+            let holds =
+                |key: &str, src: &str| current.fields.get(key).and_then(Value::as_str) == Some(src);
+            let done: Vec<&Ingested> = ingested.iter().filter(|(k, s, _)| holds(k, s)).collect();
+            let fails: Vec<&Failed> = failed.iter().filter(|(k, s, _)| holds(k, s)).collect();
+            // Statuses kept: those of fields still holding their source,
+            // minus the fields rewritten now, plus this run's failures.
+            let mut status: BTreeMap<String, MediaStatus> = current
+                .media_status
+                .iter()
+                .filter(|(k, s)| holds(k, &s.source))
+                .filter(|(k, _)| !done.iter().any(|(d, _, _)| d == *k))
+                .map(|(k, s)| (k.clone(), s.clone()))
+                .collect();
+            for (k, src, why) in &fails {
+                status.insert(
+                    k.clone(),
+                    MediaStatus {
+                        state: "failed".into(),
+                        source: src.clone(),
+                        error: why.clone(),
+                        at: now.to_owned(),
+                    },
+                );
+            }
+            if done.is_empty() && status == current.media_status {
+                return Ok(if fails.is_empty() {
+                    Applied::Stale
+                } else {
+                    Applied::Recorded
+                });
+            }
+            let mut expr = Expr::new();
+            when_live(&mut expr);
+            if status.is_empty() {
+                expr.remove_attr("media_status");
+            } else {
+                expr.set_value(
+                    "media_status",
+                    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&status)
+                        .map_err(Error::internal)?,
+                );
+            }
+            if done.is_empty() {
+                // Bookkeeping only: on the version read, no new version.
+                expr.when_equals("version", AttributeValue::N(current.version.to_string()));
+            } else {
+                let fields = expr.name("fields");
+                for (k, src, lib) in &done {
+                    let key = expr.name(k);
+                    let lib = expr.value(AttributeValue::S(lib.clone()));
+                    let src = expr.value(AttributeValue::S(src.clone()));
+                    expr.set(format!("{fields}.{key} = {lib}"));
+                    expr.when(format!("{fields}.{key} = {src}"));
+                }
+                expr.set_value("updated_at", AttributeValue::S(now.to_owned()));
+                expr.set_value("write_token", AttributeValue::S(token.to_owned()));
+                expr.bump_version();
+            }
+            let result = self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(keys::item(
+                    &current.org,
+                    &current.collection,
+                    &current.id,
+                )))
+                .update_expression(expr.update_expression())
+                .set_condition_expression(expr.condition_expression())
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) if done.is_empty() => return Ok(Applied::Recorded),
+                Ok(_) => {
+                    return Ok(Applied::Rewritten {
+                        fields: done.iter().map(|(k, _, _)| k.clone()).collect(),
+                        version: current.version + 1,
+                    })
+                }
+                Err(e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(c) => {
+                        match c.item.map(parse_record).transpose()? {
+                            Some(now_item) if now_item.deleted_at.is_none() => {
+                                if done.is_empty() {
+                                    // A newer version: its own event ingests it.
+                                    return Ok(Applied::Stale);
+                                }
+                                current = now_item;
+                            }
+                            _ => return Ok(Applied::Stale),
+                        }
+                    }
+                    e => return Err(Error::internal(e)),
+                },
+            }
+        }
+        Ok(Applied::Stale)
+    }
+}
