@@ -174,6 +174,7 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             // Locally the bucket is served by the S3 stand-in itself; on AWS
             // the template's CDN serves it (its MediaBaseUrl output).
             if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_S3") {
+                folio::media::allow_public_read_locally(&s3, &media_bucket).await?;
                 println!(
                     "FOLIO_MEDIA_BASE_URL={}/{media_bucket}",
                     endpoint.trim_end_matches('/')

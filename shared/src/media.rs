@@ -298,6 +298,28 @@ pub async fn ensure_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), 
     }
 }
 
+/// Lets anyone read the bucket's files: for the local S3 stand-in only,
+/// so that `make dev`'s library URLs open in a browser. On AWS the bucket
+/// stays private and CloudFront serves it (`template.yaml`).
+pub async fn allow_public_read_locally(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Error> {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/*"),
+        }],
+    });
+    s3.put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .map_err(|e| Error::internal(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
