@@ -577,6 +577,90 @@ fn fmt(v: &Value) -> String {
     }
 }
 
+/// Webhooks through the pump: `n` published items, created one after
+/// another while the relay, the worker and the deliverer run, each event
+/// delivered to one healthy receiver on 127.0.0.1. Delay: from the item's
+/// commit (the payload's `timestamp`) to the receiver's clock on arrival.
+async fn webhooks(n: usize) -> Value {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = TestApp::spawn_with(&[]).await;
+    let receiver = folio_local::receiver::Receiver::start(folio_local::receiver::always(200))
+        .await
+        .unwrap();
+    let r = t
+        .request(
+            "PUT",
+            "/v2/webhooks/bench/",
+            Some(json!({"url": receiver.url, "events": ["collectionitem.*"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    receiver.verify_with(r.body["secret"].as_str().unwrap());
+    eprintln!("bench: webhooks, {n} events to one receiver");
+    let writes_done = AtomicBool::new(false);
+    let started = Instant::now();
+    let writes = async {
+        for i in 0..n {
+            let r = t
+                .request(
+                    "POST",
+                    "/v2/content/",
+                    Some(json!({"key": "team_members", "status": "published", "fields": [{"name": format!("W{i}")}]})),
+                )
+                .await;
+            assert_eq!(r.status, 202);
+        }
+        writes_done.store(true, Ordering::SeqCst);
+    };
+    let pumps = async {
+        let until = Instant::now() + Duration::from_secs(1800);
+        while receiver.count() < n && Instant::now() < until {
+            let relayed = t.pump.lock().await.pump(&t.relay).await.unwrap();
+            let worked = t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
+            let delivered = t
+                .deliveries
+                .pump(&t.deliverer, Duration::ZERO)
+                .await
+                .unwrap();
+            if relayed == 0 && worked.received == 0 && delivered.received == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let _ = writes_done.load(Ordering::SeqCst);
+    };
+    tokio::join!(writes, pumps);
+    let wall = started.elapsed();
+    let got = receiver.received();
+    let secs = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(|d| d.unix_timestamp_nanos() as f64 / 1e9)
+            .ok()
+    };
+    let mut delays: Vec<f64> = got
+        .iter()
+        .filter_map(|r| {
+            let committed = secs(r.json()["data"]["timestamp"].as_str()?)?;
+            let arrived =
+                r.at.duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_secs_f64();
+            Some(((arrived - committed) * 1e6).round() / 1e3)
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r.webhook_id()).collect();
+    json!({
+        "events": n,
+        "delivered": got.len(),
+        "distinct_webhook_ids": ids.len(),
+        "verified": got.iter().filter(|r| r.verified == Some(true)).count(),
+        "wall_s": (wall.as_secs_f64() * 100.0).round() / 100.0,
+        "deliveries_per_s": ((got.len() as f64 / wall.as_secs_f64()) * 10.0).round() / 10.0,
+        "commit_to_delivery_p50_ms": percentile(&delays, 0.5),
+        "commit_to_delivery_p99_ms": percentile(&delays, 0.99),
+    })
+}
+
 fn markdown(report: &Value) -> String {
     let mut md = String::from(
         "# Folio benchmarks\n\nWritten by `make bench` (`bench/src/main.rs`); the figures are from the last run, `target/folio-bench.json` holds them all. \
@@ -622,6 +706,16 @@ fn markdown(report: &Value) -> String {
         fmt(&p["deletes"]), fmt(&p["jobs_done"]), fmt(&p["job_runs"]), fmt(&p["wall_s"]),
         fmt(&p["jobs_per_s"]), fmt(&p["commit_to_job_done_p50_ms"]), fmt(&p["commit_to_job_done_p99_ms"]),
     );
+    let w = &report["webhooks"];
+    md += &format!(
+        "\n## Webhooks (stream → relay → queue → worker → deliveries queue → deliverer → receiver, in process)\n\n\
+         {} items created one after another while the pumps run; every event goes to one healthy receiver on 127.0.0.1, \
+         which verifies each signature. Delay: from the item's commit to the receiver's clock on arrival.\n\n\
+         | delivered | distinct webhook-ids | verified | wall s | deliveries/s | commit → delivery p50 ms | p99 ms |\n|---|---|---|---|---|---|---|\n\
+         | {} | {} | {} | {} | {} | {} | {} |\n",
+        fmt(&w["events"]), fmt(&w["delivered"]), fmt(&w["distinct_webhook_ids"]), fmt(&w["verified"]),
+        fmt(&w["wall_s"]), fmt(&w["deliveries_per_s"]), fmt(&w["commit_to_delivery_p50_ms"]), fmt(&w["commit_to_delivery_p99_ms"]),
+    );
     md += "\n## Cold start (x86_64 release binary, Runtime API stub, median of starts)\n\n| function | init ms | first response ms | peak RSS MB |\n|---|---|---|---|\n";
     if let Some(cs) = report["cold_start"].as_object() {
         for (name, c) in cs {
@@ -652,6 +746,12 @@ async fn main() {
         // Handler logs would drown the progress lines.
         std::env::set_var("RUST_LOG", "warn");
     }
+    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
+        // One section, printed only (BENCHMARKS.md is written by full runs).
+        let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
+        println!("{}", serde_json::to_string_pretty(&w).unwrap());
+        return;
+    }
     let n = env_usize("FOLIO_BENCH_REQUESTS", 1000);
     // 100 batches delete 10,000 items; more only makes the run long.
     let batch_n = env_usize("FOLIO_BENCH_BATCH_REQUESTS", 100);
@@ -664,6 +764,7 @@ async fn main() {
     batch["speedup"] = ratio(&batch, "sequential_ms", "parallel_ms");
     batch["dynamodb_speedup"] = ratio(&batch, "sequential_dynamodb_ms", "parallel_dynamodb_ms");
     let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 500)).await;
+    let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
     let cold = cold_starts(starts).await;
     let arm = sizes(&target_dir().join("lambda"));
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -681,6 +782,7 @@ async fn main() {
         "endpoints": endpoints,
         "batch_delete_100": batch,
         "pipeline": pipeline,
+        "webhooks": webhooks,
         "cold_start": cold,
         "binary_size_mb": arm,
     });

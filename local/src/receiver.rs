@@ -42,6 +42,8 @@ pub struct Received {
     pub body: Bytes,
     /// The signature checked against the secret (None: no secret given).
     pub verified: Option<bool>,
+    /// When it arrived.
+    pub at: std::time::SystemTime,
 }
 
 impl Received {
@@ -153,6 +155,7 @@ async fn answer(
             headers: parts.headers.clone(),
             body: body.clone(),
             verified,
+            at: std::time::SystemTime::now(),
         });
         all.len() - 1
     };
