@@ -163,7 +163,11 @@ async fn answer(
         n,
         webhook_id = parts.headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or("-"),
         verified = ?verified,
-        body = %String::from_utf8_lossy(&body[..body.len().min(2048)]),
+        event = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["webhook"]["event"].as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        bytes = body.len(),
         "webhook received"
     );
     let respond = |status: u16| {

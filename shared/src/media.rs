@@ -131,7 +131,7 @@ impl IngestError {
 
 /// Settings: `FOLIO_MEDIA_BUCKET`, `FOLIO_MEDIA_BASE_URL`,
 /// `FOLIO_MEDIA_MAX_BYTES` (default 20 MB), `FOLIO_MEDIA_TIMEOUT_SECONDS`
-/// (default 20, the whole download; 3 to connect) and the guard's
+/// (default 15, the whole download with its redirects; 3 to connect) and the guard's
 /// `FOLIO_OUTBOUND_ALLOW`.
 #[derive(Debug, Clone)]
 pub struct Ingester {
@@ -140,7 +140,15 @@ pub struct Ingester {
     base_url: String,
     max_bytes: u64,
     outbound: Outbound,
+    /// The whole download's deadline, redirects included.
+    deadline: Duration,
+    /// Downloads in flight in this instance, whatever the messages: at most
+    /// `DOWNLOADS` files of `max_bytes` are held in memory at once.
+    downloads: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Downloads one worker instance makes at once.
+pub const DOWNLOADS: usize = 4;
 
 pub const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
 
@@ -165,6 +173,8 @@ impl Ingester {
             base_url: base_url.trim_end_matches('/').to_owned(),
             max_bytes,
             outbound,
+            deadline: timeouts.total,
+            downloads: std::sync::Arc::new(tokio::sync::Semaphore::new(DOWNLOADS)),
         })
     }
 
@@ -186,7 +196,7 @@ impl Ingester {
             Guard::from_env().map_err(Error::internal)?,
             Timeouts {
                 connect: Duration::from_secs(3),
-                total: Duration::from_secs(num("FOLIO_MEDIA_TIMEOUT_SECONDS", 20)),
+                total: Duration::from_secs(num("FOLIO_MEDIA_TIMEOUT_SECONDS", 15)),
             },
         )
     }
@@ -201,8 +211,26 @@ impl Ingester {
             .is_some_and(|rest| rest.starts_with('/'))
     }
 
-    /// Downloads `url`, checks it and stores it; the library URL.
+    /// Downloads `url`, checks it and stores it; the library URL. The
+    /// download (redirects included) has `deadline` once it starts.
     pub async fn ingest(&self, url: &str) -> Result<String, IngestError> {
+        let _permit = self
+            .downloads
+            .acquire()
+            .await
+            .map_err(|e| IngestError::Store(Error::internal(e)))?;
+        let bytes = tokio::time::timeout(self.deadline, self.download(url))
+            .await
+            .map_err(|_| IngestError::Fetch(OutboundError::Timeout))??;
+        let kind = sniff(&bytes).ok_or(IngestError::Type)?;
+        let key = format!("{}.{}", hex::encode(Sha256::digest(&bytes)), kind.ext());
+        self.store(&key, kind, bytes)
+            .await
+            .map_err(IngestError::Store)?;
+        Ok(format!("{}/{key}", self.base_url))
+    }
+
+    async fn download(&self, url: &str) -> Result<Vec<u8>, IngestError> {
         let mut response = self.outbound.get(url, MAX_REDIRECTS).await?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
@@ -225,12 +253,7 @@ impl Ingester {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let kind = sniff(&bytes).ok_or(IngestError::Type)?;
-        let key = format!("{}.{}", hex::encode(Sha256::digest(&bytes)), kind.ext());
-        self.store(&key, kind, bytes)
-            .await
-            .map_err(IngestError::Store)?;
-        Ok(format!("{}/{key}", self.base_url))
+        Ok(bytes)
     }
 
     /// Puts the object unless it is there already (same key, same bytes).

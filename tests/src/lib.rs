@@ -45,7 +45,7 @@ pub fn function_events() -> Vec<(&'static str, String)> {
 }
 
 /// The test queues: a message the worker failed comes back after 5 s (in
-/// production 180 s), and goes to the DLQ after 5 receives, as in production.
+/// production 360 s), and goes to the DLQ after 5 receives, as in production.
 pub fn test_queue_settings() -> folio::events::QueueSettings {
     folio::events::QueueSettings {
         visibility_timeout_secs: 5,

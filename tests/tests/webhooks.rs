@@ -182,6 +182,31 @@ async fn a_webhook_shows_its_secret_once_and_bad_registrations_are_400() {
             .status,
         404
     );
+
+    // A test ping is logged; the endpoint created again under the same id
+    // starts with an empty log.
+    let receiver = Receiver::start(always(200)).await.unwrap();
+    register(&t, "site-build", &receiver.url).await;
+    let ping = t
+        .request("POST", "/v2/webhooks/site-build/test/", None)
+        .await;
+    assert_eq!(ping.status, 200);
+    let log = t
+        .request("GET", "/v2/webhooks/site-build/deliveries/", None)
+        .await;
+    assert_eq!(log.body["data"].as_array().unwrap().len(), 1);
+    let gone = t.request("DELETE", "/v2/webhooks/site-build/", None).await;
+    assert_eq!(gone.status, 204);
+    register(&t, "site-build", &receiver.url).await;
+    let log = t
+        .request("GET", "/v2/webhooks/site-build/deliveries/", None)
+        .await;
+    assert_eq!(log.body["data"], json!([]), "a new endpoint, a new log");
+    let long = format!(
+        "/v2/webhooks/site-build/deliveries/msg_{}/retry/",
+        "a".repeat(2000)
+    );
+    assert_eq!(t.request("POST", &long, None).await.status, 404);
 }
 
 #[tokio::test]
@@ -532,4 +557,126 @@ async fn a_registered_loopback_url_is_refused_at_delivery_once_the_allow_list_is
     let error = sent.outcome.error().expect("refused, not sent");
     assert!(error.contains("loopback"), "{error}");
     assert_eq!(receiver.count(), 0, "the receiver was never reached");
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_webhook_secret_or_url_token_reaches_the_logs() {
+    let t = TestApp::spawn().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // DEBUG and above (production logs at INFO). At TRACE the AWS SDK
+    // prints raw DynamoDB bodies, endpoint URLs among them; the secrets in
+    // them are sealed, and the README says not to run TRACE in production.
+    let flaky = Receiver::start(Arc::new(|n| Answer::Status(if n == 0 { 500 } else { 200 })))
+        .await
+        .unwrap();
+    let url = format!("{}hook?token=q-s3cr3t-in-query", flaky.url);
+    let secret = register(&t, "logged", &url).await;
+    t.request("POST", "/v2/webhooks/logged/test/", None).await;
+    t.create("team_members", "published", json!({"en": {"name": "Log"}}))
+        .await;
+    // The ping got the 500; the event is delivered at once.
+    pump_until(&t, Duration::from_secs(30), || flaky.count() >= 2).await;
+    let rotated = t.request("POST", "/v2/webhooks/logged/rotate/", None).await;
+    let new_secret = rotated.body["secret"].as_str().unwrap().to_owned();
+    let log = t
+        .request("GET", "/v2/webhooks/logged/deliveries/", None)
+        .await;
+    let id = log.body["data"][0]["delivery_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.request(
+        "POST",
+        &format!("/v2/webhooks/logged/deliveries/{id}/retry/"),
+        None,
+    )
+    .await;
+    // A refused URL's error names the address, not the URL.
+    t.request(
+        "PUT",
+        "/v2/webhooks/refused/",
+        Some(json!({"url": "https://10.0.0.1/?token=q-s3cr3t-in-query", "events": ["collectionitem.*"]})),
+    )
+    .await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("webhook attempt"),
+        "the capture works: {logs}"
+    );
+    for s in [&secret, &new_secret] {
+        assert!(!logs.contains(s.as_str()), "a secret reached the logs");
+        assert!(!logs.contains(&s["whsec_".len()..]));
+    }
+    assert!(
+        !logs.contains(&t.webhook_key_b64),
+        "the sealing key reached the logs"
+    );
+    if let Some(at) = logs.find("q-s3cr3t-in-query") {
+        panic!(
+            "a URL token reached the logs: {}",
+            &logs[logs[..at].rfind("{\"timestamp").unwrap_or(0)..(at + 40).min(logs.len())]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manual_retry_that_delivers_ends_the_queued_retries() {
+    let t = TestApp::spawn().await;
+    let flaky = Receiver::start(Arc::new(|n| Answer::Status(if n == 0 { 500 } else { 200 })))
+        .await
+        .unwrap();
+    register(&t, "manual", &flaky.url).await;
+    t.create("team_members", "published", json!({"en": {"name": "M"}}))
+        .await;
+    // The first attempt fails; the message waits out its backoff.
+    pump_until(&t, Duration::from_secs(30), || flaky.count() >= 1).await;
+    let id = flaky.received()[0].webhook_id().to_owned();
+    let retry = t
+        .request(
+            "POST",
+            &format!("/v2/webhooks/manual/deliveries/{id}/retry/"),
+            None,
+        )
+        .await;
+    assert_eq!(retry.status, 200, "{:?}", retry.body);
+    assert_eq!(retry.body["delivered"], json!(true));
+    // The queued retry comes back (backoff of 0.5–1 s) and finds it done.
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        t.deliveries
+            .pump(&t.deliverer, Duration::from_millis(200))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        t.queue_depth(&t.deliveries_url).await,
+        0,
+        "the queued retry is done"
+    );
+    assert_eq!(
+        flaky.count(),
+        2,
+        "delivered once by hand, not again: {:?}",
+        ids(&flaky)
+    );
 }

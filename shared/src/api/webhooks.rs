@@ -105,7 +105,7 @@ pub async fn deliveries(app: &App, req: Request) -> Result<Response<Body>, Infal
                     )
                 })?,
         };
-        let attempts = app.store.list_attempts(&hook.org, &hook.id, limit).await?;
+        let attempts = app.store.list_attempts(&hook, limit).await?;
         Ok(json_response(200, &json!({ "data": attempts })))
     })
     .await
@@ -155,6 +155,7 @@ async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
         disabled_reason: None,
         previous_secret: None,
         previous_until: None,
+        log_id: ulid::Ulid::new().to_string().to_lowercase(),
         created_at: now.clone(),
         updated_at: now,
     };
@@ -207,19 +208,25 @@ async fn send_test(app: &App, call: Call) -> Result<Response<Body>, Error> {
     .map_err(Error::internal)?;
     let sent = sender.send(&hook, &msg_id, &body).await?;
     let record = attempt_record(msg_id, None, TEST_EVENT, 1, &sent);
-    app.store
-        .record_attempt(&hook.org, &hook.id, &record, None)
-        .await?;
+    app.store.record_attempt(&hook, &record, None).await?;
     Ok(json_response(200, &attempt_json(&record, &sent.outcome)))
 }
 
 async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> {
     call.no_body()?;
     let hook = find(app, &call).await?;
-    let wanted = call.param("delivery_id").unwrap_or_default();
+    // Delivery ids are `msg_` and 32 hex digits; anything else names none.
+    let wanted = call
+        .param("delivery_id")
+        .filter(|id| {
+            id.strip_prefix("msg_").is_some_and(|h| {
+                h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+        })
+        .ok_or(Error::NotFound)?;
     let (event, attempts) = app
         .store
-        .get_delivery(&hook.org, &hook.id, wanted)
+        .get_delivery(&hook, wanted)
         .await?
         .ok_or(Error::NotFound)?;
     if !hook.enabled {
@@ -241,13 +248,23 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
     );
     record.manual = Some(true);
     app.store
-        .record_attempt(&hook.org, &hook.id, &record, Some(&event))
+        .record_attempt(&hook, &record, Some(&event))
         .await?;
     if sent.outcome == Outcome::Gone {
         let reason = format!("The receiver answered 410 Gone at {}.", super::now());
         app.store
             .disable_webhook(&hook.org, &hook.id, &reason)
             .await?;
+    }
+    if matches!(sent.outcome, Outcome::Delivered(_) | Outcome::Gone) {
+        // Delivered (or refused for good) by hand: the queued retries of
+        // this delivery, if any, find it done and send nothing more.
+        let job = crate::events::deliver::DeliveryMessage {
+            webhook_id: hook.id.clone(),
+            event: event.clone(),
+        }
+        .job_key();
+        app.store.settle_job(&event.event_id, &job).await?;
     }
     Ok(json_response(200, &attempt_json(&record, &sent.outcome)))
 }

@@ -29,6 +29,8 @@ use crate::webhooks::{delivery_id, payload, Outcome, Sender};
 /// Receives of one message before the queue dead-letters it (the
 /// template's `maxReceiveCount` on the deliveries queue).
 pub const MAX_RECEIVES: u32 = 12;
+/// How long a message waits when another receive is making its delivery.
+const BUSY_WAIT: Duration = Duration::from_secs(20);
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8 * 3600);
 
@@ -172,7 +174,11 @@ impl Deliverer {
         let key = message.job_key();
         match self.store.claim_job(&e.event_id, &key, self.lease).await? {
             Claim::Done => return Ok(()),
-            Claim::Busy => return Err(Failure::Busy(key)),
+            Claim::Busy => {
+                // The other receive ends within the deliverer's timeout.
+                self.delay(m, BUSY_WAIT).await;
+                return Err(Failure::Busy(key));
+            }
             Claim::Claimed { .. } => {}
         }
         let result = self.attempt(&hook, e, attempt).await;
@@ -242,11 +248,7 @@ impl Deliverer {
             at: crate::api::now(),
             manual: None,
         };
-        if let Err(e) = self
-            .store
-            .record_attempt(&event.org, &hook.id, &record, Some(event))
-            .await
-        {
+        if let Err(e) = self.store.record_attempt(hook, &record, Some(event)).await {
             // The delivery stands; only its log line is missing.
             tracing::warn!(error = %e, "could not log the attempt");
         }

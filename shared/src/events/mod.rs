@@ -225,7 +225,7 @@ impl Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueSettings {
     /// How long a received message stays hidden: at least six times the
-    /// worker's timeout (30 s), as AWS advises for a Lambda trigger.
+    /// worker's timeout (60 s), as AWS advises for a Lambda trigger.
     pub visibility_timeout_secs: u32,
     /// Receives before a message goes to the dead-letter queue.
     pub max_receive_count: u32,
@@ -245,7 +245,7 @@ impl QueueSettings {
 impl Default for QueueSettings {
     fn default() -> Self {
         QueueSettings {
-            visibility_timeout_secs: 180,
+            visibility_timeout_secs: 360,
             max_receive_count: 5,
         }
     }

@@ -9,7 +9,7 @@
 //! - `webhooks`, on every event: one message per endpoint that wants the
 //!   event on the deliveries queue (`events::deliver` sends them). An
 //!   organization without a matching endpoint costs one Query, no record.
-//! - `media_ingest`, on content changes: each `media` field holding a URL
+//! - `media_ingest`, on content changes and restores: each `media` field holding a URL
 //!   not yet in the library is downloaded through the address guard,
 //!   stored in the media bucket and rewritten (`media`, `store::media`).
 //! - `detach_cleanup`, on a delete or purge: removes the item from the
@@ -64,10 +64,11 @@ impl Job {
 pub fn jobs(event: &Event) -> Vec<Job> {
     match event.kind {
         EventType::Delete | EventType::Purge => vec![Job::Webhooks, Job::DetachCleanup],
-        EventType::Draft | EventType::Published | EventType::Unpublished => {
+        // A restore too: an item deleted before its media was ingested
+        // still holds the source URL.
+        EventType::Draft | EventType::Published | EventType::Unpublished | EventType::Restore => {
             vec![Job::Webhooks, Job::MediaIngest]
         }
-        EventType::Restore => vec![Job::Webhooks],
     }
 }
 
@@ -159,7 +160,7 @@ impl Worker {
     }
 
     /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DELIVERIES_QUEUE_URL`,
-    /// `FOLIO_JOB_LEASE_SECONDS` (default 60).
+    /// `FOLIO_JOB_LEASE_SECONDS` (default 90: longer than the worker's 60 s timeout).
     pub async fn from_env() -> Result<Self, Error> {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
@@ -167,7 +168,7 @@ impl Worker {
         let lease = std::env::var("FOLIO_JOB_LEASE_SECONDS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(60);
+            .unwrap_or(90);
         let sdk = crate::app::sdk_config().await;
         Ok(Worker::new(
             Store::new(crate::store::dynamodb_client(&sdk), var("FOLIO_TABLE")?),
@@ -521,6 +522,7 @@ mod tests {
             EventType::Draft,
             EventType::Published,
             EventType::Unpublished,
+            EventType::Restore,
         ] {
             assert_eq!(
                 jobs(&event(kind)),
@@ -528,7 +530,6 @@ mod tests {
                 "{kind:?}"
             );
         }
-        assert_eq!(jobs(&event(EventType::Restore)), vec![Job::Webhooks]);
     }
 
     #[test]

@@ -60,6 +60,9 @@ const REFUSED: &[(&str, &str)] = &[
     ("ff00::/8", "multicast"),
 ];
 
+/// How long a name may take to resolve.
+pub const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 static REFUSED_NETS: LazyLock<Vec<(IpNet, &'static str)>> = LazyLock::new(|| {
     REFUSED
         .iter()
@@ -81,6 +84,10 @@ pub enum Refused {
     Credentials,
     #[error("{0} is in the {1} range")]
     Address(IpAddr, &'static str),
+    /// A name resolving into a refused range: the address itself is not
+    /// shown (it would map a private network for whoever asks).
+    #[error("{0} resolves to an address in the {1} range")]
+    Resolved(String, &'static str),
     #[error("{0} does not resolve")]
     Unresolved(String),
     #[error("more than {0} redirects")]
@@ -108,7 +115,16 @@ impl Guard {
 
     /// `FOLIO_OUTBOUND_ALLOW`: addresses or CIDR blocks, comma-separated.
     pub fn from_env() -> Result<Self, String> {
-        let raw = std::env::var("FOLIO_OUTBOUND_ALLOW").unwrap_or_default();
+        Guard::parse_allow(&std::env::var("FOLIO_OUTBOUND_ALLOW").unwrap_or_default())
+    }
+
+    /// The allow-list setting's value: addresses or CIDR blocks,
+    /// comma-separated. Never the metadata service, never everything.
+    pub fn parse_allow(raw: &str) -> Result<Self, String> {
+        let metadata: [IpAddr; 2] = [
+            IpAddr::from([169, 254, 169, 254]),
+            IpAddr::from([0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]),
+        ];
         let mut allow = Vec::new();
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let net = part
@@ -117,6 +133,11 @@ impl Guard {
                 .map_err(|_| {
                     format!("FOLIO_OUTBOUND_ALLOW: \"{part}\" is not an address or CIDR block")
                 })?;
+            if net.prefix_len() == 0 || metadata.iter().any(|m| net.contains(m)) {
+                return Err(format!(
+                    "FOLIO_OUTBOUND_ALLOW: \"{part}\" would open the metadata service, or everything"
+                ));
+            }
             allow.push(net);
         }
         Ok(Guard::allowing(allow))
@@ -160,13 +181,17 @@ impl Guard {
         Ok(url)
     }
 
-    /// Resolves `host` once and checks every address: all of them, or none.
+    /// Resolves `host` once (within `LOOKUP_TIMEOUT`) and checks every
+    /// address: all of them, or none.
     pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, Refused> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
-            .await
-            .map_err(|_| Refused::Unresolved(host.chars().take(253).collect()))?
-            .collect();
+        let unresolved = || Refused::Unresolved(host.chars().take(253).collect());
+        let addrs: Vec<SocketAddr> =
+            tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, 0)))
+                .await
+                .map_err(|_| unresolved())?
+                .map_err(|_| unresolved())?
+                .collect();
         self.check_addrs(host, &addrs)?;
         Ok(addrs)
     }
@@ -176,7 +201,14 @@ impl Guard {
         if addrs.is_empty() {
             return Err(Refused::Unresolved(host.chars().take(253).collect()));
         }
-        addrs.iter().try_for_each(|a| self.check_ip(a.ip()))
+        addrs.iter().try_for_each(|a| {
+            self.check_ip(a.ip()).map_err(|e| match e {
+                Refused::Address(_, why) => {
+                    Refused::Resolved(host.chars().take(253).collect(), why)
+                }
+                other => other,
+            })
+        })
     }
 }
 
@@ -288,10 +320,17 @@ mod tests {
         let public: SocketAddr = "93.184.216.34:0".parse().unwrap();
         let private: SocketAddr = "10.0.0.1:0".parse().unwrap();
         assert_eq!(g.check_addrs("example.com", &[public]), Ok(()));
-        assert!(matches!(
-            g.check_addrs("rebind.example", &[public, private]),
-            Err(Refused::Address(ip, "private")) if ip == private.ip()
-        ));
+        let refused = g
+            .check_addrs("rebind.example", &[public, private])
+            .unwrap_err();
+        assert_eq!(
+            refused,
+            Refused::Resolved("rebind.example".into(), "private")
+        );
+        assert!(
+            !refused.to_string().contains("10.0.0.1"),
+            "not shown: {refused}"
+        );
         assert!(matches!(
             g.check_addrs("nothing.example", &[]),
             Err(Refused::Unresolved(_))
@@ -304,13 +343,29 @@ mod tests {
         let g = Guard::strict();
         assert!(matches!(
             g.resolve("localhost").await,
-            Err(Refused::Address(..))
+            Err(Refused::Resolved(..))
         ));
         let allowed = Guard::allowing(vec![
             "127.0.0.0/8".parse().unwrap(),
             "::1/128".parse().unwrap(),
         ]);
         assert!(allowed.resolve("localhost").await.is_ok());
+    }
+
+    #[test]
+    fn the_allow_list_cannot_open_the_metadata_service_or_everything() {
+        for bad in [
+            "0.0.0.0/0",
+            "169.254.0.0/16",
+            "169.254.169.254",
+            "::/0",
+            "fd00::/8",
+        ] {
+            assert!(Guard::parse_allow(bad).is_err(), "{bad}");
+        }
+        assert!(Guard::parse_allow("127.0.0.1/32, ::1/128").is_ok());
+        assert!(Guard::parse_allow("10.1.2.0/24").is_ok());
+        assert!(Guard::parse_allow("nonsense").is_err());
     }
 
     #[test]

@@ -306,7 +306,14 @@ impl Store {
         where
             R: std::fmt::Debug + Send + Sync + 'static,
         {
-            if e.code() == Some("TransactionConflictException") {
+            // A conflict, or DynamoDB's own 500 (retryable; DynamoDB Local
+            // answers one after waiting too long for an item's lock): try
+            // again with backoff. A write that did land is recognised by its
+            // `write_token` on the next attempt.
+            if matches!(
+                e.code(),
+                Some("TransactionConflictException" | "InternalServerError")
+            ) {
                 return Failed::Other(WriteFailure::Conflict { idempotency: false });
             }
             if is_too_large(e.code(), e.message()) {
@@ -401,9 +408,12 @@ impl Store {
         if let Some(service) = err.as_service_error() {
             match service {
                 TransactWriteItemsError::TransactionInProgressException(_)
-                | TransactWriteItemsError::IdempotentParameterMismatchException(_) => {
-                    // Another attempt of this request holds the token: the
-                    // next attempt gets a token of its own.
+                | TransactWriteItemsError::IdempotentParameterMismatchException(_)
+                | TransactWriteItemsError::InternalServerError(_) => {
+                    // Another attempt of this request holds the token, or
+                    // DynamoDB answered 500 (retryable): the next attempt
+                    // gets a token of its own, and finds its write by its
+                    // `write_token` if this one landed.
                     return Err(Failed::Other(WriteFailure::Conflict { idempotency: false }));
                 }
                 TransactWriteItemsError::TransactionCanceledException(c) => {

@@ -101,6 +101,21 @@ impl Store {
         self.set_job_state(event_id, job, DONE, None).await
     }
 
+    /// Marks a job done whether or not a run holds it: a delivery made by
+    /// hand (`POST …/retry/`) ends the queued retries of the same one.
+    pub async fn settle_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
+        let now = now_epoch();
+        let mut expr = Expr::new();
+        expr.set_value("state", AttributeValue::S(DONE.into()));
+        expr.set_value("finished_at", AttributeValue::S(crate::api::now()));
+        expr.set_value(
+            "expires_at",
+            AttributeValue::N((now + JOB_RECORD_DAYS * 86_400).to_string()),
+        );
+        self.job_update(event_id, job, &expr).send().await?;
+        Ok(())
+    }
+
     /// Gives a claimed job back after a failure, so that the next delivery
     /// runs it without waiting for the lease.
     pub async fn release_job(&self, event_id: &str, job: &str) -> Result<(), Error> {

@@ -10,8 +10,8 @@
 //! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
-//! | webhook attempt | `WHLOG#<org>#<webhook id>`      | `ATTEMPT#<ulid>` |
-//! | webhook delivery| `WHLOG#<org>#<webhook id>`      | `DELIVERY#<delivery id>` |
+//! | webhook attempt | `WHLOG#<org>#<webhook id>#<log id>` | `ATTEMPT#<ulid>` |
+//! | webhook delivery| `WHLOG#<org>#<webhook id>#<log id>` | `DELIVERY#<delivery id>` |
 //!
 //! Items get a partition each, so writes to different items never contend.
 //! An item's partition also holds the edges of the items that reference it
@@ -96,22 +96,27 @@ pub fn webhook(org: &OrgId, id: &WebhookId) -> Key {
     key(org_pk(org), &format!("{WEBHOOK_PREFIX}{id}"))
 }
 
-/// The partition of an endpoint's deliveries log.
-pub fn webhook_log_pk(org: &OrgId, id: &WebhookId) -> String {
-    format!("WHLOG#{org}#{id}")
+/// The partition of an endpoint's deliveries log. `log_id` is new with
+/// each creation of the endpoint, so one re-created under the same id
+/// starts with an empty log (the old one expires by TTL).
+pub fn webhook_log_pk(org: &OrgId, id: &WebhookId, log_id: &str) -> String {
+    format!("WHLOG#{org}#{id}#{log_id}")
 }
 
 /// One attempt in the log; ULIDs sort by time.
-pub fn webhook_attempt(org: &OrgId, id: &WebhookId, attempt: ulid::Ulid) -> Key {
+pub fn webhook_attempt(org: &OrgId, id: &WebhookId, log_id: &str, attempt: ulid::Ulid) -> Key {
     key(
-        webhook_log_pk(org, id),
+        webhook_log_pk(org, id, log_id),
         &format!("{ATTEMPT_PREFIX}{attempt}"),
     )
 }
 
 /// A delivery (an event for an endpoint): what a manual retry re-sends.
-pub fn webhook_delivery(org: &OrgId, id: &WebhookId, delivery_id: &str) -> Key {
-    key(webhook_log_pk(org, id), &format!("DELIVERY#{delivery_id}"))
+pub fn webhook_delivery(org: &OrgId, id: &WebhookId, log_id: &str, delivery_id: &str) -> Key {
+    key(
+        webhook_log_pk(org, id, log_id),
+        &format!("DELIVERY#{delivery_id}"),
+    )
 }
 
 /// The `trash` index's sort key: deletion time, then id.

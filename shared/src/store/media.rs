@@ -5,9 +5,9 @@
 //! version (an ordinary change: the stream makes its event) and is
 //! conditioned on the item being live and on each field still holding the
 //! URL that was downloaded: an edit that landed during the download wins,
-//! and its value is kept. A failure is recorded in `media_status` without a
-//! new version (bookkeeping, no event), and only on the version that was
-//! read.
+//! and its value is kept. Every write is conditioned on the version read
+//! (a lost race re-reads and plans again). A failure is recorded in
+//! `media_status` without a new version (bookkeeping, no event).
 
 use std::collections::BTreeMap;
 
@@ -94,10 +94,10 @@ impl Store {
                         .map_err(Error::internal)?,
                 );
             }
-            if done.is_empty() {
-                // Bookkeeping only: on the version read, no new version.
-                expr.when_equals("version", AttributeValue::N(current.version.to_string()));
-            } else {
+            // On the version read: a write landing meanwhile is read again
+            // and the rewrite planned on it (so no newer status is lost).
+            expr.when_equals("version", AttributeValue::N(current.version.to_string()));
+            if !done.is_empty() {
                 let fields = expr.name("fields");
                 for (k, src, lib) in &done {
                     let key = expr.name(k);

@@ -211,8 +211,7 @@ impl Store {
     /// Logs one attempt, and the delivery's event for a later manual retry.
     pub async fn record_attempt(
         &self,
-        org: &OrgId,
-        id: &WebhookId,
+        hook: &Webhook,
         attempt: &AttemptRecord,
         event: Option<&Event>,
     ) -> Result<(), Error> {
@@ -222,7 +221,7 @@ impl Store {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(with_key(
-                keys::webhook_attempt(org, id, ulid::Ulid::new()),
+                keys::webhook_attempt(&hook.org, &hook.id, &hook.log_id, ulid::Ulid::new()),
                 &Stored {
                     record: attempt,
                     expires_at,
@@ -242,7 +241,12 @@ impl Store {
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(with_key(
-                        keys::webhook_delivery(org, id, &attempt.delivery_id),
+                        keys::webhook_delivery(
+                            &hook.org,
+                            &hook.id,
+                            &hook.log_id,
+                            &attempt.delivery_id,
+                        ),
                         &delivery,
                     )?))
                     .send();
@@ -260,8 +264,7 @@ impl Store {
     /// The last `limit` attempts at `id`, newest first.
     pub async fn list_attempts(
         &self,
-        org: &OrgId,
-        id: &WebhookId,
+        hook: &Webhook,
         limit: i32,
     ) -> Result<Vec<AttemptRecord>, Error> {
         let out = self
@@ -269,7 +272,10 @@ impl Store {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::webhook_log_pk(org, id)))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::webhook_log_pk(&hook.org, &hook.id, &hook.log_id)),
+            )
             .expression_attribute_values(":prefix", AttributeValue::S(keys::ATTEMPT_PREFIX.into()))
             .scan_index_forward(false)
             .limit(limit)
@@ -286,15 +292,19 @@ impl Store {
     /// A delivery's event and how many attempts it has had, if it is still logged.
     pub async fn get_delivery(
         &self,
-        org: &OrgId,
-        id: &WebhookId,
+        hook: &Webhook,
         delivery_id: &str,
     ) -> Result<Option<(Event, u32)>, Error> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(keys::webhook_delivery(org, id, delivery_id)))
+            .set_key(Some(keys::webhook_delivery(
+                &hook.org,
+                &hook.id,
+                &hook.log_id,
+                delivery_id,
+            )))
             .consistent_read(true)
             .send()
             .await?;

@@ -74,6 +74,9 @@ pub struct Webhook {
     pub previous_secret: Option<String>,
     #[serde(default)]
     pub previous_until: Option<i64>,
+    /// New with each creation: names the deliveries log's partition.
+    #[serde(default)]
+    pub log_id: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -392,6 +395,7 @@ mod tests {
             disabled_reason: None,
             previous_secret: None,
             previous_until: None,
+            log_id: "l".into(),
             created_at: String::new(),
             updated_at: String::new(),
         }
