@@ -599,8 +599,13 @@ async fn webhooks(n: usize) -> Value {
     eprintln!("bench: webhooks, {n} events to one receiver");
     let writes_done = AtomicBool::new(false);
     let started = Instant::now();
+    // Writes per second (0: as fast as they go, a burst that builds a backlog).
+    let rate = env_usize("FOLIO_BENCH_WEBHOOK_RATE", 0);
     let writes = async {
         for i in 0..n {
+            if rate > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(1.0 / rate as f64)).await;
+            }
             let r = t
                 .request(
                     "POST",
@@ -612,23 +617,34 @@ async fn webhooks(n: usize) -> Value {
         }
         writes_done.store(true, Ordering::SeqCst);
     };
-    let pumps = async {
-        let until = Instant::now() + Duration::from_secs(1800);
-        while receiver.count() < n && Instant::now() < until {
-            let relayed = t.pump.lock().await.pump(&t.relay).await.unwrap();
-            let worked = t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
-            let delivered = t
-                .deliveries
-                .pump(&t.deliverer, Duration::ZERO)
-                .await
-                .unwrap();
-            if relayed == 0 && worked.received == 0 && delivered.received == 0 {
+    // The three triggers run side by side, as on AWS.
+    let until = Instant::now() + Duration::from_secs(1800);
+    let done = || receiver.count() >= n || Instant::now() > until;
+    let relay = async {
+        while !done() {
+            if t.pump.lock().await.pump(&t.relay).await.unwrap() == 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+    };
+    let work = async {
+        while !done() {
+            t.queue
+                .pump(&t.worker, Duration::from_millis(100))
+                .await
+                .unwrap();
+        }
+    };
+    let deliver = async {
+        while !done() {
+            t.deliveries
+                .pump(&t.deliverer, Duration::from_millis(100))
+                .await
+                .unwrap();
+        }
         let _ = writes_done.load(Ordering::SeqCst);
     };
-    tokio::join!(writes, pumps);
+    tokio::join!(writes, relay, work, deliver);
     let wall = started.elapsed();
     let got = receiver.received();
     let secs = |t: &str| {
@@ -651,6 +667,7 @@ async fn webhooks(n: usize) -> Value {
     let ids: std::collections::BTreeSet<&str> = got.iter().map(|r| r.webhook_id()).collect();
     json!({
         "events": n,
+        "write_rate_per_s": rate,
         "delivered": got.len(),
         "distinct_webhook_ids": ids.len(),
         "verified": got.iter().filter(|r| r.verified == Some(true)).count(),
