@@ -53,6 +53,38 @@ pub fn test_queue_settings() -> folio::events::QueueSettings {
     }
 }
 
+/// Log lines written while the returned guard lives (this thread, JSON,
+/// up to `level`), for tests that look for what must never be logged.
+pub fn capture_logs(level: tracing::Level) -> (CapturedLogs, tracing::subscriber::DefaultGuard) {
+    let captured = CapturedLogs::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(level)
+        .with_writer(move || writer.clone())
+        .finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[derive(Clone, Default)]
+pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The guard of tests and `make dev`: 127.0.0.1 (only) allow-listed.
 pub fn loopback_allowed() -> folio::outbound::Guard {
     folio::outbound::Guard::allowing(vec!["127.0.0.1/32".parse().unwrap()])

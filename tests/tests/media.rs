@@ -73,6 +73,23 @@ async fn get(t: &TestApp, id: &str) -> Value {
     r.body.clone()
 }
 
+/// A worker like the test app's, its media ingest behind `guard`.
+fn worker_with(t: &TestApp, guard: Guard) -> Worker {
+    Worker::new(
+        t.app.store.clone(),
+        t.sqs.clone(),
+        t.queue_url.clone(),
+        Duration::from_secs(60),
+    )
+    .with_deliveries(t.deliveries_url.clone())
+    .with_media(test_ingester(
+        &t.s3,
+        &t.media_bucket,
+        &t.media_base_url,
+        guard,
+    ))
+}
+
 /// Relay and `worker` rounds until both queues are empty.
 async fn pump_with(t: &TestApp, worker: &Worker) {
     let until = Instant::now() + Duration::from_secs(60);
@@ -220,19 +237,7 @@ async fn loopback_in_every_spelling_is_refused_through_the_worker_and_never_reac
         }
     }
     // The allow-list off, as in production.
-    let strict = Worker::new(
-        t.app.store.clone(),
-        t.sqs.clone(),
-        t.queue_url.clone(),
-        Duration::from_secs(60),
-    )
-    .with_deliveries(t.deliveries_url.clone())
-    .with_media(test_ingester(
-        &t.s3,
-        &t.media_bucket,
-        &t.media_base_url,
-        Guard::strict(),
-    ));
+    let strict = worker_with(&t, Guard::strict());
     let mut ids = Vec::new();
     for url in &urls {
         ids.push((url.clone(), create_person(&t, url).await));
@@ -275,19 +280,7 @@ async fn loopback_in_every_spelling_is_refused_through_the_worker_and_never_reac
     let redirect = Receiver::start(Arc::new(move |_| Answer::Redirect(to.clone())))
         .await
         .unwrap();
-    let allowed = Worker::new(
-        t.app.store.clone(),
-        t.sqs.clone(),
-        t.queue_url.clone(),
-        Duration::from_secs(60),
-    )
-    .with_deliveries(t.deliveries_url.clone())
-    .with_media(test_ingester(
-        &t.s3,
-        &t.media_bucket,
-        &t.media_base_url,
-        loopback_allowed(),
-    ));
+    let allowed = worker_with(&t, loopback_allowed());
     let id = create_person(&t, &redirect.url).await;
     pump_with(&t, &allowed).await;
     let item = get(&t, &id).await;

@@ -1,9 +1,6 @@
 //! What a token may see through references, the bounds of reference
 //! expansion, another organization's token on every endpoint, and logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use folio::api::expand::{MAX_EXPANDED_ITEMS, MAX_RESPONSE_BYTES};
 use folio::auth::{Operation, Scope, TokenRecord};
 use folio::ids::CollectionKey;
@@ -283,30 +280,10 @@ async fn another_organizations_token_gets_404_on_every_endpoint_and_changes_noth
     assert_eq!(list.body["meta"]["count"], 1);
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_token_reaches_the_logs() {
     let t = TestApp::spawn().await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = folio_tests::capture_logs(tracing::Level::TRACE);
     let item = t
         .create("team_members", "published", json!({"en": {"name": "Ada"}}))
         .await;
@@ -337,7 +314,7 @@ async fn no_token_reaches_the_logs() {
     assert_eq!(r.status, 401);
     t.request("DELETE", &format!("/v2/content/team_members/{item}/"), None)
         .await;
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("handled"), "the capture works: {logs}");
     assert!(!logs.contains(&t.token), "a token reached the logs");
     assert!(!logs.contains(wrong), "a presented token reached the logs");

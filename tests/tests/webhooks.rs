@@ -559,30 +559,10 @@ async fn a_registered_loopback_url_is_refused_at_delivery_once_the_allow_list_is
     assert_eq!(receiver.count(), 0, "the receiver was never reached");
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_webhook_secret_or_url_token_reaches_the_logs() {
     let t = TestApp::spawn().await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = folio_tests::capture_logs(tracing::Level::DEBUG);
     // DEBUG and above (production logs at INFO). At TRACE the AWS SDK
     // prints raw DynamoDB bodies, endpoint URLs among them; the secrets in
     // them are sealed, and the README says not to run TRACE in production.
@@ -618,7 +598,7 @@ async fn no_webhook_secret_or_url_token_reaches_the_logs() {
         Some(json!({"url": "https://10.0.0.1/?token=q-s3cr3t-in-query", "events": ["collectionitem.*"]})),
     )
     .await;
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("webhook attempt"),
         "the capture works: {logs}"
