@@ -15,7 +15,6 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::Event;
@@ -128,29 +127,13 @@ impl Deliverer {
 
     /// Handles one batch: every message at once, each on its own.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes: Vec<(String, Result<(), Failure>)> = stream::iter(event.records)
-            .map(|m| async move {
-                let id = m.message_id.clone().unwrap_or_default();
-                (id, self.handle_message(&m).await)
-            })
-            .buffer_unordered(usize::MAX)
-            .collect()
-            .await;
-        let mut response = SqsBatchResponse::default();
-        for (id, outcome) in outcomes {
-            match outcome {
-                Ok(()) => {}
-                Err(e @ (Failure::Busy(_) | Failure::Attempt { .. })) => {
-                    tracing::info!(message_id = %id, reason = %e, "delivery not made; retried later");
-                    response.add_failure(id);
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %id, error = %e, "delivery failed");
-                    response.add_failure(id);
-                }
-            }
-        }
-        response
+        super::each_message(
+            event,
+            usize::MAX,
+            |m| async move { self.handle_message(&m).await },
+            |e| matches!(e, Failure::Busy(_) | Failure::Attempt { .. }),
+        )
+        .await
     }
 
     async fn handle_message(&self, m: &SqsMessage) -> Result<(), Failure> {

@@ -75,6 +75,45 @@ pub struct Event {
     pub occurred_at: String,
 }
 
+/// Runs `handle` on every message of an SQS batch, at most `concurrency`
+/// at once, each succeeding or failing on its own; the response names the
+/// messages not done (`batchItemFailures`), so only those come back. A
+/// failure `routine` accepts (a job busy elsewhere, a receiver to retry) is
+/// logged as information, any other as an error.
+pub(crate) async fn each_message<E, Fut>(
+    event: aws_lambda_events::event::sqs::SqsEvent,
+    concurrency: usize,
+    handle: impl Fn(aws_lambda_events::event::sqs::SqsMessage) -> Fut,
+    routine: impl Fn(&E) -> bool,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse
+where
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    use futures::stream::{self, StreamExt};
+    let outcomes: Vec<(String, Result<(), E>)> = stream::iter(event.records)
+        .map(|m| {
+            let id = m.message_id.clone().unwrap_or_default();
+            let done = handle(m);
+            async move { (id, done.await) }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    for (id, outcome) in outcomes {
+        if let Err(e) = outcome {
+            if routine(&e) {
+                tracing::info!(message_id = %id, reason = %e, "message not done; retried later");
+            } else {
+                tracing::error!(message_id = %id, error = %e, "message failed");
+            }
+            response.add_failure(id);
+        }
+    }
+    response
+}
+
 /// The event id of a change: stable across retries and replays.
 pub fn event_id(
     org: &OrgId,

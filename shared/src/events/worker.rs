@@ -182,29 +182,13 @@ impl Worker {
 
     /// Handles one batch; the response names each message not done.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes: Vec<(String, Result<(), Failure>)> = stream::iter(event.records)
-            .map(|m| async move {
-                let id = m.message_id.clone().unwrap_or_default();
-                (id, self.handle_message(&m).await)
-            })
-            .buffer_unordered(MESSAGE_CONCURRENCY)
-            .collect()
-            .await;
-        let mut response = SqsBatchResponse::default();
-        for (id, outcome) in outcomes {
-            match outcome {
-                Ok(()) => {}
-                Err(Failure::Busy(job)) => {
-                    tracing::info!(message_id = %id, job, "job running elsewhere; retried later");
-                    response.add_failure(id);
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %id, error = %e, "message failed");
-                    response.add_failure(id);
-                }
-            }
-        }
-        response
+        super::each_message(
+            event,
+            MESSAGE_CONCURRENCY,
+            |m| async move { self.handle_message(&m).await },
+            |e| matches!(e, Failure::Busy(_)),
+        )
+        .await
     }
 
     async fn handle_message(&self, m: &SqsMessage) -> Result<(), Failure> {
