@@ -25,7 +25,7 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What a read shows.
 pub struct ReadView {
-    pub preview: bool,
+    /// The locale and `preview` (drafts visible, media status shown).
     pub view: View,
     pub levels: u8,
 }
@@ -121,7 +121,7 @@ impl<'a> Expander<'a> {
             let mut found = app.store.get_items(&org.id, &wanted).await?;
             frontier = Vec::new();
             for t in wanted {
-                let item = found.remove(&t).filter(|i| visible(i, read.preview));
+                let item = found.remove(&t).filter(|i| visible(i, read.view.preview));
                 if let Some(i) = &item {
                     frontier.push(i.clone());
                 }

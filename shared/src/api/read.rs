@@ -65,7 +65,6 @@ fn read_options(call: &Call, org: &Org) -> Result<ReadView, Error> {
             .ok_or_else(|| bad("levels", "Must be a whole number from 1 to 5."))?,
     };
     Ok(ReadView {
-        preview,
         view: View { locale, preview },
         levels,
     })
@@ -82,7 +81,7 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
             .store
             .get_item(&org.id, &key, &id)
             .await?
-            .filter(|i| visible(i, opts.preview))
+            .filter(|i| visible(i, opts.view.preview))
             .ok_or(Error::NotFound)?;
         let mut expander =
             Expander::load(app, &org, &call.principal, &opts, &collection, &[&item]).await?;
@@ -148,7 +147,7 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
         .list_live(&org.id, &key)
         .await?
         .into_iter()
-        .filter(|i| visible(i, opts.preview))
+        .filter(|i| visible(i, opts.view.preview))
         .filter(|i| {
             filters
                 .iter()
