@@ -1,5 +1,6 @@
-//! `GET /v2/content/{collection_key}/{item_id}/` and
-//! `GET /v2/content/{collection_key}/`: reads of live items, with drafts
+//! `GET /v2/content/{collection_key}/{item_id}/`,
+//! `GET /v2/content/{collection_key}/` and `GET /v2/content/?keys=…`
+//! (ButterCMS's read of one or more collections): reads of live items, with drafts
 //! only in preview, locales, filters, ordering, paging and reference
 //! expansion to `levels` deep.
 
@@ -15,7 +16,7 @@ use crate::auth::{Operation, Scope};
 use crate::content::{field_value, ItemRecord, View};
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, Call, Route};
-use crate::ids::Locale;
+use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::Org;
 
 pub const GET: Route = Route {
@@ -26,6 +27,13 @@ pub const GET: Route = Route {
 };
 pub const LIST: Route = Route {
     pattern: "/v2/content/{collection_key}/",
+    scope: Scope::Read,
+    operation: Some(Operation::Read),
+    query_token: true,
+};
+
+pub const KEYS: Route = Route {
+    pattern: "/v2/content/",
     scope: Scope::Read,
     operation: Some(Operation::Read),
     query_token: true,
@@ -99,6 +107,22 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let key = call.collection_key()?;
     let org = app.org(&call.principal.org).await?;
     let opts = read_options(&call, &org)?;
+    let (meta, data) = list_page(app, &call, &org, &opts, &key).await?;
+    Ok(json_response(
+        200,
+        &json!({"meta": meta, "data": {key.as_str(): data}}),
+    ))
+}
+
+/// One page of a collection's list, as the query asks: its `meta` (Butter's
+/// `count`, `next_page`, `previous_page`) and its items.
+async fn list_page(
+    app: &App,
+    call: &Call,
+    org: &Org,
+    opts: &ReadView,
+    key: &CollectionKey,
+) -> Result<(Value, Vec<Value>), Error> {
     let page: usize = match call.query("page") {
         None => 1,
         Some(p) => p
@@ -115,7 +139,7 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
             .filter(|p| (1..=MAX_PAGE_SIZE).contains(p))
             .ok_or_else(|| bad("page_size", "Must be a whole number from 1 to 100."))?,
     };
-    let collection = app.collection(&org.id, &key, false).await?;
+    let collection = app.collection(&org.id, key, false).await?;
     let mut filters = Vec::new();
     for (name, want) in call.query_pairs() {
         if let Some(field) = name.strip_prefix("fields.") {
@@ -144,14 +168,14 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let locale = opts.view.locale.as_ref();
     let mut items: Vec<ItemRecord> = app
         .store
-        .list_live(&org.id, &key)
+        .list_live(&org.id, key)
         .await?
         .into_iter()
         .filter(|i| visible(i, opts.view.preview))
         .filter(|i| {
             filters
                 .iter()
-                .all(|(f, want)| field_value(&org, i, f, locale).is_some_and(|v| matches(v, want)))
+                .all(|(f, want)| field_value(org, i, f, locale).is_some_and(|v| matches(v, want)))
         })
         .collect();
     if let Some((name, desc)) = &order {
@@ -160,7 +184,7 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
                 "created_at" => json!(i.created_at),
                 "updated_at" => json!(i.updated_at),
                 "id" => json!(i.id),
-                f => field_value(&org, i, f, locale)
+                f => field_value(org, i, f, locale)
                     .cloned()
                     .unwrap_or(Value::Null),
             }
@@ -180,7 +204,7 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let end = start.saturating_add(page_size).min(count);
     let page_items: Vec<&ItemRecord> = items[start..end].iter().collect();
     let mut expander =
-        Expander::load(app, &org, &call.principal, &opts, &collection, &page_items).await?;
+        Expander::load(app, org, &call.principal, opts, &collection, &page_items).await?;
     // The page itself first, so the expansion budget goes to what is left.
     let mut data: Vec<Map<String, Value>> = Vec::with_capacity(page_items.len());
     for item in &page_items {
@@ -198,14 +222,114 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
         .zip(data)
         .map(|(item, base)| Value::Object(expander.expand_item(&collection, item, base)))
         .collect();
-    let body = json!({
-        "meta": {
-            "count": count,
-            "next_page": (end < count).then_some(page + 1),
-            "previous_page": (page > 1).then(|| page - 1),
-        },
-        "data": {key.as_str(): data},
+    let meta = json!({
+        "count": count,
+        "next_page": (end < count).then_some(page + 1),
+        "previous_page": (page > 1).then(|| page - 1),
     });
+    Ok((meta, data))
+}
+
+/// `GET /v2/content/?keys=a,b` (ButterCMS's read of several collections):
+/// `{"data": {"a": [...], "b": [...]}}`, each list a page as `page`,
+/// `page_size`, `order`, `fields.<name>`, `locale`, `preview` and `levels`
+/// say; with one key the list's `meta` too, exactly as
+/// `GET /v2/content/a/`. `a[_id=<id>]` names one item (`[]` when there is
+/// none to show): the links that `levels` renders resolve here.
+pub async fn keys(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, KEYS, |call| read_keys(app, call)).await
+}
+
+/// Collections one `keys` read may name.
+pub const MAX_KEYS: usize = 10;
+/// A `keys` read's body stops short of Lambda's 6 MB response limit.
+const MAX_KEYS_BODY: usize = 5 * 1024 * 1024;
+
+async fn read_keys(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let raw = call
+        .query("keys")
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            bad(
+                "keys",
+                "Name one or more collections: keys=a,b or keys=a[_id=<id>].",
+            )
+        })?;
+    let mut wanted: Vec<(CollectionKey, Option<ItemId>)> = Vec::new();
+    for part in raw.split(',') {
+        let (name, id) = match part.split_once('[') {
+            None => (part, None),
+            Some((name, rest)) => {
+                let id = rest
+                    .strip_suffix(']')
+                    .and_then(|f| f.strip_prefix("_id="))
+                    .ok_or_else(|| bad("keys", "Only [_id=<id>] may follow a collection key."))?;
+                (
+                    name,
+                    Some(ItemId::parse(id).map_err(|e| bad("keys", &e.0))?),
+                )
+            }
+        };
+        let key = CollectionKey::parse(name).map_err(|e| bad("keys", &e.0))?;
+        call.allow(&key)?;
+        if wanted.iter().any(|(k, _)| *k == key) {
+            return Err(bad("keys", "Name each collection once."));
+        }
+        wanted.push((key, id));
+    }
+    if wanted.len() > MAX_KEYS {
+        return Err(bad(
+            "keys",
+            &format!("At most {MAX_KEYS} collections at once."),
+        ));
+    }
+    let org = app.org(&call.principal.org).await?;
+    let opts = read_options(&call, &org)?;
+    let mut data = Map::new();
+    let mut meta = None;
+    for (key, id) in &wanted {
+        let items = match id {
+            Some(id) => {
+                let collection = app.collection(&org.id, key, false).await?;
+                match app
+                    .store
+                    .get_item(&org.id, key, id)
+                    .await?
+                    .filter(|i| visible(i, opts.view.preview))
+                {
+                    Some(item) => {
+                        let mut expander = Expander::load(
+                            app,
+                            &org,
+                            &call.principal,
+                            &opts,
+                            &collection,
+                            &[&item],
+                        )
+                        .await?;
+                        vec![Value::Object(expander.render(&collection, &item))]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            None => {
+                let (m, items) = list_page(app, &call, &org, &opts, key).await?;
+                meta = Some(m);
+                items
+            }
+        };
+        data.insert(key.to_string(), Value::Array(items));
+    }
+    let mut body = json!({ "data": data });
+    if let (1, Some(m)) = (wanted.len(), meta) {
+        body["meta"] = m;
+    }
+    if serde_json::to_vec(&body).map_or(0, |b| b.len()) > MAX_KEYS_BODY {
+        return Err(bad(
+            "keys",
+            "The response would be larger than 5 MB; name fewer collections or ask for a smaller page_size or fewer levels.",
+        ));
+    }
     Ok(json_response(200, &body))
 }
 

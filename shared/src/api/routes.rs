@@ -29,12 +29,13 @@ const fn e(function: &'static str, method: &'static str, route: Route) -> Endpoi
     }
 }
 
-pub const ENDPOINTS: [Endpoint; 21] = [
+pub const ENDPOINTS: [Endpoint; 22] = [
     e("put-collection", "PUT", collections::PUT),
     e("get-collection", "GET", collections::GET),
     e("list-collections", "GET", collections::LIST),
     e("create-item", "POST", create::CREATE),
     e("create-item", "POST", create::CREATE_IN),
+    e("read-content", "GET", read::KEYS),
     e("list-items", "GET", read::LIST),
     e("get-item", "GET", read::GET),
     e("replace-item", "PUT", update::REPLACE),
@@ -83,6 +84,7 @@ pub async fn handle(app: &App, function: &str, req: Request) -> Result<Response<
         "get-collection" => collections::get(app, req).await,
         "list-collections" => collections::list(app, req).await,
         "create-item" => create::handle(app, req).await,
+        "read-content" => read::keys(app, req).await,
         "list-items" => read::list(app, req).await,
         "get-item" => read::get(app, req).await,
         "replace-item" => update::replace(app, req).await,
@@ -160,6 +162,10 @@ mod tests {
             endpoint("GET", "/v2/webhooks/site/deliveries").map(|e| e.function),
             Some("list-webhook-deliveries")
         );
-        assert_eq!(functions().len(), 20);
+        assert_eq!(
+            endpoint("GET", "/v2/content/").map(|e| e.function),
+            Some("read-content")
+        );
+        assert_eq!(functions().len(), 21);
     }
 }

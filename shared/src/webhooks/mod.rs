@@ -205,7 +205,7 @@ pub fn payload(event: &Event, target: &str) -> Value {
     json!({
         "data": {
             "id": event.collection,
-            "itemid": format!("/v2/content/?keys={}[_id={}]", event.collection, event.item_id),
+            "itemid": crate::api::expand::item_link(&event.collection, &event.item_id.to_string()),
             "timestamp": event.occurred_at,
             "locale": null,
             "status": status,
