@@ -161,15 +161,8 @@ impl Store {
 
     /// The record of `job` of `event_id`, if any run claimed it.
     pub async fn job(&self, event_id: &str, job: &str) -> Result<Option<JobRecord>, Error> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::job(event_id, job)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        Ok(out.item.map(|i| JobRecord {
+        let item = self.get_strong(keys::job(event_id, job)).await?;
+        Ok(item.map(|i| JobRecord {
             done: i
                 .get("state")
                 .and_then(|v| v.as_s().ok())

@@ -99,14 +99,56 @@ impl Store {
     }
 
     async fn get(&self, key: keys::Key) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+        self.get_with(key, false).await
+    }
+
+    /// A strongly consistent read: for records a worker must see as just
+    /// written (webhook endpoints, deliveries, job records).
+    pub(crate) async fn get_strong(
+        &self,
+        key: keys::Key,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
+        self.get_with(key, true).await
+    }
+
+    async fn get_with(
+        &self,
+        key: keys::Key,
+        consistent: bool,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, Error> {
         let out = self
             .ddb
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key))
+            .consistent_read(consistent)
             .send()
             .await?;
         Ok(out.item)
+    }
+
+    /// Every record of `org`'s partition whose sort key starts with
+    /// `prefix` (collections, webhook endpoints), all pages.
+    pub(crate) async fn org_records(
+        &self,
+        org: &OrgId,
+        prefix: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            out.push(item.map_err(Error::internal)?);
+        }
+        Ok(out)
     }
 
     pub async fn get_org(&self, org: &OrgId) -> Result<Option<Org>, Error> {
@@ -194,24 +236,11 @@ impl Store {
     }
 
     pub async fn list_collections(&self, org: &OrgId) -> Result<Vec<Collection>, Error> {
-        let mut out = Vec::new();
-        let mut pages = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(keys::COLLECTION_PREFIX.into()),
-            )
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            out.push(collection_from(item.map_err(Error::internal)?)?);
-        }
-        Ok(out)
+        self.org_records(org, keys::COLLECTION_PREFIX)
+            .await?
+            .into_iter()
+            .map(collection_from)
+            .collect()
     }
 
     /// Defines or replaces a collection; `true` when it is new. The first

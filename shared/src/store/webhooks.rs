@@ -165,34 +165,19 @@ impl Store {
 
     /// One endpoint, read strongly (a delivery must see a disable at once).
     pub async fn get_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<Option<Webhook>, Error> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::webhook(org, id)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        out.item.map(from_item).transpose()
+        self.get_strong(keys::webhook(org, id))
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// Every endpoint of `org`, by id.
     pub async fn list_webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, Error> {
-        let mut pages = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::WEBHOOK_PREFIX.into()))
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            out.push(from_item(item.map_err(Error::internal)?)?);
-        }
-        Ok(out)
+        self.org_records(org, keys::WEBHOOK_PREFIX)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
     }
 
     /// Removes an endpoint; false when there was none. Its log expires.
@@ -295,20 +280,15 @@ impl Store {
         hook: &Webhook,
         delivery_id: &str,
     ) -> Result<Option<(Event, u32)>, Error> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::webhook_delivery(
+        let Some(item) = self
+            .get_strong(keys::webhook_delivery(
                 &hook.org,
                 &hook.id,
                 &hook.log_id,
                 delivery_id,
-            )))
-            .consistent_read(true)
-            .send()
-            .await?;
-        let Some(item) = out.item else {
+            ))
+            .await?
+        else {
             return Ok(None);
         };
         let r: DeliveryRecord =
