@@ -43,6 +43,10 @@ pub enum Error {
     TooLarge(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// DynamoDB refused for capacity after the SDK's own retries: the
+    /// caller may try again shortly (429 with `Retry-After`).
+    #[error("Too many requests right now; retry in a moment.")]
+    Throttled,
     /// A 308 to the slashed URL; not a failure, but it ends the request early.
     #[error("This endpoint's URL ends with a slash: use {location}")]
     AddSlash { location: String },
@@ -76,18 +80,65 @@ impl Error {
             Error::VersionMismatch { .. } => 412,
             Error::TooLarge(_) => 413,
             Error::Unprocessable(_) => 422,
+            Error::Throttled => 429,
             Error::AddSlash { .. } => 308,
             Error::Internal(_) => 500,
         }
     }
 }
 
+/// Error codes by which AWS says "too much, slow down".
+const THROTTLED: [&str; 4] = [
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+];
+
 impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + Send
+        + Sync
+        + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
+        use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+        if e.code().is_some_and(|c| THROTTLED.contains(&c)) {
+            tracing::warn!(code = e.code(), "throttled by AWS");
+            return Error::Throttled;
+        }
         Error::Internal(Box::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::SdkError;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str) -> Error {
+        let e = GetItemError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
+        SdkError::service_error(e, raw).into()
+    }
+
+    #[test]
+    fn throttling_is_a_429_and_other_service_errors_a_500() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+        ] {
+            let e = service_error(code);
+            assert!(matches!(e, Error::Throttled), "{code}");
+            assert_eq!(e.status(), 429);
+        }
+        assert_eq!(service_error("ValidationException").status(), 500);
     }
 }

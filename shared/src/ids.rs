@@ -158,11 +158,13 @@ impl<'de> Deserialize<'de> for ItemId {
 pub struct Version(pub u64);
 
 impl Version {
-    /// Parses an `If-Match` value: `"3"`, `W/"3"` or a bare `3`.
+    /// Parses an `If-Match` value: `"3"`, `W/"3"` or a bare `3`, or the
+    /// `"3-<digest>"` a read with expanded references tags.
     pub fn from_if_match(value: &str) -> Option<Self> {
         let v = value.trim();
         let v = v.strip_prefix("W/").unwrap_or(v);
         let v = v.trim_matches('"');
+        let v = v.split_once('-').map_or(v, |(version, _)| version);
         v.parse().ok().map(Version)
     }
 
@@ -201,5 +203,10 @@ mod tests {
         assert_eq!(Version::from_if_match("W/\"4\""), Some(Version(4)));
         assert_eq!(Version::from_if_match("5"), Some(Version(5)));
         assert_eq!(Version::from_if_match("\"x\""), None);
+        assert_eq!(
+            Version::from_if_match("\"6-0a1b2c3d4e5f60718293\""),
+            Some(Version(6))
+        );
+        assert_eq!(Version::from_if_match("\"-1\""), None);
     }
 }

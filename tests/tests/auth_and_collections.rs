@@ -3,7 +3,7 @@
 use folio::auth::{Operation, Scope, TokenRecord};
 use folio::ids::CollectionKey;
 use folio_tests::{folio, team_members_schema, TestApp};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn missing_and_unknown_tokens_are_401_with_the_exact_detail() {
@@ -341,4 +341,147 @@ async fn every_field_type_validates_its_values() {
     for k in ["t", "lt", "h", "n", "b", "d", "dt", "dd", "m", "p"] {
         assert!(errors.contains_key(k), "{k} should be refused: {errors:?}");
     }
+}
+
+#[tokio::test]
+async fn a_collection_is_deleted_only_when_no_live_item_or_other_schema_needs_it() {
+    let t = TestApp::spawn().await;
+    let posts = json!({"name": "Posts", "fields": [
+        {"key": "title", "type": "text"},
+        {"key": "author", "type": "reference", "collection": "team_members"}
+    ]});
+    assert_eq!(t.put_collection("posts", posts).await.status, 201);
+    let path = "/v2/collections/team_members/";
+
+    let r = t.request("DELETE", path, None).await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(r.detail().contains("\"author\"") && r.detail().contains("\"posts\""));
+
+    let posts = json!({"name": "Posts", "fields": [{"key": "title", "type": "text"}]});
+    assert_eq!(t.put_collection("posts", posts).await.status, 200);
+    let id = t
+        .create("team_members", "draft", json!({"en": {"name": "Ada"}}))
+        .await;
+    let r = t.request("DELETE", path, None).await;
+    assert_eq!(r.status, 409, "a draft is a live item: {:?}", r.body);
+    assert_eq!(
+        r.detail(),
+        "This collection still has items; delete them first."
+    );
+
+    // Only admins, no body, and the slash rule as everywhere.
+    let writer = t.mint(&t.org, &[Scope::Write]).await;
+    let r = t.request_as("DELETE", path, None, Some(&writer), &[]).await;
+    assert_eq!(r.status, 403);
+    let r = t
+        .request_as("DELETE", path, Some("{}".into()), Some(&t.token), &[])
+        .await;
+    assert_eq!(r.status, 400);
+    let r = t
+        .request("DELETE", "/v2/collections/team_members", None)
+        .await;
+    assert_eq!(r.status, 308);
+
+    let item = format!("/v2/content/team_members/{id}/");
+    assert_eq!(t.request("DELETE", &item, None).await.status, 204);
+    let r = t.request("DELETE", path, None).await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    assert_eq!(t.request("GET", path, None).await.status, 404);
+    assert_eq!(t.request("DELETE", path, None).await.status, 404);
+    let list = t.request("GET", "/v2/collections/", None).await;
+    assert_eq!(list.body["meta"]["count"], 1, "{:?}", list.body);
+    let r = t
+        .request(
+            "POST",
+            "/v2/content/",
+            Some(json!({"key": "team_members", "fields": [{"en": {"name": "Bo"}}]})),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let restore = format!("{item}restore/");
+    assert_eq!(t.request("POST", &restore, None).await.status, 404);
+
+    // The deleted item waits in the trash for a collection with its key.
+    assert_eq!(
+        t.put_collection("team_members", team_members_schema())
+            .await
+            .status,
+        201
+    );
+    let r = t.request("POST", &restore, None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let back = t.request("GET", &format!("{item}?preview=1"), None).await;
+    assert_eq!(back.body["name"], "Ada", "{:?}", back.body);
+}
+
+/// The README's rules for changing a schema over stored items.
+#[tokio::test]
+async fn schema_changes_apply_to_the_next_write_and_never_rewrite_stored_items() {
+    let t = TestApp::spawn_with(&[]).await;
+    let v1 = json!({"name": "Notes", "fields": [
+        {"key": "title", "type": "text", "max_length": 50},
+        {"key": "body", "type": "text"},
+        {"key": "score", "type": "text"}
+    ]});
+    assert_eq!(t.put_collection("notes", v1).await.status, 201);
+    let id = t
+        .create(
+            "notes",
+            "published",
+            json!({"title": "A fairly long title", "body": "kept", "score": "high"}),
+        )
+        .await;
+    let item = format!("/v2/content/notes/{id}/");
+
+    // Add a required field, drop `body`, tighten `title`, retype `score`.
+    let v2 = json!({"name": "Notes", "fields": [
+        {"key": "title", "type": "text", "max_length": 5},
+        {"key": "score", "type": "number"},
+        {"key": "tag", "type": "text", "required": true}
+    ]});
+    assert_eq!(t.put_collection("notes", v2).await.status, 200);
+    let r = t.request("GET", &item, None).await;
+    assert_eq!(r.body["meta"]["version"], 1, "nothing was rewritten");
+    assert_eq!(r.body["title"], "A fairly long title", "shown as stored");
+    assert_eq!(r.body["score"], "high", "shown as stored");
+    assert_eq!(r.body["tag"], Value::Null, "a new field reads null");
+    assert!(r.body.get("body").is_none(), "a removed field is hidden");
+    let filtered = t
+        .request("GET", "/v2/content/notes/?fields.body=kept", None)
+        .await;
+    assert_eq!(filtered.status, 400, "{:?}", filtered.body);
+
+    // A PATCH checks only what it sends; a PUT checks the whole item.
+    let r = t
+        .request("PATCH", &item, Some(json!({"fields": {"tag": "x"}})))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let r = t
+        .request(
+            "PUT",
+            &item,
+            Some(json!({"fields": {"title": "A fairly long title", "score": "high", "tag": "x"}})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["errors"]["title"].is_array() && r.body["errors"]["score"].is_array());
+    let r = t
+        .request("PUT", &item, Some(json!({"fields": {"title": "Short"}})))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["errors"]["tag"].is_array(), "{:?}", r.body);
+
+    // The removed field's value is still stored: define it again and it shows.
+    let v3 = json!({"name": "Notes", "fields": [
+        {"key": "title", "type": "text"},
+        {"key": "body", "type": "text"},
+        {"key": "score", "type": "text"},
+        {"key": "tag", "type": "text"}
+    ]});
+    assert_eq!(t.put_collection("notes", v3).await.status, 200);
+    let r = t.request("GET", &item, None).await;
+    assert_eq!(
+        (r.body["body"].clone(), r.body["tag"].clone()),
+        (json!("kept"), json!("x"))
+    );
 }

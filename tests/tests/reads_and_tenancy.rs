@@ -320,3 +320,99 @@ async fn no_token_reaches_the_logs() {
     assert!(!logs.contains(wrong), "a presented token reached the logs");
     assert!(!logs.contains(&t.token[folio::auth::TOKEN_PREFIX.len()..]));
 }
+
+#[tokio::test]
+async fn reads_carry_validators_and_an_unchanged_resource_is_a_304() {
+    let t = app().await;
+    let secret = t
+        .create("secrets", "published", json!({"code": "s1"}))
+        .await;
+    let plain = t
+        .create("posts", "published", json!({"title": "Plain"}))
+        .await;
+    let linked = t
+        .create(
+            "posts",
+            "published",
+            json!({"title": "Linked", "secret": secret}),
+        )
+        .await;
+    let get = |path: String, tag: Option<String>| {
+        let t = &t;
+        async move {
+            let held: Vec<(&str, &str)> = tag
+                .as_deref()
+                .map(|tag| vec![("If-None-Match", tag)])
+                .unwrap_or_default();
+            t.request_as("GET", &path, None, Some(&t.token), &held)
+                .await
+        }
+    };
+
+    // An item without references is tagged by its version alone.
+    let item = format!("/v2/content/posts/{plain}/");
+    let r = get(item.clone(), None).await;
+    assert_eq!(r.header("etag"), Some("\"1\""));
+    assert_eq!(r.header("cache-control"), Some("private, no-cache"));
+    assert!(r.header("x-request-id").is_some_and(|id| !id.is_empty()));
+    let r = get(item.clone(), Some("\"1\"".into())).await;
+    assert_eq!(r.status, 304);
+    assert_eq!(r.body, Value::Null, "a 304 has no body");
+    let patch = json!({"fields": {"title": "Plain 2"}});
+    assert_eq!(t.request("PATCH", &item, Some(patch)).await.status, 202);
+    let r = get(item.clone(), Some("\"1\"".into())).await;
+    assert_eq!((r.status, r.header("etag")), (200, Some("\"2\"")));
+
+    // An item showing an expanded reference changes when the reference
+    // does, though its own version stays: its tag says both.
+    let item = format!("/v2/content/posts/{linked}/");
+    let first = get(item.clone(), None).await;
+    let tag = first.header("etag").unwrap().to_owned();
+    assert!(tag.starts_with("\"1-"), "{tag}");
+    assert_eq!(get(item.clone(), Some(tag.clone())).await.status, 304);
+    let secret_path = format!("/v2/content/secrets/{secret}/");
+    let patch = json!({"fields": {"code": "s2"}});
+    assert_eq!(
+        t.request("PATCH", &secret_path, Some(patch)).await.status,
+        202
+    );
+    let moved = get(item.clone(), Some(tag.clone())).await;
+    assert_eq!(moved.status, 200);
+    assert_eq!(moved.body["secret"]["code"], "s2");
+    assert_ne!(moved.header("etag"), Some(tag.as_str()));
+    // ...and is still a valid If-Match for a write of the item.
+    let r = t
+        .request_as(
+            "PATCH",
+            &item,
+            Some(json!({"fields": {"title": "L2"}}).to_string()),
+            Some(&t.token),
+            &[("If-Match", moved.header("etag").unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+
+    // Lists are tagged by their content.
+    let list = "/v2/content/posts/".to_owned();
+    let first = get(list.clone(), None).await;
+    let tag = first.header("etag").unwrap().to_owned();
+    assert_eq!(get(list.clone(), Some(tag.clone())).await.status, 304);
+    t.create("posts", "published", json!({"title": "New"}))
+        .await;
+    let r = get(list.clone(), Some(tag.clone())).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["meta"]["count"], 3);
+
+    // Drafts and admin data are never stored by a cache; errors neither,
+    // and they carry the request id too.
+    let preview = get("/v2/content/posts/?preview=1".into(), None).await;
+    assert_eq!(preview.header("cache-control"), Some("no-store"));
+    assert!(preview.header("etag").is_some());
+    let trash = get("/v2/content/posts/deleted/".into(), None).await;
+    assert_eq!(trash.header("cache-control"), Some("no-store"));
+    let missing = get("/v2/content/posts/01JF0000000000000000000000/".into(), None).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("cache-control"), Some("no-store"));
+    assert!(missing.header("x-request-id").is_some());
+    assert!(missing.header("etag").is_none());
+}

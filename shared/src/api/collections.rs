@@ -1,5 +1,6 @@
-//! `PUT /v2/collections/{collection_key}/`, `GET /v2/collections/{collection_key}/`
-//! and `GET /v2/collections/`: collection schemas.
+//! `PUT /v2/collections/{collection_key}/`, `GET /v2/collections/{collection_key}/`,
+//! `DELETE /v2/collections/{collection_key}/` and `GET /v2/collections/`:
+//! collection schemas.
 
 use std::convert::Infallible;
 
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::error::{Error, FieldErrors};
-use crate::http::{json_response, serve, Call, Route};
+use crate::http::{json_response, no_content, serve, Call, Route};
 use crate::schema::{parse_collection, Collection, CollectionSpec, FieldType};
 
 pub const PUT: Route = Route {
@@ -23,6 +24,12 @@ pub const GET: Route = Route {
     scope: Scope::Read,
     operation: None,
     query_token: true,
+};
+pub const DELETE: Route = Route {
+    pattern: "/v2/collections/{collection_key}/",
+    scope: Scope::Admin,
+    operation: Some(Operation::Delete),
+    query_token: false,
 };
 pub const LIST: Route = Route {
     pattern: "/v2/collections/",
@@ -124,4 +131,45 @@ pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible>
         ))
     })
     .await
+}
+
+pub async fn delete(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, DELETE, |call| delete_collection(app, call)).await
+}
+
+/// A collection goes only when nothing needs it: no live item (delete or
+/// batch-delete them first; deleted ones stay in the trash until purged,
+/// restorable once a collection with this key is defined again) and no
+/// other collection's reference field pointing at it.
+async fn delete_collection(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    call.no_body()?;
+    let key = call.collection_key()?;
+    let org = &call.principal.org;
+    let all = app.store.list_collections(org).await?;
+    if !all.iter().any(|c| c.key == key) {
+        return Err(Error::NotFound);
+    }
+    let referrer = all.iter().filter(|c| c.key != key).find_map(|c| {
+        c.fields.iter().find_map(|f| match &f.kind {
+            FieldType::Reference { collection, .. } if *collection == key => {
+                Some((c.key.clone(), f.key.clone()))
+            }
+            _ => None,
+        })
+    });
+    if let Some((collection, field)) = referrer {
+        return Err(Error::Conflict(format!(
+            "The field \"{field}\" of collection \"{collection}\" references this collection; change or remove it first."
+        )));
+    }
+    if app.store.has_live_items(org, &key).await? {
+        return Err(Error::Conflict(
+            "This collection still has items; delete them first.".into(),
+        ));
+    }
+    if !app.store.delete_collection(org, &key).await? {
+        return Err(Error::NotFound);
+    }
+    app.forget_collection(org, &key);
+    Ok(no_content())
 }

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{field_value, ItemRecord, View};
 use crate::error::Error;
-use crate::http::{json_response, serve, with_etag, Call, Route};
+use crate::http::{digest, json_response, response_body, serve, set_etag, with_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::Org;
 
@@ -94,7 +94,16 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
         let mut expander =
             Expander::load(app, &org, &call.principal, &opts, &collection, &[&item]).await?;
         let body = expander.render(&collection, &item);
-        Ok(with_etag(json_response(200, &body), item.version))
+        let response = json_response(200, &body);
+        // The version alone names this representation only when nothing
+        // else shows in it: expanded references (and preview's media
+        // status) change without the item's version. `If-Match` reads the
+        // version before the `-` either way.
+        if item.out_refs.is_empty() && !opts.view.preview {
+            return Ok(with_etag(response, item.version));
+        }
+        let tag = format!("\"{}-{}\"", item.version, digest(response_body(&response)));
+        Ok(set_etag(response, tag))
     })
     .await
 }

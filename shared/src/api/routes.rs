@@ -31,9 +31,10 @@ const fn e(function: &'static str, method: &'static str, route: Route) -> Endpoi
     }
 }
 
-pub const ENDPOINTS: [Endpoint; 22] = [
+pub const ENDPOINTS: [Endpoint; 23] = [
     e("put-collection", "PUT", collections::PUT),
     e("get-collection", "GET", collections::GET),
+    e("delete-collection", "DELETE", collections::DELETE),
     e("list-collections", "GET", collections::LIST),
     e("create-item", "POST", create::CREATE),
     e("create-item", "POST", create::CREATE_IN),
@@ -88,6 +89,7 @@ pub async fn handle(app: &App, function: &str, req: Request) -> Result<Response<
     let handler: Handled<'_> = match function {
         "put-collection" => Box::pin(collections::put(app, req)),
         "get-collection" => Box::pin(collections::get(app, req)),
+        "delete-collection" => Box::pin(collections::delete(app, req)),
         "list-collections" => Box::pin(collections::list(app, req)),
         "create-item" => Box::pin(create::handle(app, req)),
         "read-content" => Box::pin(read::keys(app, req)),
@@ -160,7 +162,11 @@ mod tests {
                 "{method} {path}"
             );
         }
-        assert!(endpoint("DELETE", "/v2/collections/team/").is_none());
+        assert_eq!(
+            endpoint("DELETE", "/v2/collections/team/").map(|e| e.function),
+            Some("delete-collection")
+        );
+        assert!(endpoint("DELETE", "/v2/collections/").is_none());
         assert_eq!(
             endpoint("POST", "/v2/webhooks/site/deliveries/msg_1/retry/").map(|e| e.function),
             Some("retry-webhook-delivery")
@@ -173,6 +179,6 @@ mod tests {
             endpoint("GET", "/v2/content/").map(|e| e.function),
             Some("read-content")
         );
-        assert_eq!(functions().len(), 21);
+        assert_eq!(functions().len(), 22);
     }
 }

@@ -76,6 +76,9 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
         let id = call.item_id()?;
         let now = super::now();
         let org = &call.principal.org;
+        // An item comes back only into a defined collection (one deleted
+        // since may be defined again, and its trash then restores).
+        app.collection(org, &key, true).await?;
         let w = ItemWrite {
             org,
             collection: &key,

@@ -154,6 +154,7 @@ where
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    let read = Read::of(&req, route);
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
@@ -173,11 +174,123 @@ where
             Ok(r) => r,
             Err(e) => error_response(&e, &request_id),
         };
+        let response = finish(response, &request_id, read.as_ref());
         tracing::info!(status = response.status().as_u16(), "handled");
         Ok(response)
     }
     .instrument(span)
     .await
+}
+
+/// What a GET asked of the cache: the validators it holds, and whether
+/// it reads published content (cacheable) or drafts and admin data.
+struct Read {
+    if_none_match: Option<String>,
+    published: bool,
+}
+
+impl Read {
+    fn of(req: &Request, route: Route) -> Option<Self> {
+        if req.method() != http::Method::GET {
+            return None;
+        }
+        let preview = req
+            .query_string_parameters_ref()
+            .and_then(|q| q.first("preview"))
+            .is_some_and(|p| p != "0" && p != "false");
+        Some(Read {
+            if_none_match: req
+                .headers()
+                .get(http::header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            published: route.scope == Scope::Read && !preview,
+        })
+    }
+}
+
+/// Published reads may be kept by the caller's own cache but must be
+/// revalidated (cheap: a 304 carries no body); drafts, admin data, writes
+/// and errors are never stored. `private`: every read is authenticated,
+/// so no shared cache may answer it for another caller.
+pub const CACHE_PUBLISHED: &str = "private, no-cache";
+pub const CACHE_NEVER: &str = "no-store";
+
+/// Headers every response carries, and the conditional GET: a 200 without
+/// an `ETag` gets one from its body's digest, and an `If-None-Match` that
+/// names the current tag turns it into a 304 without a body.
+fn finish(mut response: Response<Body>, request_id: &str, read: Option<&Read>) -> Response<Body> {
+    let headers = response.headers_mut();
+    if let Ok(v) = request_id.parse() {
+        headers.insert("x-request-id", v);
+    }
+    let Some(read) = read.filter(|_| response.status() == 200) else {
+        response.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static(CACHE_NEVER),
+        );
+        return response;
+    };
+    if !response.headers().contains_key(http::header::ETAG) {
+        let tag = format!("\"{}\"", digest(response_body(&response)));
+        if let Ok(v) = tag.parse() {
+            response.headers_mut().insert(http::header::ETAG, v);
+        }
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static(if read.published {
+            CACHE_PUBLISHED
+        } else {
+            CACHE_NEVER
+        }),
+    );
+    headers.insert(
+        http::header::VARY,
+        http::HeaderValue::from_static("Authorization, X-Auth-Token"),
+    );
+    let current = headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if read
+        .if_none_match
+        .as_deref()
+        .is_some_and(|held| etag_matches(held, current))
+    {
+        let (mut parts, _) = response.into_parts();
+        parts.status = http::StatusCode::NOT_MODIFIED;
+        parts.headers.remove(http::header::CONTENT_TYPE);
+        return Response::from_parts(parts, Body::Empty);
+    }
+    response
+}
+
+pub fn response_body(response: &Response<Body>) -> &[u8] {
+    match response.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// A short digest of a response body: 80 bits of SHA-256, enough that two
+/// versions of one resource never share a tag.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(bytes)[..10])
+}
+
+/// `If-None-Match` holds `*` or a list of tags; they are compared weakly
+/// (RFC 9110 13.1.2): `W/"x"` matches `"x"`.
+fn etag_matches(held: &str, current: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    let current = opaque(current);
+    !current.is_empty()
+        && held
+            .split(',')
+            .any(|t| t.trim() == "*" || opaque(t) == current)
 }
 
 async fn edge(app: &App, req: Request, route: Route, request_id: &str) -> Result<Call, Error> {
@@ -285,11 +398,15 @@ pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
-pub fn with_etag(mut response: Response<Body>, version: u64) -> Response<Body> {
-    let etag = crate::ids::Version(version).etag();
+pub fn with_etag(response: Response<Body>, version: u64) -> Response<Body> {
+    set_etag(response, crate::ids::Version(version).etag())
+}
+
+pub fn set_etag(mut response: Response<Body>, etag: String) -> Response<Body> {
     response.headers_mut().insert(
         http::header::ETAG,
-        etag.parse().expect("digits and quotes are a valid header"),
+        etag.parse()
+            .expect("digits, hex and quotes are a valid header"),
     );
     response
 }
@@ -327,6 +444,12 @@ pub fn error_response(e: &Error, request_id: &str) -> Response<Body> {
         if let Ok(v) = location.parse() {
             response.headers_mut().insert(http::header::LOCATION, v);
         }
+    }
+    if let Error::Throttled = e {
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
     }
     response
 }
@@ -366,6 +489,7 @@ mod tests {
             Error::AddSlash {
                 location: "/v2/x/".into(),
             },
+            Error::Throttled,
             Error::internal("boom"),
         ] {
             let r = error_response(&e, "req-1");
@@ -374,5 +498,68 @@ mod tests {
             assert!(v["detail"].is_string());
             assert!(!t.contains("boom"));
         }
+    }
+
+    fn get(if_none_match: Option<&str>, published: bool) -> Read {
+        Read {
+            if_none_match: if_none_match.map(str::to_owned),
+            published,
+        }
+    }
+
+    #[test]
+    fn reads_get_a_digest_tag_and_a_matching_one_is_a_304() {
+        let body = json!({"data": {"team": []}});
+        let first = finish(json_response(200, &body), "req-1", Some(&get(None, true)));
+        let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+        assert!(tag.starts_with('"') && tag.len() == 22, "{tag}");
+        assert_eq!(first.headers()["cache-control"], CACHE_PUBLISHED);
+        assert_eq!(first.headers()["x-request-id"], "req-1");
+
+        for held in [
+            tag.clone(),
+            format!("W/{tag}"),
+            format!("\"other\", {tag}"),
+            "*".into(),
+        ] {
+            let again = finish(
+                json_response(200, &body),
+                "req-2",
+                Some(&get(Some(&held), true)),
+            );
+            assert_eq!(again.status(), 304, "{held}");
+            assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+            assert!(matches!(again.body(), Body::Empty));
+            assert!(again.headers().get("content-type").is_none());
+        }
+        let changed = json!({"data": {"team": [1]}});
+        let moved = finish(
+            json_response(200, &changed),
+            "req-3",
+            Some(&get(Some(&tag), true)),
+        );
+        assert_eq!(moved.status(), 200);
+        assert_ne!(moved.headers()["etag"].to_str().unwrap(), tag);
+    }
+
+    #[test]
+    fn a_version_tag_is_kept_and_drafts_writes_and_errors_are_never_stored() {
+        let item = with_etag(json_response(200, &json!({"meta": {}})), 3);
+        let read = finish(item, "r", Some(&get(Some("\"3\""), false)));
+        assert_eq!(read.status(), 304);
+        assert_eq!(read.headers()["cache-control"], CACHE_NEVER);
+
+        let refused = finish(
+            error_response(&Error::NotFound, "r"),
+            "r",
+            Some(&get(None, true)),
+        );
+        assert_eq!(refused.headers()["cache-control"], CACHE_NEVER);
+        assert!(refused.headers().get("etag").is_none());
+        assert_eq!(refused.headers()["x-request-id"], "r");
+
+        let write = finish(json_response(202, &json!({})), "w", None);
+        assert_eq!(write.headers()["cache-control"], CACHE_NEVER);
+        assert_eq!(write.headers()["x-request-id"], "w");
     }
 }

@@ -305,6 +305,29 @@ impl Store {
         Ok((created_at == c.updated_at, created_at))
     }
 
+    /// Removes a collection's definition; `false` when there was none. The
+    /// caller has checked that no live item and no other schema needs it.
+    pub async fn delete_collection(&self, org: &OrgId, key: &CollectionKey) -> Result<bool, Error> {
+        let out = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::collection(org, key)))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Creates the table with its indexes and TTL when it does not exist;
     /// `true` when it was created. `template.yaml` declares the same table.
     pub async fn ensure_table(&self) -> Result<bool, Error> {

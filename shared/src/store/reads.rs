@@ -122,6 +122,31 @@ impl Store {
         .await
     }
 
+    /// Whether a collection has a live item: one key read from the `live`
+    /// index (eventually consistent, as every index read is).
+    pub async fn has_live_items(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+    ) -> Result<bool, Error> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LIVE_INDEX)
+            .key_condition_expression("#pk = :p")
+            .expression_attribute_names("#pk", keys::LIVE_PK)
+            .expression_attribute_values(
+                ":p",
+                AttributeValue::S(keys::collection_partition(org, collection)),
+            )
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .limit(1)
+            .send()
+            .await?;
+        Ok(out.count > 0)
+    }
+
     /// Deleted items of a collection, oldest deletion first, optionally
     /// only those deleted after `after` (a stored timestamp).
     pub async fn list_deleted(
