@@ -7,7 +7,7 @@ SHELL := bash
 SAM := PATH="$(CURDIR)/.tools/venv/bin:$$PATH" AWS_REGION=us-east-1 \
        AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 sam
 
-.PHONY: tools test dev dev-stop bench sam-validate sam-build fmt lint
+.PHONY: tools test dev dev-stop bench sam-validate sam-build fmt lint openapi
 
 tools: ## install the pinned tools into .tools/
 	scripts/tools.sh
@@ -29,6 +29,9 @@ sam-validate: tools
 
 sam-build: tools
 	$(SAM) build
+
+openapi: ## regenerate openapi.yaml from the endpoint table
+	cargo run -q -p folio-admin -- openapi > openapi.yaml
 
 fmt:
 	cargo fmt --all -- --check

@@ -4,6 +4,8 @@
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=$ROOT/.tools
 VENV=$TOOLS/venv
+# openapi-spec-validator, schemathesis and buttercms-python (scripts/contract-*.txt).
+CONTRACT_VENV=$TOOLS/contract
 # sam finds cargo-lambda and zig only through the venv, so it goes first on PATH.
 export PATH=$VENV/bin:$PATH
 # sam's telemetry would only try (and wait for) a network this machine lacks.

@@ -41,6 +41,8 @@ enum Command {
         #[arg(long, env = "FOLIO_MEDIA_BUCKET", default_value = "folio-media")]
         media_bucket: String,
     },
+    /// Print the API's OpenAPI 3.1 document (YAML), as committed in `openapi.yaml`.
+    Openapi,
     /// Organizations.
     Org {
         #[command(subcommand)]
@@ -135,6 +137,10 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        print!("{}", folio::api::openapi::yaml());
+        return;
+    }
     let sdk = folio::app::sdk_config().await;
     let store = Store::new(folio::store::dynamodb_client(&sdk), cli.table.clone());
     if let Err(e) = run(cli, &sdk, &store).await {
@@ -144,6 +150,7 @@ async fn main() {
 
 async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(), folio::Error> {
     match cli.command {
+        Command::Openapi => unreachable!("answered before any AWS client is built"),
         Command::Init {
             queue,
             deliveries_queue,

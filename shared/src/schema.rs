@@ -36,7 +36,9 @@ impl Org {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDelete {
     /// The referenced item cannot be deleted while this reference exists.
@@ -116,11 +118,13 @@ pub struct Field {
 
 /// A collection definition as clients send and read it; every rule is flat
 /// on the field, as in the request body of `PUT /v2/collections/{key}/`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
+    #[schema(pattern = "^[a-z][a-z0-9_]*$", max_length = 64)]
     pub key: String,
     #[serde(rename = "type")]
+    #[schema(inline, value_type = FieldTypeName)]
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -146,13 +150,35 @@ pub struct FieldSpec {
     pub on_delete: Option<OnDelete>,
 }
 
+/// The names `FieldSpec::kind` accepts (documentation only: `kind` stays a
+/// string so that an unknown name is a field error, not a parse error).
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum FieldTypeName {
+    Text,
+    LongText,
+    Html,
+    Number,
+    Boolean,
+    Date,
+    Datetime,
+    Dropdown,
+    Media,
+    Reference,
+    PageReference,
+}
+
 /// The body of `PUT /v2/collections/{collection_key}/`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionSpec {
+    #[schema(max_length = 200)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
+    #[schema(max_items = 100)]
     pub fields: Vec<FieldSpec>,
 }
 

@@ -32,13 +32,18 @@ pub const CREATE_IN: Route = Route {
     query_token: false,
 };
 
-#[derive(Deserialize)]
+/// The body of both create paths. `fields` holds one object per item, its
+/// values as the collection's schema says (nested by locale when the
+/// organization has locales).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
+    /// The collection (`POST /v2/content/` only; the path names it otherwise).
     #[serde(default)]
     key: Option<String>,
     #[serde(default)]
     status: Option<Status>,
+    #[schema(value_type = Vec<Object>, min_items = 1, max_items = 25)]
     fields: Vec<Value>,
 }
 

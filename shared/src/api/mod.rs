@@ -7,6 +7,7 @@ pub mod collections;
 pub mod create;
 pub mod delete;
 pub mod expand;
+pub mod openapi;
 pub mod read;
 pub mod routes;
 pub mod trash;

@@ -23,20 +23,24 @@ pub const REPLACE: Route = Route {
 };
 pub const PATCH: Route = REPLACE;
 
-#[derive(Deserialize)]
+/// Every field of the item (omitted optional ones are cleared).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReplaceBody {
+pub(crate) struct ReplaceBody {
     #[serde(default)]
     status: Option<Status>,
+    #[schema(value_type = Object)]
     fields: Value,
 }
 
-#[derive(Deserialize)]
+/// Only what changes: the status, some fields, or both.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PatchBody {
+pub(crate) struct PatchBody {
     #[serde(default)]
     status: Option<Status>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     fields: Option<Value>,
 }
 

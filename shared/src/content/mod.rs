@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::ids::{CollectionKey, ItemId, Locale, OrgId};
 use crate::schema::{Collection, Org};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     #[default]

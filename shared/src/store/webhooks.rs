@@ -19,7 +19,7 @@ use crate::webhooks::Webhook;
 pub const DELIVERY_LOG_DAYS: i64 = 7;
 
 /// One attempt, as `GET /v2/webhooks/{webhook_id}/deliveries/` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     pub delivery_id: String,
     /// The event's id (`webhook.test` pings have none).

@@ -39,10 +39,14 @@ pub const MAX_COLLECTIONS: usize = 50;
 pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
 
 /// The body of `PUT /v2/webhooks/{webhook_id}/`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSpec {
+    /// https (http only where the address allow-list is set), at most 2,048 characters.
+    #[schema(max_length = 2048)]
     pub url: String,
+    /// Event types (`collectionitem.published`, …) or `collectionitem.*`.
+    #[schema(min_items = 1)]
     pub events: Vec<String>,
     /// Only these collections' events (absent or null: all).
     #[serde(default)]

@@ -1,0 +1,701 @@
+//! The published contract, `openapi.yaml` (OpenAPI 3.1), built from the
+//! endpoint table: one operation per endpoint, its security from the
+//! route's `query_token`, request bodies from the types the handlers parse
+//! (`utoipa::ToSchema`), responses as the handlers shape them. A test keeps
+//! the committed file equal to `yaml()`; `folio-admin openapi` writes it.
+
+use serde_json::{json, Map, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
+
+use super::routes::{Endpoint, ENDPOINTS};
+use super::{create, update};
+use crate::schema::CollectionSpec;
+use crate::store::webhooks::AttemptRecord;
+use crate::webhooks::WebhookSpec;
+
+/// The document as YAML, as committed in `openapi.yaml`.
+pub fn yaml() -> String {
+    let header = "# Generated from the endpoint table (shared/src/api/openapi.rs): \
+                  regenerate with `make openapi`, never edit by hand.\n";
+    // The top level in the order readers expect; below it, keys sort.
+    let doc = document();
+    let ordered: Vec<(&str, &Value)> =
+        ["openapi", "info", "servers", "tags", "paths", "components"]
+            .into_iter()
+            .map(|k| (k, &doc[k]))
+            .collect();
+    let body = yaml_serde::to_string(&Ordered(ordered)).expect("a JSON value is valid YAML");
+    format!("{header}{body}")
+}
+
+struct Ordered<'a>(Vec<(&'a str, &'a Value)>);
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for e in &ENDPOINTS {
+        let item = paths
+            .entry(e.route.pattern)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("path items are objects");
+        let params = path_parameters(e.route.pattern);
+        if !params.is_empty() {
+            item.insert("parameters".into(), Value::Array(params));
+        }
+        item.insert(e.method.to_ascii_lowercase(), operation(e));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Folio Collections API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Collections of content items, ButterCMS-compatible writes and reads, \
+                Flotiq-style batch delete and reference guard, soft delete with restore, signed \
+                webhooks. Every path ends with a slash: the same path without it answers 308 to \
+                the slashed URL. Every error body is JSON with a `detail`. Every response \
+                carries `X-Request-Id`.",
+            "license": {"name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0"},
+        },
+        "servers": [
+            {"url": "http://127.0.0.1:9000", "description": "`make dev`"},
+            {"url": "{api_url}", "description": "a deployed stack (its `ApiUrl` output)",
+             "variables": {"api_url": {"default": "https://example.execute-api.eu-west-1.amazonaws.com"}}},
+        ],
+        "tags": [
+            {"name": "collections", "description": "Collection schemas (admin to change)."},
+            {"name": "content", "description": "Items: create, read, replace, patch, delete."},
+            {"name": "trash", "description": "Deleted items and restore (admin)."},
+            {"name": "webhooks", "description": "Signed event deliveries (admin)."},
+        ],
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+/// What differs per endpoint; the rest follows from its route.
+struct Doc {
+    summary: &'static str,
+    tag: &'static str,
+    query: &'static [&'static str],
+    headers: &'static [&'static str],
+    body: Option<&'static str>,
+    /// Success status and the schema of its body (`None`: no body).
+    ok: (u16, Option<&'static str>),
+    /// Statuses besides 308, 401, 403, 404, 429 and 500.
+    errors: &'static [(u16, &'static str)],
+}
+
+const READ_QUERY: &[&str] = &["page", "page_size", "locale", "preview", "order", "levels"];
+const INVALID: (u16, &str) = (400, "Invalid");
+
+fn doc(function: &str) -> Doc {
+    let d = |summary, tag, ok| Doc {
+        summary,
+        tag,
+        query: &[],
+        headers: &[],
+        body: None,
+        ok,
+        errors: &[],
+    };
+    match function {
+        "put-collection" => Doc {
+            body: Some("CollectionSpec"),
+            errors: &[INVALID, (409, "Error"), (413, "Error")],
+            ..d(
+                "Define or replace a collection (201 when new, 200 when replaced)",
+                "collections",
+                (200, Some("Collection")),
+            )
+        },
+        "get-collection" => d(
+            "Read a collection's schema",
+            "collections",
+            (200, Some("Collection")),
+        ),
+        "delete-collection" => Doc {
+            errors: &[(400, "Error"), (409, "Error")],
+            ..d(
+                "Delete a collection that has no live items and no referencing schema",
+                "collections",
+                (204, None),
+            )
+        },
+        "list-collections" => d(
+            "List the collections",
+            "collections",
+            (200, Some("CollectionList")),
+        ),
+        "create-item" => Doc {
+            body: Some("CreateBody"),
+            headers: &["Idempotency-Key"],
+            errors: &[INVALID, (409, "Error"), (413, "Error"), (422, "Error")],
+            ..d(
+                "Create 1 to 25 items, all or none",
+                "content",
+                (202, Some("Created")),
+            )
+        },
+        "read-content" => Doc {
+            query: &[
+                "keys",
+                "page",
+                "page_size",
+                "locale",
+                "preview",
+                "order",
+                "levels",
+            ],
+            headers: &["If-None-Match"],
+            errors: &[INVALID],
+            ..d(
+                "Read one or more collections, or one item (ButterCMS `keys=`)",
+                "content",
+                (200, Some("KeysRead")),
+            )
+        },
+        "list-items" => Doc {
+            query: READ_QUERY,
+            headers: &["If-None-Match"],
+            errors: &[INVALID],
+            ..d(
+                "List a collection's items (published only unless preview=1)",
+                "content",
+                (200, Some("ItemList")),
+            )
+        },
+        "get-item" => Doc {
+            query: &["locale", "preview", "levels"],
+            headers: &["If-None-Match"],
+            errors: &[INVALID],
+            ..d("Read one item", "content", (200, Some("Item")))
+        },
+        "replace-item" => Doc {
+            body: Some("ReplaceBody"),
+            headers: &["If-Match"],
+            errors: &[
+                INVALID,
+                (409, "Error"),
+                (412, "VersionMismatch"),
+                (413, "Error"),
+            ],
+            ..d(
+                "Replace every field of an item",
+                "content",
+                (202, Some("Written")),
+            )
+        },
+        "patch-item" => Doc {
+            body: Some("PatchBody"),
+            headers: &["If-Match"],
+            errors: &[
+                INVALID,
+                (409, "Error"),
+                (412, "VersionMismatch"),
+                (413, "Error"),
+            ],
+            ..d(
+                "Change some fields or the status of an item",
+                "content",
+                (202, Some("Written")),
+            )
+        },
+        "delete-item" => Doc {
+            headers: &["If-Match"],
+            errors: &[
+                (400, "Referenced"),
+                (409, "Error"),
+                (412, "VersionMismatch"),
+            ],
+            ..d(
+                "Soft-delete an item (refused while a restrict reference holds it)",
+                "content",
+                (204, None),
+            )
+        },
+        "batch-delete" => Doc {
+            body: Some("BatchDeleteBody"),
+            errors: &[(400, "BatchDeleteErrors")],
+            ..d(
+                "Delete up to 100 items by id (Flotiq)",
+                "content",
+                (200, Some("BatchDeleted")),
+            )
+        },
+        "list-deleted" => Doc {
+            query: &["deleted_after"],
+            errors: &[INVALID],
+            ..d(
+                "List deleted items, oldest deletion first",
+                "trash",
+                (200, Some("DeletedList")),
+            )
+        },
+        "restore-item" => Doc {
+            headers: &["If-Match"],
+            errors: &[(400, "Error"), (409, "Error"), (412, "VersionMismatch")],
+            ..d(
+                "Restore a deleted item with its references",
+                "trash",
+                (200, Some("Restored")),
+            )
+        },
+        "put-webhook" => Doc {
+            body: Some("WebhookSpec"),
+            errors: &[INVALID, (409, "Error")],
+            ..d(
+                "Register or change a webhook endpoint (201 with its secret when new)",
+                "webhooks",
+                (200, Some("Webhook")),
+            )
+        },
+        "get-webhook" => d(
+            "Read a webhook endpoint (never its secret)",
+            "webhooks",
+            (200, Some("Webhook")),
+        ),
+        "list-webhooks" => d(
+            "List webhook endpoints",
+            "webhooks",
+            (200, Some("WebhookList")),
+        ),
+        "delete-webhook" => Doc {
+            errors: &[(400, "Error")],
+            ..d("Delete a webhook endpoint", "webhooks", (204, None))
+        },
+        "rotate-webhook-secret" => Doc {
+            errors: &[(400, "Error")],
+            ..d(
+                "Rotate the signing secret (the old one signs too for 24 h)",
+                "webhooks",
+                (200, Some("Rotated")),
+            )
+        },
+        "test-webhook" => Doc {
+            errors: &[(400, "Error"), (409, "Error")],
+            ..d(
+                "Send a signed webhook.test ping now",
+                "webhooks",
+                (200, Some("Attempt")),
+            )
+        },
+        "list-webhook-deliveries" => Doc {
+            query: &["deliveries_page_size"],
+            errors: &[INVALID],
+            ..d(
+                "The last delivery attempts, newest first",
+                "webhooks",
+                (200, Some("AttemptList")),
+            )
+        },
+        "retry-webhook-delivery" => Doc {
+            errors: &[(400, "Error"), (409, "Error")],
+            ..d(
+                "Re-send one delivery now",
+                "webhooks",
+                (200, Some("Attempt")),
+            )
+        },
+        other => unreachable!("{other} is not in the endpoint table"),
+    }
+}
+
+fn operation(e: &Endpoint) -> Value {
+    let doc = doc(e.function);
+    let mut parameters: Vec<Value> = doc
+        .query
+        .iter()
+        .chain(doc.headers)
+        .map(|p| json!({"$ref": format!("#/components/parameters/{p}")}))
+        .collect();
+    if e.function == "list-items" {
+        parameters.push(json!({"$ref": "#/components/parameters/fields_filter"}));
+    }
+    let mut responses = Map::new();
+    let (status, schema) = doc.ok;
+    responses.insert(status.to_string(), ok_response(e, status, schema));
+    if e.function == "put-collection" || e.function == "put-webhook" {
+        let created = if e.function == "put-webhook" {
+            "WebhookCreated"
+        } else {
+            "Collection"
+        };
+        responses.insert("201".into(), ok_response(e, 201, Some(created)));
+    }
+    if e.route.query_token && e.method == "GET" {
+        responses.insert(
+            "304".into(),
+            json!({"$ref": "#/components/responses/NotModified"}),
+        );
+    }
+    for (status, response) in [
+        (308, "AddSlash"),
+        (401, "Unauthenticated"),
+        (403, "Forbidden"),
+        (404, "NotFound"),
+        (429, "Throttled"),
+        (500, "Internal"),
+    ] {
+        responses.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/{response}")}),
+        );
+    }
+    for (status, schema) in doc.errors {
+        responses.insert(status.to_string(), error(schema));
+    }
+    let mut security = vec![json!({"token": []}), json!({"xAuthToken": []})];
+    if e.route.query_token {
+        security.push(json!({"authToken": []}));
+    }
+    let mut op = json!({
+        "operationId": operation_id(e),
+        "summary": doc.summary,
+        "tags": [doc.tag],
+        "description": format!(
+            "Needs a token with the `{}` scope{}. Served by the `{}` function.",
+            e.route.scope.as_str(),
+            e.route
+                .operation
+                .map(|o| format!(" allowing `{}`", o.as_str()))
+                .unwrap_or_default(),
+            e.function
+        ),
+        "security": security,
+        "responses": responses,
+    });
+    if !parameters.is_empty() {
+        op["parameters"] = Value::Array(parameters);
+    }
+    if let Some(body) = doc.body {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": schema_ref(body)}},
+        });
+    }
+    op
+}
+
+/// Unique per operation: the function, and for the second path a function
+/// serves, the path's shape.
+fn operation_id(e: &Endpoint) -> String {
+    match e.route.pattern {
+        "/v2/content/{collection_key}/" if e.function == "create-item" => {
+            "create-item-in-collection".into()
+        }
+        _ => e.function.into(),
+    }
+}
+
+fn ok_response(e: &Endpoint, status: u16, schema: Option<&str>) -> Value {
+    let mut headers = json!({"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}});
+    let tagged = e.method == "GET" && status == 200 || e.route.pattern.contains("{item_id}");
+    if tagged && schema.is_some() {
+        headers["ETag"] = json!({"$ref": "#/components/headers/ETag"});
+    }
+    let mut r = json!({"description": http_reason(status), "headers": headers});
+    if let Some(schema) = schema {
+        r["content"] = json!({"application/json": {"schema": schema_ref(schema)}});
+    }
+    r
+}
+
+fn http_reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted: written; background work (events, webhooks, media) follows",
+        204 => "No Content",
+        _ => "Response",
+    }
+}
+
+fn error(schema: &str) -> Value {
+    json!({
+        "description": "Refused; nothing was written",
+        "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+        "content": {"application/json": {"schema": schema_ref(schema)}},
+    })
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn path_parameters(pattern: &str) -> Vec<Value> {
+    pattern
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .map(|p| json!({"$ref": format!("#/components/parameters/{p}")}))
+        .collect()
+}
+
+/// A type's schema and the schemas it refers to, as JSON.
+fn with_refs<T: ToSchema>(schemas: &mut Map<String, Value>) {
+    let mut refs: Vec<(String, RefOr<Schema>)> = Vec::new();
+    T::schemas(&mut refs);
+    refs.push((T::name().into_owned(), T::schema()));
+    for (name, schema) in refs {
+        schemas.insert(
+            name,
+            serde_json::to_value(schema).expect("schemas serialize"),
+        );
+    }
+}
+
+fn components() -> Value {
+    let mut schemas = Map::new();
+    with_refs::<CollectionSpec>(&mut schemas);
+    with_refs::<create::CreateBody>(&mut schemas);
+    with_refs::<update::ReplaceBody>(&mut schemas);
+    with_refs::<update::PatchBody>(&mut schemas);
+    with_refs::<WebhookSpec>(&mut schemas);
+    with_refs::<AttemptRecord>(&mut schemas);
+    let Value::Object(responses) = response_schemas() else {
+        unreachable!("an object literal")
+    };
+    schemas.extend(responses);
+    json!({
+        "securitySchemes": {
+            "token": {"type": "apiKey", "in": "header", "name": "Authorization",
+                      "description": "ButterCMS style: `Authorization: Token <token>`."},
+            "xAuthToken": {"type": "apiKey", "in": "header", "name": "X-AUTH-TOKEN",
+                           "description": "Flotiq style: the token alone."},
+            "authToken": {"type": "apiKey", "in": "query", "name": "auth_token",
+                          "description": "Reads only."},
+        },
+        "parameters": parameters(),
+        "headers": {
+            "X-Request-Id": {"description": "The request's id, as the function logs it.",
+                             "schema": {"type": "string"}},
+            "ETag": {"description": "An item's version (`\"3\"`; `\"3-<digest>\"` when expanded \
+                     references show), or a digest of the body. Send it back as If-None-Match \
+                     (reads) or If-Match (writes).", "schema": {"type": "string"}},
+            "Location": {"description": "The slashed URL.", "schema": {"type": "string"}},
+            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
+        },
+        "responses": {
+            "NotModified": {"description": "Not Modified: the If-None-Match tag is current",
+                "headers": {"ETag": {"$ref": "#/components/headers/ETag"},
+                            "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}},
+            "AddSlash": {"description": "Permanent Redirect to the same URL with its trailing slash",
+                "headers": {"Location": {"$ref": "#/components/headers/Location"},
+                            "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+                "content": {"application/json": {"schema": schema_ref("Error")}}},
+            "Unauthenticated": error_ref("No token, or an unknown or revoked one"),
+            "Forbidden": error_ref("The token's scope, collections or operations do not allow this"),
+            "NotFound": error_ref("Not found (also another organization's, or a deleted item)"),
+            "Throttled": {"description": "DynamoDB is throttling: retry after the given seconds",
+                "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"},
+                            "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+                "content": {"application/json": {"schema": schema_ref("Error")}}},
+            "Internal": {"description": "A fault of ours; the body names the request id",
+                "content": {"application/json": {"schema": schema_ref("Internal")}}},
+        },
+        "schemas": schemas,
+    })
+}
+
+fn error_ref(description: &str) -> Value {
+    json!({"description": description,
+           "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
+           "content": {"application/json": {"schema": schema_ref("Error")}}})
+}
+
+fn parameters() -> Value {
+    let path = |name: &str, description: &str, schema: Value| {
+        json!({"name": name, "in": "path", "required": true,
+               "description": description, "schema": schema})
+    };
+    let query = |name: &str, description: &str, schema: Value| {
+        json!({"name": name, "in": "query", "required": false,
+               "description": description, "schema": schema})
+    };
+    let header = |name: &str, description: &str| {
+        json!({"name": name, "in": "header", "required": false,
+               "description": description, "schema": {"type": "string"}})
+    };
+    json!({
+        "collection_key": path("collection_key", "A collection key: [a-z][a-z0-9_]* (any other names nothing: 404).",
+            json!({"type": "string"})),
+        "item_id": path("item_id", "An item id (26 characters, as created).", json!({"type": "string"})),
+        "webhook_id": path("webhook_id", "A webhook endpoint's id, chosen at registration.", json!({"type": "string"})),
+        "delivery_id": path("delivery_id", "A delivery's id (`msg_…`) from the deliveries log.", json!({"type": "string"})),
+        "page": query("page", "Page number, from 1.", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
+        "page_size": query("page_size", "Items per page (per collection with keys=).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
+        "deliveries_page_size": {"name": "page_size", "in": "query", "required": false,
+            "description": "Attempts to show, newest first.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
+        "locale": query("locale", "One of the organization's locales; missing translations fall back to the default.", json!({"type": "string"})),
+        "preview": query("preview", "1: drafts too (never cached).", json!({"type": "string", "enum": ["0", "1", "true", "false"]})),
+        "order": query("order", "A field, created_at, updated_at or id; `-` first for descending.", json!({"type": "string"})),
+        "levels": query("levels", "Depth to which references are expanded; deeper ones render as links.", json!({"type": "integer", "minimum": 1, "maximum": 5, "default": 2})),
+        "keys": {"name": "keys", "in": "query", "required": true,
+            "description": "Comma-separated collection keys (at most 10), or `<key>[_id=<id>]` for one item.",
+            "schema": {"type": "string"}},
+        "deleted_after": query("deleted_after", "Only items deleted after this time (RFC 3339).", json!({"type": "string", "format": "date-time"})),
+        "fields_filter": {"name": "fields", "in": "query", "required": false, "style": "deepObject", "explode": true,
+            "description": "`fields.<name>=<value>`: equality on a field (a list field matches when any element does).",
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}}},
+        "If-Match": header("If-Match", "The version the write expects (`\"3\"`): 412 when the item has moved on."),
+        "If-None-Match": header("If-None-Match", "A tag from an earlier ETag: 304 when it is current."),
+        "Idempotency-Key": header("Idempotency-Key", "1–255 printable characters: a retry with the same key and body replays the first response (24 h)."),
+    })
+}
+
+/// Response bodies, as the handlers build them.
+fn response_schemas() -> Value {
+    let string = json!({"type": "string"});
+    let time = json!({"type": "string", "format": "date-time"});
+    let nullable_time = json!({"type": ["string", "null"], "format": "date-time"});
+    let id_version = json!({"type": "object", "required": ["id", "version"],
+        "properties": {"id": string, "version": {"type": "integer", "minimum": 1}}});
+    let item_list = json!({"type": "object", "additionalProperties": {"type": "array", "items": schema_ref("Item")}});
+    json!({
+        "Error": {"type": "object", "required": ["detail"], "properties": {"detail": string}},
+        "Internal": {"type": "object", "required": ["detail", "request_id"],
+            "properties": {"detail": {"const": "Internal error"}, "request_id": string}},
+        "Invalid": {"type": "object", "required": ["detail"], "properties": {
+            "detail": string,
+            "errors": {"type": "object", "description": "Messages per field (`en.name` when localized).",
+                       "additionalProperties": {"type": "array", "items": string}}}},
+        "Referenced": {"type": "object", "required": ["detail"], "properties": {
+            "detail": string,
+            "referenced_by": {"type": "array", "items": {"type": "object",
+                "properties": {"collection": string, "id": string, "field": string}}},
+            "referenced_by_total": {"type": "integer"}}},
+        "VersionMismatch": {"type": "object", "required": ["detail"], "properties": {
+            "detail": string, "current_version": {"type": "integer"}}},
+        "Collection": {"type": "object", "required": ["key", "name", "fields"], "properties": {
+            "key": string, "name": string, "description": {"type": ["string", "null"]},
+            "fields": {"type": "array", "items": schema_ref("FieldSpec")},
+            "created_at": time, "updated_at": time}},
+        "CollectionList": {"type": "object", "required": ["meta", "data"], "properties": {
+            "meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
+            "data": {"type": "array", "items": schema_ref("Collection")}}},
+        "Created": {"type": "object", "required": ["status", "items"], "properties": {
+            "status": {"const": "pending"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {"meta": id_version}}}}},
+        "Written": {"type": "object", "required": ["status", "meta"], "properties": {
+            "status": {"const": "pending"}, "meta": id_version}},
+        "Restored": {"type": "object", "required": ["status", "meta"], "properties": {
+            "status": {"const": "restored"}, "meta": id_version}},
+        "ItemMeta": {"type": "object", "required": ["id", "version"], "properties": {
+            "id": string, "status": {"enum": ["draft", "published"]},
+            "version": {"type": "integer"}, "created_at": time, "updated_at": time,
+            "deleted_at": nullable_time}},
+        "Item": {"type": "object", "required": ["meta"],
+            "description": "`meta` and the collection's fields (references expanded to `levels`).",
+            "properties": {"meta": schema_ref("ItemMeta")}, "additionalProperties": true},
+        "ItemList": {"type": "object", "required": ["meta", "data"], "properties": {
+            "meta": {"type": "object", "required": ["count"], "properties": {
+                "count": {"type": "integer"},
+                "next_page": {"type": ["integer", "null"]},
+                "previous_page": {"type": ["integer", "null"]}}},
+            "data": item_list}},
+        "KeysRead": {"type": "object", "required": ["data"],
+            "description": "One key answers as its list (with `meta`); several, or an id, `data` only.",
+            "properties": {"data": item_list, "meta": {"type": "object"}}},
+        "DeletedList": {"type": "object", "required": ["meta", "data"], "properties": {
+            "meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
+            "data": item_list}},
+        "BatchDeleteBody": {"type": "array", "maxItems": 100, "items": string},
+        "BatchDeleted": {"type": "object", "required": ["deletedCount"], "properties": {
+            "deletedCount": {"type": "integer"}}},
+        "BatchDeleteErrors": {"type": "object", "required": ["detail"], "properties": {
+            "detail": string, "deletedCount": {"type": "integer"},
+            "errors": {"type": "array", "items": string}}},
+        "Webhook": {"type": "object", "required": ["id", "url", "events", "enabled"], "properties": {
+            "id": string, "url": string, "events": {"type": "array", "items": string},
+            "collections": {"type": ["array", "null"], "items": string},
+            "enabled": {"type": "boolean"}, "disabled_reason": {"type": ["string", "null"]},
+            "created_at": time, "updated_at": time}},
+        "WebhookCreated": {"allOf": [schema_ref("Webhook"), {"type": "object", "required": ["secret"],
+            "properties": {"secret": {"type": "string", "description": "`whsec_…`, shown this once."}}}]},
+        "Rotated": {"allOf": [schema_ref("Webhook"), {"type": "object", "required": ["secret"],
+            "properties": {"secret": string, "previous_secret_expires_at": time}}]},
+        "WebhookList": {"type": "object", "required": ["data"], "properties": {
+            "data": {"type": "array", "items": schema_ref("Webhook")}}},
+        "Attempt": {"allOf": [schema_ref("AttemptRecord"), {"type": "object",
+            "properties": {"delivered": {"type": "boolean"}}}]},
+        "AttemptList": {"type": "object", "required": ["data"], "properties": {
+            "data": {"type": "array", "items": schema_ref("AttemptRecord")}}},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_is_one_operation_with_its_security() {
+        let doc = document();
+        for e in &ENDPOINTS {
+            let op = &doc["paths"][e.route.pattern][e.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {}", e.method, e.route.pattern);
+            let query = op["security"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s.get("authToken").is_some());
+            assert_eq!(query, e.route.query_token, "{}", e.function);
+        }
+        let ops: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|p| {
+                p.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| *k != "parameters")
+                    .count()
+            })
+            .sum();
+        assert_eq!(ops, ENDPOINTS.len());
+    }
+
+    #[test]
+    fn request_bodies_come_from_the_parsed_types() {
+        let doc = document();
+        let create = &doc["components"]["schemas"]["CreateBody"];
+        assert_eq!(create["properties"]["fields"]["maxItems"], 25);
+        assert_eq!(create["additionalProperties"], false, "deny_unknown_fields");
+        let field = &doc["components"]["schemas"]["FieldSpec"];
+        assert!(field["properties"]["type"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("page_reference")));
+        // Every $ref points at something defined.
+        let text = serde_json::to_string(&doc).unwrap();
+        for r in text.split("\"$ref\":\"#/components/").skip(1) {
+            let path: Vec<&str> = r.split('"').next().unwrap().split('/').collect();
+            assert!(
+                doc["components"][path[0]][path[1]].is_object(),
+                "{path:?} is not defined"
+            );
+        }
+    }
+
+    #[test]
+    fn the_committed_openapi_yaml_is_the_generated_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == yaml(),
+            "openapi.yaml is out of date: run `make openapi` and commit it"
+        );
+    }
+}
