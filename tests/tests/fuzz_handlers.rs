@@ -85,10 +85,12 @@ fn case(item: String) -> impl Strategy<Value = Case> {
         Just("fields.age"),
         Just("deleted_after"),
         Just("auth_token"),
+        Just("keys"),
     ]
     .prop_map(str::to_owned);
     let header_name = prop_oneof![
         Just("if-match"),
+        Just("if-none-match"),
         Just("idempotency-key"),
         Just("content-type"),
         Just("x-auth-token"),

@@ -183,3 +183,41 @@ async fn bad_keys_are_a_400_and_limits_and_tenancy_hold() {
         .await;
     assert_eq!(r.status, 200, "a read takes the token in the query");
 }
+
+/// ButterCMS's JavaScript client (npm `buttercms` 3) asks for
+/// `/v2/content/<keys>/`: the same read with the keys in the path.
+#[tokio::test]
+async fn keys_in_the_path_read_as_the_keys_parameter() {
+    let t = TestApp::spawn().await;
+    let (people, _post) = with_posts(&t).await;
+    for (path, query) in [
+        (
+            "/v2/content/team_members,posts/?levels=1&page_size=2".to_owned(),
+            "/v2/content/?keys=team_members,posts&levels=1&page_size=2".to_owned(),
+        ),
+        (
+            format!("/v2/content/team_members[_id={}]/", people[1]),
+            format!("/v2/content/?keys=team_members[_id={}]", people[1]),
+        ),
+        (
+            format!("/v2/content/team_members%5B_id={}%5D/", people[2]),
+            format!("/v2/content/?keys=team_members[_id={}]", people[2]),
+        ),
+    ] {
+        let by_path = t.request("GET", &path, None).await;
+        let by_query = t.request("GET", &query, None).await;
+        assert_eq!(by_path.status, 200, "{path}: {:?}", by_path.body);
+        assert_eq!(by_path.body, by_query.body, "{path}");
+        assert!(by_path.body["data"]["team_members"].is_array());
+    }
+    let both = t
+        .request("GET", "/v2/content/team_members,posts/", None)
+        .await;
+    assert_eq!(both.body["data"]["posts"][0]["title"], "Hello");
+    // The same checks as the parameter: a bad key is a 400 naming it.
+    let r = t
+        .request("GET", "/v2/content/team_members,Bad/", None)
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["errors"]["keys"].is_array(), "{:?}", r.body);
+}

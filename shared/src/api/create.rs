@@ -37,6 +37,8 @@ pub const CREATE_IN: Route = Route {
 /// organization has locales).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "people", "status": "published",
+    "fields": [{"name": "Ada", "role": "engineer", "age": 36}]}))]
 pub(crate) struct CreateBody {
     /// The collection (`POST /v2/content/` only; the path names it otherwise).
     #[serde(default)]

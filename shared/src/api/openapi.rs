@@ -314,18 +314,19 @@ fn doc(function: &str) -> Doc {
 
 fn operation(e: &Endpoint) -> Value {
     let doc = doc(e.function);
-    let mut parameters: Vec<Value> = doc
+    let parameters: Vec<Value> = doc
         .query
         .iter()
         .chain(doc.headers)
         .map(|p| json!({"$ref": format!("#/components/parameters/{p}")}))
         .collect();
-    if e.function == "list-items" {
-        parameters.push(json!({"$ref": "#/components/parameters/fields_filter"}));
-    }
     let mut responses = Map::new();
     let (status, schema) = doc.ok;
-    responses.insert(status.to_string(), ok_response(e, status, schema));
+    let mut ok = ok_response(e, status, schema);
+    if let Some(links) = links(e) {
+        ok["links"] = links;
+    }
+    responses.insert(status.to_string(), ok);
     if e.function == "put-collection" || e.function == "put-webhook" {
         let created = if e.function == "put-webhook" {
             "WebhookCreated"
@@ -386,6 +387,49 @@ fn operation(e: &Endpoint) -> Value {
         });
     }
     op
+}
+
+/// Where a response's ids lead (schemathesis follows these in its stateful
+/// runs: create → read, patch, replace, delete → restore).
+fn links(e: &Endpoint) -> Option<Value> {
+    let to = |operation: &str, collection: &str, item: &str| {
+        json!({"operationId": operation,
+               "parameters": {"collection_key": collection, "item_id": item}})
+    };
+    // Drafts (the default status) are read with preview=1.
+    let read = |collection: &str, item: &str| {
+        let mut link = to("get-item", collection, item);
+        link["parameters"]["preview"] = json!("1");
+        link
+    };
+    let item_ops = |collection: &str, item: &str| {
+        json!({
+            "GetItem": read(collection, item),
+            "PatchItem": to("patch-item", collection, item),
+            "ReplaceItem": to("replace-item", collection, item),
+            "DeleteItem": to("delete-item", collection, item),
+        })
+    };
+    let created = "$response.body#/items/0/meta/id";
+    match operation_id(e).as_str() {
+        "create-item" => Some(item_ops("$request.body#/key", created)),
+        "create-item-in-collection" => Some(item_ops("$request.path.collection_key", created)),
+        "patch-item" | "replace-item" => Some(json!({
+            "GetItem": read("$request.path.collection_key", "$response.body#/meta/id"),
+        })),
+        "delete-item" => Some(json!({
+            "RestoreItem": to("restore-item", "$request.path.collection_key", "$request.path.item_id"),
+            "GetDeletedItem": read("$request.path.collection_key", "$request.path.item_id"),
+        })),
+        "restore-item" => Some(json!({
+            "GetItem": read("$request.path.collection_key", "$response.body#/meta/id"),
+        })),
+        "list-webhooks" => Some(json!({
+            "GetWebhook": {"operationId": "get-webhook",
+                           "parameters": {"webhook_id": "$response.body#/data/0/id"}},
+        })),
+        _ => None,
+    }
 }
 
 /// Unique per operation: the function, and for the second path a function
@@ -528,8 +572,9 @@ fn parameters() -> Value {
                "description": description, "schema": {"type": "string"}})
     };
     json!({
-        "collection_key": path("collection_key", "A collection key: [a-z][a-z0-9_]* (any other names nothing: 404).",
-            json!({"type": "string"})),
+        "collection_key": path("collection_key", "A collection key: [a-z][a-z0-9_]* (any other names nothing: 404). \
+            Listing also takes `a,b` or `a[_id=<id>]`, read as `GET /v2/content/?keys=`.",
+            json!({"type": "string", "examples": ["people"]})),
         "item_id": path("item_id", "An item id (26 characters, as created).", json!({"type": "string"})),
         "webhook_id": path("webhook_id", "A webhook endpoint's id, chosen at registration.", json!({"type": "string"})),
         "delivery_id": path("delivery_id", "A delivery's id (`msg_…`) from the deliveries log.", json!({"type": "string"})),
@@ -546,9 +591,6 @@ fn parameters() -> Value {
             "description": "Comma-separated collection keys (at most 10), or `<key>[_id=<id>]` for one item.",
             "schema": {"type": "string"}},
         "deleted_after": query("deleted_after", "Only items deleted after this time (RFC 3339).", json!({"type": "string", "format": "date-time"})),
-        "fields_filter": {"name": "fields", "in": "query", "required": false, "style": "deepObject", "explode": true,
-            "description": "`fields.<name>=<value>`: equality on a field (a list field matches when any element does).",
-            "schema": {"type": "object", "additionalProperties": {"type": "string"}}},
         "If-Match": header("If-Match", "The version the write expects (`\"3\"`): 412 when the item has moved on."),
         "If-None-Match": header("If-None-Match", "A tag from an earlier ETag: 304 when it is current."),
         "Idempotency-Key": header("Idempotency-Key", "1–255 printable characters: a retry with the same key and body replays the first response (24 h)."),
@@ -608,6 +650,9 @@ fn response_schemas() -> Value {
         "KeysRead": {"type": "object", "required": ["data"],
             "description": "One key answers as its list (with `meta`); several, or an id, `data` only.",
             "properties": {"data": item_list, "meta": {"type": "object"}}},
+        "ListRead": {"description": "A collection's list; with `a,b` or `a[_id=<id>]` in the path \
+            (ButterCMS's JavaScript client), the `keys=` read.",
+            "anyOf": [schema_ref("ItemList"), schema_ref("KeysRead")]},
         "DeletedList": {"type": "object", "required": ["meta", "data"], "properties": {
             "meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
             "data": item_list}},

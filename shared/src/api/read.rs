@@ -113,6 +113,15 @@ pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible>
 }
 
 async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    // ButterCMS's JavaScript client puts the keys in the path:
+    // `/v2/content/a,b/` and `/v2/content/a[_id=<id>]/` read as `?keys=` does.
+    if let Some(raw) = call
+        .param("collection_key")
+        .filter(|k| k.contains([',', '[']))
+    {
+        let raw = raw.to_owned();
+        return read_keys(app, &call, &raw).await;
+    }
     let key = call.collection_key()?;
     let org = app.org(&call.principal.org).await?;
     let opts = read_options(&call, &org)?;
@@ -246,7 +255,20 @@ async fn list_page(
 /// `GET /v2/content/a/`. `a[_id=<id>]` names one item (`[]` when there is
 /// none to show): the links that `levels` renders resolve here.
 pub async fn keys(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    serve(app, req, KEYS, |call| read_keys(app, call)).await
+    serve(app, req, KEYS, |call| async move {
+        let raw = call
+            .query("keys")
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                bad(
+                    "keys",
+                    "Name one or more collections: keys=a,b or keys=a[_id=<id>].",
+                )
+            })?
+            .to_owned();
+        read_keys(app, &call, &raw).await
+    })
+    .await
 }
 
 /// Collections one `keys` read may name.
@@ -254,16 +276,7 @@ pub const MAX_KEYS: usize = 10;
 /// A `keys` read's body stops short of Lambda's 6 MB response limit.
 const MAX_KEYS_BODY: usize = 5 * 1024 * 1024;
 
-async fn read_keys(app: &App, call: Call) -> Result<Response<Body>, Error> {
-    let raw = call
-        .query("keys")
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| {
-            bad(
-                "keys",
-                "Name one or more collections: keys=a,b or keys=a[_id=<id>].",
-            )
-        })?;
+async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, Error> {
     let mut wanted: Vec<(CollectionKey, Option<ItemId>)> = Vec::new();
     for part in raw.split(',') {
         let (name, id) = match part.split_once('[') {
@@ -293,7 +306,7 @@ async fn read_keys(app: &App, call: Call) -> Result<Response<Body>, Error> {
         ));
     }
     let org = app.org(&call.principal.org).await?;
-    let opts = read_options(&call, &org)?;
+    let opts = read_options(call, &org)?;
     let mut data = Map::new();
     let mut meta = None;
     for (key, id) in &wanted {
@@ -322,7 +335,7 @@ async fn read_keys(app: &App, call: Call) -> Result<Response<Body>, Error> {
                 }
             }
             None => {
-                let (m, items) = list_page(app, &call, &org, &opts, key).await?;
+                let (m, items) = list_page(app, call, &org, &opts, key).await?;
                 meta = Some(m);
                 items
             }

@@ -26,6 +26,8 @@ pub const PATCH: Route = REPLACE;
 /// Every field of the item (omitted optional ones are cleared).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "published",
+    "fields": {"name": "Grace", "role": "designer", "age": 40}}))]
 pub(crate) struct ReplaceBody {
     #[serde(default)]
     status: Option<Status>,
@@ -36,6 +38,7 @@ pub(crate) struct ReplaceBody {
 /// Only what changes: the status, some fields, or both.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"fields": {"age": 37}}))]
 pub(crate) struct PatchBody {
     #[serde(default)]
     status: Option<Status>,
