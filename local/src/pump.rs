@@ -162,6 +162,22 @@ impl StreamPump {
         Ok(())
     }
 
+    /// Accepts what the stream holds now without relaying it, as if the
+    /// relay had sent it: for tests and benchmarks that load data whose
+    /// events they do not want. Returns how many records it skipped.
+    pub async fn skip(&mut self) -> Result<usize, PumpError> {
+        let mut skipped = 0;
+        loop {
+            self.read().await?;
+            let n = self.pending.len();
+            if n == 0 {
+                return Ok(skipped);
+            }
+            self.accept(n)?;
+            skipped += n;
+        }
+    }
+
     /// Reads the stream and hands everything pending to the relay, `BATCH`
     /// records an invocation; stops at the first batch the relay does not
     /// finish. Returns how many records the relay accepted.
