@@ -3,7 +3,7 @@
 
 use folio::events::EventType;
 use folio_tests::{folio, TestApp};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn created_item_is_readable_at_once_and_leaves_one_event() {
@@ -778,4 +778,98 @@ async fn idempotency_keys_replay_refuse_changes_and_write_once() {
         .await;
     assert_eq!(list.body["meta"]["count"], 1);
     assert_eq!(t.drain_events().await.len(), 1);
+}
+
+/// Incremental sync: what changed since a time, in the order it changed,
+/// and the deletions since then from the trash, page by page.
+#[tokio::test]
+async fn updated_after_lists_what_changed_since_and_the_trash_pages() {
+    let t = TestApp::spawn_with(&[]).await;
+    let notes = json!({"name": "Notes", "fields": [{"key": "title", "type": "text"}]});
+    assert_eq!(t.put_collection("notes", notes).await.status, 201);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            t.create("notes", "published", json!({"title": format!("N{i}")}))
+                .await,
+        );
+    }
+    let list = t
+        .request(
+            "GET",
+            "/v2/content/notes/?order=-updated_at&page_size=1",
+            None,
+        )
+        .await;
+    let since = list.body["data"]["notes"][0]["meta"]["updated_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let note = |id: &str| format!("/v2/content/notes/{id}/");
+    let patch = json!({"fields": {"title": "changed"}});
+    assert_eq!(
+        t.request("PATCH", &note(&ids[3]), Some(patch.clone()))
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        t.request("PATCH", &note(&ids[1]), Some(patch)).await.status,
+        202
+    );
+    for id in [&ids[0], &ids[2], &ids[4]] {
+        assert_eq!(t.request("DELETE", &note(id), None).await.status, 204);
+    }
+
+    let changed = t
+        .request(
+            "GET",
+            &format!("/v2/content/notes/?updated_after={since}&order=updated_at"),
+            None,
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    let got: Vec<&str> = changed.body["data"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["meta"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [ids[3].as_str(), ids[1].as_str()],
+        "changed, in order of change"
+    );
+    assert_eq!(changed.body["meta"]["count"], 2);
+    let r = t
+        .request("GET", "/v2/content/notes/?updated_after=yesterday", None)
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body["errors"]["updated_after"].is_array());
+
+    // The deletions since then, two to a page.
+    let trash = |page: u32| {
+        format!("/v2/content/notes/deleted/?deleted_after={since}&page_size=2&page={page}")
+    };
+    let first = t.request("GET", &trash(1), None).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.body["meta"]["count"], 3);
+    assert_eq!(first.body["meta"]["next_page"], 2);
+    assert_eq!(first.body["data"]["notes"].as_array().unwrap().len(), 2);
+    let second = t.request("GET", &trash(2), None).await;
+    assert_eq!(second.body["meta"]["next_page"], Value::Null);
+    assert_eq!(second.body["meta"]["previous_page"], 1);
+    let mut deleted: Vec<String> = [&first, &second]
+        .iter()
+        .flat_map(|r| r.body["data"]["notes"].as_array().unwrap().clone())
+        .map(|n| n["meta"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    deleted.sort();
+    let mut want = vec![ids[0].clone(), ids[2].clone(), ids[4].clone()];
+    want.sort();
+    assert_eq!(deleted, want);
+    let r = t
+        .request("GET", "/v2/content/notes/deleted/?page_size=101", None)
+        .await;
+    assert_eq!(r.status, 400);
 }

@@ -97,7 +97,15 @@ struct Doc {
     errors: &'static [(u16, &'static str)],
 }
 
-const READ_QUERY: &[&str] = &["page", "page_size", "locale", "preview", "order", "levels"];
+const READ_QUERY: &[&str] = &[
+    "page",
+    "page_size",
+    "locale",
+    "preview",
+    "order",
+    "levels",
+    "updated_after",
+];
 const INVALID: (u16, &str) = (400, "Invalid");
 
 fn doc(function: &str) -> Doc {
@@ -235,7 +243,7 @@ fn doc(function: &str) -> Doc {
             )
         },
         "list-deleted" => Doc {
-            query: &["deleted_after"],
+            query: &["deleted_after", "page", "trash_page_size"],
             errors: &[INVALID],
             ..d(
                 "List deleted items, oldest deletion first",
@@ -580,6 +588,12 @@ fn parameters() -> Value {
         "delivery_id": path("delivery_id", "A delivery's id (`msg_…`) from the deliveries log.", json!({"type": "string"})),
         "page": query("page", "Page number, from 1.", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
         "page_size": query("page_size", "Items per page (per collection with keys=).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
+        "trash_page_size": {"name": "page_size", "in": "query", "required": false,
+            "description": "Deleted items per page.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
+        "updated_after": query("updated_after", "Only items changed after this time (RFC 3339): with \
+            order=updated_at, an incremental sync (deletions: the trash listing's deleted_after).",
+            json!({"type": "string", "format": "date-time"})),
         "deliveries_page_size": {"name": "page_size", "in": "query", "required": false,
             "description": "Attempts to show, newest first.",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
@@ -642,11 +656,7 @@ fn response_schemas() -> Value {
             "description": "`meta` and the collection's fields (references expanded to `levels`).",
             "properties": {"meta": schema_ref("ItemMeta")}, "additionalProperties": true},
         "ItemList": {"type": "object", "required": ["meta", "data"], "properties": {
-            "meta": {"type": "object", "required": ["count"], "properties": {
-                "count": {"type": "integer"},
-                "next_page": {"type": ["integer", "null"]},
-                "previous_page": {"type": ["integer", "null"]}}},
-            "data": item_list}},
+            "meta": schema_ref("PageMeta"), "data": item_list}},
         "KeysRead": {"type": "object", "required": ["data"],
             "description": "One key answers as its list (with `meta`); several, or an id, `data` only.",
             "properties": {"data": item_list, "meta": {"type": "object"}}},
@@ -654,8 +664,11 @@ fn response_schemas() -> Value {
             (ButterCMS's JavaScript client), the `keys=` read.",
             "anyOf": [schema_ref("ItemList"), schema_ref("KeysRead")]},
         "DeletedList": {"type": "object", "required": ["meta", "data"], "properties": {
-            "meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
-            "data": item_list}},
+            "meta": schema_ref("PageMeta"), "data": item_list}},
+        "PageMeta": {"type": "object", "required": ["count"], "properties": {
+            "count": {"type": "integer"},
+            "next_page": {"type": ["integer", "null"]},
+            "previous_page": {"type": ["integer", "null"]}}},
         "BatchDeleteBody": {"type": "array", "maxItems": 100, "items": string},
         "BatchDeleted": {"type": "object", "required": ["deletedCount"], "properties": {
             "deletedCount": {"type": "integer"}}},

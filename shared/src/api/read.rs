@@ -132,15 +132,8 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
     ))
 }
 
-/// One page of a collection's list, as the query asks: its `meta` (Butter's
-/// `count`, `next_page`, `previous_page`) and its items.
-async fn list_page(
-    app: &App,
-    call: &Call,
-    org: &Org,
-    opts: &ReadView,
-    key: &CollectionKey,
-) -> Result<(Value, Vec<Value>), Error> {
+/// `page` (from 1) and `page_size` (1–100) as the query gives them.
+pub(crate) fn paging(call: &Call, default_size: usize) -> Result<(usize, usize), Error> {
     let page: usize = match call.query("page") {
         None => 1,
         Some(p) => p
@@ -150,13 +143,50 @@ async fn list_page(
             .ok_or_else(|| bad("page", "Must be a whole number from 1 to 1000000."))?,
     };
     let page_size: usize = match call.query("page_size") {
-        None => DEFAULT_PAGE_SIZE,
+        None => default_size,
         Some(p) => p
             .parse()
             .ok()
             .filter(|p| (1..=MAX_PAGE_SIZE).contains(p))
             .ok_or_else(|| bad("page_size", "Must be a whole number from 1 to 100."))?,
     };
+    Ok((page, page_size))
+}
+
+/// An RFC 3339 time parameter, in the stored form (which sorts as time).
+pub(crate) fn time_param(call: &Call, name: &str) -> Result<Option<String>, Error> {
+    call.query(name)
+        .map(|t| super::parse_time(t).ok_or_else(|| bad(name, "Use an RFC 3339 time.")))
+        .transpose()
+}
+
+/// Butter's paging `meta` for `count` items of which `page` shows up to `page_size`.
+pub(crate) fn page_meta(
+    count: usize,
+    page: usize,
+    page_size: usize,
+) -> (Value, std::ops::Range<usize>) {
+    let start = (page - 1).saturating_mul(page_size).min(count);
+    let end = start.saturating_add(page_size).min(count);
+    let meta = json!({
+        "count": count,
+        "next_page": (end < count).then_some(page + 1),
+        "previous_page": (page > 1).then(|| page - 1),
+    });
+    (meta, start..end)
+}
+
+/// One page of a collection's list, as the query asks: its `meta` (Butter's
+/// `count`, `next_page`, `previous_page`) and its items.
+async fn list_page(
+    app: &App,
+    call: &Call,
+    org: &Org,
+    opts: &ReadView,
+    key: &CollectionKey,
+) -> Result<(Value, Vec<Value>), Error> {
+    let (page, page_size) = paging(call, DEFAULT_PAGE_SIZE)?;
+    let updated_after = time_param(call, "updated_after")?;
     let collection = app.collection(&org.id, key, false).await?;
     let mut filters = Vec::new();
     for (name, want) in call.query_pairs() {
@@ -190,6 +220,7 @@ async fn list_page(
         .await?
         .into_iter()
         .filter(|i| visible(i, opts.view.preview))
+        .filter(|i| updated_after.as_ref().is_none_or(|t| i.updated_at > *t))
         .filter(|i| {
             filters
                 .iter()
@@ -217,10 +248,8 @@ async fn list_page(
             }
         });
     }
-    let count = items.len();
-    let start = (page - 1).saturating_mul(page_size).min(count);
-    let end = start.saturating_add(page_size).min(count);
-    let page_items: Vec<&ItemRecord> = items[start..end].iter().collect();
+    let (meta, range) = page_meta(items.len(), page, page_size);
+    let page_items: Vec<&ItemRecord> = items[range].iter().collect();
     let mut expander =
         Expander::load(app, org, &call.principal, opts, &collection, &page_items).await?;
     // The page itself first, so the expansion budget goes to what is left.
@@ -240,11 +269,6 @@ async fn list_page(
         .zip(data)
         .map(|(item, base)| Value::Object(expander.expand_item(&collection, item, base)))
         .collect();
-    let meta = json!({
-        "count": count,
-        "next_page": (end < count).then_some(page + 1),
-        "previous_page": (page > 1).then(|| page - 1),
-    });
     Ok((meta, data))
 }
 

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{render, View};
-use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, Route};
 use crate::store::{now_epoch, ItemWrite};
 
@@ -30,24 +29,25 @@ pub const RESTORE: Route = Route {
 pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, LIST, |call| async move {
         let key = call.collection_key()?;
-        let after = match call.query("deleted_after") {
-            None => None,
-            Some(t) => Some(
-                super::parse_time(t)
-                    .ok_or_else(|| Error::field("deleted_after", "Use an RFC 3339 time."))?,
-            ),
-        };
+        let after = super::read::time_param(&call, "deleted_after")?;
+        // Paged like every list; a page is 100 unless asked otherwise, so
+        // a small trash still answers whole.
+        let (page, page_size) = super::read::paging(&call, super::read::MAX_PAGE_SIZE)?;
         let org = app.org(&call.principal.org).await?;
         let collection = app.collection(&org.id, &key, false).await?;
         let now = now_epoch();
-        let data: Vec<Value> = app
+        let deleted: Vec<_> = app
             .store
             .list_deleted(&org.id, &key, after.as_deref())
             .await?
             .into_iter()
             .filter(|i| i.expires_at.is_none_or(|t| t > now))
+            .collect();
+        let (meta, range) = super::read::page_meta(deleted.len(), page, page_size);
+        let data: Vec<Value> = deleted[range]
+            .iter()
             .map(|i| {
-                let mut out = render(&org, &collection, &i, &View::default());
+                let mut out = render(&org, &collection, i, &View::default());
                 if let Some(Value::Object(meta)) = out.get_mut("meta") {
                     meta.insert("deleted_at".into(), json!(i.deleted_at));
                     meta.insert(
@@ -63,7 +63,7 @@ pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible>
             .collect();
         Ok(json_response(
             200,
-            &json!({"meta": {"count": data.len()}, "data": {key.as_str(): data}}),
+            &json!({"meta": meta, "data": {key.as_str(): data}}),
         ))
     })
     .await
