@@ -363,6 +363,27 @@ async fn reads_carry_validators_and_an_unchanged_resource_is_a_304() {
     let r = get(item.clone(), Some("\"1\"".into())).await;
     assert_eq!((r.status, r.header("etag")), (200, Some("\"2\"")));
 
+    // A schema change shows in the body (a new field reads null) without
+    // the item's version: its tag changes, until the item is written again.
+    let posts = json!({"name": "Posts", "fields": [
+        {"key": "title", "type": "text"},
+        {"key": "subtitle", "type": "text"},
+        {"key": "secret", "type": "reference", "collection": "secrets"},
+        {"key": "others", "type": "reference", "collection": "secrets", "many": true, "on_delete": "detach"}
+    ]});
+    assert_eq!(t.put_collection("posts", posts).await.status, 200);
+    let r = get(item.clone(), Some("\"2\"".into())).await;
+    assert_eq!(r.status, 200, "not a stale 304");
+    assert_eq!(r.body["subtitle"], Value::Null);
+    assert!(
+        r.header("etag").unwrap().starts_with("\"2-"),
+        "{:?}",
+        r.header("etag")
+    );
+    let patch = json!({"fields": {"subtitle": "s"}});
+    assert_eq!(t.request("PATCH", &item, Some(patch)).await.status, 202);
+    assert_eq!(get(item.clone(), None).await.header("etag"), Some("\"3\""));
+
     // An item showing an expanded reference changes when the reference
     // does, though its own version stays: its tag says both.
     let item = format!("/v2/content/posts/{linked}/");

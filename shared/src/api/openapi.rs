@@ -179,9 +179,10 @@ fn doc(function: &str) -> Doc {
             headers: &["If-None-Match"],
             errors: &[INVALID],
             ..d(
-                "List a collection's items (published only unless preview=1)",
+                "List a collection's items (published only unless preview=1; filter with \
+                 `fields.<name>=<value>`, a parameter name OpenAPI cannot declare)",
                 "content",
-                (200, Some("ItemList")),
+                (200, Some("ListRead")),
             )
         },
         "get-item" => Doc {
@@ -343,7 +344,7 @@ fn operation(e: &Endpoint) -> Value {
         };
         responses.insert("201".into(), ok_response(e, 201, Some(created)));
     }
-    if e.route.query_token && e.method == "GET" {
+    if e.method == "GET" {
         responses.insert(
             "304".into(),
             json!({"$ref": "#/components/responses/NotModified"}),
@@ -549,10 +550,12 @@ fn components() -> Value {
             "Unauthenticated": error_ref("No token, or an unknown or revoked one"),
             "Forbidden": error_ref("The token's scope, collections or operations do not allow this"),
             "NotFound": error_ref("Not found (also another organization's, or a deleted item)"),
-            "Throttled": {"description": "DynamoDB is throttling: retry after the given seconds",
+            "Throttled": {"description": "Too many requests: the stage's throttle (API Gateway's own \
+                `{\"message\"}` body, no Retry-After) or DynamoDB's (`{\"detail\"}`, Retry-After)",
                 "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"},
                             "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
-                "content": {"application/json": {"schema": schema_ref("Error")}}},
+                "content": {"application/json": {"schema": {"anyOf": [schema_ref("Error"),
+                    {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}]}}}},
             "Internal": {"description": "A fault of ours; the body names the request id",
                 "content": {"application/json": {"schema": schema_ref("Internal")}}},
         },

@@ -96,10 +96,12 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
         let body = expander.render(&collection, &item);
         let response = json_response(200, &body);
         // The version alone names this representation only when nothing
-        // else shows in it: expanded references (and preview's media
-        // status) change without the item's version. `If-Match` reads the
-        // version before the `-` either way.
-        if item.out_refs.is_empty() && !opts.view.preview {
+        // else shows in it: expanded references, preview's media status
+        // and a schema changed since the item's last write (fields hidden
+        // or added) all change the body without the item's version.
+        // `If-Match` reads the version before the `-` either way.
+        let schema_older = collection.updated_at <= item.updated_at;
+        if item.out_refs.is_empty() && !opts.view.preview && schema_older {
             return Ok(with_etag(response, item.version));
         }
         let tag = format!("\"{}-{}\"", item.version, digest(response_body(&response)));

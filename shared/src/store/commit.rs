@@ -495,6 +495,7 @@ enum Failed {
 fn cancellation(reasons: &[CancellationReason]) -> Option<Failed> {
     let mut conditions = Vec::with_capacity(reasons.len());
     let mut conflicts = Vec::with_capacity(reasons.len());
+    let mut throttled = false;
     for reason in reasons {
         let code = reason.code();
         if is_too_large(code, reason.message()) {
@@ -502,9 +503,16 @@ fn cancellation(reasons: &[CancellationReason]) -> Option<Failed> {
         }
         conditions.push((code == Some("ConditionalCheckFailed")).then(|| reason.item().cloned()));
         conflicts.push(code == Some("TransactionConflict"));
+        throttled |= matches!(
+            code,
+            Some("ThrottlingError" | "ProvisionedThroughputExceeded")
+        );
     }
     if conditions.iter().any(Option::is_some) {
         Some(Failed::Conditions(conditions))
+    } else if throttled {
+        // A 429 with Retry-After: the client backs off, as DynamoDB asks.
+        Some(Failed::Other(WriteFailure::Fault(Error::Throttled)))
     } else if conflicts.contains(&true) {
         Some(Failed::Conflicts(conflicts))
     } else {
@@ -515,6 +523,22 @@ fn cancellation(reasons: &[CancellationReason]) -> Option<Failed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transaction_cancelled_for_throttling_is_a_429() {
+        let reason = |code: &str| CancellationReason::builder().code(code).build();
+        let throttled = cancellation(&[reason("None"), reason("ThrottlingError")]);
+        assert!(matches!(
+            throttled,
+            Some(Failed::Other(WriteFailure::Fault(Error::Throttled)))
+        ));
+        let conflict = cancellation(&[reason("TransactionConflict"), reason("None")]);
+        assert!(matches!(conflict, Some(Failed::Conflicts(_))));
+        // A failed condition still says which item and why.
+        let condition =
+            cancellation(&[reason("ConditionalCheckFailed"), reason("ThrottlingError")]);
+        assert!(matches!(condition, Some(Failed::Conditions(_))));
+    }
 
     #[test]
     fn tokens_are_stable_per_attempt_and_fit_dynamodb() {
