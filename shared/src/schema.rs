@@ -12,6 +12,21 @@ use crate::ids::{CollectionKey, FieldKey, Locale, OrgId};
 /// Most fields a collection may declare; keeps an item's schema check cheap
 /// and its stored form well inside DynamoDB's item size.
 pub const MAX_FIELDS: usize = 100;
+/// Every name a field's `type` takes, as `FieldType::name` gives them (the
+/// error for an unknown type and `openapi.yaml` list these).
+pub const FIELD_TYPES: [&str; 11] = [
+    "text",
+    "long_text",
+    "html",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+    "dropdown",
+    "media",
+    "reference",
+    "page_reference",
+];
 /// Characters in a collection's `name` and in a field's `label`.
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
@@ -124,7 +139,8 @@ pub struct FieldSpec {
     #[schema(pattern = "^[a-z][a-z0-9_]*$", max_length = 64)]
     pub key: String,
     #[serde(rename = "type")]
-    #[schema(inline, value_type = FieldTypeName)]
+    // One of `FIELD_TYPES`; a string here, so that an unknown name is a
+    // field error rather than a parse error (openapi.yaml lists them).
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -148,25 +164,6 @@ pub struct FieldSpec {
     pub many: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_delete: Option<OnDelete>,
-}
-
-/// The names `FieldSpec::kind` accepts (documentation only: `kind` stays a
-/// string so that an unknown name is a field error, not a parse error).
-#[derive(utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum FieldTypeName {
-    Text,
-    LongText,
-    Html,
-    Number,
-    Boolean,
-    Date,
-    Datetime,
-    Dropdown,
-    Media,
-    Reference,
-    PageReference,
 }
 
 /// The body of `PUT /v2/collections/{collection_key}/`.
@@ -466,7 +463,12 @@ fn parse_kind(f: &FieldSpec) -> Result<FieldType, (&'static str, String)> {
         "reference" => {
             only(&["collection", "many", "on_delete"])?;
             let collection = match &f.collection {
-                None => return Err(("collection", "This field is required for a reference.".into())),
+                None => {
+                    return Err((
+                        "collection",
+                        "This field is required for a reference.".into(),
+                    ))
+                }
                 Some(c) => CollectionKey::parse(c).map_err(|e| ("collection", e.0))?,
             };
             return Ok(FieldType::Reference {
@@ -477,14 +479,17 @@ fn parse_kind(f: &FieldSpec) -> Result<FieldType, (&'static str, String)> {
         }
         "page_reference" => {
             only(&["many"])?;
-            return Ok(FieldType::PageReference { many: f.many.unwrap_or(false) });
+            return Ok(FieldType::PageReference {
+                many: f.many.unwrap_or(false),
+            });
         }
         other => {
             return Err((
                 "type",
                 format!(
-                    "\"{}\" is not a valid choice. Use one of text, long_text, html, number, boolean, date, datetime, dropdown, media, reference, page_reference.",
-                    other.chars().take(40).collect::<String>()
+                    "\"{}\" is not a valid choice. Use one of {}.",
+                    other.chars().take(40).collect::<String>(),
+                    FIELD_TYPES.join(", ")
                 ),
             ))
         }
@@ -496,6 +501,20 @@ fn parse_kind(f: &FieldSpec) -> Result<FieldType, (&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_field_type_parses_to_itself() {
+        for name in FIELD_TYPES {
+            let f = FieldSpec {
+                key: "f".into(),
+                kind: name.into(),
+                options: (name == "dropdown").then(|| vec!["a".into()]),
+                collection: (name == "reference").then(|| "people".into()),
+                ..FieldSpec::default()
+            };
+            assert_eq!(parse_kind(&f).map(|k| k.name()), Ok(name));
+        }
+    }
 
     fn spec(json: serde_json::Value) -> CollectionSpec {
         serde_json::from_value(json).unwrap()

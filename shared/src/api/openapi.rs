@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::routes::{Endpoint, ENDPOINTS};
 use super::{create, update};
-use crate::schema::CollectionSpec;
+use crate::schema::{CollectionSpec, FIELD_TYPES};
 use crate::store::webhooks::AttemptRecord;
 use crate::webhooks::WebhookSpec;
 
@@ -511,6 +511,7 @@ fn with_refs<T: ToSchema>(schemas: &mut Map<String, Value>) {
 fn components() -> Value {
     let mut schemas = Map::new();
     with_refs::<CollectionSpec>(&mut schemas);
+    schemas["FieldSpec"]["properties"]["type"]["enum"] = json!(FIELD_TYPES);
     with_refs::<create::CreateBody>(&mut schemas);
     with_refs::<update::ReplaceBody>(&mut schemas);
     with_refs::<update::PatchBody>(&mut schemas);

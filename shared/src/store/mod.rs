@@ -78,6 +78,27 @@ fn with_key<T: Serialize>(
     Ok(item)
 }
 
+/// Whether a conditional write applied: `false` when its condition failed
+/// (`failed` recognises that error of the operation), any other error as is.
+fn applied<O, E, R>(
+    out: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    failed: impl Fn(&E) -> bool,
+) -> Result<bool, Error>
+where
+    E: std::error::Error
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + Send
+        + Sync
+        + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(&failed) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> Client {
     Client::new(sdk)
 }
@@ -212,16 +233,7 @@ impl Store {
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
+        applied(out, |e| e.is_conditional_check_failed_exception())
     }
 
     pub async fn get_collection(
@@ -316,16 +328,7 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
+        applied(out, |e| e.is_conditional_check_failed_exception())
     }
 
     /// Creates the table with its indexes and TTL when it does not exist;
