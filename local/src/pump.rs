@@ -154,7 +154,10 @@ impl StreamPump {
                 if records.is_empty() {
                     break;
                 }
-                for r in &records {
+                // As the trigger's filter (template.yaml, FilterCriteria):
+                // only item records reach the relay; a count shard's or an
+                // edge's change is not an event.
+                for r in records.iter().filter(|r| is_item_record(r)) {
                     self.pending.push((shard.clone(), lambda_record(r)?));
                 }
             }
@@ -217,6 +220,12 @@ impl StreamPump {
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
+}
+
+fn is_item_record(r: &Record) -> bool {
+    let keys = r.dynamodb.as_ref().and_then(|d| d.keys.as_ref());
+    keys.and_then(|k| k.get(folio::store::keys::SK))
+        .is_some_and(|sk| matches!(sk, AttributeValue::S(s) if s == folio::store::keys::ITEM_SK))
 }
 
 fn image(m: Option<&HashMap<String, AttributeValue>>) -> Result<Value, PumpError> {

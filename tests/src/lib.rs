@@ -437,6 +437,21 @@ impl TestApp {
             .await
     }
 
+    /// Drops the test's table. DynamoDB Local keeps working on a table's
+    /// items and stream records in the background (a core's worth with a
+    /// few thousand), slowing every test that runs after: a test that
+    /// loads many items drops its table at the end.
+    pub async fn drop_table(&self) {
+        self.app
+            .store
+            .client()
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .expect("drop the test table");
+    }
+
     /// Creates one item and returns its id.
     pub async fn create(&self, collection: &str, status: &str, fields: Value) -> String {
         let r = self

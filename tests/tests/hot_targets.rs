@@ -114,15 +114,5 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
         assert_eq!(record.version, 2, "one new version each: {record:?}");
     }
 
-    // DynamoDB Local keeps working on a table's items and stream records
-    // in the background (a core's worth with these), slowing every test
-    // that runs after: drop the table.
-    t.app
-        .store
-        .client()
-        .delete_table()
-        .table_name(&t.table)
-        .send()
-        .await
-        .unwrap();
+    t.drop_table().await;
 }

@@ -667,9 +667,10 @@ async fn lists_page_order_and_filter() {
         .await;
     assert_eq!(r.status, 202);
     let p1 = t.request("GET", "/v2/content/team_members/", None).await;
+    let next = p1.body["meta"]["next_cursor"].as_str().expect("a cursor");
     assert_eq!(
         p1.body["meta"],
-        json!({"count": 12, "next_page": 2, "previous_page": null})
+        json!({"count": 12, "next_page": 2, "previous_page": null, "next_cursor": next})
     );
     assert_eq!(
         p1.body["data"]["team_members"].as_array().unwrap().len(),
@@ -680,9 +681,22 @@ async fn lists_page_order_and_filter() {
         .await;
     assert_eq!(
         p2.body["meta"],
-        json!({"count": 12, "next_page": null, "previous_page": 1})
+        json!({"count": 12, "next_page": null, "previous_page": 1, "next_cursor": null})
     );
     assert_eq!(p2.body["data"]["team_members"].as_array().unwrap().len(), 2);
+    // The cursor reads the same page 2, without page numbers.
+    let by_cursor = t
+        .request(
+            "GET",
+            &format!("/v2/content/team_members/?cursor={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(by_cursor.body["data"], p2.body["data"]);
+    assert_eq!(
+        by_cursor.body["meta"],
+        json!({"count": 12, "next_page": null, "previous_page": null, "next_cursor": null})
+    );
     let desc = t
         .request(
             "GET",

@@ -100,6 +100,7 @@ struct Doc {
 const READ_QUERY: &[&str] = &[
     "page",
     "page_size",
+    "cursor",
     "locale",
     "preview",
     "order",
@@ -161,6 +162,7 @@ fn doc(function: &str) -> Doc {
                 "keys",
                 "page",
                 "page_size",
+                "cursor",
                 "locale",
                 "preview",
                 "order",
@@ -592,6 +594,10 @@ fn parameters() -> Value {
         "delivery_id": path("delivery_id", "A delivery's id (`msg_…`) from the deliveries log.", json!({"type": "string"})),
         "page": query("page", "Page number, from 1.", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
         "page_size": query("page_size", "Items per page (per collection with keys=).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
+        "cursor": query("cursor", "Continue a listing after its last page: `meta.next_cursor` as it came \
+            (lists in created_at or updated_at order without field filters; one collection). \
+            Not with `page`; the same `order` as the page that gave it.",
+            json!({"type": "string", "maxLength": 200})),
         "trash_page_size": {"name": "page_size", "in": "query", "required": false,
             "description": "Deleted items per page.",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
@@ -672,7 +678,10 @@ fn response_schemas() -> Value {
         "PageMeta": {"type": "object", "required": ["count"], "properties": {
             "count": {"type": "integer"},
             "next_page": {"type": ["integer", "null"]},
-            "previous_page": {"type": ["integer", "null"]}}},
+            "previous_page": {"type": ["integer", "null"]},
+            "next_cursor": {"type": ["string", "null"], "description": "Where the next page \
+                starts, when more follow (lists served in created_at or updated_at order; \
+                also when a page stopped short at its 4 MB budget)."}}},
         "BatchDeleteBody": {"type": "array", "maxItems": 100, "items": string},
         "BatchDeleted": {"type": "object", "required": ["deletedCount"], "properties": {
             "deletedCount": {"type": "integer"}}},

@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
+use super::cursor::Cursor;
 use super::expand::{visible, Expander, ReadView};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
@@ -17,7 +18,8 @@ use crate::content::{field_value, ItemRecord, View};
 use crate::error::Error;
 use crate::http::{digest, json_response, response_body, serve, set_etag, with_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
-use crate::schema::Org;
+use crate::schema::{Collection, Org};
+use crate::store::pages::{PageQuery, Sorted};
 
 pub const GET: Route = Route {
     pattern: "/v2/content/{collection_key}/{item_id}/",
@@ -178,8 +180,87 @@ pub(crate) fn page_meta(
     (meta, start..end)
 }
 
+/// Entries a page number may pass over; past them a listing is walked with
+/// `cursor` (reaching page N reads the keys before it).
+pub const MAX_SKIP: usize = 50_000;
+/// Items fetched by key at a time while filling a page, so that a page of
+/// large items never sits in memory twice over.
+const FETCH_CHUNK: usize = 10;
+/// A page's own items stop here (their JSON), under Lambda's 6 MB response
+/// with room for expanded references; `next_cursor` continues.
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a listing asks for, parsed and checked against the collection.
+struct ListArgs {
+    page: usize,
+    page_size: usize,
+    updated_after: Option<String>,
+    filters: Vec<(String, String)>,
+    /// Field (or `created_at`, `updated_at`, `id`) and descending.
+    order: Option<(String, bool)>,
+}
+
+impl ListArgs {
+    fn parse(call: &Call, collection: &Collection) -> Result<ListArgs, Error> {
+        let (page, page_size) = paging(call, DEFAULT_PAGE_SIZE)?;
+        let updated_after = time_param(call, "updated_after")?;
+        let mut filters = Vec::new();
+        for (name, want) in call.query_pairs() {
+            if let Some(field) = name.strip_prefix("fields.") {
+                if collection.field(field).is_none() {
+                    return Err(bad(name, "Unknown field."));
+                }
+                filters.push((field.to_owned(), want.to_owned()));
+            }
+        }
+        let order = match call.query("order") {
+            None => None,
+            Some(o) => {
+                let (desc, name) = o.strip_prefix('-').map_or((false, o), |n| (true, n));
+                if collection.field(name).is_none()
+                    && !matches!(name, "created_at" | "updated_at" | "id")
+                {
+                    return Err(bad(
+                        "order",
+                        "Order by a field of the collection, created_at, updated_at or id.",
+                    ));
+                }
+                Some((name.to_owned(), desc))
+            }
+        };
+        Ok(ListArgs {
+            page,
+            page_size,
+            updated_after,
+            filters,
+            order,
+        })
+    }
+
+    /// The index order that serves this listing, if one does: creation
+    /// order (`created_at`, `id`, or none given) and last write, either
+    /// way, without field filters; `updated_after` with the last-write order.
+    fn served(&self) -> Option<(Sorted, bool)> {
+        if !self.filters.is_empty() {
+            return None;
+        }
+        let (sorted, desc) = match &self.order {
+            None => (Sorted::Created, false),
+            Some((name, desc)) => match name.as_str() {
+                "created_at" | "id" => (Sorted::Created, *desc),
+                "updated_at" => (Sorted::Updated, *desc),
+                _ => return None,
+            },
+        };
+        if self.updated_after.is_some() && sorted != Sorted::Updated {
+            return None;
+        }
+        Some((sorted, desc))
+    }
+}
+
 /// One page of a collection's list, as the query asks: its `meta` (Butter's
-/// `count`, `next_page`, `previous_page`) and its items.
+/// `count`, `next_page`, `previous_page`, and `next_cursor`) and its items.
 async fn list_page(
     app: &App,
     call: &Call,
@@ -187,38 +268,174 @@ async fn list_page(
     opts: &ReadView,
     key: &CollectionKey,
 ) -> Result<(Value, Vec<Value>), Error> {
-    let (page, page_size) = paging(call, DEFAULT_PAGE_SIZE)?;
-    let updated_after = time_param(call, "updated_after")?;
     let collection = app.collection(&org.id, key, false).await?;
-    let mut filters = Vec::new();
-    for (name, want) in call.query_pairs() {
-        if let Some(field) = name.strip_prefix("fields.") {
-            if collection.field(field).is_none() {
-                return Err(bad(name, "Unknown field."));
+    let args = ListArgs::parse(call, &collection)?;
+    match args.served() {
+        Some((sorted, desc)) => {
+            indexed_page(app, call, org, opts, &collection, &args, (sorted, desc)).await
+        }
+        None if call.query("cursor").is_some() => Err(bad(
+            "cursor",
+            "A cursor pages lists in created_at or updated_at order without field filters; use page with this one.",
+        )),
+        None => memory_page(app, call, org, opts, &collection, &args).await,
+    }
+}
+
+/// A page served by DynamoDB: the count, the page's keys from the index in
+/// its order, then its items by key, a few at a time, up to `PAGE_BYTES`.
+async fn indexed_page(
+    app: &App,
+    call: &Call,
+    org: &Org,
+    opts: &ReadView,
+    collection: &Collection,
+    args: &ListArgs,
+    (sorted, descending): (Sorted, bool),
+) -> Result<(Value, Vec<Value>), Error> {
+    let cursor = call
+        .query("cursor")
+        .map(|c| Cursor::decode(c, sorted, descending))
+        .transpose()?;
+    if cursor.is_some() && call.query("page").is_some() {
+        return Err(bad("cursor", "Send page or cursor, not both."));
+    }
+    let skip = match cursor {
+        Some(_) => 0,
+        None => (args.page - 1).saturating_mul(args.page_size),
+    };
+    let preview = opts.view.preview;
+    let query = PageQuery {
+        org: &org.id,
+        collection: &collection.key,
+        sorted,
+        descending,
+        preview,
+        after: cursor.as_ref().map(|c| c.after.as_str()),
+        updated_after: args.updated_after.as_deref(),
+        skip,
+        take: args.page_size,
+    };
+    let count = match &args.updated_after {
+        None => {
+            app.store
+                .count_items(&org.id, &collection.key, preview)
+                .await?
+        }
+        Some(_) => app.store.count_entries(&query).await?,
+    };
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    // Past the end is an empty page; a deep page short of it costs the keys
+    // before it, so page numbers stop at MAX_SKIP.
+    if skip > MAX_SKIP && skip < count {
+        return Err(bad(
+            "page",
+            &format!("Pages by number reach the first {MAX_SKIP} items; walk further with cursor=<meta.next_cursor>."),
+        ));
+    }
+    let (entries, more) = if cursor.is_none() && skip >= count {
+        (Vec::new(), false)
+    } else {
+        app.store.page_keys(&query).await?
+    };
+    // The page's items, fetched a few at a time until the byte budget; an
+    // entry whose item has moved on since the index listed it (deleted,
+    // unpublished) is passed over.
+    let mut items: Vec<ItemRecord> = Vec::with_capacity(entries.len());
+    let mut bytes = 0usize;
+    let mut shown = 0usize;
+    'fetch: for chunk in entries.chunks(FETCH_CHUNK) {
+        let ids: Vec<ItemId> = chunk.iter().map(|e| e.id).collect();
+        let mut found = app
+            .store
+            .get_listed(&org.id, &collection.key, &ids)
+            .await?
+            .into_iter()
+            .peekable();
+        for entry in chunk {
+            let item = match found.peek() {
+                Some(i) if i.id == entry.id => found.next(),
+                _ => None,
+            };
+            if let Some(item) = item.filter(|i| visible(i, preview)) {
+                let size = json_len(&item.fields);
+                if !items.is_empty() && bytes + size > PAGE_BYTES {
+                    break 'fetch;
+                }
+                bytes += size;
+                items.push(item);
             }
-            filters.push((field.to_owned(), want.to_owned()));
+            shown += 1;
         }
     }
-    let order = match call.query("order") {
-        None => None,
-        Some(o) => {
-            let (desc, name) = o.strip_prefix('-').map_or((false, o), |n| (true, n));
-            if collection.field(name).is_none()
-                && !matches!(name, "created_at" | "updated_at" | "id")
-            {
-                return Err(bad(
-                    "order",
-                    "Order by a field of the collection, created_at, updated_at or id.",
-                ));
-            }
-            Some((name.to_owned(), desc))
+    let page_items: Vec<&ItemRecord> = items.iter().collect();
+    let mut expander =
+        Expander::load(app, org, &call.principal, opts, collection, &page_items).await?;
+    // The page itself first, so the expansion budget goes to what is left.
+    let mut data: Vec<Map<String, Value>> = Vec::with_capacity(page_items.len());
+    for item in &page_items {
+        let base = expander.linked(collection, item);
+        if !expander.charge(&base) && !data.is_empty() {
+            break;
         }
+        data.push(base);
+    }
+    // Entries consumed: up to the last one shown when rendering cut the
+    // page, else every one fetched (those passed over included).
+    let consumed = match data.len() {
+        n if n > 0 && n < page_items.len() => entries
+            .iter()
+            .position(|e| e.id == page_items[n - 1].id)
+            .map_or(shown, |i| i + 1),
+        _ => shown,
     };
+    let next_cursor = (more || consumed < entries.len())
+        .then(|| consumed.checked_sub(1))
+        .flatten()
+        .map(|i| {
+            Cursor {
+                sorted,
+                descending,
+                after: entries[i].sort_key.clone(),
+            }
+            .encode()
+        });
+    let paged = cursor.is_none();
+    let meta = json!({
+        "count": count,
+        "next_page": (paged && skip.saturating_add(args.page_size) < count).then_some(args.page + 1),
+        "previous_page": (paged && args.page > 1).then(|| args.page - 1),
+        "next_cursor": next_cursor,
+    });
+    let data: Vec<Value> = page_items
+        .iter()
+        .zip(data)
+        .map(|(item, base)| Value::Object(expander.expand_item(collection, item, base)))
+        .collect();
+    Ok((meta, data))
+}
 
+/// A page filtered or ordered in memory (field filters, field orders,
+/// `updated_after` in creation order): reads the collection's live items.
+async fn memory_page(
+    app: &App,
+    call: &Call,
+    org: &Org,
+    opts: &ReadView,
+    collection: &Collection,
+    args: &ListArgs,
+) -> Result<(Value, Vec<Value>), Error> {
+    let ListArgs {
+        page,
+        page_size,
+        updated_after,
+        filters,
+        order,
+    } = args;
     let locale = opts.view.locale.as_ref();
     let mut items: Vec<ItemRecord> = app
         .store
-        .list_live(&org.id, key)
+        .list_live(&org.id, &collection.key)
         .await?
         .into_iter()
         .filter(|i| visible(i, opts.view.preview))
@@ -250,14 +467,15 @@ async fn list_page(
             }
         });
     }
-    let (meta, range) = page_meta(items.len(), page, page_size);
+    let (mut meta, range) = page_meta(items.len(), *page, *page_size);
+    meta["next_cursor"] = Value::Null;
     let page_items: Vec<&ItemRecord> = items[range].iter().collect();
     let mut expander =
-        Expander::load(app, org, &call.principal, opts, &collection, &page_items).await?;
+        Expander::load(app, org, &call.principal, opts, collection, &page_items).await?;
     // The page itself first, so the expansion budget goes to what is left.
     let mut data: Vec<Map<String, Value>> = Vec::with_capacity(page_items.len());
     for item in &page_items {
-        let base = expander.linked(&collection, item);
+        let base = expander.linked(collection, item);
         if !expander.charge(&base) {
             return Err(bad(
                 "page_size",
@@ -269,9 +487,13 @@ async fn list_page(
     let data: Vec<Value> = page_items
         .iter()
         .zip(data)
-        .map(|(item, base)| Value::Object(expander.expand_item(&collection, item, base)))
+        .map(|(item, base)| Value::Object(expander.expand_item(collection, item, base)))
         .collect();
     Ok((meta, data))
+}
+
+fn json_len<T: serde::Serialize>(v: &T) -> usize {
+    serde_json::to_vec(v).map_or(0, |b| b.len())
 }
 
 /// `GET /v2/content/?keys=a,b` (ButterCMS's read of several collections):
@@ -329,6 +551,12 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
         return Err(bad(
             "keys",
             &format!("At most {MAX_KEYS} collections at once."),
+        ));
+    }
+    if wanted.len() > 1 && call.query("cursor").is_some() {
+        return Err(bad(
+            "cursor",
+            "A cursor continues one collection's list; name one key.",
         ));
     }
     let org = app.org(&call.principal.org).await?;

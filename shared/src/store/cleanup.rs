@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
 use super::expr::Expr;
 use super::keys;
-use super::record::when_live;
+use super::record::{touch, when_live};
 use super::trash::drop_reference;
 use super::writes::{decode_refs, item_ops, set_out_refs, ItemWrite};
 use super::Store;
@@ -145,7 +145,7 @@ impl Store {
                     .map_err(Error::internal)?,
             );
             set_out_refs(&mut expr, &kept);
-            expr.set_value("updated_at", AttributeValue::S(now.to_owned()));
+            touch(&mut expr, referrer.1, now);
             expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
             expr.bump_version();
             when_live(&mut expr);

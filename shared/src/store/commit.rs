@@ -51,6 +51,8 @@ pub(crate) enum Role {
     Release(Target),
     /// A reference edge item; written without a condition.
     Edge,
+    /// A count shard (`store::pages`); written without a condition.
+    Count,
     /// A deleted item whose references are being cleaned up: must still
     /// be deleted (or gone), so that a concurrent restore wins.
     StillDeleted,
@@ -278,7 +280,7 @@ impl Store {
                 }
                 Role::Link(t) => missing.push(t.clone()),
                 Role::Release(t) => gone.push(t.clone()),
-                Role::Edge => {}
+                Role::Edge | Role::Count => {}
                 Role::StillDeleted => restored = true,
             }
         }

@@ -8,6 +8,7 @@
 //! | item            | `ITEM#<org>#<collection>#<id>`  | `ITEM`          |
 //! | idempotency key | `IDEM#<token hash>#<key>`       | `IDEM`          |
 //! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
+//! | count shard     | `COUNT#<org>#<collection>`      | `SHARD#<nn>`    |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
 //! | webhook attempt | `WHLOG#<org>#<webhook id>#<log id>` | `ATTEMPT#<ulid>` |
@@ -19,6 +20,13 @@
 //! Live items carry `live_pk = <org>#<collection>` / `live_sk = <id>` (the
 //! sparse `live` index lists them in creation order); a soft delete removes
 //! those and sets `trash_pk` / `trash_sk = <deleted_at>#<id>` (the `trash` index).
+//!
+//! Listings page in DynamoDB through two keys-only indexes of live items,
+//! `by_created` (`vis_pk`, `cr_sk = <id>`) and `by_updated` (`vis_pk`,
+//! `up_sk = <updated_at>#<id>`), where `vis_pk = <org>#<collection>#<p|d>`
+//! splits published items from drafts: a published listing is one Query, a
+//! preview listing merges the two partitions. An item's count is kept in
+//! `COUNT#<org>#<collection>` / `SHARD#<nn>` (see `store::pages`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -35,6 +43,15 @@ pub const LIVE_SK: &str = "live_sk";
 pub const TRASH_PK: &str = "trash_pk";
 pub const TRASH_SK: &str = "trash_sk";
 pub const ITEM_SK: &str = "ITEM";
+/// The keys-only listing indexes (`store::pages`) and their attributes.
+pub const CREATED_INDEX: &str = "by_created";
+pub const UPDATED_INDEX: &str = "by_updated";
+pub const VIS_PK: &str = "vis_pk";
+pub const CR_SK: &str = "cr_sk";
+pub const UP_SK: &str = "up_sk";
+/// Count shards per collection: writes spread over them, a count reads
+/// them all (one strongly consistent Query of a few hundred bytes).
+pub const COUNT_SHARDS: u32 = 32;
 pub const EDGE_PREFIX: &str = "REF#";
 
 pub type Key = HashMap<String, AttributeValue>;
@@ -129,6 +146,27 @@ pub fn collection_partition(org: &OrgId, collection: &CollectionKey) -> String {
     format!("{org}#{collection}")
 }
 
+/// The `vis_pk` of a live item: its collection and whether it is published.
+pub fn visibility_partition(org: &OrgId, collection: &CollectionKey, published: bool) -> String {
+    let v = if published { 'p' } else { 'd' };
+    format!("{org}#{collection}#{v}")
+}
+
+/// The `by_updated` index's sort key: last write time, then id.
+pub fn updated_sk(updated_at: &str, id: &ItemId) -> String {
+    format!("{updated_at}#{id}")
+}
+
+/// The partition of a collection's count shards.
+pub fn count_pk(org: &OrgId, collection: &CollectionKey) -> String {
+    format!("COUNT#{org}#{collection}")
+}
+
+/// One count shard of a collection.
+pub fn count_shard(org: &OrgId, collection: &CollectionKey, shard: u32) -> Key {
+    key(count_pk(org, collection), &format!("SHARD#{shard:02}"))
+}
+
 pub fn idempotency(token_hash: &str, idempotency_key: &str) -> Key {
     key(format!("IDEM#{token_hash}#{idempotency_key}"), "IDEM")
 }
@@ -154,6 +192,15 @@ mod tests {
         );
         assert_eq!(&org_pk(&org), collection(&org, &coll)[PK].as_s().unwrap());
         assert_eq!(collection_partition(&org, &coll), "acme#team_members");
+        assert_eq!(
+            visibility_partition(&org, &coll, true),
+            "acme#team_members#p"
+        );
+        assert_eq!(
+            updated_sk("2026-11-29T08:00:00.000000Z", &id),
+            "2026-11-29T08:00:00.000000Z#01JF0000000000000000000000"
+        );
+        assert_eq!(count_shard(&org, &coll, 7)[SK].as_s().unwrap(), "SHARD#07");
         let other = CollectionKey::parse("posts").unwrap();
         let e = edge(&org, (&coll, &id), (&other, &id));
         assert_eq!(e[PK], k[PK], "an edge lives in its target's partition");

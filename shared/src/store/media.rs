@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::commit::parse_record;
 use super::expr::Expr;
 use super::keys;
-use super::record::when_live;
+use super::record::{touch, when_live};
 use super::Store;
 use crate::content::{ItemRecord, MediaStatus};
 use crate::error::Error;
@@ -106,7 +106,7 @@ impl Store {
                     expr.set(format!("{fields}.{key} = {lib}"));
                     expr.when(format!("{fields}.{key} = {src}"));
                 }
-                expr.set_value("updated_at", AttributeValue::S(now.to_owned()));
+                touch(&mut expr, &current.id, now);
                 expr.set_value("write_token", AttributeValue::S(token.to_owned()));
                 expr.bump_version();
             }

@@ -5,6 +5,7 @@
 //! - `writes`: create, replace, patch; `trash`: soft delete, restore;
 //! - `refs`: reference edges and the delete guard's counter;
 //! - `reads`: gets, batch gets and index queries;
+//! - `pages`: listings paged by DynamoDB, and the counts that page them;
 //! - `cleanup`: detaching references to deleted items; `jobs`: job records.
 
 pub mod admin;
@@ -14,6 +15,7 @@ pub mod expr;
 pub mod jobs;
 pub mod keys;
 pub mod media;
+pub mod pages;
 mod reads;
 mod record;
 pub mod refs;
@@ -45,6 +47,8 @@ pub use writes::{now_epoch, Created, Idempotency, ItemWrite, Written};
 pub struct Store {
     pub(crate) ddb: Client,
     pub(crate) table: String,
+    /// Capacity read by listings (`store::pages`).
+    pub(crate) reads: std::sync::Arc<pages::ReadMeter>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -108,6 +112,7 @@ impl Store {
         Store {
             ddb,
             table: table.into(),
+            reads: Default::default(),
         }
     }
 
@@ -361,19 +366,16 @@ impl Store {
                 .build()
                 .map_err(Error::internal)
         };
-        let gsi = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, Error> {
+        let gsi = |name: &str, pk: &str, sk: &str, projection: ProjectionType| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash)?)
                 .key_schema(key(sk, KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(projection).build())
                 .build()
                 .map_err(Error::internal)
         };
+        let (all, keys_only) = (ProjectionType::All, ProjectionType::KeysOnly);
         self.ddb
             .create_table()
             .table_name(&self.table)
@@ -385,11 +387,31 @@ impl Store {
                 attr(keys::LIVE_SK)?,
                 attr(keys::TRASH_PK)?,
                 attr(keys::TRASH_SK)?,
+                attr(keys::VIS_PK)?,
+                attr(keys::CR_SK)?,
+                attr(keys::UP_SK)?,
             ]))
             .key_schema(key(keys::PK, KeyType::Hash)?)
             .key_schema(key(keys::SK, KeyType::Range)?)
-            .global_secondary_indexes(gsi(keys::LIVE_INDEX, keys::LIVE_PK, keys::LIVE_SK)?)
-            .global_secondary_indexes(gsi(keys::TRASH_INDEX, keys::TRASH_PK, keys::TRASH_SK)?)
+            .global_secondary_indexes(gsi(
+                keys::LIVE_INDEX,
+                keys::LIVE_PK,
+                keys::LIVE_SK,
+                all.clone(),
+            )?)
+            .global_secondary_indexes(gsi(keys::TRASH_INDEX, keys::TRASH_PK, keys::TRASH_SK, all)?)
+            .global_secondary_indexes(gsi(
+                keys::CREATED_INDEX,
+                keys::VIS_PK,
+                keys::CR_SK,
+                keys_only.clone(),
+            )?)
+            .global_secondary_indexes(gsi(
+                keys::UPDATED_INDEX,
+                keys::VIS_PK,
+                keys::UP_SK,
+                keys_only,
+            )?)
             // The outbox: every change reaches the relay through the stream.
             .stream_specification(
                 StreamSpecification::builder()

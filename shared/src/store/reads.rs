@@ -48,7 +48,7 @@ impl Store {
             .map(<[Target]>::to_vec)
             .collect();
         let found: Vec<Vec<ItemRecord>> = stream::iter(chunks)
-            .map(|chunk| self.get_chunk(org, chunk))
+            .map(|chunk| self.get_chunk(org, chunk, true))
             .buffer_unordered(4)
             .try_collect()
             .await?;
@@ -59,7 +59,30 @@ impl Store {
             .collect())
     }
 
-    async fn get_chunk(&self, org: &OrgId, chunk: Vec<Target>) -> Result<Vec<ItemRecord>, Error> {
+    /// Items of one collection by id, as an index listed them, in that
+    /// order (absent ones left out). Eventually consistent, as the index is.
+    pub async fn get_listed(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        ids: &[ItemId],
+    ) -> Result<Vec<ItemRecord>, Error> {
+        let targets: Vec<Target> = ids.iter().map(|id| (collection.clone(), *id)).collect();
+        let mut found: HashMap<ItemId, ItemRecord> = HashMap::new();
+        for chunk in targets.chunks(BATCH_GET_KEYS) {
+            for item in self.get_chunk(org, chunk.to_vec(), false).await? {
+                found.insert(item.id, item);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    async fn get_chunk(
+        &self,
+        org: &OrgId,
+        chunk: Vec<Target>,
+        consistent: bool,
+    ) -> Result<Vec<ItemRecord>, Error> {
         let mut keys: Vec<_> = chunk.iter().map(|(c, id)| keys::item(org, c, id)).collect();
         keys.sort_by(|a, b| {
             a.get(keys::PK)
@@ -71,7 +94,7 @@ impl Store {
         let mut pending = Some(
             KeysAndAttributes::builder()
                 .set_keys(Some(keys))
-                .consistent_read(true)
+                .consistent_read(consistent)
                 .build()
                 .map_err(Error::internal)?,
         );
@@ -85,8 +108,12 @@ impl Store {
                 .ddb
                 .batch_get_item()
                 .request_items(&self.table, request)
+                .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
                 .send()
                 .await?;
+            for c in r.consumed_capacity() {
+                self.reads.record(Some(c));
+            }
             for item in r
                 .responses
                 .unwrap_or_default()

@@ -7,8 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expr::Expr;
 use super::keys;
-use crate::content::ItemRecord;
+use crate::content::{ItemRecord, Status};
 use crate::error::Error;
+use crate::ids::{CollectionKey, ItemId, OrgId};
 
 /// `attribute_exists(pk) AND attribute_not_exists(deleted_at)`: the item is
 /// there and not soft-deleted. Every write that needs a live item uses this.
@@ -30,24 +31,65 @@ pub(crate) fn live_item(record: &ItemRecord) -> Result<HashMap<String, Attribute
         keys::LIVE_SK.into(),
         AttributeValue::S(record.id.to_string()),
     );
+    let (org, coll, id) = (&record.org, &record.collection, &record.id);
+    let published = record.status == Status::Published;
+    item.insert(
+        keys::VIS_PK.into(),
+        AttributeValue::S(keys::visibility_partition(org, coll, published)),
+    );
+    item.insert(keys::CR_SK.into(), AttributeValue::S(id.to_string()));
+    item.insert(
+        keys::UP_SK.into(),
+        AttributeValue::S(keys::updated_sk(&record.updated_at, id)),
+    );
     Ok(item)
 }
 
+/// Sets a live item's status and moves its listing entries to match.
+pub(crate) fn set_status(expr: &mut Expr, org: &OrgId, coll: &CollectionKey, status: Status) {
+    expr.set_value("status", AttributeValue::S(status.as_str().into()));
+    let published = status == Status::Published;
+    expr.set_value(
+        keys::VIS_PK,
+        AttributeValue::S(keys::visibility_partition(org, coll, published)),
+    );
+}
+
+/// Records a write of a live item at `now`: `updated_at` and its place in
+/// the `by_updated` listing.
+pub(crate) fn touch(expr: &mut Expr, id: &ItemId, now: &str) {
+    expr.set_value("updated_at", AttributeValue::S(now.to_owned()));
+    expr.set_value(keys::UP_SK, AttributeValue::S(keys::updated_sk(now, id)));
+}
+
 /// Moves an item from the `live` index to the `trash` index.
-pub(crate) fn to_trash(expr: &mut Expr, record_key: (&str, &crate::ids::ItemId), deleted_at: &str) {
+pub(crate) fn to_trash(expr: &mut Expr, record_key: (&str, &ItemId), deleted_at: &str) {
     expr.set_value(keys::TRASH_PK, AttributeValue::S(record_key.0.to_owned()));
     expr.set_value(
         keys::TRASH_SK,
         AttributeValue::S(keys::trash_sk(deleted_at, record_key.1)),
     );
-    expr.remove_attr(keys::LIVE_PK);
-    expr.remove_attr(keys::LIVE_SK);
+    for attr in [
+        keys::LIVE_PK,
+        keys::LIVE_SK,
+        keys::VIS_PK,
+        keys::CR_SK,
+        keys::UP_SK,
+    ] {
+        expr.remove_attr(attr);
+    }
 }
 
-/// Moves an item from the `trash` index back to the `live` index.
-pub(crate) fn to_live(expr: &mut Expr, partition: &str, id: &crate::ids::ItemId) {
-    expr.set_value(keys::LIVE_PK, AttributeValue::S(partition.to_owned()));
+/// Moves an item from the `trash` index back to the `live` index and the
+/// listings, as written at `now`.
+pub(crate) fn to_live(expr: &mut Expr, old: &ItemRecord, now: &str) {
+    let (org, coll, id) = (&old.org, &old.collection, &old.id);
+    let partition = keys::collection_partition(org, coll);
+    expr.set_value(keys::LIVE_PK, AttributeValue::S(partition));
     expr.set_value(keys::LIVE_SK, AttributeValue::S(id.to_string()));
+    set_status(expr, org, coll, old.status);
+    expr.set_value(keys::CR_SK, AttributeValue::S(id.to_string()));
+    touch(expr, id, now);
     expr.remove_attr(keys::TRASH_PK);
     expr.remove_attr(keys::TRASH_SK);
 }

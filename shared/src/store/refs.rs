@@ -25,8 +25,9 @@ use crate::schema::OnDelete;
 
 /// Most distinct items one item may reference. A replace can release every
 /// old target and link as many new ones, two actions each, beside the item
-/// itself and an idempotency record: 1 + 1 + 2 × 2 × 24 = 98 ≤ 100.
-pub const MAX_TARGETS: usize = (MAX_ACTIONS - 2) / 4;
+/// itself, an idempotency record and a count shard: 1 + 1 + 1 + 2 × 2 × 24
+/// = 99 ≤ 100.
+pub const MAX_TARGETS: usize = (MAX_ACTIONS - 3) / 4;
 
 /// The fields of one referrer that point at one target, by mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -448,10 +449,10 @@ mod tests {
             for new in &seq {
                 prop_assert!(distinct_targets(new) <= MAX_TARGETS);
                 for (before, after, extra) in [
-                    (&old[..], &new[..], 1),      // replace or patch: the item
-                    (&[][..], &new[..], 2),       // create: item + idempotency
-                    (&new[..], &[][..], 1),       // delete
-                    (&[][..], &new[..], 1),       // restore
+                    (&old[..], &new[..], 2),      // replace or patch: item + count
+                    (&[][..], &new[..], 3),       // create: item + idempotency + count
+                    (&new[..], &[][..], 2),       // delete: item + count
+                    (&[][..], &new[..], 2),       // restore: item + count
                 ] {
                     let ops = edge_ops(&org, &[RefChange { collection: &c, id: id(99), old: before, new: after }], &BTreeSet::new());
                     prop_assert!(ops.len() + extra <= MAX_ACTIONS, "{} actions", ops.len() + extra);

@@ -12,12 +12,13 @@ use serde_json::Value;
 use super::commit::{Attempts, Target, WriteFailure};
 use super::expr::Expr;
 use super::keys;
+use super::pages::{count_op, Tally};
 use super::record::{to_live, to_trash, when_live};
 use super::writes::{
     decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
 };
 use super::Store;
-use crate::content::{ItemRecord, OutRef};
+use crate::content::OutRef;
 use crate::error::Error;
 use crate::schema::OnDelete;
 
@@ -26,17 +27,39 @@ pub const REFERRERS_SHOWN: usize = 100;
 
 impl Store {
     /// Soft-deletes a live item that no live item references through a
-    /// `restrict` field, releasing the references it makes. One UpdateItem
-    /// when the item references nothing.
+    /// `restrict` field, releasing the references it makes, in one
+    /// transaction with its collection's count. The item is read first (its
+    /// status moves the count; its version guards the write).
     pub async fn soft_delete(
         &self,
         w: &ItemWrite<'_>,
         retention_secs: i64,
     ) -> Result<Written, Error> {
         let mut attempts = w.attempts("delete");
-        let mut known: Option<ItemRecord> = None;
+        let mut known = self
+            .get_item(w.org, w.collection, &w.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if known.write_token.as_deref() == Some(attempts.write_token().as_str()) {
+            // This request deleted it already (a retry after a lost response).
+            return Ok(Written {
+                version: known.version,
+                old_status: known.status,
+                changed: true,
+            });
+        }
+        still_writable(&known, w.expected)?;
         let mut gone = BTreeSet::new();
         while attempts.next() {
+            if known.restrict_count > 0 {
+                let by = self
+                    .restrict_referrers(w.org, (w.collection, &w.id), REFERRERS_SHOWN)
+                    .await?;
+                return Err(Error::Referenced {
+                    by,
+                    total: known.restrict_count,
+                });
+            }
             let mut expr = Expr::new();
             for attr in ["deleted_at", "updated_at"] {
                 expr.set_value(attr, AttributeValue::S(w.now.to_owned()));
@@ -56,29 +79,20 @@ impl Store {
             let count = expr.name("restrict_count");
             let zero = expr.value(AttributeValue::N("0".into()));
             expr.when(format!("attribute_not_exists({count}) OR {count} = {zero}"));
-            if let Some(v) = w.expected.or(known.as_ref().map(|k| k.version)) {
-                expr.when_equals("version", AttributeValue::N(v.to_string()));
-            }
-            if known.is_none() {
-                expr.when_absent("out_refs");
-            }
-            let old_refs = known.as_ref().map(decode_refs).unwrap_or_default();
-            let ops = item_ops(w, expr, &old_refs, &[], &gone);
+            expr.when_equals("version", AttributeValue::N(known.version.to_string()));
+            let old_refs = decode_refs(&known);
+            let mut ops = item_ops(w, expr, &old_refs, &[], &gone);
+            ops.extend(count_op(
+                w.org,
+                w.collection,
+                Tally::change(Some(known.status), None),
+            ));
             match self.commit(ops, &attempts).await {
-                Ok(committed) => return Written::from_commit(committed, known),
+                Ok(committed) => return Written::from_commit(committed, Some(known)),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
                 Err(WriteFailure::Item(Some(now))) => {
                     still_writable(&now, w.expected)?;
-                    if now.restrict_count > 0 {
-                        let by = self
-                            .restrict_referrers(w.org, (w.collection, &w.id), REFERRERS_SHOWN)
-                            .await?;
-                        return Err(Error::Referenced {
-                            by,
-                            total: now.restrict_count,
-                        });
-                    }
-                    known = Some(*now);
+                    known = *now;
                 }
                 Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
                 Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
@@ -129,15 +143,10 @@ impl Store {
                 .cloned()
                 .partition(|r| !dropped.contains(&(r.collection.clone(), r.id)));
             let mut expr = Expr::new();
-            to_live(
-                &mut expr,
-                &keys::collection_partition(w.org, w.collection),
-                &w.id,
-            );
+            to_live(&mut expr, &old, w.now);
             for attr in ["deleted_at", "expires_at"] {
                 expr.remove_attr(attr);
             }
-            expr.set_value("updated_at", AttributeValue::S(w.now.to_owned()));
             expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
             expr.bump_version();
             expr.when_exists("deleted_at");
@@ -152,7 +161,12 @@ impl Store {
                 expr.set_value("fields", fields);
                 set_out_refs(&mut expr, &kept);
             }
-            let ops = item_ops(w, expr, &[], &kept, &BTreeSet::new());
+            let mut ops = item_ops(w, expr, &[], &kept, &BTreeSet::new());
+            ops.extend(count_op(
+                w.org,
+                w.collection,
+                Tally::change(None, Some(old.status)),
+            ));
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(old)),
                 Err(WriteFailure::Item(_)) => {}

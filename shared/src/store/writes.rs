@@ -12,7 +12,8 @@ use serde_json::Value;
 use super::commit::{Action, Attempts, Committed, Op, Role, Target, WriteFailure};
 use super::expr::Expr;
 use super::keys;
-use super::record::{live_item, when_live};
+use super::pages::{count_op, Tally};
+use super::record::{live_item, set_status, touch, when_live};
 use super::refs::{check_target_limit, edge_ops, RefChange};
 use super::size::{item_size, MAX_ITEM_BYTES};
 use super::Store;
@@ -148,6 +149,8 @@ pub(crate) struct Planned {
     pub expr: Expr,
     /// The item's references after the write; None: left as they are.
     pub new_refs: Option<Vec<OutRef>>,
+    /// The status the write sets (already in `expr`); None: left as it is.
+    pub status: Option<Status>,
 }
 
 pub(crate) fn decode_refs(item: &ItemRecord) -> Vec<OutRef> {
@@ -276,6 +279,14 @@ impl Store {
                 })
                 .collect();
             ops.extend(edge_ops(&first.org, &changes, &BTreeSet::new()));
+            let mut tallies: BTreeMap<&CollectionKey, Tally> = BTreeMap::new();
+            for r in records {
+                let t = tallies.entry(&r.collection).or_default();
+                *t = t.plus(Tally::of(r.status));
+            }
+            for (collection, tally) in tallies {
+                ops.extend(count_op(&first.org, collection, tally));
+            }
             if let Some(idem) = idempotency {
                 let mut item: HashMap<String, AttributeValue> =
                     keys::idempotency(&idem.token_hash, &idem.key);
@@ -372,12 +383,13 @@ impl Store {
             if let Some(s) = status {
                 let n = expr.name("status");
                 changed.push(differs(&mut expr, &n, AttributeValue::S(s.as_str().into())));
-                expr.set_value("status", AttributeValue::S(s.as_str().into()));
+                set_status(&mut expr, w.org, w.collection, s);
             }
             expr.when(changed.join(" OR "));
             Ok(Planned {
                 expr,
                 new_refs: Some(refs.to_vec()),
+                status,
             })
         })
         .await
@@ -433,7 +445,7 @@ impl Store {
             if let Some(s) = status {
                 let n = expr.name("status");
                 changed.push(differs(&mut expr, &n, AttributeValue::S(s.as_str().into())));
-                expr.set_value("status", AttributeValue::S(s.as_str().into()));
+                set_status(&mut expr, w.org, w.collection, s);
             }
             expr.when(changed.join(" OR "));
             // Only a patch of reference fields touches references; others
@@ -442,6 +454,7 @@ impl Store {
                 return Ok(Planned {
                     expr,
                     new_refs: None,
+                    status,
                 });
             }
             let old_refs = old.map(decode_refs).unwrap_or_default();
@@ -455,6 +468,7 @@ impl Store {
             Ok(Planned {
                 expr,
                 new_refs: Some(new_refs),
+                status,
             })
         })
         .await
@@ -462,7 +476,7 @@ impl Store {
 
     /// The item a write is about, read (strongly consistent) when a write
     /// needs it before writing: live and at the version the client expects.
-    async fn read_writable(&self, w: &ItemWrite<'_>) -> Result<ItemRecord, Error> {
+    pub(crate) async fn read_writable(&self, w: &ItemWrite<'_>) -> Result<ItemRecord, Error> {
         let item = self
             .get_item(w.org, w.collection, &w.id)
             .await?
@@ -494,20 +508,35 @@ impl Store {
         let mut known: Option<ItemRecord> = None;
         let mut gone = BTreeSet::new();
         while attempts.next() {
-            let Planned { mut expr, new_refs } = plan(known.as_ref())?;
+            let Planned {
+                mut expr,
+                new_refs,
+                status,
+            } = plan(known.as_ref())?;
             if known.is_none() && new_refs.as_ref().is_some_and(|r| !r.is_empty()) {
                 // Linking takes a transaction, which returns no old item:
                 // read it first (its version then guards the transaction).
                 known = Some(self.read_writable(w).await?);
                 continue;
             }
-            expr.set_value("updated_at", AttributeValue::S(w.now.to_owned()));
+            touch(&mut expr, &w.id, w.now);
             expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
             expr.bump_version();
             when_live(&mut expr);
             if let Some(v) = w.expected.or(known.as_ref().map(|k| k.version)) {
                 expr.when_equals("version", AttributeValue::N(v.to_string()));
             }
+            // A status change moves the collection's counts, which takes the
+            // status before the write: unread, it is assumed unchanged (and
+            // a failed condition hands back the item to see it).
+            let tally = match (status, known.as_ref()) {
+                (Some(new), Some(k)) => Tally::change(Some(k.status), Some(new)),
+                (Some(new), None) => {
+                    expr.when_equals("status", AttributeValue::S(new.as_str().into()));
+                    Tally::default()
+                }
+                (None, _) => Tally::default(),
+            };
             let old_refs = known.as_ref().map(decode_refs).unwrap_or_default();
             if let Some(refs) = &new_refs {
                 if known.is_none() {
@@ -517,10 +546,11 @@ impl Store {
                 }
                 set_out_refs(&mut expr, refs);
             }
-            let ops = match &new_refs {
+            let mut ops = match &new_refs {
                 Some(refs) => item_ops(w, expr, &old_refs, refs, &gone),
                 None => item_ops(w, expr, &[], &[], &gone),
             };
+            ops.extend(count_op(w.org, w.collection, tally));
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, known),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
@@ -529,7 +559,8 @@ impl Store {
                     let moved = known.as_ref().is_some_and(|k| k.version != now.version);
                     let unseen_refs =
                         known.is_none() && new_refs.is_some() && !now.out_refs.is_empty();
-                    if moved || unseen_refs {
+                    let status_moves = known.is_none() && status.is_some_and(|s| s != now.status);
+                    if moved || unseen_refs || status_moves {
                         known = Some(*now);
                         continue;
                     }

@@ -1,0 +1,131 @@
+//! `next_cursor` / `cursor`: an opaque position in a listing served by
+//! DynamoDB. It holds the listing's order and the sort key of the last entry
+//! shown, so the next page starts right after it whatever was written
+//! meanwhile: items changed between pages move to where they now sort, none
+//! is shown twice in a walk unless it was written again after being shown.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::error::Error;
+use crate::ids::ItemId;
+use crate::store::pages::Sorted;
+
+/// Longest `cursor` accepted (the longest one issued is under 100).
+const MAX_CURSOR: usize = 200;
+/// Width of a stored timestamp (`api::format_time`).
+const TIME_WIDTH: usize = "2026-11-29T08:53:10.123456Z".len();
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub sorted: Sorted,
+    pub descending: bool,
+    /// The sort key of the last entry shown.
+    pub after: String,
+}
+
+fn code(sorted: Sorted, descending: bool) -> &'static str {
+    match (sorted, descending) {
+        (Sorted::Created, false) => "c",
+        (Sorted::Created, true) => "-c",
+        (Sorted::Updated, false) => "u",
+        (Sorted::Updated, true) => "-u",
+    }
+}
+
+fn bad(msg: &str) -> Error {
+    Error::field("cursor", msg)
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        let raw = format!("1:{}:{}", code(self.sorted, self.descending), self.after);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The cursor a client sent, for a listing in `sorted`/`descending`.
+    pub fn decode(s: &str, sorted: Sorted, descending: bool) -> Result<Cursor, Error> {
+        let unreadable = || bad("Not a cursor this API issued; use meta.next_cursor as it is.");
+        if s.len() > MAX_CURSOR {
+            return Err(unreadable());
+        }
+        let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| unreadable())?;
+        let raw = String::from_utf8(raw).map_err(|_| unreadable())?;
+        let mut parts = raw.splitn(3, ':');
+        let (Some("1"), Some(order), Some(after)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(unreadable());
+        };
+        if order != code(sorted, descending) {
+            return Err(bad(
+                "This cursor belongs to a listing in another order; send the same order with it.",
+            ));
+        }
+        let well_formed = match sorted {
+            Sorted::Created => ItemId::parse(after).is_ok(),
+            Sorted::Updated => after.split_once('#').is_some_and(|(t, id)| {
+                t.len() == TIME_WIDTH
+                    && super::parse_time(t).as_deref() == Some(t)
+                    && ItemId::parse(id).is_ok()
+            }),
+        };
+        if !well_formed {
+            return Err(unreadable());
+        }
+        Ok(Cursor {
+            sorted,
+            descending,
+            after: after.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "01JF0000000000000000000000";
+
+    #[test]
+    fn a_cursor_reads_back_only_in_its_own_order() {
+        let c = Cursor {
+            sorted: Sorted::Updated,
+            descending: true,
+            after: format!("2026-11-29T08:53:10.123456Z#{ID}"),
+        };
+        let s = c.encode();
+        assert!(s.len() < 100 && !s.contains(['+', '/', '=']));
+        assert_eq!(Cursor::decode(&s, Sorted::Updated, true).unwrap(), c);
+        assert!(Cursor::decode(&s, Sorted::Updated, false).is_err());
+        assert!(Cursor::decode(&s, Sorted::Created, true).is_err());
+        let created = Cursor {
+            sorted: Sorted::Created,
+            descending: false,
+            after: ID.into(),
+        };
+        assert_eq!(
+            Cursor::decode(&created.encode(), Sorted::Created, false).unwrap(),
+            created
+        );
+    }
+
+    #[test]
+    fn forged_cursors_are_refused() {
+        let forge = |raw: &str| URL_SAFE_NO_PAD.encode(raw);
+        for s in [
+            "".to_owned(),
+            "not base64!".to_owned(),
+            "x".repeat(300),
+            forge("1:c:not-an-id"),
+            forge("2:c:01JF0000000000000000000000"),
+            forge("1:u:01JF0000000000000000000000"),
+            forge("1:u:2026-13-29T08:53:10.123456Z#01JF0000000000000000000000"),
+            forge("1:u:2026-11-29T08:53:10Z#01JF0000000000000000000000"),
+            URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
+        ] {
+            for sorted in [Sorted::Created, Sorted::Updated] {
+                assert!(Cursor::decode(&s, sorted, false).is_err(), "{s}");
+            }
+        }
+    }
+}

@@ -1,0 +1,517 @@
+//! Listings paged by DynamoDB: counts, and the keys of one page.
+//!
+//! Two keys-only indexes hold live items in the orders a listing can be
+//! served in: `by_created` (sort key: the id, a ULID, so creation order) and
+//! `by_updated` (`<updated_at>#<id>`). Their partition `vis_pk` is the
+//! collection and the item's visibility (`…#p` published, `…#d` draft), so
+//! a published listing is one Query and a preview listing merges two; each
+//! reads only the keys of the page (plus one, to know whether more follow),
+//! and the page's items are then fetched by key. Reaching page N reads the
+//! keys before it; a cursor (the last sort key shown) reads none.
+//!
+//! Counts are kept in the write that changes them, spread over
+//! `COUNT_SHARDS` shard items per collection (`n_live`, `n_pub`), so no
+//! single counter item is written by every create and delete: a write adds
+//! to one shard chosen at random in its own transaction, and a count is
+//! one strongly consistent Query of the shards, exact at once.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{StreamExt, TryStreamExt};
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConsumedCapacity, PutRequest, ReturnConsumedCapacity, Select, WriteRequest,
+};
+
+use super::commit::{Action, Op, Role};
+use super::expr::Expr;
+use super::keys;
+use super::record::live_item;
+use super::Store;
+use crate::content::{ItemRecord, Status};
+use crate::error::Error;
+use crate::ids::{CollectionKey, ItemId, OrgId};
+
+/// Keys one Query may fetch while reaching a deep page.
+const KEYS_PER_QUERY: usize = 1000;
+
+/// The change a write makes to its collection's counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub live: i64,
+    pub published: i64,
+}
+
+impl Tally {
+    /// One live item of `status`.
+    pub fn of(status: Status) -> Tally {
+        Tally {
+            live: 1,
+            published: i64::from(status == Status::Published),
+        }
+    }
+
+    /// From an item of status `old` (None: not live) to `new`.
+    pub fn change(old: Option<Status>, new: Option<Status>) -> Tally {
+        let side = |s: Option<Status>| s.map(Tally::of).unwrap_or_default();
+        let (a, b) = (side(old), side(new));
+        Tally {
+            live: b.live - a.live,
+            published: b.published - a.published,
+        }
+    }
+
+    pub fn plus(self, other: Tally) -> Tally {
+        Tally {
+            live: self.live + other.live,
+            published: self.published + other.published,
+        }
+    }
+}
+
+/// The write of `tally` to one count shard of the collection (chosen at
+/// random, so concurrent writes rarely meet); None when nothing changes.
+pub(crate) fn count_op(org: &OrgId, collection: &CollectionKey, tally: Tally) -> Option<Op> {
+    if tally == Tally::default() {
+        return None;
+    }
+    let mut bytes = [0u8; 4];
+    let shard = getrandom::fill(&mut bytes).map_or(0, |_| u32::from_le_bytes(bytes));
+    let mut expr = Expr::new();
+    expr.add_number("n_live", tally.live);
+    expr.add_number("n_pub", tally.published);
+    Some(Op {
+        role: Role::Count,
+        action: Action::Update {
+            key: keys::count_shard(org, collection, shard % keys::COUNT_SHARDS),
+            expr,
+        },
+    })
+}
+
+/// Read capacity consumed by listing reads (counts, index pages, item
+/// fetches), in thousandths of a unit: what a benchmark or test reads
+/// around a request.
+#[derive(Debug, Default)]
+pub struct ReadMeter(AtomicU64);
+
+impl ReadMeter {
+    pub fn units(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    pub(crate) fn record(&self, c: Option<&ConsumedCapacity>) {
+        if let Some(units) = c.and_then(ConsumedCapacity::capacity_units) {
+            self.0
+                .fetch_add((units * 1000.0).round() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An order DynamoDB serves a listing in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sorted {
+    /// Creation order (ids are ULIDs).
+    Created,
+    /// Last write, then id.
+    Updated,
+}
+
+impl Sorted {
+    fn index(self) -> (&'static str, &'static str) {
+        match self {
+            Sorted::Created => (keys::CREATED_INDEX, keys::CR_SK),
+            Sorted::Updated => (keys::UPDATED_INDEX, keys::UP_SK),
+        }
+    }
+}
+
+/// One listing page to find.
+#[derive(Debug, Clone)]
+pub struct PageQuery<'a> {
+    pub org: &'a OrgId,
+    pub collection: &'a CollectionKey,
+    pub sorted: Sorted,
+    pub descending: bool,
+    /// Drafts too (a preview listing).
+    pub preview: bool,
+    /// Only entries after this sort key, in the listing's direction (a cursor).
+    pub after: Option<&'a str>,
+    /// `Sorted::Updated` only: items last written after this stored time.
+    pub updated_after: Option<&'a str>,
+    /// Entries to pass over before the page.
+    pub skip: usize,
+    pub take: usize,
+}
+
+/// An entry of a listing: its sort key and the item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub sort_key: String,
+    pub id: ItemId,
+}
+
+/// A lower bound above every sort key of items written at or before `t`
+/// (ids never hold `~`).
+fn written_after_bound(t: &str) -> String {
+    format!("{t}#~")
+}
+
+impl PageQuery<'_> {
+    fn partitions(&self) -> Vec<String> {
+        let mut out = vec![keys::visibility_partition(self.org, self.collection, true)];
+        if self.preview {
+            out.push(keys::visibility_partition(self.org, self.collection, false));
+        }
+        out
+    }
+
+    /// The exclusive bounds of the sort keys wanted: (low, high).
+    fn bounds(&self) -> (Option<String>, Option<String>) {
+        let written = self
+            .updated_after
+            .filter(|_| self.sorted == Sorted::Updated)
+            .map(written_after_bound);
+        let after = self.after.map(str::to_owned);
+        if self.descending {
+            (written, after)
+        } else {
+            (written.into_iter().chain(after).max(), None)
+        }
+    }
+}
+
+/// One partition's entries, read a Query at a time.
+struct Run {
+    partition: String,
+    buffered: VecDeque<Entry>,
+    start: Option<HashMap<String, AttributeValue>>,
+    done: bool,
+}
+
+/// Items one `BatchWriteItem` writes, and such requests in flight at once.
+const BATCH_WRITE_ITEMS: usize = 25;
+const LOAD_CONCURRENCY: usize = 4;
+
+impl Store {
+    pub fn read_meter(&self) -> &ReadMeter {
+        &self.reads
+    }
+
+    /// Loads new items without references in bulk (`BatchWriteItem`, 25 a
+    /// request), then adds them to their collections' counts: for
+    /// benchmarks and imports into a collection no one else writes
+    /// meanwhile. Not atomic and not conditional (an existing id is
+    /// overwritten); requests use `create_items`.
+    pub async fn load_items(&self, records: &[ItemRecord]) -> Result<(), Error> {
+        let mut tallies: std::collections::BTreeMap<(&OrgId, &CollectionKey), Tally> =
+            Default::default();
+        let mut batches = Vec::with_capacity(records.len().div_ceil(BATCH_WRITE_ITEMS));
+        for chunk in records.chunks(BATCH_WRITE_ITEMS) {
+            let mut writes = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                if !r.out_refs.is_empty() || !r.is_live(super::now_epoch()) {
+                    return Err(Error::internal(
+                        "load_items takes live items without references",
+                    ));
+                }
+                let t = tallies.entry((&r.org, &r.collection)).or_default();
+                *t = t.plus(Tally::of(r.status));
+                let put = PutRequest::builder()
+                    .set_item(Some(live_item(r)?))
+                    .build()
+                    .map_err(Error::internal)?;
+                writes.push(WriteRequest::builder().put_request(put).build());
+            }
+            batches.push(writes);
+        }
+        futures::stream::iter(batches)
+            .map(|w| self.write_batch(w))
+            .buffer_unordered(LOAD_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for ((org, collection), tally) in tallies {
+            if let Some(Op {
+                action: Action::Update { key, expr },
+                ..
+            }) = count_op(org, collection, tally)
+            {
+                self.ddb
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(expr.update_expression())
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .send()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One `BatchWriteItem`, its unprocessed items retried with backoff.
+    async fn write_batch(&self, writes: Vec<WriteRequest>) -> Result<(), Error> {
+        let mut pending = Some(writes);
+        let mut rounds = 0u32;
+        while let Some(w) = pending.take().filter(|w| !w.is_empty()) {
+            rounds += 1;
+            if rounds > 10 {
+                return Err(Error::internal("BatchWriteItem left items unprocessed"));
+            }
+            if rounds > 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << rounds.min(6))).await;
+            }
+            let out = self
+                .ddb
+                .batch_write_item()
+                .request_items(&self.table, w)
+                .send()
+                .await?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table));
+        }
+        Ok(())
+    }
+
+    /// A collection's live items (preview) or published ones: the sum of
+    /// its count shards.
+    pub async fn count_items(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        preview: bool,
+    ) -> Result<u64, Error> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :p")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":p", AttributeValue::S(keys::count_pk(org, collection)))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await?;
+        self.reads.record(out.consumed_capacity());
+        let attr = if preview { "n_live" } else { "n_pub" };
+        let total: i64 = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get(attr)?.as_n().ok()?.parse::<i64>().ok())
+            .sum();
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    /// How many entries a listing has since `updated_after` (a cursor does
+    /// not change a count): a count of keys, so it costs what that range holds.
+    pub async fn count_entries(&self, q: &PageQuery<'_>) -> Result<u64, Error> {
+        let q = PageQuery {
+            after: None,
+            ..q.clone()
+        };
+        let mut total = 0u64;
+        for partition in q.partitions() {
+            let mut start = None;
+            loop {
+                let out = self
+                    .range_query(&q, &partition, start.take())
+                    .select(Select::Count)
+                    .send()
+                    .await?;
+                self.reads.record(out.consumed_capacity());
+                total += u64::try_from(out.count).unwrap_or(0);
+                match out.last_evaluated_key {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Entries `skip .. skip + take` of a listing, and whether more follow.
+    pub async fn page_keys(&self, q: &PageQuery<'_>) -> Result<(Vec<Entry>, bool), Error> {
+        let mut runs: Vec<Run> = q
+            .partitions()
+            .into_iter()
+            .map(|partition| Run {
+                partition,
+                buffered: VecDeque::new(),
+                start: None,
+                done: false,
+            })
+            .collect();
+        let (_, high) = q.bounds();
+        let need = q.skip + q.take + 1;
+        let mut seen = 0usize;
+        let mut page = Vec::with_capacity(q.take);
+        loop {
+            for run in runs.iter_mut() {
+                self.fill(q, run, need - seen).await?;
+            }
+            let next = runs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.buffered.front().map(|e| (i, e)))
+                .reduce(|best, e| {
+                    let later = e.1.sort_key > best.1.sort_key;
+                    if later == q.descending {
+                        e
+                    } else {
+                        best
+                    }
+                })
+                .map(|(i, _)| i);
+            let Some(entry) = next.and_then(|i| runs[i].buffered.pop_front()) else {
+                return Ok((page, false));
+            };
+            if high.as_deref() == Some(entry.sort_key.as_str()) {
+                continue;
+            }
+            if seen >= q.skip {
+                if page.len() == q.take {
+                    return Ok((page, true));
+                }
+                page.push(entry);
+            }
+            seen += 1;
+        }
+    }
+
+    /// Reads the next keys of `run` when it has none buffered.
+    async fn fill(&self, q: &PageQuery<'_>, run: &mut Run, want: usize) -> Result<(), Error> {
+        if !run.buffered.is_empty() || run.done {
+            return Ok(());
+        }
+        let limit = i32::try_from(want.clamp(1, KEYS_PER_QUERY)).unwrap_or(1);
+        let out = self
+            .range_query(q, &run.partition, run.start.take())
+            .limit(limit)
+            .send()
+            .await?;
+        self.reads.record(out.consumed_capacity());
+        let (_, sk) = q.sorted.index();
+        for item in out.items() {
+            let sort_key = item
+                .get(sk)
+                .and_then(|v| v.as_s().ok())
+                .ok_or_else(|| Error::internal("an index entry without its sort key"))?;
+            let id = sort_key.rsplit('#').next().unwrap_or_default();
+            let id = ItemId::parse(id).map_err(|e| Error::internal(e.0))?;
+            run.buffered.push_back(Entry {
+                sort_key: sort_key.clone(),
+                id,
+            });
+        }
+        run.start = out.last_evaluated_key;
+        run.done = run.start.is_none();
+        Ok(())
+    }
+
+    fn range_query(
+        &self,
+        q: &PageQuery<'_>,
+        partition: &str,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let (index, sk) = q.sorted.index();
+        let (low, high) = q.bounds();
+        let mut query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .expression_attribute_names("#pk", keys::VIS_PK)
+            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
+            .scan_index_forward(!q.descending)
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
+        let range = match (low, high) {
+            (None, None) => None,
+            (Some(low), None) => {
+                query = query.expression_attribute_values(":lo", AttributeValue::S(low));
+                Some("#sk > :lo")
+            }
+            (None, Some(high)) => {
+                query = query.expression_attribute_values(":hi", AttributeValue::S(high));
+                Some("#sk < :hi")
+            }
+            (Some(low), Some(high)) => {
+                query = query
+                    .expression_attribute_values(":lo", AttributeValue::S(low))
+                    .expression_attribute_values(":hi", AttributeValue::S(high));
+                Some("#sk BETWEEN :lo AND :hi")
+            }
+        };
+        match range {
+            Some(r) => query
+                .expression_attribute_names("#sk", sk)
+                .key_condition_expression(format!("#pk = :p AND {r}")),
+            None => query.key_condition_expression("#pk = :p"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tallies_follow_status_changes() {
+        use Status::*;
+        let t = |live, published| Tally { live, published };
+        assert_eq!(Tally::change(None, Some(Draft)), t(1, 0));
+        assert_eq!(Tally::change(None, Some(Published)), t(1, 1));
+        assert_eq!(Tally::change(Some(Published), None), t(-1, -1));
+        assert_eq!(Tally::change(Some(Draft), Some(Published)), t(0, 1));
+        assert_eq!(Tally::change(Some(Published), Some(Draft)), t(0, -1));
+        assert_eq!(Tally::change(Some(Draft), Some(Draft)), t(0, 0));
+        assert!(count_op(
+            &OrgId::parse("acme").unwrap(),
+            &CollectionKey::parse("posts").unwrap(),
+            t(0, 0)
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn bounds_combine_a_cursor_with_updated_after() {
+        let org = OrgId::parse("acme").unwrap();
+        let coll = CollectionKey::parse("posts").unwrap();
+        let mut q = PageQuery {
+            org: &org,
+            collection: &coll,
+            sorted: Sorted::Updated,
+            descending: false,
+            preview: false,
+            after: Some("2026-01-02T00:00:00.000000Z#01JF0000000000000000000000"),
+            updated_after: Some("2026-01-01T00:00:00.000000Z"),
+            skip: 0,
+            take: 10,
+        };
+        // Ascending: the later of the two lower bounds.
+        assert_eq!(
+            q.bounds(),
+            (
+                Some("2026-01-02T00:00:00.000000Z#01JF0000000000000000000000".into()),
+                None
+            )
+        );
+        q.descending = true;
+        assert_eq!(
+            q.bounds(),
+            (
+                Some("2026-01-01T00:00:00.000000Z#~".into()),
+                Some("2026-01-02T00:00:00.000000Z#01JF0000000000000000000000".into())
+            )
+        );
+        // updated_after bounds only the updated order.
+        q.sorted = Sorted::Created;
+        q.after = None;
+        assert_eq!(q.bounds(), (None, None));
+        assert_eq!(q.partitions(), vec!["acme#posts#p".to_owned()]);
+    }
+}
