@@ -11,10 +11,20 @@
 //!   happen: jobs finished per second, and the delay from a committed
 //!   delete to its finished reference cleanup, p50/p99.
 //!
+//! - the AWS latency model (`latency.rs`): create, get, delete and batch
+//!   delete with 0, 4 and 10 ms added to every DynamoDB round trip;
+//! - lists at scale (`scale.rs`): collections of 1,000 and 100,000 items
+//!   (`FOLIO_BENCH_LIST_SIZES`), p50/p99, capacity and peak heap per request.
+//!
 //! It reports and never fails on a slow machine. Output:
 //! `target/folio-bench.json` and `BENCHMARKS.md`.
 
+mod latency;
 mod meter;
+mod scale;
+
+#[global_allocator]
+static ALLOC: scale::Counting = scale::Counting;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,11 +67,25 @@ struct Bench {
 
 impl Bench {
     async fn new() -> Self {
-        let t = TestApp::spawn().await;
+        Self::new_with(&["en", "es"]).await
+    }
+
+    /// A bench whose organization has these locales (none: not localized).
+    async fn new_with(locales: &[&str]) -> Self {
+        Self::new_via(locales, None).await
+    }
+
+    /// The same, its metered app reaching DynamoDB through `endpoint` (a
+    /// proxy) when given; the test app's own requests go direct.
+    async fn new_via(locales: &[&str], endpoint: Option<&str>) -> Self {
+        let t = TestApp::spawn_with(locales).await;
         let meter = Meter::default();
-        let ddb = aws_sdk_dynamodb::config::Builder::from(&t.sdk)
-            .interceptor(meter.for_service(Service::DynamoDb))
-            .build();
+        let mut ddb = aws_sdk_dynamodb::config::Builder::from(&t.sdk)
+            .interceptor(meter.for_service(Service::DynamoDb));
+        if let Some(url) = endpoint {
+            ddb = ddb.endpoint_url(url);
+        }
+        let ddb = ddb.build();
         // The request path makes no SQS call (events leave through the
         // table's stream), so only DynamoDB is metered here.
         let config = folio_tests::test_config(&t.table);
@@ -503,57 +527,82 @@ async fn cold_starts(starts: usize) -> Value {
     env.push(("FOLIO_TABLE".into(), t.table.clone()));
     env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
     let events: BTreeMap<&str, String> = folio_tests::function_events().into_iter().collect();
+    // Only these functions when FOLIO_BENCH_FUNCTIONS lists some.
+    let only: Vec<String> = std::env::var("FOLIO_BENCH_FUNCTIONS")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
     let mut out = serde_json::Map::new();
+    // The floor first: a bare runtime answering the same event.
+    let echo_event = event_text(&events["get-item"]);
+    out.insert(
+        "echo_floor".into(),
+        cold_start(
+            &target_dir().join("release").join("echo-floor"),
+            &echo_event,
+            &env,
+            starts,
+        )
+        .await,
+    );
     for (function, _) in folio_tests::function_events() {
-        let binary = target_dir().join("release").join(function);
-        if !binary.exists() {
-            eprintln!(
-                "bench: {} missing; run `cargo build --release --bins`",
-                binary.display()
-            );
+        if !only.is_empty() && !only.iter().any(|o| o == function) {
             continue;
         }
-        eprintln!("bench: cold start {function} ×{starts}");
         let event = event_text(&events[function])
             .replace("folio_EXAMPLE_TOKEN", &t.token)
             .replace("01JF0000000000000000000000", &seeded);
-        let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
-        let mut statuses = BTreeMap::new();
-        for _ in 0..starts {
-            let stub = RuntimeStub::start(vec![event.clone()]).await;
-            let started = Instant::now();
-            let mut child = spawn_function(&binary, stub.addr, &env);
-            let result = stub.wait_for(1, Duration::from_secs(30)).await;
-            let peak = peak_rss_mb(child.id());
-            child.kill().ok();
-            child.wait().ok();
-            let Ok(responses) = result else { continue };
-            let status = serde_json::from_str::<Value>(&responses[0])
-                .ok()
-                .and_then(|v| v["statusCode"].as_u64())
-                .unwrap_or(0);
-            *statuses.entry(status.to_string()).or_insert(0) += 1;
-            if let (Some(n), Some(r)) = (stub.first_next(), stub.first_response()) {
-                init.push(ms(n - started));
-                first.push(ms(r - started));
-            }
-            rss.extend(peak);
-        }
-        for v in [&mut init, &mut first, &mut rss] {
-            v.sort_by(f64::total_cmp);
-        }
+        let binary = target_dir().join("release").join(function);
         out.insert(
             function.into(),
-            json!({
-                "init_ms": percentile(&init, 0.5),
-                "first_response_ms": percentile(&first, 0.5),
-                "peak_rss_mb": percentile(&rss, 0.5),
-                "starts": init.len(),
-                "statuses": statuses,
-            }),
+            cold_start(&binary, &event, &env, starts).await,
         );
     }
     Value::Object(out)
+}
+
+/// `starts` cold starts of `binary` against a Runtime API stub serving
+/// `event`: medians of init (to its first `next`), first response and peak RSS.
+async fn cold_start(binary: &Path, event: &str, env: &[(String, String)], starts: usize) -> Value {
+    if !binary.exists() {
+        eprintln!(
+            "bench: {} missing; run `cargo build --release --bins`",
+            binary.display()
+        );
+        return Value::Null;
+    }
+    eprintln!("bench: cold start {} ×{starts}", binary.display());
+    let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let mut statuses = BTreeMap::new();
+    for _ in 0..starts {
+        let stub = RuntimeStub::start(vec![event.to_owned()]).await;
+        let started = Instant::now();
+        let mut child = spawn_function(binary, stub.addr, env);
+        let result = stub.wait_for(1, Duration::from_secs(30)).await;
+        let peak = peak_rss_mb(child.id());
+        child.kill().ok();
+        child.wait().ok();
+        let Ok(responses) = result else { continue };
+        let status = serde_json::from_str::<Value>(&responses[0])
+            .ok()
+            .and_then(|v| v["statusCode"].as_u64())
+            .unwrap_or(0);
+        *statuses.entry(status.to_string()).or_insert(0) += 1;
+        if let (Some(n), Some(r)) = (stub.first_next(), stub.first_response()) {
+            init.push(ms(n - started));
+            first.push(ms(r - started));
+        }
+        rss.extend(peak);
+    }
+    for v in [&mut init, &mut first, &mut rss] {
+        v.sort_by(f64::total_cmp);
+    }
+    json!({
+        "init_ms": percentile(&init, 0.5),
+        "first_response_ms": percentile(&first, 0.5),
+        "peak_rss_mb": percentile(&rss, 0.5),
+        "starts": init.len(),
+        "statuses": statuses,
+    })
 }
 
 fn sizes(dir: &Path) -> Value {
@@ -744,6 +793,54 @@ fn markdown(report: &Value) -> String {
             );
         }
     }
+    md += "\n## Lists at scale (handler in process, items loaded through the store)\n\n\
+        Pages 1–5 of 10 items, cycled. Capacity: DynamoDB read units per request. Peak: heap the request held \
+        at its most (the bench's counting allocator). `unindexed_filter` (`fields.role=designer`) reads the whole \
+        collection and is run at 1,000 items only; `large_items_350kb`: 60 items of 350 KB, `page_size=100` asked \
+        for (the page stops at 4 MB).\n\n\
+        | items | case | p50 ms | p99 ms | capacity units | peak MB |\n|---|---|---|---|---|---|\n";
+    if let Some(sizes) = report["list_scale"].as_object() {
+        for (size, cases) in sizes {
+            for (case, c) in cases.as_object().into_iter().flatten() {
+                if c.is_object() {
+                    md += &format!(
+                        "| {size} | {case} | {} | {} | {} | {} |\n",
+                        fmt(&c["p50_ms"]),
+                        fmt(&c["p99_ms"]),
+                        fmt(&c["capacity_units"]),
+                        fmt(&c["peak_mb"])
+                    );
+                }
+            }
+        }
+    }
+    md += "\n## AWS latency model (a TCP proxy adds a round trip to every DynamoDB exchange)\n\n\
+        | added round trip ms | endpoint | p50 ms | p99 ms | handler overhead p50 ms |\n|---|---|---|---|---|\n";
+    let mut batches = String::new();
+    if let Some(delays) = report["latency_model"].as_object() {
+        for (delay, eps) in delays {
+            for (name, e) in eps.as_object().into_iter().flatten() {
+                if name == "batch_delete_100" {
+                    batches += &format!(
+                        "| {delay} | {} | {} | {}× |\n",
+                        fmt(&e["parallel_ms"]),
+                        fmt(&e["sequential_ms"]),
+                        fmt(&e["speedup"])
+                    );
+                } else {
+                    md += &format!(
+                        "| {delay} | {name} | {} | {} | {} |\n",
+                        fmt(&e["p50_ms"]),
+                        fmt(&e["p99_ms"]),
+                        fmt(&e["overhead_p50_ms"])
+                    );
+                }
+            }
+        }
+    }
+    md += "\nBatch delete of 100 (one request) against 100 sequential deletes, medians of 3 runs:\n\n\
+        | added round trip ms | batch ms | sequential ms | ratio |\n|---|---|---|---|\n";
+    md += &batches;
     md += "\n## Size of the arm64 `bootstrap` (`cargo lambda build --release --arm64`)\n\n| function | MB |\n|---|---|\n";
     if let Some(sz) = report["binary_size_mb"].as_object() {
         for (name, s) in sz {
@@ -762,6 +859,43 @@ async fn main() {
     if std::env::var_os("RUST_LOG").is_none() {
         // Handler logs would drown the progress lines.
         std::env::set_var("RUST_LOG", "warn");
+    }
+    let list_sizes: Vec<usize> = std::env::var("FOLIO_BENCH_LIST_SIZES")
+        .unwrap_or_else(|_| "1000,100000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let list_requests = env_usize("FOLIO_BENCH_LIST_REQUESTS", 200);
+    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("list_scale") {
+        // One section, printed only (BENCHMARKS.md is written by full runs).
+        let l = scale::list_scale(&list_sizes, list_requests).await;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"list_scale": l})).unwrap()
+        );
+        return;
+    }
+    let delays: Vec<u64> = std::env::var("FOLIO_BENCH_DELAYS_MS")
+        .unwrap_or_else(|_| "0,4,10".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let latency_requests = env_usize("FOLIO_BENCH_LATENCY_REQUESTS", 100);
+    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("cold_start") {
+        let c = cold_starts(env_usize("FOLIO_BENCH_STARTS", 20)).await;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"cold_start": c})).unwrap()
+        );
+        return;
+    }
+    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("latency_model") {
+        let l = latency::latency_model(&delays, latency_requests, 3).await;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"latency_model": l})).unwrap()
+        );
+        return;
     }
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
@@ -783,6 +917,8 @@ async fn main() {
     let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 500)).await;
     let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
     let cold = cold_starts(starts).await;
+    let list_scale = scale::list_scale(&list_sizes, list_requests).await;
+    let latency_model = latency::latency_model(&delays, latency_requests, 3).await;
     let arm = sizes(&target_dir().join("lambda"));
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -801,6 +937,8 @@ async fn main() {
         "pipeline": pipeline,
         "webhooks": webhooks,
         "cold_start": cold,
+        "list_scale": list_scale,
+        "latency_model": latency_model,
         "binary_size_mb": arm,
     });
     let json_path = target_dir().join("folio-bench.json");

@@ -344,7 +344,14 @@ async fn indexed_page(
     let mut items: Vec<ItemRecord> = Vec::with_capacity(entries.len());
     let mut bytes = 0usize;
     let mut shown = 0usize;
-    'fetch: for chunk in entries.chunks(FETCH_CHUNK) {
+    'fetch: while shown < entries.len() {
+        // As many as the budget left holds at the sizes seen so far (all
+        // FETCH_CHUNK at first), so large items are not read in vain.
+        let fits = match items.len() {
+            0 => FETCH_CHUNK,
+            n => PAGE_BYTES.saturating_sub(bytes) / (bytes / n).max(1) + 1,
+        };
+        let chunk = &entries[shown..(shown + fits.clamp(1, FETCH_CHUNK)).min(entries.len())];
         let ids: Vec<ItemId> = chunk.iter().map(|e| e.id).collect();
         let mut found = app
             .store

@@ -12,11 +12,12 @@
 //! Counts are kept in the write that changes them, spread over
 //! `COUNT_SHARDS` shard items per collection (`n_live`, `n_pub`), so no
 //! single counter item is written by every create and delete: a write adds
-//! to one shard chosen at random in its own transaction, and a count is
-//! one strongly consistent Query of the shards, exact at once.
+//! to one shard in its own transaction (an instance's writes take the
+//! shards in turn), and a count is one strongly consistent Query of the
+//! shards, exact at once.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -70,21 +71,32 @@ impl Tally {
     }
 }
 
-/// The write of `tally` to one count shard of the collection (chosen at
-/// random, so concurrent writes rarely meet); None when nothing changes.
+/// The next count shard this instance writes: consecutive writes take
+/// consecutive shards (from a random start), so the writes one instance
+/// has in flight at once (a batch delete runs 25) never meet on a shard,
+/// and instances rarely do.
+fn next_shard() -> u32 {
+    static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        AtomicU32::new(getrandom::fill(&mut bytes).map_or(0, |_| u32::from_le_bytes(bytes)))
+    });
+    next.fetch_add(1, Ordering::Relaxed) % keys::COUNT_SHARDS
+}
+
+/// The write of `tally` to one count shard of the collection; None when
+/// nothing changes.
 pub(crate) fn count_op(org: &OrgId, collection: &CollectionKey, tally: Tally) -> Option<Op> {
     if tally == Tally::default() {
         return None;
     }
-    let mut bytes = [0u8; 4];
-    let shard = getrandom::fill(&mut bytes).map_or(0, |_| u32::from_le_bytes(bytes));
     let mut expr = Expr::new();
     expr.add_number("n_live", tally.live);
     expr.add_number("n_pub", tally.published);
     Some(Op {
         role: Role::Count,
         action: Action::Update {
-            key: keys::count_shard(org, collection, shard % keys::COUNT_SHARDS),
+            key: keys::count_shard(org, collection, next_shard()),
             expr,
         },
     })
