@@ -127,6 +127,60 @@ async fn page_1_of_5000_items_reads_only_the_page() {
     t.drop_table().await;
 }
 
+#[tokio::test]
+async fn a_cursor_from_before_updated_after_is_an_empty_page_not_an_error() {
+    let t = TestApp::spawn_with(&[]).await;
+    let records: Vec<ItemRecord> = (0..3)
+        .map(|n| {
+            record(
+                &t,
+                "team_members",
+                Status::Published,
+                &format!("2026-01-0{}T00:00:00.000000Z", n + 1),
+                n,
+            )
+        })
+        .collect();
+    t.app.store.load_items(&records).await.unwrap();
+    let r = t
+        .request(
+            "GET",
+            "/v2/content/team_members/?order=-updated_at&page_size=2",
+            None,
+        )
+        .await;
+    let cursor = r.body["meta"]["next_cursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_owned();
+    // The walk's "since" moves past the cursor's position.
+    for since in ["2026-06-01T00:00:00Z", "2026-01-02T00:00:00Z"] {
+        let r = t
+            .request(
+                "GET",
+                &format!("/v2/content/team_members/?order=-updated_at&page_size=2&cursor={cursor}&updated_after={since}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{since}: {:?}", r.body);
+        assert_eq!(ids(&r.body, "team_members"), Vec::<String>::new());
+        assert_eq!(r.body["meta"]["next_cursor"], Value::Null);
+    }
+    // Before the cursor's time, the walk goes on from it.
+    let r = t
+        .request(
+            "GET",
+            &format!("/v2/content/team_members/?order=-updated_at&page_size=2&cursor={cursor}&updated_after=2025-12-31T00:00:00Z"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        ids(&r.body, "team_members"),
+        vec![records[0].id.to_string()]
+    );
+    assert_eq!(r.body["meta"]["count"], 3);
+}
+
 /// What a listing asks for.
 #[derive(Debug, Clone)]
 struct Listing {

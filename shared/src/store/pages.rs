@@ -356,10 +356,18 @@ impl Store {
                 done: false,
             })
             .collect();
-        let (_, high) = q.bounds();
+        let (low, high) = q.bounds();
+        if let (Some(low), Some(high)) = (&low, &high) {
+            // A cursor from before `updated_after` (a walk whose "since" moved
+            // on): nothing lies between; DynamoDB refuses such a BETWEEN.
+            if low >= high {
+                return Ok((Vec::new(), false));
+            }
+        }
         let need = q.skip + q.take + 1;
         let mut seen = 0usize;
         let mut page = Vec::with_capacity(q.take);
+        let mut listed = std::collections::HashSet::new();
         loop {
             for run in runs.iter_mut() {
                 self.fill(q, run, need - seen).await?;
@@ -380,7 +388,11 @@ impl Store {
             let Some(entry) = next.and_then(|i| runs[i].buffered.pop_front()) else {
                 return Ok((page, false));
             };
-            if high.as_deref() == Some(entry.sort_key.as_str()) {
+            // The cursor's own entry (BETWEEN includes it), and an item seen
+            // twice: an index moves an entry whose key changed (published,
+            // unpublished) as a delete and an insert, which a read may see
+            // half done.
+            if high.as_deref() == Some(entry.sort_key.as_str()) || !listed.insert(entry.id) {
                 continue;
             }
             if seen >= q.skip {
