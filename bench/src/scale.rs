@@ -82,26 +82,12 @@ fn record(
         (n * 17) % 60,
         n % 60
     );
-    ItemRecord {
-        org: b.t.org.clone(),
-        collection: collection.clone(),
-        id: ItemId::new(),
-        status: if n % 10 == 9 {
-            Status::Draft
-        } else {
-            Status::Published
-        },
-        version: 1,
-        created_at: at.clone(),
-        updated_at: at,
-        fields,
-        deleted_at: None,
-        expires_at: None,
-        out_refs: Vec::new(),
-        restrict_count: 0,
-        write_token: None,
-        media_status: BTreeMap::new(),
-    }
+    let status = if n % 10 == 9 {
+        Status::Draft
+    } else {
+        Status::Published
+    };
+    ItemRecord::new(&b.t.org, collection, status, &at, fields)
 }
 
 /// Loads `n` items into a new collection; returns its key and the time taken.

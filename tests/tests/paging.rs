@@ -14,22 +14,9 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 fn record(t: &TestApp, collection: &str, status: Status, updated_at: &str, n: usize) -> ItemRecord {
-    ItemRecord {
-        org: t.org.clone(),
-        collection: CollectionKey::parse(collection).unwrap(),
-        id: ItemId::new(),
-        status,
-        version: 1,
-        created_at: updated_at.to_owned(),
-        updated_at: updated_at.to_owned(),
-        fields: BTreeMap::from([("name".to_owned(), json!(format!("item {n}")))]),
-        deleted_at: None,
-        expires_at: None,
-        out_refs: Vec::new(),
-        restrict_count: 0,
-        write_token: None,
-        media_status: BTreeMap::new(),
-    }
+    let collection = CollectionKey::parse(collection).unwrap();
+    let fields = BTreeMap::from([("name".to_owned(), json!(format!("item {n}")))]);
+    ItemRecord::new(&t.org, &collection, status, updated_at, fields)
 }
 
 fn ids(r: &Value, collection: &str) -> Vec<String> {

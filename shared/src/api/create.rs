@@ -13,7 +13,7 @@ use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, ItemRecord, OutRef, Status, Validated};
 use crate::error::Error;
 use crate::http::{json_response, serve, Call, Route};
-use crate::ids::{CollectionKey, ItemId};
+use crate::ids::CollectionKey;
 use crate::store::{now_epoch, Created, Idempotency};
 
 pub const MAX_ITEMS: usize = 25;
@@ -125,20 +125,8 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let records: Vec<ItemRecord> = items
         .iter()
         .map(|v| ItemRecord {
-            org: org_id.clone(),
-            collection: key.clone(),
-            id: ItemId::new(),
-            status,
-            version: 1,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            fields: v.values.clone(),
-            deleted_at: None,
-            expires_at: None,
             out_refs: v.refs.iter().map(OutRef::encode).collect(),
-            restrict_count: 0,
-            write_token: None,
-            media_status: Default::default(),
+            ..ItemRecord::new(&org_id, &key, status, &now, v.values.clone())
         })
         .collect();
     let response = json!({

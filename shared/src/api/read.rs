@@ -376,17 +376,7 @@ async fn indexed_page(
         }
     }
     let page_items: Vec<&ItemRecord> = items.iter().collect();
-    let mut expander =
-        Expander::load(app, org, &call.principal, opts, collection, &page_items).await?;
-    // The page itself first, so the expansion budget goes to what is left.
-    let mut data: Vec<Map<String, Value>> = Vec::with_capacity(page_items.len());
-    for item in &page_items {
-        let base = expander.linked(collection, item);
-        if !expander.charge(&base) && !data.is_empty() {
-            break;
-        }
-        data.push(base);
-    }
+    let data = render_page(app, call, org, opts, collection, &page_items).await?;
     // Entries consumed: up to the last one shown when rendering cut the
     // page, else every one fetched (those passed over included).
     let consumed = match data.len() {
@@ -414,12 +404,35 @@ async fn indexed_page(
         "previous_page": (paged && args.page > 1).then(|| args.page - 1),
         "next_cursor": next_cursor,
     });
-    let data: Vec<Value> = page_items
+    Ok((meta, data))
+}
+
+/// Renders a page's items: each one's own fields first, so the expansion
+/// budget goes to what is left, stopping before the item that would pass
+/// the response budget (one item always shows); then their expansions.
+/// Fewer than `items` when the budget cut the page.
+async fn render_page(
+    app: &App,
+    call: &Call,
+    org: &Org,
+    opts: &ReadView,
+    collection: &Collection,
+    items: &[&ItemRecord],
+) -> Result<Vec<Value>, Error> {
+    let mut expander = Expander::load(app, org, &call.principal, opts, collection, items).await?;
+    let mut data: Vec<Map<String, Value>> = Vec::with_capacity(items.len());
+    for item in items {
+        let base = expander.linked(collection, item);
+        if !expander.charge(&base) && !data.is_empty() {
+            break;
+        }
+        data.push(base);
+    }
+    Ok(items
         .iter()
         .zip(data)
         .map(|(item, base)| Value::Object(expander.expand_item(collection, item, base)))
-        .collect();
-    Ok((meta, data))
+        .collect())
 }
 
 /// A page filtered or ordered in memory (field filters, field orders,
@@ -477,25 +490,13 @@ async fn memory_page(
     let (mut meta, range) = page_meta(items.len(), *page, *page_size);
     meta["next_cursor"] = Value::Null;
     let page_items: Vec<&ItemRecord> = items[range].iter().collect();
-    let mut expander =
-        Expander::load(app, org, &call.principal, opts, collection, &page_items).await?;
-    // The page itself first, so the expansion budget goes to what is left.
-    let mut data: Vec<Map<String, Value>> = Vec::with_capacity(page_items.len());
-    for item in &page_items {
-        let base = expander.linked(collection, item);
-        if !expander.charge(&base) {
-            return Err(bad(
-                "page_size",
-                "This page is larger than a response may be (4 MB); ask for a smaller page_size.",
-            ));
-        }
-        data.push(base);
+    let data = render_page(app, call, org, opts, collection, &page_items).await?;
+    if data.len() < page_items.len() {
+        return Err(bad(
+            "page_size",
+            "This page is larger than a response may be (4 MB); ask for a smaller page_size.",
+        ));
     }
-    let data: Vec<Value> = page_items
-        .iter()
-        .zip(data)
-        .map(|(item, base)| Value::Object(expander.expand_item(collection, item, base)))
-        .collect();
     Ok((meta, data))
 }
 

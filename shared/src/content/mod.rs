@@ -77,6 +77,33 @@ pub struct MediaStatus {
 }
 
 impl ItemRecord {
+    /// A new item (version 1, a new id) written at `now`, referencing
+    /// nothing (a create sets `out_refs` from the validated fields).
+    pub fn new(
+        org: &OrgId,
+        collection: &CollectionKey,
+        status: Status,
+        now: &str,
+        fields: BTreeMap<String, Value>,
+    ) -> ItemRecord {
+        ItemRecord {
+            org: org.clone(),
+            collection: collection.clone(),
+            id: ItemId::new(),
+            status,
+            version: 1,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+            fields,
+            deleted_at: None,
+            expires_at: None,
+            out_refs: Vec::new(),
+            restrict_count: 0,
+            write_token: None,
+            media_status: BTreeMap::new(),
+        }
+    }
+
     /// Whether reads may show this item: not deleted, and not past a purge
     /// that DynamoDB's TTL (which can lag by days) has not carried out yet.
     pub fn is_live(&self, now_epoch: i64) -> bool {
