@@ -123,28 +123,11 @@ impl Bench {
     }
 
     async fn create_many(&self, n: usize) -> Vec<String> {
-        let mut ids = Vec::with_capacity(n);
-        while ids.len() < n {
-            let batch = (n - ids.len()).min(25);
-            let fields: Vec<Value> = (0..batch).map(|i| json!({"en": {"name": format!("Person {i}"), "age": i, "role": "engineer"}})).collect();
-            let r = self
-                .t
-                .request(
-                    "POST",
-                    "/v2/content/",
-                    Some(json!({"key": "team_members", "status": "published", "fields": fields})),
-                )
-                .await;
-            assert_eq!(r.status, 202, "{:?}", r.body);
-            ids.extend(
-                r.body["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i["meta"]["id"].as_str().unwrap().to_owned()),
-            );
-        }
-        ids
+        self.t
+            .create_all("team_members", "published", n, |i| {
+                json!({"en": {"name": format!("Person {i}"), "age": i % 25, "role": "engineer"}})
+            })
+            .await
     }
 }
 
@@ -378,40 +361,21 @@ async fn pipeline(n: usize) -> Value {
     ]});
     assert_eq!(t.put_collection("people", people).await.status, 201);
     eprintln!("bench: pipeline, {n} targets with a referrer each");
-    let mut targets = Vec::with_capacity(n);
-    for chunk in 0..n.div_ceil(25) {
-        let count = (n - chunk * 25).min(25);
-        let fields: Vec<Value> = (0..count)
-            .map(|i| json!({"name": format!("T{i}")}))
-            .collect();
-        let r = t
-            .request(
-                "POST",
-                "/v2/content/",
-                Some(json!({"key": "people", "status": "published", "fields": fields})),
-            )
-            .await;
-        assert_eq!(r.status, 202);
-        let ids: Vec<String> = r.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["meta"]["id"].as_str().unwrap().to_owned())
-            .collect();
-        let referrers: Vec<Value> = ids
-            .iter()
-            .map(|id| json!({"name": "R", "mentors": [id]}))
-            .collect();
-        let r = t
-            .request(
-                "POST",
-                "/v2/content/",
-                Some(json!({"key": "people", "status": "published", "fields": referrers})),
-            )
-            .await;
-        assert_eq!(r.status, 202);
-        targets.extend(ids);
-    }
+    let targets = t
+        .create_all(
+            "people",
+            "published",
+            n,
+            |i| json!({"name": format!("T{i}")}),
+        )
+        .await;
+    t.create_all(
+        "people",
+        "published",
+        n,
+        |i| json!({"name": "R", "mentors": [targets[i]]}),
+    )
+    .await;
     t.run_pipeline(Duration::from_secs(600)).await;
 
     let writes_done = AtomicBool::new(false);

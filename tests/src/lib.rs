@@ -452,6 +452,37 @@ impl TestApp {
             .expect("drop the test table");
     }
 
+    /// Creates `n` items through the API, 25 to a request (the most one
+    /// create takes), the i-th with `fields(i)`; returns their ids in order.
+    pub async fn create_all(
+        &self,
+        collection: &str,
+        status: &str,
+        n: usize,
+        fields: impl Fn(usize) -> Value,
+    ) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        while ids.len() < n {
+            let batch: Vec<Value> = (ids.len()..(ids.len() + 25).min(n)).map(&fields).collect();
+            let r = self
+                .request(
+                    "POST",
+                    "/v2/content/",
+                    Some(json!({"key": collection, "status": status, "fields": batch})),
+                )
+                .await;
+            assert_eq!(r.status, 202, "create failed: {:?}", r.body);
+            ids.extend(
+                r.body["items"]
+                    .as_array()
+                    .expect("created items")
+                    .iter()
+                    .map(|i| i["meta"]["id"].as_str().expect("an id").to_owned()),
+            );
+        }
+        ids
+    }
+
     /// Creates one item and returns its id.
     pub async fn create(&self, collection: &str, status: &str, fields: Value) -> String {
         let r = self

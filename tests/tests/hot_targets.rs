@@ -26,23 +26,14 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
 
     // 2,000 referrers, 25 to a create (the most one create takes).
     let started = Instant::now();
-    let mut referrers: Vec<String> = Vec::with_capacity(REFERRERS);
-    for batch in 0..REFERRERS / 25 {
-        let fields: Vec<Value> = (0..25)
-            .map(|i| json!({"name": format!("R{}", batch * 25 + i), "mentors": [x]}))
-            .collect();
-        let r = t
-            .request(
-                "POST",
-                "/v2/content/",
-                Some(json!({"key": "people", "status": "published", "fields": fields})),
-            )
-            .await;
-        assert_eq!(r.status, 202, "{:?}", r.body);
-        for item in r.body["items"].as_array().unwrap() {
-            referrers.push(item["meta"]["id"].as_str().unwrap().to_owned());
-        }
-    }
+    let referrers = t
+        .create_all(
+            "people",
+            "published",
+            REFERRERS,
+            |i| json!({"name": format!("R{i}"), "mentors": [x]}),
+        )
+        .await;
     eprintln!("loaded {REFERRERS} referrers in {:?}", started.elapsed());
     assert_eq!(t.referrers("people", &x).await.len(), REFERRERS);
     // Their creation events are not what this test is about.

@@ -167,6 +167,7 @@ fn doc(function: &str) -> Doc {
                 "preview",
                 "order",
                 "levels",
+                "updated_after",
             ],
             headers: &["If-None-Match"],
             errors: &[INVALID],
