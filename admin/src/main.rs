@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Indexed fields.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Dead-letter queues.
     Dlq {
         #[command(subcommand)]
@@ -78,6 +83,28 @@ enum Command {
         until: Option<String>,
         #[arg(long, env = "FOLIO_QUEUE_URL")]
         queue_url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Build the entries of indexed fields that lack them: fields indexed
+    /// on a collection that already had items (listed in the collection's
+    /// `building`), or every indexed field after the organization's
+    /// default locale changed. Waits until the functions' schema cache has
+    /// expired since the schema changed.
+    Build {
+        #[arg(long)]
+        org: String,
+        /// One collection; all of the organization's when omitted.
+        #[arg(long)]
+        collection: Option<String>,
+        /// Rebuild every indexed field, built or not (a repair).
+        #[arg(long)]
+        all: bool,
+        /// The functions' schema cache time.
+        #[arg(long, env = "FOLIO_SCHEMA_CACHE_SECONDS", default_value_t = 30)]
+        settle_seconds: u64,
     },
 }
 
@@ -265,6 +292,34 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             };
             store.put_token(&token.hash(), &record).await?;
             println!("{}", token.expose());
+        }
+        Command::Index {
+            command:
+                IndexCommand::Build {
+                    org,
+                    collection,
+                    all,
+                    settle_seconds,
+                },
+        } => {
+            let org = OrgId::parse(&org).unwrap_or_else(|e| fail(e));
+            let keys = match collection {
+                Some(c) => vec![CollectionKey::parse(&c).unwrap_or_else(|e| fail(e))],
+                None => store
+                    .list_collections(&org)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.key)
+                    .collect(),
+            };
+            let settle = std::time::Duration::from_secs(settle_seconds);
+            for key in keys {
+                let built = store.reindex(&org, &key, all, settle).await?;
+                eprintln!(
+                    "{key}: {} entries removed, {} items indexed",
+                    built.purged, built.items
+                );
+            }
         }
         Command::Dlq {
             command: DlqCommand::Redrive { queue_url, dlq_url },

@@ -1,9 +1,11 @@
 //! `list_scale`: list requests against collections of 1,000, 100,000 and
 //! (with `FOLIO_BENCH_LIST_SIZES`) 1,000,000 items, loaded directly through
 //! the store (`Store::load_items`, batch writes, not HTTP). Per size and
-//! case: p50/p99, DynamoDB read capacity per request, and the heap a
-//! request held at its peak (the bench's counting allocator). Plus pages of
-//! 350 KB items, the memory bound's case.
+//! case (creation order, last-write order, an indexed order, a filter on
+//! an indexed field and, at 1,000, one on an unindexed field): p50/p99,
+//! DynamoDB read capacity per request, and the heap a request held at its
+//! peak (the bench's counting allocator). Plus pages of 350 KB items, the
+//! memory bound's case.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -103,13 +105,15 @@ async fn load(
             json!({"name": "Scale", "fields": [
                 {"key": "name", "type": "text", "required": true},
                 {"key": "role", "type": "dropdown", "options": ["engineer", "designer"]},
-                {"key": "age", "type": "number"},
+                {"key": "age", "type": "number", "indexed": true},
+                {"key": "city", "type": "text", "indexed": true},
                 {"key": "bio", "type": "long_text"}
             ]}),
         )
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let collection = CollectionKey::parse(&key).unwrap();
+    let indexing = b.t.app.indexing(&b.t.org, &collection).await.unwrap();
     let started = Instant::now();
     // In slices, so a million records never sit in memory at once.
     const SLICE: usize = 10_000;
@@ -118,7 +122,7 @@ async fn load(
         let records: Vec<ItemRecord> = (done..(done + SLICE).min(n))
             .map(|i| record(b, &collection, i, item(i)))
             .collect();
-        b.t.app.store.load_items(&records).await.unwrap();
+        b.t.app.store.load_items(&records, &indexing).await.unwrap();
         done += records.len();
         if n >= 100_000 && done % 50_000 == 0 {
             eprintln!(
@@ -167,6 +171,7 @@ pub async fn list_scale(sizes: &[usize], requests: usize) -> Value {
                     json!(if i % 3 == 0 { "designer" } else { "engineer" }),
                 ),
                 ("age".to_owned(), json!(i % 90)),
+                ("city".to_owned(), json!(format!("city {}", i % 10))),
                 ("bio".to_owned(), json!("x".repeat(200))),
             ])
         })
@@ -183,8 +188,16 @@ pub async fn list_scale(sizes: &[usize], requests: usize) -> Value {
             measure(&b, &pages(""), requests).await,
         );
         cases.insert(
-            "indexed_order".into(),
+            "updated_order".into(),
             measure(&b, &pages("&order=-updated_at"), requests).await,
+        );
+        cases.insert(
+            "indexed_order".into(),
+            measure(&b, &pages("&order=-age"), requests).await,
+        );
+        cases.insert(
+            "indexed_filter".into(),
+            measure(&b, &pages("&fields.city=city%203"), requests).await,
         );
         if n <= 1_000 {
             cases.insert(

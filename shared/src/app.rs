@@ -13,6 +13,7 @@ use crate::auth::{Principal, Token, TokenRecord};
 use crate::error::{Error, FieldErrors};
 use crate::ids::{CollectionKey, OrgId};
 use crate::schema::{Collection, Org};
+use crate::store::entries::Indexing;
 use crate::store::Store;
 
 /// Settings, from the environment (`template.yaml` sets them).
@@ -28,6 +29,10 @@ pub struct Config {
     pub schema_ttl: Duration,
     /// `FOLIO_RETENTION_DAYS` (default 30): how long deleted items are kept.
     pub retention_days: i64,
+    /// `FOLIO_MEMORY_LIST_MAX_ITEMS` (default 10,000): the largest
+    /// collection a list filtered or ordered by unindexed fields reads into
+    /// memory; above it such a list is a 400 naming the field to index.
+    pub memory_list_max: usize,
 }
 
 impl Config {
@@ -48,6 +53,7 @@ impl Config {
             token_ttl: Duration::from_secs(num("FOLIO_TOKEN_CACHE_SECONDS", 60)?),
             schema_ttl: Duration::from_secs(num("FOLIO_SCHEMA_CACHE_SECONDS", 30)?),
             retention_days: num("FOLIO_RETENTION_DAYS", 30)? as i64,
+            memory_list_max: num("FOLIO_MEMORY_LIST_MAX_ITEMS", 10_000)? as usize,
         })
     }
 }
@@ -208,6 +214,17 @@ impl App {
             .ok_or(Error::NotFound)?;
         self.collections.put(cache_key, c.clone());
         Ok(c)
+    }
+
+    /// The indexed fields a write to `key`'s items keeps entries for, as
+    /// the cached schema says (none for a collection no longer defined:
+    /// its items can only leave).
+    pub async fn indexing(&self, org: &OrgId, key: &CollectionKey) -> Result<Indexing, Error> {
+        match self.collection(org, key, false).await {
+            Ok(c) => Ok(Indexing::of(&self.org(org).await?, &c)),
+            Err(Error::NotFound) => Ok(Indexing::none()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Checks a request against a collection's schema: against the cached

@@ -27,6 +27,9 @@ pub const FIELD_TYPES: [&str; 11] = [
     "reference",
     "page_reference",
 ];
+/// Fields of one collection that may be `indexed`: each costs an index
+/// entry written with every item write that changes it.
+pub const MAX_INDEXED: usize = 5;
 /// Characters in a collection's `name` and in a field's `label`.
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
@@ -103,6 +106,23 @@ impl FieldType {
         }
     }
 
+    /// Whether `indexed: true` applies: one scalar value per item, ordered
+    /// and compared as `order=` and `fields.<name>=` read it (long texts,
+    /// media and lists are not).
+    pub fn indexable(&self) -> bool {
+        match self {
+            FieldType::Text
+            | FieldType::Number
+            | FieldType::Boolean
+            | FieldType::Date
+            | FieldType::Datetime
+            | FieldType::Dropdown { .. } => true,
+            FieldType::Reference { many, .. } => !many,
+            FieldType::LongText | FieldType::Html | FieldType::Media => false,
+            FieldType::PageReference { .. } => false,
+        }
+    }
+
     fn is_textual(&self) -> bool {
         matches!(
             self,
@@ -129,6 +149,9 @@ pub struct Field {
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub pattern: Option<Pattern>,
+    /// Listings ordered or filtered by this field are served by DynamoDB
+    /// (`store::entries`).
+    pub indexed: bool,
 }
 
 /// A collection definition as clients send and read it; every rule is flat
@@ -164,6 +187,11 @@ pub struct FieldSpec {
     pub many: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_delete: Option<OnDelete>,
+    /// `order=<key>` and `fields.<key>=` are served by an index (text,
+    /// number, boolean, date, datetime, dropdown and single reference
+    /// fields; at most 5 per collection).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub indexed: bool,
 }
 
 /// The body of `PUT /v2/collections/{collection_key}/`.
@@ -187,9 +215,45 @@ pub struct Collection {
     pub fields: Vec<Field>,
     pub created_at: String,
     pub updated_at: String,
+    /// Indexed fields whose entries are still being built (`folio-admin
+    /// reindex`): listings by them are served from memory meanwhile.
+    pub building: BTreeSet<FieldKey>,
+    /// The organization's default locale when the entries were built: a
+    /// localized organization's entries hold that locale's values.
+    pub index_locale: Option<Locale>,
 }
 
 impl Collection {
+    /// The fields every item write keeps index entries for.
+    pub fn indexed_fields(&self) -> impl Iterator<Item = &Field> {
+        self.fields.iter().filter(|f| f.indexed)
+    }
+
+    /// Whether listings by `field` in `locale` (None: the default) are
+    /// served by its index: indexed, built, and built in the organization's
+    /// default locale as it is now.
+    pub fn index_serves(&self, field: &str, org: &Org, locale: Option<&Locale>) -> bool {
+        self.field(field)
+            .is_some_and(|f| f.indexed && !self.building.contains(&f.key))
+            && self.index_locale == org.default_locale
+            && locale.is_none_or(|l| Some(l) == org.default_locale.as_ref())
+    }
+
+    /// The fields of `self` (the new schema) whose entries must be built
+    /// before its index serves them, given the schema it replaces: newly
+    /// indexed fields, those whose type changed, and those still building.
+    pub fn to_build(&self, old: &Collection) -> BTreeSet<FieldKey> {
+        self.indexed_fields()
+            .filter(|f| {
+                let ready = old.field(f.key.as_str()).is_some_and(|o| {
+                    o.indexed && o.kind.name() == f.kind.name() && !old.building.contains(&o.key)
+                });
+                !ready
+            })
+            .map(|f| f.key.clone())
+            .collect()
+    }
+
     pub fn field(&self, key: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.key.as_str() == key)
     }
@@ -227,6 +291,7 @@ impl Field {
             min: self.min,
             max: self.max,
             pattern: self.pattern.as_ref().map(|p| p.source.clone()),
+            indexed: self.indexed,
             ..FieldSpec::default()
         };
         match &self.kind {
@@ -373,7 +438,17 @@ pub fn parse_collection(
                 }
             },
         };
+        if f.indexed && !kind.indexable() {
+            push(
+                "indexed",
+                format!(
+                    "A {} field cannot be indexed; index text, number, boolean, date, datetime, dropdown or single reference fields.",
+                    if matches!(kind, FieldType::Reference { many: true, .. }) { "many-reference" } else { kind.name() }
+                ),
+            );
+        }
         fields.push(Field {
+            indexed: f.indexed,
             key,
             label: f.label.clone(),
             kind,
@@ -385,6 +460,14 @@ pub fn parse_collection(
             pattern,
         });
     }
+    if fields.iter().filter(|f| f.indexed).count() > MAX_INDEXED {
+        errors.insert(
+            "fields".into(),
+            vec![format!(
+                "At most {MAX_INDEXED} fields of a collection may be indexed."
+            )],
+        );
+    }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
@@ -395,6 +478,8 @@ pub fn parse_collection(
         fields,
         created_at,
         updated_at,
+        building: BTreeSet::new(),
+        index_locale: None,
     };
     let size = collection.name.len()
         + collection.description.as_ref().map_or(0, String::len)

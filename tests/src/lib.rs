@@ -132,6 +132,7 @@ pub fn test_config(table: &str) -> Config {
         token_ttl: Duration::from_secs(60),
         schema_ttl: Duration::from_secs(30),
         retention_days: 30,
+        memory_list_max: 10_000,
     }
 }
 

@@ -416,6 +416,7 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
             now: &now,
             expected: None,
             request_id: "req-lost-response",
+            indexing: &folio::store::entries::Indexing::none(),
         };
         let first = t.app.store.soft_delete(&w, 3600).await.unwrap();
         // The SDK's retry of the same request, after the first one landed.
@@ -436,6 +437,7 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
         now: &now,
         expected: None,
         request_id: "req-other",
+        indexing: &folio::store::entries::Indexing::none(),
     };
     t.app.store.soft_delete(&w, 3600).await.unwrap();
     assert!(t.app.store.soft_delete(&w, 3600).await.is_ok());

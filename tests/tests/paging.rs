@@ -1,7 +1,8 @@
-//! Listings paged by DynamoDB (`store::pages`), against DynamoDB Local:
-//! pages by number and by cursor equal the pages of the full set sorted in
-//! memory (a model), also while items change between pages; and page 1 of
-//! a large collection reads only the page.
+//! Listings paged by DynamoDB (`store::pages`, `store::entries`), against
+//! DynamoDB Local: pages by number and by cursor, in creation and last-write
+//! order, by indexed fields and filtered on one, equal the pages of the full
+//! set sorted in memory (a model), also while items change between pages;
+//! and page 1 of a large collection reads only the page.
 
 #![recursion_limit = "256"]
 
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 
 use folio::content::{ItemRecord, Status};
 use folio::ids::{CollectionKey, ItemId};
+use folio::store::entries::Indexing;
 use folio_tests::{folio, TestApp};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -18,6 +20,9 @@ fn record(t: &TestApp, collection: &str, status: Status, updated_at: &str, n: us
     let fields = BTreeMap::from([("name".to_owned(), json!(format!("item {n}")))]);
     ItemRecord::new(&t.org, &collection, status, updated_at, fields)
 }
+
+/// Values of the model's indexed fields: a few, so that ties are common.
+const TAGS: [&str; 3] = ["alpha", "beta", "b"];
 
 fn ids(r: &Value, collection: &str) -> Vec<String> {
     r["data"][collection]
@@ -42,7 +47,11 @@ async fn page_1_of_5000_items_reads_only_the_page() {
         })
         .collect();
     let started = std::time::Instant::now();
-    t.app.store.load_items(&records).await.unwrap();
+    t.app
+        .store
+        .load_items(&records, &Indexing::none())
+        .await
+        .unwrap();
     eprintln!("loaded 5,000 items in {:?}", started.elapsed());
     // Creation order is id order (ids made in one millisecond order by
     // their random part).
@@ -128,7 +137,11 @@ async fn a_cursor_from_before_updated_after_is_an_empty_page_not_an_error() {
             )
         })
         .collect();
-    t.app.store.load_items(&records).await.unwrap();
+    t.app
+        .store
+        .load_items(&records, &Indexing::none())
+        .await
+        .unwrap();
     let r = t
         .request(
             "GET",
@@ -168,25 +181,54 @@ async fn a_cursor_from_before_updated_after_is_an_empty_page_not_an_error() {
     assert_eq!(r.body["meta"]["count"], 3);
 }
 
+/// An order a listing asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Created,
+    Updated,
+    /// By the indexed number field `rank`.
+    Rank,
+    /// By the indexed text field `tag`.
+    Tag,
+}
+
 /// What a listing asks for.
 #[derive(Debug, Clone)]
 struct Listing {
-    updated: bool,
+    order: Order,
     descending: bool,
     preview: bool,
     page_size: usize,
+    /// `fields.rank=` (true) or `fields.tag=` (false), and the value.
+    filter: Option<(bool, String)>,
+}
+
+/// A field's value in the model's sort key: its order is the field's
+/// (ranks are small whole numbers, tags lowercase words), missing last.
+fn model_value(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Number(n)) => format!("{:03}", n.as_u64().unwrap()),
+        Some(Value::String(s)) => s.clone(),
+        _ => "~".into(),
+    }
 }
 
 impl Listing {
     fn query(&self) -> String {
-        let order = match (self.updated, self.descending) {
-            (false, false) => "created_at",
-            (false, true) => "-created_at",
-            (true, false) => "updated_at",
-            (true, true) => "-updated_at",
+        let order = match self.order {
+            Order::Created => "created_at",
+            Order::Updated => "updated_at",
+            Order::Rank => "rank",
+            Order::Tag => "tag",
+        };
+        let dash = if self.descending { "-" } else { "" };
+        let filter = match &self.filter {
+            Some((true, v)) => format!("&fields.rank={v}"),
+            Some((false, v)) => format!("&fields.tag={v}"),
+            None => String::new(),
         };
         format!(
-            "order={order}&page_size={}&preview={}",
+            "order={dash}{order}&page_size={}&preview={}{filter}",
             self.page_size,
             u8::from(self.preview)
         )
@@ -195,9 +237,16 @@ impl Listing {
     /// The sort key of an item in this listing, None when it is not listed.
     fn key(&self, i: &ItemRecord) -> Option<String> {
         let listed = i.deleted_at.is_none() && (self.preview || i.status == Status::Published);
-        listed.then(|| match self.updated {
-            false => i.id.to_string(),
-            true => format!("{}#{}", i.updated_at, i.id),
+        let matched = match &self.filter {
+            None => true,
+            Some((true, v)) => i.fields.get("rank") == Some(&json!(v.parse::<u64>().unwrap())),
+            Some((false, v)) => i.fields.get("tag") == Some(&json!(v)),
+        };
+        (listed && matched).then(|| match self.order {
+            Order::Created => i.id.to_string(),
+            Order::Updated => format!("{}#{}", i.updated_at, i.id),
+            Order::Rank => format!("{}\u{0}{}", model_value(i.fields.get("rank")), i.id),
+            Order::Tag => format!("{}\u{0}{}", model_value(i.fields.get("tag")), i.id),
         })
     }
 
@@ -222,15 +271,42 @@ enum Change {
     Toggle(usize),
     Delete(usize),
     Restore(usize),
+    /// PATCH `rank` (None: remove it).
+    Rerank(usize, Option<u8>),
+    /// PUT every field, `tag` changed (None: without it).
+    Retag(usize, Option<usize>),
 }
 
 fn listing() -> impl Strategy<Value = Listing> {
-    (any::<bool>(), any::<bool>(), any::<bool>(), 1usize..6).prop_map(
-        |(updated, descending, preview, page_size)| Listing {
-            updated,
-            descending,
-            preview,
-            page_size,
+    let order = prop_oneof![
+        Just(Order::Created),
+        Just(Order::Updated),
+        Just(Order::Rank),
+        Just(Order::Tag),
+    ];
+    let filter = proptest::option::weighted(
+        0.4,
+        prop_oneof![
+            (0u8..4).prop_map(|r| (true, r.to_string())),
+            (0..TAGS.len()).prop_map(|t| (false, TAGS[t].to_owned())),
+        ],
+    );
+    (order, any::<bool>(), any::<bool>(), 1usize..6, filter).prop_map(
+        |(order, descending, preview, page_size, filter)| {
+            // A filter is served with creation order or its own field's.
+            let order = match (&filter, order) {
+                (Some(_), Order::Updated) => Order::Created,
+                (Some((true, _)), Order::Tag) => Order::Rank,
+                (Some((false, _)), Order::Rank) => Order::Tag,
+                (_, o) => o,
+            };
+            Listing {
+                order,
+                descending,
+                preview,
+                page_size,
+                filter,
+            }
         },
     )
 }
@@ -241,6 +317,8 @@ fn change() -> impl Strategy<Value = Change> {
         (0usize..64).prop_map(Change::Toggle),
         (0usize..64).prop_map(Change::Delete),
         (0usize..64).prop_map(Change::Restore),
+        (0usize..64, proptest::option::of(0u8..4)).prop_map(|(i, r)| Change::Rerank(i, r)),
+        (0usize..64, proptest::option::of(0..TAGS.len())).prop_map(|(i, t)| Change::Retag(i, t)),
     ]
 }
 
@@ -285,6 +363,14 @@ async fn apply(t: &TestApp, collection: &str, ids: &[ItemId], change: &Change) {
             ("PATCH", path(*i), Some(json!({"status": status})))
         }
         Change::Delete(i) => ("DELETE", path(*i), None),
+        Change::Rerank(i, rank) => ("PATCH", path(*i), Some(json!({"fields": {"rank": rank}}))),
+        Change::Retag(i, tag) => {
+            let mut fields = json!({"name": format!("retagged {i}"), "rank": 1});
+            if let Some(t) = tag {
+                fields["tag"] = json!(TAGS[*t]);
+            }
+            ("PUT", path(*i), Some(json!({"fields": fields})))
+        }
         Change::Restore(i) => (
             "POST",
             format!("/v2/content/{collection}/{}/restore/", ids[i % ids.len()]),
@@ -303,14 +389,19 @@ async fn apply(t: &TestApp, collection: &str, ids: &[ItemId], change: &Change) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
-    /// Random items (drafts and published, write times with ties), random
-    /// listings: pages by number equal the model's slices with Butter's
-    /// meta; a walk by cursor, with items renamed, (un)published, deleted
-    /// and restored between pages, shows after each cursor exactly the
-    /// model's next entries at that moment.
+    /// Random items (drafts and published, write times with ties, indexed
+    /// values with ties or missing), random listings (creation, last-write
+    /// and indexed orders, filters on indexed fields): pages by number
+    /// equal the model's slices with Butter's meta; a walk by cursor, with
+    /// items renamed, (un)published, re-ranked and re-tagged (PATCH, PUT),
+    /// deleted and restored between pages, shows after each cursor exactly
+    /// the model's next entries at that moment.
     #[test]
     fn pages_equal_the_sorted_full_set(
-        statuses in proptest::collection::vec((any::<bool>(), 0u8..4), 1..30),
+        statuses in proptest::collection::vec(
+            (any::<bool>(), 0u8..4, proptest::option::of(0u8..4), proptest::option::of(0..TAGS.len())),
+            1..30,
+        ),
         listings in proptest::collection::vec(listing(), 1..4),
         changes in proptest::collection::vec(proptest::option::of(change()), 0..12),
     ) {
@@ -318,20 +409,30 @@ proptest! {
             let t = shared_app().await;
             let key = format!("c{}", ItemId::new().to_string().to_lowercase());
             let r = t.put_collection(&key, json!({"name": "Paged", "fields": [
-                {"key": "name", "type": "text", "required": true}
+                {"key": "name", "type": "text", "required": true},
+                {"key": "rank", "type": "number", "indexed": true},
+                {"key": "tag", "type": "text", "indexed": true}
             ]})).await;
             assert_eq!(r.status, 201, "{:?}", r.body);
             let collection = CollectionKey::parse(&key).unwrap();
             let records: Vec<ItemRecord> = statuses
                 .iter()
                 .enumerate()
-                .map(|(n, (published, slot))| {
+                .map(|(n, (published, slot, rank, tag))| {
                     let status = if *published { Status::Published } else { Status::Draft };
                     let at = format!("2026-01-01T00:00:0{slot}.000000Z");
-                    record(t, &key, status, &at, n)
+                    let mut r = record(t, &key, status, &at, n);
+                    if let Some(rank) = rank {
+                        r.fields.insert("rank".into(), json!(rank));
+                    }
+                    if let Some(tag) = tag {
+                        r.fields.insert("tag".into(), json!(TAGS[*tag]));
+                    }
+                    r
                 })
                 .collect();
-            t.app.store.load_items(&records).await.unwrap();
+            let indexing = t.app.indexing(&t.org, &collection).await.unwrap();
+            t.app.store.load_items(&records, &indexing).await.unwrap();
             let item_ids: Vec<ItemId> = records.iter().map(|r| r.id).collect();
 
             for l in &listings {

@@ -44,6 +44,7 @@ pub fn to_json(c: &Collection) -> Value {
         "name": c.name,
         "description": c.description,
         "fields": c.specs(),
+        "building": c.building,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })
@@ -61,11 +62,8 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     let org = &call.principal.org;
     // Operation limits bind here too: defining a collection is a create,
     // changing one an update.
-    let exists = app
-        .store
-        .get_collection(org, &collection.key)
-        .await?
-        .is_some();
+    let old = app.store.get_collection(org, &collection.key).await?;
+    let exists = old.is_some();
     let op = if exists {
         Operation::Update
     } else {
@@ -91,6 +89,20 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
+    // A new collection's indexes serve at once: it has no items, and no
+    // instance holds an older schema of it. Fields indexed on an existing
+    // collection are built by `folio-admin reindex` (store::entries).
+    let collection = match &old {
+        None => Collection {
+            index_locale: app.org(org).await?.default_locale,
+            ..collection
+        },
+        Some(old) => Collection {
+            building: collection.to_build(old),
+            index_locale: old.index_locale.clone(),
+            ..collection
+        },
+    };
     let (created, created_at) = app.store.put_collection(org, &collection, exists).await?;
     app.forget_collection(org, &collection.key);
     let stored = Collection {

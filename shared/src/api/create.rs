@@ -14,6 +14,7 @@ use crate::content::{validate_full, ItemRecord, OutRef, Status, Validated};
 use crate::error::Error;
 use crate::http::{json_response, serve, Call, Route};
 use crate::ids::CollectionKey;
+use crate::store::entries::Indexing;
 use crate::store::{now_epoch, Created, Idempotency};
 
 pub const MAX_ITEMS: usize = 25;
@@ -107,13 +108,15 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             }
         })
         .collect();
-    let items: Vec<Validated> = app
+    let (items, indexing): (Vec<Validated>, Indexing) = app
         .validate(&org_id, &key, |collection, errors| {
-            body.fields
+            let items = body
+                .fields
                 .iter()
                 .zip(&prefixes)
                 .map(|(v, p)| validate_full(&org, collection, v, p, errors))
-                .collect()
+                .collect();
+            (items, Indexing::of(&org, collection))
         })
         .await?;
 
@@ -149,6 +152,7 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             &prefixes,
             idempotency.as_ref(),
             &call.request_id,
+            &indexing,
         )
         .await?;
     if let Created::Replayed(stored) = created {

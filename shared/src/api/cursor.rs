@@ -11,8 +11,9 @@ use crate::error::Error;
 use crate::ids::ItemId;
 use crate::store::pages::Sorted;
 
-/// Longest `cursor` accepted (the longest one issued is under 100).
-const MAX_CURSOR: usize = 200;
+/// Longest `cursor` accepted (the longest one issued, an indexed text
+/// value of `entries::MAX_VALUE_BYTES`, is under 800).
+const MAX_CURSOR: usize = 1_000;
 /// Width of a stored timestamp (`api::format_time`).
 const TIME_WIDTH: usize = "2026-11-29T08:53:10.123456Z".len();
 
@@ -24,12 +25,16 @@ pub struct Cursor {
     pub after: String,
 }
 
-fn code(sorted: Sorted, descending: bool) -> &'static str {
-    match (sorted, descending) {
-        (Sorted::Created, false) => "c",
-        (Sorted::Created, true) => "-c",
-        (Sorted::Updated, false) => "u",
-        (Sorted::Updated, true) => "-u",
+fn code(sorted: &Sorted, descending: bool) -> String {
+    let order = match sorted {
+        Sorted::Created => "c".to_owned(),
+        Sorted::Updated => "u".to_owned(),
+        Sorted::Field(f) => format!("f.{f}"),
+    };
+    if descending {
+        format!("-{order}")
+    } else {
+        order
     }
 }
 
@@ -39,7 +44,7 @@ fn bad(msg: &str) -> Error {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        let raw = format!("1:{}:{}", code(self.sorted, self.descending), self.after);
+        let raw = format!("1:{}:{}", code(&self.sorted, self.descending), self.after);
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -56,16 +61,24 @@ impl Cursor {
         else {
             return Err(unreadable());
         };
-        if order != code(sorted, descending) {
+        if order != code(&sorted, descending) {
             return Err(bad(
                 "This cursor belongs to a listing in another order; send the same order with it.",
             ));
         }
-        let well_formed = match sorted {
+        let well_formed = match &sorted {
             Sorted::Created => ItemId::parse(after).is_ok(),
             Sorted::Updated => after.split_once('#').is_some_and(|(t, id)| {
                 t.len() == TIME_WIDTH
                     && super::parse_time(t).as_deref() == Some(t)
+                    && ItemId::parse(id).is_ok()
+            }),
+            // An encoded value (`entries::encode`), then the id.
+            Sorted::Field(_) => after.rsplit_once('#').is_some_and(|(v, id)| {
+                v.starts_with(['n', 's', 'b', 'z', 'x'])
+                    && v[1..]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '+')
                     && ItemId::parse(id).is_ok()
             }),
         };
@@ -107,6 +120,19 @@ mod tests {
             Cursor::decode(&created.encode(), Sorted::Created, false).unwrap(),
             created
         );
+        let age = Sorted::Field(crate::ids::FieldKey::parse("age").unwrap());
+        let by_age = Cursor {
+            sorted: age.clone(),
+            descending: true,
+            after: format!("n{}#{ID}", "c0".repeat(8)),
+        };
+        assert_eq!(
+            Cursor::decode(&by_age.encode(), age.clone(), true).unwrap(),
+            by_age
+        );
+        let name = Sorted::Field(crate::ids::FieldKey::parse("name").unwrap());
+        assert!(Cursor::decode(&by_age.encode(), name, true).is_err());
+        assert!(Cursor::decode(&by_age.encode(), age, false).is_err());
     }
 
     #[test]
@@ -115,15 +141,18 @@ mod tests {
         for s in [
             "".to_owned(),
             "not base64!".to_owned(),
-            "x".repeat(300),
+            "x".repeat(1_100),
             forge("1:c:not-an-id"),
             forge("2:c:01JF0000000000000000000000"),
             forge("1:u:01JF0000000000000000000000"),
             forge("1:u:2026-13-29T08:53:10.123456Z#01JF0000000000000000000000"),
             forge("1:u:2026-11-29T08:53:10Z#01JF0000000000000000000000"),
+            forge("1:f.age:q12#01JF0000000000000000000000"),
+            forge("1:f.age:n12#not-an-id"),
             URL_SAFE_NO_PAD.encode([0xff, 0xfe]),
         ] {
-            for sorted in [Sorted::Created, Sorted::Updated] {
+            let age = Sorted::Field(crate::ids::FieldKey::parse("age").unwrap());
+            for sorted in [Sorted::Created, Sorted::Updated, age] {
                 assert!(Cursor::decode(&s, sorted, false).is_err(), "{s}");
             }
         }

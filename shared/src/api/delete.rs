@@ -1,10 +1,10 @@
 //! `DELETE /v2/content/{collection_key}/{item_id}/` and
-//! `POST /v2/content/{collection_key}/batch-delete/`. Both go through
-//! `delete_one`, so a batch deletes exactly as single deletes do.
+//! `POST /v2/content/{collection_key}/batch-delete/`. A batch deletes each
+//! item exactly as a single delete does (`Store::soft_delete_many`: the
+//! same conditions, in shared transactions, one by one when one fails).
 
 use std::convert::Infallible;
 
-use futures::stream::{self, StreamExt};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
@@ -29,9 +29,6 @@ pub const BATCH: Route = Route {
 };
 
 pub const MAX_BATCH: usize = 100;
-/// Deletes in flight at once in a batch: enough to finish 100 in a few
-/// round trips, few enough not to trip DynamoDB's per-partition limits.
-pub const BATCH_CONCURRENCY: usize = 25;
 
 /// Soft-deletes one item.
 pub async fn delete_one(
@@ -43,6 +40,7 @@ pub async fn delete_one(
 ) -> Result<Written, Error> {
     let now = super::now();
     let org = &call.principal.org;
+    let indexing = app.indexing(org, key).await?;
     let w = ItemWrite {
         org,
         collection: key,
@@ -50,24 +48,28 @@ pub async fn delete_one(
         now: &now,
         expected,
         request_id: &call.request_id,
+        indexing: &indexing,
     };
     app.store
         .soft_delete(&w, app.config.retention_days * 86_400)
         .await
-        .map_err(|e| match e {
-            // Name only the referrers this token may read; count them all.
-            Error::Referenced { by, total } => Error::Referenced {
-                by: by
-                    .into_iter()
-                    .filter(|r| {
-                        CollectionKey::parse(&r.collection)
-                            .is_ok_and(|c| call.principal.may_read(&c))
-                    })
-                    .collect(),
-                total,
-            },
-            e => e,
-        })
+        .map_err(|e| shown_referrers(call, e))
+}
+
+/// Names only the referrers this token may read; counts them all.
+fn shown_referrers(call: &Call, e: Error) -> Error {
+    match e {
+        Error::Referenced { by, total } => Error::Referenced {
+            by: by
+                .into_iter()
+                .filter(|r| {
+                    CollectionKey::parse(&r.collection).is_ok_and(|c| call.principal.may_read(&c))
+                })
+                .collect(),
+            total,
+        },
+        e => e,
+    }
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
@@ -119,26 +121,51 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
             unique.push(id);
         }
     }
-    let key = &key;
-    let call = &call;
-    let results: Vec<(usize, String, Result<Written, Error>)> =
-        stream::iter(unique.into_iter().enumerate())
-            .map(|(i, raw)| async move {
-                let result = match ItemId::parse(&raw) {
-                    Ok(id) => delete_one(app, call, key, id, None).await,
-                    Err(_) => Err(Error::NotFound),
-                };
-                (i, raw, result)
-            })
-            .buffer_unordered(BATCH_CONCURRENCY)
-            .collect()
-            .await;
-    let mut results = results;
-    results.sort_by_key(|(i, _, _)| *i);
+    let now = super::now();
+    let org = &call.principal.org;
+    let indexing = app.indexing(org, &key).await?;
+    let parsed: Vec<(String, Option<ItemId>)> = unique
+        .into_iter()
+        .map(|raw| {
+            let id = ItemId::parse(&raw).ok();
+            (raw, id)
+        })
+        .collect();
+    let ws: Vec<ItemWrite<'_>> = parsed
+        .iter()
+        .filter_map(|(_, id)| *id)
+        .map(|id| ItemWrite {
+            org,
+            collection: &key,
+            id,
+            now: &now,
+            expected: None,
+            request_id: &call.request_id,
+            indexing: &indexing,
+        })
+        .collect();
+    let mut written = app
+        .store
+        .soft_delete_many(&ws, app.config.retention_days * 86_400)
+        .await
+        .into_iter();
+    let results: Vec<(String, Result<Written, Error>)> = parsed
+        .into_iter()
+        .map(|(raw, id)| {
+            let result = match id {
+                Some(_) => written
+                    .next()
+                    .unwrap_or_else(|| Err(Error::internal("a batch delete result is missing")))
+                    .map_err(|e| shown_referrers(&call, e)),
+                None => Err(Error::NotFound),
+            };
+            (raw, result)
+        })
+        .collect();
 
     let mut deleted = 0;
     let mut errors = Vec::new();
-    for (_, raw, result) in results {
+    for (raw, result) in results {
         match result {
             Ok(_) => deleted += 1,
             Err(Error::NotFound) => errors.push(format!("Content object: \"{raw}\" doesn't exist")),

@@ -596,9 +596,10 @@ fn parameters() -> Value {
         "page": query("page", "Page number, from 1.", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
         "page_size": query("page_size", "Items per page (per collection with keys=).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
         "cursor": query("cursor", "Continue a listing after its last page: `meta.next_cursor` as it came \
-            (lists in created_at or updated_at order without field filters; one collection). \
-            Not with `page`; the same `order` as the page that gave it.",
-            json!({"type": "string", "maxLength": 200})),
+            (lists in created_at or updated_at order without field filters, or ordered or filtered \
+            by one indexed field; one collection). Not with `page`; the same `order` and filter \
+            as the page that gave it.",
+            json!({"type": "string", "maxLength": 1000})),
         "trash_page_size": {"name": "page_size", "in": "query", "required": false,
             "description": "Deleted items per page.",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
@@ -610,7 +611,9 @@ fn parameters() -> Value {
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
         "locale": query("locale", "One of the organization's locales; missing translations fall back to the default.", json!({"type": "string"})),
         "preview": query("preview", "1: drafts too (never cached).", json!({"type": "string", "enum": ["0", "1", "true", "false"]})),
-        "order": query("order", "A field, created_at, updated_at or id; `-` first for descending.", json!({"type": "string"})),
+        "order": query("order", "A field, created_at, updated_at or id; `-` first for descending (the exact \
+            reverse: equal values newest first). Fields marked `indexed` are ordered by DynamoDB; others \
+            in memory.", json!({"type": "string"})),
         "levels": query("levels", "Depth to which references are expanded; deeper ones render as links.", json!({"type": "integer", "minimum": 1, "maximum": 5, "default": 2})),
         "keys": {"name": "keys", "in": "query", "required": true,
             "description": "Comma-separated collection keys (at most 10), or `<key>[_id=<id>]` for one item.",
@@ -648,6 +651,8 @@ fn response_schemas() -> Value {
         "Collection": {"type": "object", "required": ["key", "name", "fields"], "properties": {
             "key": string, "name": string, "description": {"type": ["string", "null"]},
             "fields": {"type": "array", "items": schema_ref("FieldSpec")},
+            "building": {"type": "array", "items": string, "description": "Indexed fields whose \
+                index is still being built: lists by them are served from memory meanwhile."},
             "created_at": time, "updated_at": time}},
         "CollectionList": {"type": "object", "required": ["meta", "data"], "properties": {
             "meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
@@ -681,8 +686,8 @@ fn response_schemas() -> Value {
             "next_page": {"type": ["integer", "null"]},
             "previous_page": {"type": ["integer", "null"]},
             "next_cursor": {"type": ["string", "null"], "description": "Where the next page \
-                starts, when more follow (lists served in created_at or updated_at order; \
-                also when a page stopped short at its 4 MB budget)."}}},
+                starts, when more follow (lists served in created_at or updated_at order, or by \
+                an indexed field; also when a page stopped short at its 4 MB budget)."}}},
         "BatchDeleteBody": {"type": "array", "maxItems": 100, "items": string},
         "BatchDeleted": {"type": "object", "required": ["deletedCount"], "properties": {
             "deletedCount": {"type": "integer"}}},

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::http::{digest, json_response, response_body, serve, set_etag, with_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::{Collection, Org};
+use crate::store::entries::{self, Filter};
 use crate::store::pages::{PageQuery, Sorted};
 
 pub const GET: Route = Route {
@@ -237,26 +238,71 @@ impl ListArgs {
         })
     }
 
-    /// The index order that serves this listing, if one does: creation
-    /// order (`created_at`, `id`, or none given) and last write, either
-    /// way, without field filters; `updated_after` with the last-write order.
-    fn served(&self) -> Option<(Sorted, bool)> {
-        if !self.filters.is_empty() {
-            return None;
-        }
-        let (sorted, desc) = match &self.order {
-            None => (Sorted::Created, false),
-            Some((name, desc)) => match name.as_str() {
-                "created_at" | "id" => (Sorted::Created, *desc),
-                "updated_at" => (Sorted::Updated, *desc),
-                _ => return None,
-            },
+    /// How DynamoDB serves this listing, if it does: creation order
+    /// (`created_at`, `id`, or none given) and last write, either way,
+    /// without field filters (`updated_after` with the last-write order);
+    /// an indexed field's order; one filter on an indexed field, in
+    /// creation order or that field's. Indexes of fields still building, or
+    /// built in another default locale, or read in another `locale`, do not.
+    fn served(
+        &self,
+        collection: &Collection,
+        org: &Org,
+        locale: Option<&Locale>,
+    ) -> Option<Served> {
+        let order = self.order.as_ref().map(|(n, d)| (n.as_str(), *d));
+        let indexed = |name: &str| {
+            collection
+                .field(name)
+                .filter(|_| collection.index_serves(name, org, locale))
         };
-        if self.updated_after.is_some() && sorted != Sorted::Updated {
-            return None;
+        match self.filters.as_slice() {
+            [] => {
+                let (sorted, descending) = match order {
+                    None => (Sorted::Created, false),
+                    Some(("created_at" | "id", d)) => (Sorted::Created, d),
+                    Some(("updated_at", d)) => (Sorted::Updated, d),
+                    Some((name, d)) => (Sorted::Field(indexed(name)?.key.clone()), d),
+                };
+                if self.updated_after.is_some() && sorted != Sorted::Updated {
+                    return None;
+                }
+                Some(Served {
+                    sorted,
+                    descending,
+                    equals: None,
+                })
+            }
+            [(name, want)] if self.updated_after.is_none() => {
+                let field = indexed(name)?;
+                let descending = match order {
+                    None => false,
+                    Some(("created_at" | "id", d)) => d,
+                    Some((o, d)) if o == name => d,
+                    Some(_) => return None,
+                };
+                let equals = match entries::filter(entries::kind_of(&field.kind), want) {
+                    Filter::Prefix(p) => p,
+                    Filter::Nothing => entries::NOTHING.to_owned(),
+                    Filter::Unserved => return None,
+                };
+                Some(Served {
+                    sorted: Sorted::Field(field.key.clone()),
+                    descending,
+                    equals: Some(equals),
+                })
+            }
+            _ => None,
         }
-        Some((sorted, desc))
     }
+}
+
+/// How DynamoDB serves a listing: the index order, its direction, and for
+/// a filter on an indexed field the prefix of its entries' sort keys.
+struct Served {
+    sorted: Sorted,
+    descending: bool,
+    equals: Option<String>,
 }
 
 /// One page of a collection's list, as the query asks: its `meta` (Butter's
@@ -270,13 +316,11 @@ async fn list_page(
 ) -> Result<(Value, Vec<Value>), Error> {
     let collection = app.collection(&org.id, key, false).await?;
     let args = ListArgs::parse(call, &collection)?;
-    match args.served() {
-        Some((sorted, desc)) => {
-            indexed_page(app, call, org, opts, &collection, &args, (sorted, desc)).await
-        }
+    match args.served(&collection, org, opts.view.locale.as_ref()) {
+        Some(served) => indexed_page(app, call, org, opts, &collection, &args, served).await,
         None if call.query("cursor").is_some() => Err(bad(
             "cursor",
-            "A cursor pages lists in created_at or updated_at order without field filters; use page with this one.",
+            "A cursor pages lists in created_at or updated_at order, or by one indexed field, without other filters; use page with this one.",
         )),
         None => memory_page(app, call, org, opts, &collection, &args).await,
     }
@@ -291,11 +335,16 @@ async fn indexed_page(
     opts: &ReadView,
     collection: &Collection,
     args: &ListArgs,
-    (sorted, descending): (Sorted, bool),
+    served: Served,
 ) -> Result<(Value, Vec<Value>), Error> {
+    let Served {
+        sorted,
+        descending,
+        equals,
+    } = served;
     let cursor = call
         .query("cursor")
-        .map(|c| Cursor::decode(c, sorted, descending))
+        .map(|c| Cursor::decode(c, sorted.clone(), descending))
         .transpose()?;
     if cursor.is_some() && call.query("page").is_some() {
         return Err(bad("cursor", "Send page or cursor, not both."));
@@ -308,21 +357,23 @@ async fn indexed_page(
     let query = PageQuery {
         org: &org.id,
         collection: &collection.key,
-        sorted,
+        sorted: sorted.clone(),
         descending,
         preview,
         after: cursor.as_ref().map(|c| c.after.as_str()),
         updated_after: args.updated_after.as_deref(),
+        equals: equals.as_deref(),
         skip,
         take: args.page_size,
     };
-    let count = match &args.updated_after {
-        None => {
-            app.store
-                .count_items(&org.id, &collection.key, preview)
-                .await?
-        }
-        Some(_) => app.store.count_entries(&query).await?,
+    // Every live item has one entry in each order, so the collection's
+    // count is the listing's, unless a range of entries is asked for.
+    let count = if args.updated_after.is_some() || equals.is_some() {
+        app.store.count_entries(&query).await?
+    } else {
+        app.store
+            .count_items(&org.id, &collection.key, preview)
+            .await?
     };
     let count = usize::try_from(count).unwrap_or(usize::MAX);
     // Past the end is an empty page; a deep page short of it costs the keys
@@ -391,7 +442,7 @@ async fn indexed_page(
         .flatten()
         .map(|i| {
             Cursor {
-                sorted,
+                sorted: sorted.clone(),
                 descending,
                 after: entries[i].sort_key.clone(),
             }
@@ -435,8 +486,11 @@ async fn render_page(
         .collect())
 }
 
-/// A page filtered or ordered in memory (field filters, field orders,
-/// `updated_after` in creation order): reads the collection's live items.
+/// A page filtered or ordered in memory (fields not indexed, several
+/// filters, `updated_after` in creation order): reads the collection's
+/// live items with only the values it compares, sorts, then fetches the
+/// page's items by key. Above `memory_list_max` live items it is a 400
+/// naming what to index instead.
 async fn memory_page(
     app: &App,
     call: &Call,
@@ -453,9 +507,35 @@ async fn memory_page(
         order,
     } = args;
     let locale = opts.view.locale.as_ref();
+    let live = app
+        .store
+        .count_items(&org.id, &collection.key, true)
+        .await?;
+    let max = app.config.memory_list_max;
+    if usize::try_from(live).unwrap_or(usize::MAX) > max {
+        return Err(too_many_for_memory(args, collection, org, locale, max));
+    }
+    // The values compared: each named field in the locale read and the
+    // default one (the fallback).
+    let named = filters
+        .iter()
+        .map(|(f, _)| f.as_str())
+        .chain(order.as_ref().map(|(f, _)| f.as_str()));
+    let mut stored: Vec<String> = Vec::new();
+    for f in named.filter(|f| collection.field(f).is_some()) {
+        if org.is_localized() {
+            for l in locale.into_iter().chain(org.default_locale.as_ref()) {
+                stored.push(format!("{l}.{f}"));
+            }
+        } else {
+            stored.push(f.to_owned());
+        }
+    }
+    stored.sort();
+    stored.dedup();
     let mut items: Vec<ItemRecord> = app
         .store
-        .list_live(&org.id, &collection.key)
+        .list_projected(&org.id, &collection.key, &stored)
         .await?
         .into_iter()
         .filter(|i| visible(i, opts.view.preview))
@@ -477,19 +557,27 @@ async fn memory_page(
                     .unwrap_or(Value::Null),
             }
         };
-        // Stable, so equal keys keep creation order.
-        items.sort_by(|a, b| {
-            let o = compare(&sort_key(a), &sort_key(b));
-            if *desc {
-                o.reverse()
-            } else {
-                o
-            }
-        });
+        // Equal values in creation order; `-field` is the exact reverse
+        // of `field` (as an index reads it backwards).
+        items.sort_by(|a, b| compare(&sort_key(a), &sort_key(b)).then_with(|| a.id.cmp(&b.id)));
+        if *desc {
+            items.reverse();
+        }
     }
     let (mut meta, range) = page_meta(items.len(), *page, *page_size);
     meta["next_cursor"] = Value::Null;
-    let page_items: Vec<&ItemRecord> = items[range].iter().collect();
+    let ids: Vec<ItemId> = items[range].iter().map(|i| i.id).collect();
+    drop(items);
+    // The page's items whole; one changed since (deleted, unpublished) is
+    // passed over, as an index page does.
+    let full: Vec<ItemRecord> = app
+        .store
+        .get_listed(&org.id, &collection.key, &ids)
+        .await?
+        .into_iter()
+        .filter(|i| visible(i, opts.view.preview))
+        .collect();
+    let page_items: Vec<&ItemRecord> = full.iter().collect();
     let data = render_page(app, call, org, opts, collection, &page_items).await?;
     if data.len() < page_items.len() {
         return Err(bad(
@@ -498,6 +586,52 @@ async fn memory_page(
         ));
     }
     Ok((meta, data))
+}
+
+/// The 400 of a list that would sort more than `max` items in memory:
+/// it names the parameter to change and the field to index.
+fn too_many_for_memory(
+    args: &ListArgs,
+    collection: &Collection,
+    org: &Org,
+    locale: Option<&Locale>,
+    max: usize,
+) -> Error {
+    let over = format!("This collection has more than {max} items");
+    let serves = |f: &str| collection.index_serves(f, org, locale);
+    let building = |f: &str| collection.building.iter().any(|b| b.as_str() == f);
+    let unindexed = |f: &str| -> String {
+        if building(f) {
+            format!(
+                "{over}, and the index of \"{f}\" is still being built (folio-admin index build)."
+            )
+        } else if collection.field(f).is_some_and(|d| d.indexed) {
+            format!("{over}; the index of \"{f}\" serves the organization's default locale only.")
+        } else {
+            format!("{over}: mark the field \"{f}\" as indexed in the collection to filter or order by it.")
+        }
+    };
+    if let Some((f, _)) = args.filters.iter().find(|(f, _)| !serves(f)) {
+        return bad(&format!("fields.{f}"), &unindexed(f));
+    }
+    if let Some((f, _)) = args
+        .order
+        .as_ref()
+        .filter(|(f, _)| !matches!(f.as_str(), "created_at" | "updated_at" | "id") && !serves(f))
+    {
+        return bad("order", &unindexed(f));
+    }
+    if args.updated_after.is_some() {
+        return bad(
+            "updated_after",
+            &format!("{over}: use updated_after with order=updated_at (or -updated_at)."),
+        );
+    }
+    let first = args.filters.first().map_or("fields", |(f, _)| f.as_str());
+    bad(
+        &format!("fields.{first}"),
+        &format!("{over}: list it with one filter on an indexed field, in creation order or that field's (a text value up to 256 bytes)."),
+    )
 }
 
 fn json_len<T: serde::Serialize>(v: &T) -> usize {

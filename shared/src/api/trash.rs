@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{render, View};
 use crate::http::{json_response, serve, with_etag, Route};
+use crate::store::entries::Indexing;
 use crate::store::{now_epoch, ItemWrite};
 
 pub const LIST: Route = Route {
@@ -78,7 +79,8 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
         let org = &call.principal.org;
         // An item comes back only into a defined collection (one deleted
         // since may be defined again, and its trash then restores).
-        app.collection(org, &key, true).await?;
+        let collection = app.collection(org, &key, true).await?;
+        let indexing = Indexing::of(&app.org(org).await?, &collection);
         let w = ItemWrite {
             org,
             collection: &key,
@@ -86,6 +88,7 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
             now: &now,
             expected: super::update::if_match(&call)?,
             request_id: &call.request_id,
+            indexing: &indexing,
         };
         let version = app.store.restore(&w).await?.version;
         let body = json!({"status": "restored", "meta": {"id": id, "version": version}});

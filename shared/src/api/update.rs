@@ -13,6 +13,7 @@ use crate::content::{validate_full, validate_patch, OutRef, Status};
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, Call, Route};
 use crate::ids::{ItemId, Version};
+use crate::store::entries::Indexing;
 use crate::store::{ItemWrite, Written};
 
 pub const REPLACE: Route = Route {
@@ -87,9 +88,12 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let expected = if_match(&call)?;
     let body: ReplaceBody = call.json()?;
     let org = app.org(&call.principal.org).await?;
-    let validated = app
+    let (validated, indexing) = app
         .validate(&org.id, &key, |collection, errors| {
-            validate_full(&org, collection, &body.fields, "", errors)
+            (
+                validate_full(&org, collection, &body.fields, "", errors),
+                Indexing::of(&org, collection),
+            )
         })
         .await?;
     call.allow_references(&validated.refs)?;
@@ -102,6 +106,7 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         now: &now,
         expected,
         request_id: &call.request_id,
+        indexing: &indexing,
     };
     let written = app
         .store
@@ -120,9 +125,12 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     }
     let org = app.org(&call.principal.org).await?;
     let fields = body.fields.unwrap_or_else(|| json!({}));
-    let patch = app
+    let (patch, indexing) = app
         .validate(&org.id, &key, |collection, errors| {
-            validate_patch(&org, collection, &fields, errors)
+            (
+                validate_patch(&org, collection, &fields, errors),
+                Indexing::of(&org, collection),
+            )
         })
         .await?;
     let all_refs: Vec<OutRef> = patch.refs.values().flatten().cloned().collect();
@@ -136,6 +144,7 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         now: &now,
         expected,
         request_id: &call.request_id,
+        indexing: &indexing,
     };
     let written = app
         .store

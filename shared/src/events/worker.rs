@@ -442,10 +442,20 @@ impl Worker {
             .await?;
         let now = crate::api::now();
         let request_id = format!("job:{}", e.event_id);
+        // Each referrer collection's indexed fields, whose entries move
+        // with the detached values.
+        let mut indexing = std::collections::BTreeMap::new();
+        for (c, _) in &page.referrers {
+            if !indexing.contains_key(c) {
+                indexing.insert(c.clone(), self.store.indexing(&e.org, c).await?);
+            }
+        }
+        let none = crate::store::entries::Indexing::none();
         let results: Vec<Result<Detached, Error>> = stream::iter(&page.referrers)
             .map(|(c, id)| {
+                let ix = indexing.get(c).unwrap_or(&none);
                 self.store
-                    .detach(&e.org, target, (c, id), &now, &request_id)
+                    .detach(&e.org, target, (c, id), &now, &request_id, ix)
             })
             .buffer_unordered(CLEANUP_CONCURRENCY)
             .collect()

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
+use super::entries::{entry_ops, Indexing, Shown};
 use super::expr::Expr;
 use super::keys;
 use super::record::{touch, when_live};
@@ -99,6 +100,7 @@ impl Store {
         referrer: (&CollectionKey, &ItemId),
         now: &str,
         request_id: &str,
+        indexing: &Indexing,
     ) -> Result<Detached, Error> {
         let w = ItemWrite {
             org,
@@ -107,6 +109,7 @@ impl Store {
             now,
             expected: None,
             request_id,
+            indexing,
         };
         let mut attempts = w.attempts("detach");
         let held = |r: &OutRef| {
@@ -151,6 +154,18 @@ impl Store {
             when_live(&mut expr);
             expr.when_equals("version", AttributeValue::N(item.version.to_string()));
             let mut ops = item_ops(&w, expr, &old_refs, &kept, &gone);
+            let after = Shown {
+                fields: &fields,
+                status: item.status,
+            };
+            ops.extend(entry_ops(
+                org,
+                referrer.0,
+                referrer.1,
+                indexing,
+                Some((&item).into()),
+                Some(after),
+            ));
             let mut still_deleted = Expr::new();
             let pk = still_deleted.name(keys::PK);
             let deleted = still_deleted.name("deleted_at");

@@ -53,6 +53,8 @@ pub(crate) enum Role {
     Edge,
     /// A count shard (`store::pages`); written without a condition.
     Count,
+    /// An indexed field's entry (`store::entries`); written without a condition.
+    Entry,
     /// A deleted item whose references are being cleaned up: must still
     /// be deleted (or gone), so that a concurrent restore wins.
     StillDeleted,
@@ -280,7 +282,7 @@ impl Store {
                 }
                 Role::Link(t) => missing.push(t.clone()),
                 Role::Release(t) => gone.push(t.clone()),
-                Role::Edge | Role::Count => {}
+                Role::Edge | Role::Count | Role::Entry => {}
                 Role::StillDeleted => restored = true,
             }
         }

@@ -9,6 +9,7 @@
 //! | idempotency key | `IDEM#<token hash>#<key>`       | `IDEM`          |
 //! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
 //! | count shard     | `COUNT#<org>#<collection>`      | `SHARD#<nn>`    |
+//! | index entry     | the item's pk                   | `IDX#<field>`   |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
 //! | webhook attempt | `WHLOG#<org>#<webhook id>#<log id>` | `ATTEMPT#<ulid>` |
@@ -27,6 +28,11 @@
 //! splits published items from drafts: a published listing is one Query, a
 //! preview listing merges the two partitions. An item's count is kept in
 //! `COUNT#<org>#<collection>` / `SHARD#<nn>` (see `store::pages`).
+//!
+//! An indexed field's value is an entry item in the item's partition,
+//! listed by the keys-only `by_field` index: `ix_pk =
+//! <org>#<collection>#<field>#<p|d>`, `ix_sk = <encoded value>#<id>`
+//! (see `store::entries`). One index serves every indexed field.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -49,6 +55,11 @@ pub const UPDATED_INDEX: &str = "by_updated";
 pub const VIS_PK: &str = "vis_pk";
 pub const CR_SK: &str = "cr_sk";
 pub const UP_SK: &str = "up_sk";
+/// The keys-only index of indexed fields' entries (`store::entries`).
+pub const FIELD_INDEX: &str = "by_field";
+pub const IX_PK: &str = "ix_pk";
+pub const IX_SK: &str = "ix_sk";
+pub const ENTRY_PREFIX: &str = "IDX#";
 /// Count shards per collection: writes spread over them, a count reads
 /// them all (one strongly consistent Query of a few hundred bytes).
 pub const COUNT_SHARDS: u32 = 32;
@@ -150,6 +161,26 @@ pub fn collection_partition(org: &OrgId, collection: &CollectionKey) -> String {
 pub fn visibility_partition(org: &OrgId, collection: &CollectionKey, published: bool) -> String {
     let v = if published { 'p' } else { 'd' };
     format!("{org}#{collection}#{v}")
+}
+
+/// An item's entry for one indexed field, in the item's partition.
+pub fn entry(org: &OrgId, collection: &CollectionKey, id: &ItemId, field: &str) -> Key {
+    key(
+        item_pk(org, collection, id),
+        &format!("{ENTRY_PREFIX}{field}"),
+    )
+}
+
+/// The `ix_pk` of an indexed field's entries: its collection, the field
+/// and whether the item is published.
+pub fn field_partition(
+    org: &OrgId,
+    collection: &CollectionKey,
+    field: &str,
+    published: bool,
+) -> String {
+    let v = if published { 'p' } else { 'd' };
+    format!("{org}#{collection}#{field}#{v}")
 }
 
 /// The `by_updated` index's sort key: last write time, then id.

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod cleanup;
 pub mod commit;
+pub mod entries;
 pub mod expr;
 pub mod jobs;
 pub mod keys;
@@ -36,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenRecord;
 use crate::error::Error;
-use crate::ids::{CollectionKey, Locale, OrgId};
+use crate::ids::{CollectionKey, FieldKey, Locale, OrgId};
 use crate::schema::{parse_collection, Collection, CollectionSpec, FieldSpec, Org};
 
 pub use commit::Target;
@@ -70,6 +71,11 @@ struct CollectionRecord {
     fields: String,
     created_at: String,
     updated_at: String,
+    /// Indexed fields whose entries are being built (`Collection::building`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    building: Vec<String>,
+    #[serde(default)]
+    index_locale: Option<String>,
 }
 
 fn with_key<T: Serialize>(
@@ -277,7 +283,17 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(keys::collection(org, &c.key)))
             .update_expression(
-                "SET #key = :key, #name = :name, #desc = :desc, #fields = :fields, #updated = :now, #created = if_not_exists(#created, :now)",
+                "SET #key = :key, #name = :name, #desc = :desc, #fields = :fields, #updated = :now, #created = if_not_exists(#created, :now), #building = :building, #locale = :locale",
+            )
+            .expression_attribute_names("#building", "building")
+            .expression_attribute_names("#locale", "index_locale")
+            .expression_attribute_values(
+                ":building",
+                AttributeValue::L(c.building.iter().map(|f| AttributeValue::S(f.to_string())).collect()),
+            )
+            .expression_attribute_values(
+                ":locale",
+                c.index_locale.as_ref().map_or(AttributeValue::Null(true), |l| AttributeValue::S(l.to_string())),
             )
             .expression_attribute_names("#key", "key")
             .expression_attribute_names("#name", "name")
@@ -390,6 +406,8 @@ impl Store {
                 attr(keys::VIS_PK)?,
                 attr(keys::CR_SK)?,
                 attr(keys::UP_SK)?,
+                attr(keys::IX_PK)?,
+                attr(keys::IX_SK)?,
             ]))
             .key_schema(key(keys::PK, KeyType::Hash)?)
             .key_schema(key(keys::SK, KeyType::Range)?)
@@ -410,8 +428,9 @@ impl Store {
                 keys::UPDATED_INDEX,
                 keys::VIS_PK,
                 keys::UP_SK,
-                keys_only,
+                keys_only.clone(),
             )?)
+            .global_secondary_indexes(gsi(keys::FIELD_INDEX, keys::IX_PK, keys::IX_SK, keys_only)?)
             // The outbox: every change reaches the relay through the stream.
             .stream_specification(
                 StreamSpecification::builder()
@@ -448,6 +467,13 @@ fn collection_from(item: HashMap<String, AttributeValue>) -> Result<Collection, 
         fields,
     };
     // A stored schema was valid when written; failing here is a real fault.
-    parse_collection(r.key, spec, r.created_at, r.updated_at)
-        .map_err(|e| Error::internal(format!("stored schema no longer parses: {e:?}")))
+    let mut c = parse_collection(r.key, spec, r.created_at, r.updated_at)
+        .map_err(|e| Error::internal(format!("stored schema no longer parses: {e:?}")))?;
+    c.building = r
+        .building
+        .iter()
+        .filter_map(|f| FieldKey::parse(f).ok())
+        .collect();
+    c.index_locale = r.index_locale.and_then(|l| Locale::parse(&l).ok());
+    Ok(c)
 }

@@ -26,13 +26,14 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::commit::{Action, Op, Role};
+use super::entries::{entry_ops, Indexing};
 use super::expr::Expr;
 use super::keys;
 use super::record::live_item;
 use super::Store;
 use crate::content::{ItemRecord, Status};
 use crate::error::Error;
-use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::ids::{CollectionKey, FieldKey, ItemId, OrgId};
 
 /// Keys one Query may fetch while reaching a deep page.
 const KEYS_PER_QUERY: usize = 1000;
@@ -122,19 +123,23 @@ impl ReadMeter {
 }
 
 /// An order DynamoDB serves a listing in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sorted {
     /// Creation order (ids are ULIDs).
     Created,
     /// Last write, then id.
     Updated,
+    /// An indexed field's value, then id (`store::entries`).
+    Field(FieldKey),
 }
 
 impl Sorted {
-    fn index(self) -> (&'static str, &'static str) {
+    /// The index, its partition attribute and its sort key attribute.
+    fn index(&self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Sorted::Created => (keys::CREATED_INDEX, keys::CR_SK),
-            Sorted::Updated => (keys::UPDATED_INDEX, keys::UP_SK),
+            Sorted::Created => (keys::CREATED_INDEX, keys::VIS_PK, keys::CR_SK),
+            Sorted::Updated => (keys::UPDATED_INDEX, keys::VIS_PK, keys::UP_SK),
+            Sorted::Field(_) => (keys::FIELD_INDEX, keys::IX_PK, keys::IX_SK),
         }
     }
 }
@@ -152,6 +157,9 @@ pub struct PageQuery<'a> {
     pub after: Option<&'a str>,
     /// `Sorted::Updated` only: items last written after this stored time.
     pub updated_after: Option<&'a str>,
+    /// `Sorted::Field` only: entries whose sort key starts with this (an
+    /// encoded value and its `#`: `entries::filter`).
+    pub equals: Option<&'a str>,
     /// Entries to pass over before the page.
     pub skip: usize,
     pub take: usize,
@@ -172,25 +180,46 @@ fn written_after_bound(t: &str) -> String {
 
 impl PageQuery<'_> {
     fn partitions(&self) -> Vec<String> {
-        let mut out = vec![keys::visibility_partition(self.org, self.collection, true)];
+        let partition = |published| match &self.sorted {
+            Sorted::Field(f) => {
+                keys::field_partition(self.org, self.collection, f.as_str(), published)
+            }
+            _ => keys::visibility_partition(self.org, self.collection, published),
+        };
+        let mut out = vec![partition(true)];
         if self.preview {
-            out.push(keys::visibility_partition(self.org, self.collection, false));
+            out.push(partition(false));
         }
         out
     }
 
     /// The exclusive bounds of the sort keys wanted: (low, high).
     fn bounds(&self) -> (Option<String>, Option<String>) {
-        let written = self
+        let mut lows = Vec::new();
+        let mut highs = Vec::new();
+        if let Some(t) = self
             .updated_after
             .filter(|_| self.sorted == Sorted::Updated)
-            .map(written_after_bound);
-        let after = self.after.map(str::to_owned);
-        if self.descending {
-            (written, after)
-        } else {
-            (written.into_iter().chain(after).max(), None)
+        {
+            lows.push(written_after_bound(t));
         }
+        if let Some(p) = self
+            .equals
+            .filter(|_| matches!(self.sorted, Sorted::Field(_)))
+        {
+            // Every `<value>#<id>` lies strictly between `<value>#` and
+            // `<value>$` ('$' follows '#').
+            lows.push(p.to_owned());
+            highs.push(format!("{}$", p.trim_end_matches('#')));
+        }
+        if let Some(after) = self.after {
+            if self.descending {
+                highs.push(after.to_owned());
+            } else {
+                lows.push(after.to_owned());
+            }
+        }
+        (lows.into_iter().max(), highs.into_iter().min())
     }
 }
 
@@ -211,33 +240,42 @@ impl Store {
         &self.reads
     }
 
-    /// Loads new items without references in bulk (`BatchWriteItem`, 25 a
-    /// request), then adds them to their collections' counts: for
-    /// benchmarks and imports into a collection no one else writes
-    /// meanwhile. Not atomic and not conditional (an existing id is
-    /// overwritten); requests use `create_items`.
-    pub async fn load_items(&self, records: &[ItemRecord]) -> Result<(), Error> {
+    /// Loads new items without references in bulk (`BatchWriteItem`, 25
+    /// writes a request), with their entries for the fields `ix` indexes,
+    /// then adds them to their collections' counts: for benchmarks and
+    /// imports into a collection no one else writes meanwhile. Not atomic
+    /// and not conditional (an existing id is overwritten); requests use
+    /// `create_items`.
+    pub async fn load_items(&self, records: &[ItemRecord], ix: &Indexing) -> Result<(), Error> {
         let mut tallies: std::collections::BTreeMap<(&OrgId, &CollectionKey), Tally> =
             Default::default();
-        let mut batches = Vec::with_capacity(records.len().div_ceil(BATCH_WRITE_ITEMS));
-        for chunk in records.chunks(BATCH_WRITE_ITEMS) {
-            let mut writes = Vec::with_capacity(chunk.len());
-            for r in chunk {
-                if !r.out_refs.is_empty() || !r.is_live(super::now_epoch()) {
-                    return Err(Error::internal(
-                        "load_items takes live items without references",
-                    ));
-                }
-                let t = tallies.entry((&r.org, &r.collection)).or_default();
-                *t = t.plus(Tally::of(r.status));
-                let put = PutRequest::builder()
-                    .set_item(Some(live_item(r)?))
-                    .build()
-                    .map_err(Error::internal)?;
-                writes.push(WriteRequest::builder().put_request(put).build());
+        let mut writes = Vec::with_capacity(records.len());
+        let put = |item| -> Result<WriteRequest, Error> {
+            let put = PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(Error::internal)?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        };
+        for r in records {
+            if !r.out_refs.is_empty() || !r.is_live(super::now_epoch()) {
+                return Err(Error::internal(
+                    "load_items takes live items without references",
+                ));
             }
-            batches.push(writes);
+            let t = tallies.entry((&r.org, &r.collection)).or_default();
+            *t = t.plus(Tally::of(r.status));
+            writes.push(put(live_item(r)?)?);
+            for op in entry_ops(&r.org, &r.collection, &r.id, ix, None, Some(r.into())) {
+                if let Action::Put { item, .. } = op.action {
+                    writes.push(put(item)?);
+                }
+            }
         }
+        let batches: Vec<Vec<WriteRequest>> = writes
+            .chunks(BATCH_WRITE_ITEMS)
+            .map(<[_]>::to_vec)
+            .collect();
         futures::stream::iter(batches)
             .map(|w| self.write_batch(w))
             .buffer_unordered(LOAD_CONCURRENCY)
@@ -264,7 +302,7 @@ impl Store {
     }
 
     /// One `BatchWriteItem`, its unprocessed items retried with backoff.
-    async fn write_batch(&self, writes: Vec<WriteRequest>) -> Result<(), Error> {
+    pub(crate) async fn write_batch(&self, writes: Vec<WriteRequest>) -> Result<(), Error> {
         let mut pending = Some(writes);
         let mut rounds = 0u32;
         while let Some(w) = pending.take().filter(|w| !w.is_empty()) {
@@ -388,11 +426,12 @@ impl Store {
             let Some(entry) = next.and_then(|i| runs[i].buffered.pop_front()) else {
                 return Ok((page, false));
             };
-            // The cursor's own entry (BETWEEN includes it), and an item seen
-            // twice: an index moves an entry whose key changed (published,
-            // unpublished) as a delete and an insert, which a read may see
-            // half done.
-            if high.as_deref() == Some(entry.sort_key.as_str()) || !listed.insert(entry.id) {
+            // The cursor's own entry (BETWEEN includes its bounds), and an
+            // item seen twice: an index moves an entry whose key changed
+            // (published, unpublished) as a delete and an insert, which a
+            // read may see half done.
+            let bound = Some(entry.sort_key.as_str());
+            if high.as_deref() == bound || low.as_deref() == bound || !listed.insert(entry.id) {
                 continue;
             }
             if seen >= q.skip {
@@ -417,7 +456,7 @@ impl Store {
             .send()
             .await?;
         self.reads.record(out.consumed_capacity());
-        let (_, sk) = q.sorted.index();
+        let (_, _, sk) = q.sorted.index();
         for item in out.items() {
             let sort_key = item
                 .get(sk)
@@ -441,14 +480,14 @@ impl Store {
         partition: &str,
         start: Option<HashMap<String, AttributeValue>>,
     ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
-        let (index, sk) = q.sorted.index();
+        let (index, pk, sk) = q.sorted.index();
         let (low, high) = q.bounds();
         let mut query = self
             .ddb
             .query()
             .table_name(&self.table)
             .index_name(index)
-            .expression_attribute_names("#pk", keys::VIS_PK)
+            .expression_attribute_names("#pk", pk)
             .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
             .scan_index_forward(!q.descending)
             .set_exclusive_start_key(start)
@@ -513,6 +552,7 @@ mod tests {
             preview: false,
             after: Some("2026-01-02T00:00:00.000000Z#01JF0000000000000000000000"),
             updated_after: Some("2026-01-01T00:00:00.000000Z"),
+            equals: None,
             skip: 0,
             take: 10,
         };

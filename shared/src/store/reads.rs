@@ -149,6 +149,72 @@ impl Store {
         .await
     }
 
+    /// Every live item of a collection in creation order, each with only
+    /// the given field values (storage keys: `name`, `en.name`) and its
+    /// metadata: what a list filtered or ordered in memory needs, read
+    /// without the rest of each item (its page is then fetched by key).
+    pub async fn list_projected(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        fields: &[String],
+    ) -> Result<Vec<ItemRecord>, Error> {
+        let meta = [
+            "org",
+            "collection",
+            "id",
+            "status",
+            "version",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "expires_at",
+        ];
+        let mut q = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LIVE_INDEX)
+            .key_condition_expression("#pk = :p")
+            .expression_attribute_names("#pk", keys::LIVE_PK)
+            .expression_attribute_values(
+                ":p",
+                AttributeValue::S(keys::collection_partition(org, collection)),
+            )
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total);
+        let mut projection: Vec<String> = Vec::new();
+        for (i, name) in meta.iter().enumerate() {
+            q = q.expression_attribute_names(format!("#m{i}"), *name);
+            projection.push(format!("#m{i}"));
+        }
+        if !fields.is_empty() {
+            q = q.expression_attribute_names("#fields", "fields");
+        }
+        for (i, f) in fields.iter().enumerate() {
+            q = q.expression_attribute_names(format!("#f{i}"), f);
+            projection.push(format!("#fields.#f{i}"));
+        }
+        let mut start = None;
+        let mut out = Vec::new();
+        loop {
+            let page = q
+                .clone()
+                .projection_expression(projection.join(", "))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await?;
+            self.reads.record(page.consumed_capacity());
+            for item in page.items.unwrap_or_default() {
+                out.push(parse_record(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether a collection has a live item: one key read from the `live`
     /// index (eventually consistent, as every index read is).
     pub async fn has_live_items(

@@ -9,21 +9,66 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
-use super::commit::{Attempts, Target, WriteFailure};
+use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
+use super::entries::{entry_ops, Shown};
 use super::expr::Expr;
 use super::keys;
 use super::pages::{count_op, Tally};
 use super::record::{to_live, to_trash, when_live};
+use super::refs::{edge_ops, RefChange};
 use super::writes::{
     decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
 };
 use super::Store;
-use crate::content::OutRef;
+use crate::content::{ItemRecord, OutRef};
 use crate::error::Error;
 use crate::schema::OnDelete;
+use futures::stream::{self, StreamExt};
 
 /// Referrers named in a refused delete; the total is counted exactly.
 pub const REFERRERS_SHOWN: usize = 100;
+/// Transactions of a batch delete in flight at once.
+const GROUPS_IN_FLIGHT: usize = 4;
+
+/// The update that moves `known`, live, to the trash at `w.now`, on
+/// condition that it is still live, unreferenced and at its version.
+fn trash_expr(
+    w: &ItemWrite<'_>,
+    known: &ItemRecord,
+    attempts: &Attempts,
+    retention_secs: i64,
+) -> Expr {
+    let mut expr = Expr::new();
+    for attr in ["deleted_at", "updated_at"] {
+        expr.set_value(attr, AttributeValue::S(w.now.to_owned()));
+    }
+    to_trash(
+        &mut expr,
+        (&keys::collection_partition(w.org, w.collection), &w.id),
+        w.now,
+    );
+    expr.set_value(
+        "expires_at",
+        AttributeValue::N((now_epoch() + retention_secs).to_string()),
+    );
+    expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
+    expr.bump_version();
+    when_live(&mut expr);
+    let count = expr.name("restrict_count");
+    let zero = expr.value(AttributeValue::N("0".into()));
+    expr.when(format!("attribute_not_exists({count}) OR {count} = {zero}"));
+    expr.when_equals("version", AttributeValue::N(known.version.to_string()));
+    expr
+}
+
+/// One item of a batch delete, read and found deletable.
+struct Deletable<'a, 'w> {
+    at: usize,
+    w: &'a ItemWrite<'w>,
+    known: ItemRecord,
+    /// Actions it adds to a transaction (its update, edges, entries).
+    actions: usize,
+}
 
 impl Store {
     /// Soft-deletes a live item that no live item references through a
@@ -60,32 +105,21 @@ impl Store {
                     total: known.restrict_count,
                 });
             }
-            let mut expr = Expr::new();
-            for attr in ["deleted_at", "updated_at"] {
-                expr.set_value(attr, AttributeValue::S(w.now.to_owned()));
-            }
-            to_trash(
-                &mut expr,
-                (&keys::collection_partition(w.org, w.collection), &w.id),
-                w.now,
-            );
-            expr.set_value(
-                "expires_at",
-                AttributeValue::N((now_epoch() + retention_secs).to_string()),
-            );
-            expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
-            expr.bump_version();
-            when_live(&mut expr);
-            let count = expr.name("restrict_count");
-            let zero = expr.value(AttributeValue::N("0".into()));
-            expr.when(format!("attribute_not_exists({count}) OR {count} = {zero}"));
-            expr.when_equals("version", AttributeValue::N(known.version.to_string()));
+            let expr = trash_expr(w, &known, &attempts, retention_secs);
             let old_refs = decode_refs(&known);
             let mut ops = item_ops(w, expr, &old_refs, &[], &gone);
             ops.extend(count_op(
                 w.org,
                 w.collection,
                 Tally::change(Some(known.status), None),
+            ));
+            ops.extend(entry_ops(
+                w.org,
+                w.collection,
+                &w.id,
+                w.indexing,
+                Some((&known).into()),
+                None,
             ));
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(known)),
@@ -107,6 +141,194 @@ impl Store {
             }
         }
         Err(Attempts::conflict())
+    }
+
+    /// Soft-deletes items of one collection (a batch delete), each as
+    /// `soft_delete` would, in fewer round trips: one read of them all,
+    /// then shared transactions of up to 100 actions (one count update
+    /// each), a few at once. A transaction that fails as a whole (a write
+    /// or a new referrer racing it, DynamoDB's limits) hands each of its
+    /// items to `soft_delete`, as do items that are referenced (to name
+    /// the referrers) or already deleted by this request. Results are in
+    /// the order of `ws`.
+    pub async fn soft_delete_many(
+        &self,
+        ws: &[ItemWrite<'_>],
+        retention_secs: i64,
+    ) -> Vec<Result<Written, Error>> {
+        let mut results: Vec<Option<Result<Written, Error>>> = ws.iter().map(|_| None).collect();
+        let Some(first) = ws.first() else {
+            return Vec::new();
+        };
+        let targets: Vec<Target> = ws.iter().map(|w| (w.collection.clone(), w.id)).collect();
+        // Unread (a fault), every item goes on its own, which reads it.
+        let read = self.get_items(first.org, &targets).await;
+        let mut alone: Vec<usize> = Vec::new();
+        let mut deletable: Vec<Deletable<'_, '_>> = Vec::new();
+        let mut found = match read {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "batch delete: the read failed; deleting one by one");
+                alone.extend(0..ws.len());
+                Default::default()
+            }
+        };
+        for (at, w) in ws.iter().enumerate() {
+            if alone.contains(&at) {
+                continue;
+            }
+            let Some(known) = found.remove(&(w.collection.clone(), w.id)) else {
+                results[at] = Some(Err(Error::NotFound));
+                continue;
+            };
+            let mine = w.attempts("delete").write_token();
+            if known.write_token.as_deref() == Some(mine.as_str())
+                || known.restrict_count > 0
+                || w.collection != first.collection
+            {
+                alone.push(at);
+                continue;
+            }
+            if let Err(e) = still_writable(&known, w.expected) {
+                results[at] = Some(Err(e));
+                continue;
+            }
+            let refs = decode_refs(&known);
+            let actions = 1
+                + edge_ops(
+                    w.org,
+                    &[RefChange {
+                        collection: w.collection,
+                        id: w.id,
+                        old: &refs,
+                        new: &[],
+                    }],
+                    &BTreeSet::new(),
+                )
+                .len()
+                + entry_ops(
+                    w.org,
+                    w.collection,
+                    &w.id,
+                    w.indexing,
+                    Some((&known).into()),
+                    None,
+                )
+                .len();
+            deletable.push(Deletable {
+                at,
+                w,
+                known,
+                actions,
+            });
+        }
+        // Greedy groups under the action bound, a count update each.
+        let mut groups: Vec<Vec<Deletable<'_, '_>>> = Vec::new();
+        let mut used = 0;
+        for d in deletable {
+            if groups.is_empty() || used + d.actions + 1 > super::commit::MAX_ACTIONS {
+                groups.push(Vec::new());
+                used = 0;
+            }
+            used += d.actions;
+            if let Some(g) = groups.last_mut() {
+                g.push(d);
+            }
+        }
+        // Futures made in a loop, not a closure: a closure over borrowed
+        // groups is not general enough for the Send a Lambda handler needs.
+        let mut pending = Vec::with_capacity(groups.len());
+        for group in groups {
+            let ats: Vec<usize> = group.iter().map(|d| d.at).collect();
+            pending.push(async move { (ats, self.delete_group(group, retention_secs).await) });
+        }
+        let outcomes: Vec<(Vec<usize>, Option<Vec<Written>>)> = stream::iter(pending)
+            .buffer_unordered(GROUPS_IN_FLIGHT)
+            .collect()
+            .await;
+        for (ats, outcome) in outcomes {
+            match outcome {
+                Some(written) => {
+                    for (at, w) in ats.into_iter().zip(written) {
+                        results[at] = Some(Ok(w));
+                    }
+                }
+                None => alone.extend(ats),
+            }
+        }
+        let singles: Vec<(usize, Result<Written, Error>)> = stream::iter(alone)
+            .map(|at| async move { (at, self.soft_delete(&ws[at], retention_secs).await) })
+            .buffer_unordered(GROUPS_IN_FLIGHT * 4)
+            .collect()
+            .await;
+        for (at, r) in singles {
+            results[at] = Some(r);
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(Error::internal("a batch delete left an item unanswered")))
+            })
+            .collect()
+    }
+
+    /// One transaction deleting a group of items; None when it did not
+    /// commit (its items are then deleted one by one).
+    async fn delete_group(
+        &self,
+        group: Vec<Deletable<'_, '_>>,
+        retention_secs: i64,
+    ) -> Option<Vec<Written>> {
+        let first = group.first()?.w;
+        let mut attempts = Attempts::new(&format!(
+            "{}#delete-group#{}#{}",
+            first.request_id, first.collection, first.id
+        ));
+        attempts.next();
+        let mut ops = Vec::new();
+        let mut tally = Tally::default();
+        let refs: Vec<Vec<OutRef>> = group.iter().map(|d| decode_refs(&d.known)).collect();
+        let mut changes = Vec::with_capacity(group.len());
+        for (d, refs) in group.iter().zip(&refs) {
+            let expr = trash_expr(d.w, &d.known, &d.w.attempts("delete"), retention_secs);
+            ops.push(Op {
+                role: Role::Item,
+                action: Action::Update {
+                    key: keys::item(d.w.org, d.w.collection, &d.w.id),
+                    expr,
+                },
+            });
+            ops.extend(entry_ops(
+                d.w.org,
+                d.w.collection,
+                &d.w.id,
+                d.w.indexing,
+                Some((&d.known).into()),
+                None,
+            ));
+            tally = tally.plus(Tally::change(Some(d.known.status), None));
+            changes.push(RefChange {
+                collection: d.w.collection,
+                id: d.w.id,
+                old: refs,
+                new: &[],
+            });
+        }
+        ops.extend(edge_ops(first.org, &changes, &BTreeSet::new()));
+        ops.extend(count_op(first.org, first.collection, tally));
+        match self.commit(ops, &attempts).await {
+            Ok(_) => Some(
+                group
+                    .iter()
+                    .map(|d| Written {
+                        version: d.known.version + 1,
+                        old_status: d.known.status,
+                        changed: true,
+                    })
+                    .collect(),
+            ),
+            Err(_) => None,
+        }
     }
 
     /// Brings a deleted item back with its references. A `restrict` target
@@ -151,12 +373,13 @@ impl Store {
             expr.bump_version();
             expr.when_exists("deleted_at");
             expr.when_equals("version", AttributeValue::N(old.version.to_string()));
+            let mut fields = std::borrow::Cow::Borrowed(&old.fields);
             if !lost.is_empty() {
-                let mut fields = old.fields.clone();
+                let fields = fields.to_mut();
                 for r in &lost {
-                    drop_reference(&mut fields, r);
+                    drop_reference(fields, r);
                 }
-                let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&fields)
+                let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&*fields)
                     .map_err(Error::internal)?;
                 expr.set_value("fields", fields);
                 set_out_refs(&mut expr, &kept);
@@ -166,6 +389,18 @@ impl Store {
                 w.org,
                 w.collection,
                 Tally::change(None, Some(old.status)),
+            ));
+            let back = Shown {
+                fields: &fields,
+                status: old.status,
+            };
+            ops.extend(entry_ops(
+                w.org,
+                w.collection,
+                &w.id,
+                w.indexing,
+                None,
+                Some(back),
             ));
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(old)),

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use super::commit::{Action, Attempts, Committed, Op, Role, Target, WriteFailure};
+use super::entries::{entry_ops, Indexing, Shown};
 use super::expr::Expr;
 use super::keys;
 use super::pages::{count_op, Tally};
@@ -32,6 +33,8 @@ pub struct ItemWrite<'a> {
     pub expected: Option<u64>,
     /// The request's id: the source of its request tokens.
     pub request_id: &'a str,
+    /// The collection's indexed fields, whose entries move with the item.
+    pub indexing: &'a Indexing,
 }
 
 impl ItemWrite<'_> {
@@ -151,6 +154,9 @@ pub(crate) struct Planned {
     pub new_refs: Option<Vec<OutRef>>,
     /// The status the write sets (already in `expr`); None: left as it is.
     pub status: Option<Status>,
+    /// Every field value after the write, when the plan knows them (the
+    /// old item was given, or the write replaces them all).
+    pub fields: Option<BTreeMap<String, Value>>,
 }
 
 pub(crate) fn decode_refs(item: &ItemRecord) -> Vec<OutRef> {
@@ -233,6 +239,7 @@ impl Store {
         prefixes: &[String],
         idempotency: Option<&Idempotency>,
         request_id: &str,
+        indexing: &Indexing,
     ) -> Result<Created, Error> {
         let Some(first) = records.first() else {
             return Ok(Created::New);
@@ -279,6 +286,16 @@ impl Store {
                 })
                 .collect();
             ops.extend(edge_ops(&first.org, &changes, &BTreeSet::new()));
+            for r in records {
+                ops.extend(entry_ops(
+                    &r.org,
+                    &r.collection,
+                    &r.id,
+                    indexing,
+                    None,
+                    Some(r.into()),
+                ));
+            }
             let mut tallies: BTreeMap<&CollectionKey, Tally> = BTreeMap::new();
             for r in records {
                 let t = tallies.entry(&r.collection).or_default();
@@ -390,6 +407,7 @@ impl Store {
                 expr,
                 new_refs: Some(refs.to_vec()),
                 status,
+                fields: Some(values.clone()),
             })
         })
         .await
@@ -448,6 +466,16 @@ impl Store {
                 set_status(&mut expr, w.org, w.collection, s);
             }
             expr.when(changed.join(" OR "));
+            let fields = old.map(|o| {
+                let mut fields = o.fields.clone();
+                for (k, v) in changes {
+                    match v {
+                        Some(v) => fields.insert(k.clone(), v.clone()),
+                        None => fields.remove(k),
+                    };
+                }
+                fields
+            });
             // Only a patch of reference fields touches references; others
             // stay one UpdateItem whatever the item points at.
             if ref_fields.is_empty() {
@@ -455,6 +483,7 @@ impl Store {
                     expr,
                     new_refs: None,
                     status,
+                    fields,
                 });
             }
             let old_refs = old.map(decode_refs).unwrap_or_default();
@@ -469,6 +498,7 @@ impl Store {
                 expr,
                 new_refs: Some(new_refs),
                 status,
+                fields,
             })
         })
         .await
@@ -512,10 +542,13 @@ impl Store {
                 mut expr,
                 new_refs,
                 status,
+                fields,
             } = plan(known.as_ref())?;
-            if known.is_none() && new_refs.as_ref().is_some_and(|r| !r.is_empty()) {
-                // Linking takes a transaction, which returns no old item:
-                // read it first (its version then guards the transaction).
+            let links = new_refs.as_ref().is_some_and(|r| !r.is_empty());
+            if known.is_none() && (links || !w.indexing.is_empty()) {
+                // Linking and moving index entries take a transaction,
+                // which returns no old item: read it first (its version
+                // then guards the transaction), as the entries need it.
                 known = Some(self.read_writable(w).await?);
                 continue;
             }
@@ -551,6 +584,20 @@ impl Store {
                 None => item_ops(w, expr, &[], &[], &gone),
             };
             ops.extend(count_op(w.org, w.collection, tally));
+            if let Some(k) = known.as_ref() {
+                let after = Shown {
+                    fields: fields.as_ref().unwrap_or(&k.fields),
+                    status: status.unwrap_or(k.status),
+                };
+                ops.extend(entry_ops(
+                    w.org,
+                    w.collection,
+                    &w.id,
+                    w.indexing,
+                    Some(k.into()),
+                    Some(after),
+                ));
+            }
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, known),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
@@ -578,9 +625,11 @@ impl Store {
                 }
                 Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
                 Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                // Only with indexed fields: replacing every one of 24
+                // references by 24 others while indexed values change.
                 Err(WriteFailure::TooMany) => {
-                    return Err(Error::internal(
-                        "a write past the transaction bound was planned",
+                    return Err(Error::bad_request(
+                        "This write changes more than 100 stored records (the item, its old and new references, its index entries); change fewer references at once.",
                     ))
                 }
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),

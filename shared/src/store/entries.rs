@@ -1,0 +1,647 @@
+//! Indexed fields. A field marked `indexed: true` keeps, for every live
+//! item, one entry item in the item's partition (`keys::entry`, sk
+//! `IDX#<field>`) carrying `ix_pk = <org>#<collection>#<field>#<p|d>` and
+//! `ix_sk = <encoded value>#<id>`. The one keys-only `by_field` index lists
+//! them, so `order=<field>` reads the entries in value order and
+//! `fields.<field>=<v>` reads those whose `ix_sk` begins with `v`'s
+//! encoding (in creation order): a page reads its keys, then its items by
+//! key, as the creation-order listings do (`store::pages`).
+//!
+//! Entries move in the item's own transaction: create puts them, a write
+//! that changes an indexed value or the status puts the changed ones, a
+//! delete removes them and a restore puts them back. A listing never sees
+//! an item's entry disagree with the item it fetches. Every indexed field
+//! of an item has an entry, a missing value included (it sorts last), so
+//! an order by the field lists exactly what the collection's count says.
+//!
+//! A field indexed on a collection that already has items is "building"
+//! (`Collection::building`) until `Store::build_index` has written every
+//! live item's entry; listings by it are served from memory meanwhile.
+//!
+//! Encoding, so that byte order is the order `order=` promises (numbers
+//! by value, text by its UTF-8 bytes, missing last) and no value holds the
+//! `#` that ends it: a type tag, then numbers as the 16 hex digits of an
+//! order-preserving transform of the f64, text as the hex of its UTF-8
+//! (first `MAX_VALUE_BYTES` bytes; longer values are marked `+` and sort
+//! among themselves by id), booleans `0`/`1`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use futures::{StreamExt, TryStreamExt};
+use serde_json::Value;
+
+use super::commit::{Action, Attempts, Op, Role, WriteFailure};
+use super::expr::Expr;
+use super::keys;
+use super::record::when_live;
+use super::Store;
+use crate::content::{ItemRecord, Status};
+use crate::error::Error;
+use crate::ids::{CollectionKey, FieldKey, ItemId, Locale, OrgId};
+use crate::schema::{Collection, FieldType, Org};
+
+/// Bytes of a text value that its entry orders by; a filter on a longer
+/// value is served from memory.
+pub const MAX_VALUE_BYTES: usize = 256;
+
+/// How an indexed field's values are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Number,
+    Boolean,
+}
+
+/// The indexed fields of a collection as an item write keeps them.
+#[derive(Debug, Clone, Default)]
+pub struct Indexing {
+    fields: Vec<(FieldKey, Kind)>,
+    /// A localized organization's entries hold its default locale's values.
+    locale: Option<Locale>,
+}
+
+impl Indexing {
+    /// No indexed fields: writes keep no entries.
+    pub fn none() -> Indexing {
+        Indexing::default()
+    }
+
+    pub fn of(org: &Org, collection: &Collection) -> Indexing {
+        Indexing {
+            fields: collection
+                .indexed_fields()
+                .map(|f| (f.key.clone(), kind_of(&f.kind)))
+                .collect(),
+            locale: org.default_locale.clone().filter(|_| org.is_localized()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Only these fields (a build of some of them).
+    fn only(&self, wanted: &BTreeSet<FieldKey>) -> Indexing {
+        Indexing {
+            fields: self
+                .fields
+                .iter()
+                .filter(|(f, _)| wanted.contains(f))
+                .cloned()
+                .collect(),
+            locale: self.locale.clone(),
+        }
+    }
+
+    fn value<'a>(&self, fields: &'a BTreeMap<String, Value>, field: &str) -> Option<&'a Value> {
+        match &self.locale {
+            None => fields.get(field),
+            Some(l) => fields.get(&format!("{l}.{field}")),
+        }
+    }
+}
+
+pub fn kind_of(kind: &FieldType) -> Kind {
+    match kind {
+        FieldType::Number => Kind::Number,
+        FieldType::Boolean => Kind::Boolean,
+        _ => Kind::Text,
+    }
+}
+
+/// An item as its entries see it: its values and whether it is published.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shown<'a> {
+    pub fields: &'a BTreeMap<String, Value>,
+    pub status: Status,
+}
+
+impl<'a> From<&'a ItemRecord> for Shown<'a> {
+    fn from(r: &'a ItemRecord) -> Self {
+        Shown {
+            fields: &r.fields,
+            status: r.status,
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// An f64 as 16 hex digits whose byte order is the numbers' order.
+fn number_key(f: f64) -> String {
+    let f = if f == 0.0 { 0.0 } else { f }; // -0 equals 0
+    let bits = f.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    format!("{ordered:016x}")
+}
+
+fn text_key(s: &str) -> String {
+    if s.len() <= MAX_VALUE_BYTES {
+        format!("s{}", hex(s.as_bytes()))
+    } else {
+        format!("s{}+", hex(&s.as_bytes()[..MAX_VALUE_BYTES]))
+    }
+}
+
+/// The encoded value an entry's sort key starts with (see the module).
+pub fn encode(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "z".into(),
+        Some(Value::Number(n)) => format!("n{}", number_key(n.as_f64().unwrap_or(0.0))),
+        Some(Value::String(s)) => text_key(s),
+        Some(Value::Bool(b)) => format!("b{}", u8::from(*b)),
+        // Not an indexable value (left by a type change): after the others.
+        Some(other) => format!("x{}", &text_key(&other.to_string())[1..]),
+    }
+}
+
+/// A prefix no entry's sort key has: what a filter that nothing can equal
+/// reads (an empty range).
+pub const NOTHING: &str = "-#";
+
+/// What an equality filter on an indexed field reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// The entries whose sort key starts with this.
+    Prefix(String),
+    /// No value of this field can equal it (a number field and `abc`).
+    Nothing,
+    /// The index cannot answer it exactly (text past `MAX_VALUE_BYTES`).
+    Unserved,
+}
+
+/// The entries `fields.<field>=<want>` reads: the values that equal
+/// `want` as the field's type reads it (as the in-memory filter does).
+pub fn filter(kind: Kind, want: &str) -> Filter {
+    match kind {
+        Kind::Number => match want.parse::<f64>() {
+            Ok(f) if f.is_finite() => Filter::Prefix(format!("n{}#", number_key(f))),
+            _ => Filter::Nothing,
+        },
+        Kind::Boolean => match want {
+            "true" => Filter::Prefix("b1#".into()),
+            "false" => Filter::Prefix("b0#".into()),
+            _ => Filter::Nothing,
+        },
+        Kind::Text if want.len() > MAX_VALUE_BYTES => Filter::Unserved,
+        Kind::Text => Filter::Prefix(format!("{}#", text_key(want))),
+    }
+}
+
+/// An entry's index keys: (`ix_pk`, `ix_sk`).
+fn entry_keys(
+    org: &OrgId,
+    collection: &CollectionKey,
+    id: &ItemId,
+    ix: &Indexing,
+    field: &FieldKey,
+    item: Shown<'_>,
+) -> (String, String) {
+    let published = item.status == Status::Published;
+    (
+        keys::field_partition(org, collection, field.as_str(), published),
+        format!("{}#{id}", encode(ix.value(item.fields, field.as_str()))),
+    )
+}
+
+/// The entry actions that take an item from `old` to `new` (None: not
+/// live, or unknown for `old`, so every entry is written): a put per entry
+/// whose keys change, a delete per entry of an item no longer live.
+pub(crate) fn entry_ops(
+    org: &OrgId,
+    collection: &CollectionKey,
+    id: &ItemId,
+    ix: &Indexing,
+    old: Option<Shown<'_>>,
+    new: Option<Shown<'_>>,
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for (field, _) in &ix.fields {
+        let before = old.map(|o| entry_keys(org, collection, id, ix, field, o));
+        let after = new.map(|n| entry_keys(org, collection, id, ix, field, n));
+        if before.is_some() && before == after {
+            continue;
+        }
+        let key = keys::entry(org, collection, id, field.as_str());
+        let action = match after {
+            None => Action::Delete { key },
+            Some((ix_pk, ix_sk)) => {
+                let mut item = key;
+                item.insert(keys::IX_PK.into(), AttributeValue::S(ix_pk));
+                item.insert(keys::IX_SK.into(), AttributeValue::S(ix_sk));
+                Action::Put {
+                    item,
+                    expr: Expr::new(),
+                }
+            }
+        };
+        ops.push(Op {
+            role: Role::Entry,
+            action,
+        });
+    }
+    ops
+}
+
+/// What a build of indexed fields did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Built {
+    /// Entries of the building fields removed before the build.
+    pub purged: usize,
+    /// Live items whose entries were written.
+    pub items: usize,
+}
+
+/// Items whose entries are written at once during a build.
+const BUILD_CONCURRENCY: usize = 8;
+/// Items read from the `live` index per request during a build.
+const BUILD_PAGE: i32 = 100;
+
+impl Store {
+    /// The indexed fields of a collection as stored now (the worker's
+    /// view; requests use `App::indexing`'s cached one).
+    pub async fn indexing(&self, org: &OrgId, key: &CollectionKey) -> Result<Indexing, Error> {
+        let Some(collection) = self.get_collection(org, key).await? else {
+            return Ok(Indexing::none());
+        };
+        let org = self.get_org(org).await?.unwrap_or_else(|| Org {
+            id: org.clone(),
+            locales: Vec::new(),
+            default_locale: None,
+        });
+        Ok(Indexing::of(&org, &collection))
+    }
+
+    /// An index entry's keys as stored: (`ix_pk`, `ix_sk`) of `field` for
+    /// the item, None when it has no entry (tests and the admin check).
+    pub async fn index_entry(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        id: &ItemId,
+        field: &str,
+    ) -> Result<Option<(String, String)>, Error> {
+        let Some(item) = self
+            .get_strong(keys::entry(org, collection, id, field))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        Ok(s(keys::IX_PK).zip(s(keys::IX_SK)))
+    }
+
+    /// Builds the entries of the collection's `building` fields: removes
+    /// whatever entries they have (left from an earlier indexing), writes
+    /// each live item's entries in a transaction conditioned on the item's
+    /// version (a write racing the build wins, and the build writes what it
+    /// wrote), then marks the fields built, conditioned on the schema being
+    /// unchanged since `collection` was read (else 409: build again).
+    ///
+    /// Only sound once every instance's cached schema includes these
+    /// fields as indexed (`FOLIO_SCHEMA_CACHE_SECONDS` after the schema
+    /// changed): the caller waits for that (`folio-admin reindex` does).
+    pub async fn build_index(&self, org: &Org, collection: &Collection) -> Result<Built, Error> {
+        // Entries built in another default locale hold other values: all
+        // are built again.
+        let fields = if collection.index_locale == org.default_locale {
+            collection.building.clone()
+        } else {
+            collection.indexed_fields().map(|f| f.key.clone()).collect()
+        };
+        let ix = Indexing::of(org, collection).only(&fields);
+        let mut built = Built::default();
+        for (field, _) in &ix.fields {
+            for published in [true, false] {
+                built.purged += self
+                    .purge_entries(&org.id, &collection.key, field, published)
+                    .await?;
+            }
+        }
+        // Each build's transactions carry tokens of their own: DynamoDB
+        // takes a token seen in the last 10 minutes as a retry.
+        let run = ulid::Ulid::new().to_string();
+        let mut start = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::LIVE_INDEX)
+                .key_condition_expression("#pk = :p")
+                .expression_attribute_names("#pk", keys::LIVE_PK)
+                .expression_attribute_values(
+                    ":p",
+                    AttributeValue::S(keys::collection_partition(&org.id, &collection.key)),
+                )
+                .set_exclusive_start_key(start.take())
+                .limit(BUILD_PAGE)
+                .send()
+                .await?;
+            let items: Vec<ItemRecord> = out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(super::commit::parse_record)
+                .collect::<Result<_, _>>()?;
+            built.items += futures::stream::iter(items)
+                .map(|item| self.write_entries(&ix, item, &run))
+                .buffer_unordered(BUILD_CONCURRENCY)
+                .try_fold(0usize, |n, wrote| async move { Ok(n + usize::from(wrote)) })
+                .await?;
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        self.mark_built(org, collection).await?;
+        Ok(built)
+    }
+
+    /// Writes one item's entries, as it is at its version; false when it
+    /// is no longer live.
+    async fn write_entries(
+        &self,
+        ix: &Indexing,
+        mut item: ItemRecord,
+        run: &str,
+    ) -> Result<bool, Error> {
+        let mut attempts = Attempts::new(&format!("build#{run}#{}#{}", item.collection, item.id));
+        while attempts.next() {
+            if !item.is_live(super::now_epoch()) {
+                return Ok(false);
+            }
+            let mut expr = Expr::new();
+            when_live(&mut expr);
+            expr.when_equals("version", AttributeValue::N(item.version.to_string()));
+            let mut ops = vec![Op {
+                role: Role::Item,
+                action: Action::Check {
+                    key: keys::item(&item.org, &item.collection, &item.id),
+                    expr,
+                },
+            }];
+            ops.extend(entry_ops(
+                &item.org,
+                &item.collection,
+                &item.id,
+                ix,
+                None,
+                Some(Shown::from(&item)),
+            ));
+            match self.commit(ops, &attempts).await {
+                Ok(_) => return Ok(true),
+                Err(WriteFailure::Item(Some(now))) => item = *now,
+                Err(WriteFailure::Item(None)) => return Ok(false),
+                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(_) => return Err(Error::internal("an entry build failed as a link would")),
+            }
+        }
+        Err(Attempts::conflict())
+    }
+
+    /// Deletes every entry in one partition of `field`'s entries.
+    async fn purge_entries(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        field: &FieldKey,
+        published: bool,
+    ) -> Result<usize, Error> {
+        let partition = keys::field_partition(org, collection, field.as_str(), published);
+        let mut pages = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::FIELD_INDEX)
+            .key_condition_expression("#pk = :p")
+            .expression_attribute_names("#pk", keys::IX_PK)
+            .expression_attribute_values(":p", AttributeValue::S(partition))
+            .into_paginator()
+            .items()
+            .send();
+        let mut deletes = Vec::new();
+        while let Some(entry) = pages.next().await {
+            let entry = entry.map_err(Error::internal)?;
+            let key: HashMap<String, AttributeValue> = [keys::PK, keys::SK]
+                .into_iter()
+                .filter_map(|k| Some((k.to_owned(), entry.get(k)?.clone())))
+                .collect();
+            let delete = DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map_err(Error::internal)?;
+            deletes.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        let n = deletes.len();
+        for chunk in deletes.chunks(25) {
+            self.write_batch(chunk.to_vec()).await?;
+        }
+        Ok(n)
+    }
+
+    /// Marks the building fields built, in the organization's default
+    /// locale, if the schema is as it was read.
+    async fn mark_built(&self, org: &Org, collection: &Collection) -> Result<(), Error> {
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::collection(&org.id, &collection.key)))
+            .update_expression("SET #building = :none, #locale = :locale")
+            .condition_expression("#updated = :read")
+            .expression_attribute_names("#building", "building")
+            .expression_attribute_names("#locale", "index_locale")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(
+                ":locale",
+                org.default_locale
+                    .as_ref()
+                    .map_or(AttributeValue::Null(true), |l| {
+                        AttributeValue::S(l.to_string())
+                    }),
+            )
+            .expression_attribute_values(":read", AttributeValue::S(collection.updated_at.clone()))
+            .send()
+            .await;
+        if super::applied(out, |e| e.is_conditional_check_failed_exception())? {
+            Ok(())
+        } else {
+            Err(Error::Conflict(
+                "The collection's schema changed during the build; build again.".into(),
+            ))
+        }
+    }
+
+    /// `folio-admin reindex`: builds what a collection's indexes lack (the
+    /// fields still building, or all of them when `all` or when the
+    /// organization's default locale changed since they were built), once
+    /// `settle` (the functions' schema cache time) has passed since the
+    /// schema last changed, so that every instance writes their entries.
+    pub async fn reindex(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+        all: bool,
+        settle: std::time::Duration,
+    ) -> Result<Built, Error> {
+        let org = self.get_org(org).await?.unwrap_or_else(|| Org {
+            id: org.clone(),
+            locales: Vec::new(),
+            default_locale: None,
+        });
+        let mut collection = self
+            .get_collection(&org.id, key)
+            .await?
+            .ok_or(Error::NotFound)?;
+        if collection.indexed_fields().next().is_none() {
+            return Ok(Built::default());
+        }
+        if all {
+            collection = self
+                .mark_building(&org.id, &collection, &crate::api::now())
+                .await?;
+        } else if collection.building.is_empty() && collection.index_locale == org.default_locale {
+            return Ok(Built::default());
+        }
+        let changed = time::OffsetDateTime::parse(
+            &collection.updated_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(Error::internal)?;
+        let wait = (changed + settle) - time::OffsetDateTime::now_utc();
+        if wait.is_positive() {
+            tokio::time::sleep(wait.unsigned_abs()).await;
+        }
+        self.build_index(&org, &collection).await
+    }
+
+    /// Marks every indexed field of the collection as building (to rebuild
+    /// them all: after the organization's default locale changed, or to
+    /// repair), as a schema change at `now`. Returns the collection as stored.
+    pub async fn mark_building(
+        &self,
+        org: &OrgId,
+        collection: &Collection,
+        now: &str,
+    ) -> Result<Collection, Error> {
+        let fields: BTreeSet<FieldKey> =
+            collection.indexed_fields().map(|f| f.key.clone()).collect();
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::collection(org, &collection.key)))
+            .update_expression("SET #building = :fields, #updated = :now")
+            .condition_expression("#updated = :read")
+            .expression_attribute_names("#building", "building")
+            .expression_attribute_names("#updated", "updated_at")
+            .expression_attribute_values(
+                ":fields",
+                AttributeValue::L(
+                    fields
+                        .iter()
+                        .map(|f| AttributeValue::S(f.to_string()))
+                        .collect(),
+                ),
+            )
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .expression_attribute_values(":read", AttributeValue::S(collection.updated_at.clone()))
+            .send()
+            .await;
+        if !super::applied(out, |e| e.is_conditional_check_failed_exception())? {
+            return Err(Error::Conflict(
+                "The collection's schema changed meanwhile; try again.".into(),
+            ));
+        }
+        Ok(Collection {
+            building: fields,
+            updated_at: now.to_owned(),
+            ..collection.clone()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn cmp_as_listed(a: &Value, b: &Value) -> std::cmp::Ordering {
+        // The in-memory order (`api::read::compare`) for one type.
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x
+                .as_f64()
+                .unwrap()
+                .partial_cmp(&y.as_f64().unwrap())
+                .unwrap(),
+            (Value::String(x), Value::String(y)) => x.cmp(y),
+            _ => unreachable!(),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn encoded_numbers_sort_as_numbers(a in any::<f64>().prop_filter("finite", |f| f.is_finite()),
+                                           b in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+            let (va, vb) = (json!(a), json!(b));
+            prop_assert_eq!(encode(Some(&va)).cmp(&encode(Some(&vb))), cmp_as_listed(&va, &vb));
+        }
+
+        #[test]
+        fn encoded_text_sorts_as_text(a in "\\PC{0,12}", b in "\\PC{0,12}") {
+            let (va, vb) = (json!(a), json!(b));
+            // With the id after it, as in the index.
+            let ka = format!("{}#01JF0000000000000000000000", encode(Some(&va)));
+            let kb = format!("{}#01JF0000000000000000000001", encode(Some(&vb)));
+            if a != b {
+                prop_assert_eq!(ka.cmp(&kb), cmp_as_listed(&va, &vb));
+            }
+            let Filter::Prefix(prefix) = filter(Kind::Text, &a) else {
+                panic!("a short text is served");
+            };
+            prop_assert!(ka.starts_with(&prefix));
+        }
+    }
+
+    #[test]
+    fn missing_values_sort_last_and_filters_read_values_by_type() {
+        for v in [json!(-1e300), json!(0), json!("zzz"), json!(true)] {
+            assert!(encode(Some(&v)) < encode(None));
+        }
+        assert_eq!(encode(Some(&json!(-0.0))), encode(Some(&json!(0))));
+        let Filter::Prefix(p) = filter(Kind::Number, "36.0") else {
+            panic!()
+        };
+        assert!(format!("{}#x", encode(Some(&json!(36)))).starts_with(&p));
+        assert_eq!(filter(Kind::Number, "thirty"), Filter::Nothing);
+        assert_eq!(filter(Kind::Boolean, "yes"), Filter::Nothing);
+        assert_eq!(filter(Kind::Boolean, "true"), Filter::Prefix("b1#".into()));
+        assert_eq!(
+            filter(Kind::Text, &"x".repeat(MAX_VALUE_BYTES + 1)),
+            Filter::Unserved
+        );
+        // A long value sorts after its own first MAX_VALUE_BYTES bytes.
+        let long = "a".repeat(MAX_VALUE_BYTES + 10);
+        let short = "a".repeat(MAX_VALUE_BYTES);
+        assert!(
+            format!("{}#1", encode(Some(&json!(short))))
+                < format!("{}#0", encode(Some(&json!(long))))
+        );
+    }
+}
