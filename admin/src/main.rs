@@ -237,14 +237,20 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
                     fail("--default-locale must be one of --locales");
                 }
             }
-            store
-                .put_org(&Org {
+            let marked = store
+                .put_org_and_mark(&Org {
                     id,
                     locales,
                     default_locale,
                 })
                 .await?;
             eprintln!("organization {org} saved");
+            if !marked.is_empty() {
+                eprintln!(
+                    "the default locale changed: indexes of {} are rebuilt by `folio-admin index build --org {org}`",
+                    marked.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                );
+            }
         }
         Command::Token {
             command:

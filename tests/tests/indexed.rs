@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use folio::ids::{CollectionKey, ItemId};
+use folio::ids::{CollectionKey, ItemId, Locale};
+use folio::schema::Org;
 use folio::store::entries::encode;
 use folio_tests::{folio, TestApp};
 use serde_json::{json, Value};
@@ -94,6 +95,22 @@ async fn the_schema_says_which_fields_may_be_indexed() {
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["fields"][4]["indexed"], true);
     assert_eq!(r.body["building"], json!([]));
+    // A replacement computed from a definition changed since is refused
+    // (its `building` would be computed from the wrong one).
+    let key = CollectionKey::parse("posts").unwrap();
+    let read = t
+        .app
+        .store
+        .get_collection(&t.org, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    let r = t
+        .put_collection("posts", json!({"name": "Posts", "fields": six[..1]}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let stale = t.app.store.put_collection(&t.org, &read, Some(&read)).await;
+    assert!(matches!(stale, Err(folio::Error::Conflict(_))), "{stale:?}");
 }
 
 #[tokio::test]
@@ -461,7 +478,44 @@ async fn a_localized_organization_indexes_its_default_locale() {
     let r = t
         .request("GET", "/v2/content/books/?fields.title=c", None)
         .await;
-    assert_eq!(ids(&r.body, "books"), vec![b]);
+    assert_eq!(ids(&r.body, "books"), vec![b.clone()]);
+
+    // Spanish becomes the default: the entries hold English values, so the
+    // index stops serving until it is built again in Spanish.
+    let books = CollectionKey::parse("books").unwrap();
+    let es = Org {
+        id: t.org.clone(),
+        locales: vec![Locale::parse("en").unwrap(), Locale::parse("es").unwrap()],
+        default_locale: Some(Locale::parse("es").unwrap()),
+    };
+    let marked = t.app.store.put_org_and_mark(&es).await.unwrap();
+    assert_eq!(marked, vec![books.clone()]);
+    t.app.forget_org(&t.org);
+    t.app.forget_collection(&t.org, &books);
+    let by_title = "/v2/content/books/?order=title&page_size=2";
+    let r = t.request("GET", by_title, None).await;
+    // Spanish values; the English-only book has none now (last).
+    assert_eq!(ids(&r.body, "books"), vec![b.clone(), a.clone()]);
+    assert_eq!(r.body["meta"]["next_cursor"], Value::Null, "from memory");
+    let built = t
+        .app
+        .store
+        .reindex(&t.org, &books, false, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(built.items, 3);
+    t.app.forget_collection(&t.org, &books);
+    let r = t.request("GET", by_title, None).await;
+    assert_eq!(ids(&r.body, "books"), vec![b, a]);
+    assert!(
+        r.body["meta"]["next_cursor"].is_string(),
+        "by the index again"
+    );
+    assert_eq!(
+        t.app.store.put_org_and_mark(&es).await.unwrap(),
+        Vec::<CollectionKey>::new(),
+        "no change, nothing marked"
+    );
 }
 
 #[tokio::test]

@@ -103,7 +103,10 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
             ..collection
         },
     };
-    let (created, created_at) = app.store.put_collection(org, &collection, exists).await?;
+    let (created, created_at) = app
+        .store
+        .put_collection(org, &collection, old.as_ref())
+        .await?;
     app.forget_collection(org, &collection.key);
     let stored = Collection {
         created_at,

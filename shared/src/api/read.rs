@@ -415,7 +415,15 @@ async fn indexed_page(
                 Some(i) if i.id == entry.id => found.next(),
                 _ => None,
             };
-            if let Some(item) = item.filter(|i| visible(i, preview)) {
+            // An index lags its table: an item whose value moved off the
+            // filter since the entry was read is passed over too.
+            let still = |i: &ItemRecord| {
+                args.filters.iter().all(|(f, want)| {
+                    field_value(org, i, f, opts.view.locale.as_ref())
+                        .is_some_and(|v| matches(v, want))
+                })
+            };
+            if let Some(item) = item.filter(|i| visible(i, preview) && still(i)) {
                 let size = json_len(&item.fields);
                 if !items.is_empty() && bytes + size > PAGE_BYTES {
                     break 'fetch;
@@ -768,19 +776,29 @@ fn matches(v: &Value, want: &str) -> bool {
 }
 
 /// Orders values of one field: numbers numerically, strings by text,
-/// missing values last.
+/// missing values last; values of different types (left by a type change)
+/// by type, booleans, numbers, text, others, as an index orders them
+/// (`store::entries::encode`).
 fn compare(a: &Value, b: &Value) -> Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Bool(_) => 0,
+            Value::Number(_) => 1,
+            Value::String(_) => 2,
+            Value::Array(_) | Value::Object(_) => 3,
+            Value::Null => 4,
+        }
+    }
     match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Greater,
-        (_, Value::Null) => Ordering::Less,
         (Value::Number(x), Value::Number(y)) => x
             .as_f64()
             .partial_cmp(&y.as_f64())
             .unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => a.to_string().cmp(&b.to_string()),
+        _ => rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.to_string().cmp(&b.to_string())),
     }
 }
 
@@ -803,5 +821,23 @@ mod tests {
         let mut v = vec![json!(null), json!(3), json!(1)];
         v.sort_by(compare);
         assert_eq!(v, vec![json!(1), json!(3), json!(null)]);
+    }
+
+    #[test]
+    fn mixed_types_order_as_the_index_encodes_them() {
+        use crate::store::entries::encode;
+        let values = [
+            json!(null),
+            json!("36"),
+            json!(5),
+            json!(true),
+            json!(["a"]),
+            json!(-1),
+        ];
+        let mut by_compare = values.to_vec();
+        by_compare.sort_by(compare);
+        let mut by_index = values.to_vec();
+        by_index.sort_by_key(|v| encode(Some(v)));
+        assert_eq!(by_compare, by_index);
     }
 }

@@ -530,6 +530,28 @@ impl Store {
         self.build_index(&org, &collection).await
     }
 
+    /// Saves an organization's settings; when its default locale changes,
+    /// every collection with indexed fields is marked building (their
+    /// entries hold the old locale's values), so that lists by them are
+    /// served from memory and the next build waits until every instance
+    /// has the new settings. Returns the collections marked.
+    pub async fn put_org_and_mark(&self, org: &Org) -> Result<Vec<CollectionKey>, Error> {
+        let before = self.get_org(&org.id).await?;
+        self.put_org(org).await?;
+        let was = before.and_then(|o| o.default_locale);
+        if was == org.default_locale {
+            return Ok(Vec::new());
+        }
+        let mut marked = Vec::new();
+        for c in self.list_collections(&org.id).await? {
+            if c.indexed_fields().next().is_some() {
+                self.mark_building(&org.id, &c, &crate::api::now()).await?;
+                marked.push(c.key);
+            }
+        }
+        Ok(marked)
+    }
+
     /// Marks every indexed field of the collection as building (to rebuild
     /// them all: after the organization's default locale changed, or to
     /// repair), as a schema change at `now`. Returns the collection as stored.

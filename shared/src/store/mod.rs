@@ -267,17 +267,18 @@ impl Store {
     }
 
     /// Defines or replaces a collection; `true` when it is new. The first
-    /// `created_at` is kept across replacements. `exists` is what the caller
-    /// authorized (a create or an update); if another request changed that
-    /// meanwhile, the write is refused with a 409.
+    /// `created_at` is kept across replacements. `replaces` is the stored
+    /// definition the caller read (None: a create), which it authorized and
+    /// computed `building` from; if another request changed it meanwhile,
+    /// the write is refused with a 409.
     pub async fn put_collection(
         &self,
         org: &OrgId,
         c: &Collection,
-        exists: bool,
+        replaces: Option<&Collection>,
     ) -> Result<(bool, String), Error> {
         let fields = serde_json::to_string(&c.specs()).map_err(Error::internal)?;
-        let out = self
+        let request = self
             .ddb
             .update_item()
             .table_name(&self.table)
@@ -309,14 +310,14 @@ impl Store {
             )
             .expression_attribute_values(":fields", AttributeValue::S(fields))
             .expression_attribute_values(":now", AttributeValue::S(c.updated_at.clone()))
-            .condition_expression(if exists {
-                "attribute_exists(pk)"
-            } else {
-                "attribute_not_exists(pk)"
-            })
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let request = match replaces {
+            Some(old) => request
+                .condition_expression("#updated = :seen")
+                .expression_attribute_values(":seen", AttributeValue::S(old.updated_at.clone())),
+            None => request.condition_expression("attribute_not_exists(pk)"),
+        };
+        let out = request.send().await;
         let out = match out {
             Ok(out) => out,
             Err(e)
@@ -324,7 +325,7 @@ impl Store {
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
                 return Err(Error::Conflict(
-                    "This collection was created or removed by another request; try again.".into(),
+                    "This collection was created, changed or removed by another request; try again.".into(),
                 ))
             }
             Err(e) => return Err(e.into()),

@@ -222,11 +222,21 @@ impl Store {
                 actions,
             });
         }
-        // Greedy groups under the action bound, a count update each.
+        // Groups of about equal size, at least as many as run at once (so
+        // they share the work), each under the action bound with its count
+        // update.
+        let total: usize = deletable.iter().map(|d| d.actions).sum();
+        let bound = super::commit::MAX_ACTIONS - 1;
+        let wanted = total
+            .div_ceil(bound)
+            .max(GROUPS_IN_FLIGHT.min(deletable.len()))
+            .max(1);
+        let target = total.div_ceil(wanted);
         let mut groups: Vec<Vec<Deletable<'_, '_>>> = Vec::new();
         let mut used = 0;
         for d in deletable {
-            if groups.is_empty() || used + d.actions + 1 > super::commit::MAX_ACTIONS {
+            let full = used >= target || used + d.actions > bound;
+            if groups.is_empty() || full {
                 groups.push(Vec::new());
                 used = 0;
             }
@@ -327,7 +337,10 @@ impl Store {
                     })
                     .collect(),
             ),
-            Err(_) => None,
+            Err(failure) => {
+                tracing::info!(items = group.len(), ?failure, "batch delete: a shared transaction did not commit; deleting its items one by one");
+                None
+            }
         }
     }
 

@@ -355,7 +355,7 @@ impl Store {
                 Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
                 Err(WriteFailure::TooMany) => {
                     return Err(Error::bad_request(
-                        "This request touches more than 100 items (created items, referenced items and their links); split it.",
+                        "This request touches more than 100 items (created items, their index entries, referenced items and their links); split it.",
                     ))
                 }
                 Err(WriteFailure::TooLarge) => {
