@@ -255,6 +255,16 @@ pub(crate) fn entry_ops(
     ops
 }
 
+/// The entry deletes of an item that stops being live (a delete).
+pub(crate) fn leaving_ops(
+    org: &OrgId,
+    collection: &CollectionKey,
+    item: &ItemRecord,
+    ix: &Indexing,
+) -> Vec<Op> {
+    entry_ops(org, collection, &item.id, ix, Some(item.into()), None)
+}
+
 /// What a build of indexed fields did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Built {
@@ -336,16 +346,7 @@ impl Store {
         let mut start = None;
         loop {
             let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::LIVE_INDEX)
-                .key_condition_expression("#pk = :p")
-                .expression_attribute_names("#pk", keys::LIVE_PK)
-                .expression_attribute_values(
-                    ":p",
-                    AttributeValue::S(keys::collection_partition(&org.id, &collection.key)),
-                )
+                .live_query(&org.id, &collection.key)
                 .set_exclusive_start_key(start.take())
                 .limit(BUILD_PAGE)
                 .send()

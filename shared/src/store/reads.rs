@@ -133,20 +133,23 @@ impl Store {
         Ok(out)
     }
 
-    /// Every live item of a collection, in creation order, from the sparse
-    /// `live` index.
-    pub async fn list_live(
+    /// A Query of a collection's live items (the `live` index), in
+    /// creation order.
+    pub(crate) fn live_query(
         &self,
         org: &OrgId,
         collection: &CollectionKey,
-    ) -> Result<Vec<ItemRecord>, Error> {
-        self.query_index(
-            keys::LIVE_INDEX,
-            (keys::LIVE_PK, keys::LIVE_SK),
-            keys::collection_partition(org, collection),
-            None,
-        )
-        .await
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LIVE_INDEX)
+            .key_condition_expression("#pk = :p")
+            .expression_attribute_names("#pk", keys::LIVE_PK)
+            .expression_attribute_values(
+                ":p",
+                AttributeValue::S(keys::collection_partition(org, collection)),
+            )
     }
 
     /// Every live item of a collection in creation order, each with only
@@ -171,16 +174,7 @@ impl Store {
             "expires_at",
         ];
         let mut q = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::LIVE_INDEX)
-            .key_condition_expression("#pk = :p")
-            .expression_attribute_names("#pk", keys::LIVE_PK)
-            .expression_attribute_values(
-                ":p",
-                AttributeValue::S(keys::collection_partition(org, collection)),
-            )
+            .live_query(org, collection)
             .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total);
         let mut projection: Vec<String> = Vec::new();
         for (i, name) in meta.iter().enumerate() {
@@ -223,16 +217,7 @@ impl Store {
         collection: &CollectionKey,
     ) -> Result<bool, Error> {
         let out = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::LIVE_INDEX)
-            .key_condition_expression("#pk = :p")
-            .expression_attribute_names("#pk", keys::LIVE_PK)
-            .expression_attribute_values(
-                ":p",
-                AttributeValue::S(keys::collection_partition(org, collection)),
-            )
+            .live_query(org, collection)
             .select(aws_sdk_dynamodb::types::Select::Count)
             .limit(1)
             .send()

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
-use super::entries::{entry_ops, Shown};
+use super::entries::{entry_ops, leaving_ops, Shown};
 use super::expr::Expr;
 use super::keys;
 use super::pages::{count_op, Tally};
@@ -113,14 +113,7 @@ impl Store {
                 w.collection,
                 Tally::change(Some(known.status), None),
             ));
-            ops.extend(entry_ops(
-                w.org,
-                w.collection,
-                &w.id,
-                w.indexing,
-                Some((&known).into()),
-                None,
-            ));
+            ops.extend(leaving_ops(w.org, w.collection, &known, w.indexing));
             match self.commit(ops, &attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(known)),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
@@ -206,15 +199,7 @@ impl Store {
                     &BTreeSet::new(),
                 )
                 .len()
-                + entry_ops(
-                    w.org,
-                    w.collection,
-                    &w.id,
-                    w.indexing,
-                    Some((&known).into()),
-                    None,
-                )
-                .len();
+                + leaving_ops(w.org, w.collection, &known, w.indexing).len();
             deletable.push(Deletable {
                 at,
                 w,
@@ -308,14 +293,7 @@ impl Store {
                     expr,
                 },
             });
-            ops.extend(entry_ops(
-                d.w.org,
-                d.w.collection,
-                &d.w.id,
-                d.w.indexing,
-                Some((&d.known).into()),
-                None,
-            ));
+            ops.extend(leaving_ops(d.w.org, d.w.collection, &d.known, d.w.indexing));
             tally = tally.plus(Tally::change(Some(d.known.status), None));
             changes.push(RefChange {
                 collection: d.w.collection,
