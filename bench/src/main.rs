@@ -36,6 +36,15 @@ use folio_tests::{api_event, dispatch, event_text, repo_root, TestApp};
 use meter::{Meter, Service, Usage};
 use serde_json::{json, Value};
 
+/// A comma-separated list of numbers from the environment, or `default`.
+fn env_list<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect()
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -824,11 +833,7 @@ async fn main() {
         // Handler logs would drown the progress lines.
         std::env::set_var("RUST_LOG", "warn");
     }
-    let list_sizes: Vec<usize> = std::env::var("FOLIO_BENCH_LIST_SIZES")
-        .unwrap_or_else(|_| "1000,100000".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
+    let list_sizes: Vec<usize> = env_list("FOLIO_BENCH_LIST_SIZES", "1000,100000");
     let list_requests = env_usize("FOLIO_BENCH_LIST_REQUESTS", 200);
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("list_scale") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
@@ -839,11 +844,7 @@ async fn main() {
         );
         return;
     }
-    let delays: Vec<u64> = std::env::var("FOLIO_BENCH_DELAYS_MS")
-        .unwrap_or_else(|_| "0,4,10".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
+    let delays: Vec<u64> = env_list("FOLIO_BENCH_DELAYS_MS", "0,4,10");
     let latency_requests = env_usize("FOLIO_BENCH_LATENCY_REQUESTS", 100);
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("cold_start") {
         let c = cold_starts(env_usize("FOLIO_BENCH_STARTS", 20)).await;

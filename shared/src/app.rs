@@ -183,13 +183,7 @@ impl App {
         if let Some(o) = self.orgs.get(org) {
             return Ok(o);
         }
-        // A token's organization always exists; one without settings is
-        // simply not localized.
-        let o = self.store.get_org(org).await?.unwrap_or_else(|| Org {
-            id: org.clone(),
-            locales: Vec::new(),
-            default_locale: None,
-        });
+        let o = self.store.org_settings(org).await?;
         self.orgs.put(org.clone(), o.clone());
         Ok(o)
     }

@@ -136,6 +136,16 @@ pub fn test_config(table: &str) -> Config {
     }
 }
 
+/// The ids of a list response's items of `collection`, in order.
+pub fn listed_ids(body: &Value, collection: &str) -> Vec<String> {
+    body["data"][collection]
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {body}"))
+        .iter()
+        .map(|i| i["meta"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -8,17 +8,8 @@ use std::time::Duration;
 use folio::ids::{CollectionKey, ItemId, Locale};
 use folio::schema::Org;
 use folio::store::entries::encode;
-use folio_tests::{folio, TestApp};
+use folio_tests::{folio, listed_ids, TestApp};
 use serde_json::{json, Value};
-
-fn ids(r: &Value, collection: &str) -> Vec<String> {
-    r["data"][collection]
-        .as_array()
-        .unwrap_or_else(|| panic!("a list: {r}"))
-        .iter()
-        .map(|i| i["meta"]["id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// The entry of `field` for item `id`: (published, the value it encodes),
 /// None when the item has none.
@@ -37,10 +28,6 @@ async fn entry(t: &TestApp, collection: &str, id: &str, field: &str) -> Option<(
     assert!(sk.ends_with(&format!("#{id}")), "{sk}");
     let value = sk.rsplit_once('#').unwrap().0.to_owned();
     Some((pk.ends_with("#p"), value))
-}
-
-fn listed(r: &Value, collection: &str) -> Vec<String> {
-    ids(r, collection)
 }
 
 fn enc(v: Value) -> String {
@@ -268,7 +255,7 @@ async fn every_write_moves_the_entries_in_the_same_step() {
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!(ids(&r.body, "staff"), vec![id.clone()]);
+    assert_eq!(listed_ids(&r.body, "staff"), vec![id.clone()]);
     assert!(
         r.body["meta"]["next_cursor"].is_string(),
         "served by the index"
@@ -276,7 +263,7 @@ async fn every_write_moves_the_entries_in_the_same_step() {
     let r = t
         .request("GET", "/v2/content/staff/?fields.rank=1", None)
         .await;
-    assert_eq!(ids(&r.body, "staff"), vec![other]);
+    assert_eq!(listed_ids(&r.body, "staff"), vec![other]);
     assert_eq!(r.body["meta"]["count"], 1);
     let r = t
         .request("GET", "/v2/content/staff/?fields.rank=one", None)
@@ -323,7 +310,7 @@ async fn a_field_indexed_on_a_collection_with_items_serves_once_built() {
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["building"], json!(["price"]));
     let r = list("order=price&page_size=2").await;
-    assert_eq!(ids(&r.body, "products"), want[..2]);
+    assert_eq!(listed_ids(&r.body, "products"), want[..2]);
     assert_eq!(r.body["meta"]["next_cursor"], Value::Null, "from memory");
     // Writes meanwhile keep entries already.
     let id = &made[0].1;
@@ -355,7 +342,7 @@ async fn a_field_indexed_on_a_collection_with_items_serves_once_built() {
     assert_eq!(r.body["building"], json!([]));
     let r = list("order=-price&page_size=2").await;
     assert_eq!(
-        ids(&r.body, "products"),
+        listed_ids(&r.body, "products"),
         vec![id.clone(), made[2].1.clone()],
         "40, 20"
     );
@@ -373,12 +360,12 @@ async fn a_field_indexed_on_a_collection_with_items_serves_once_built() {
     // Page 1 was 40 and 20; then the two 10s newest first (the exact
     // reverse of oldest first).
     assert_eq!(
-        ids(&r.body, "products"),
+        listed_ids(&r.body, "products"),
         vec![made[3].1.clone(), made[1].1.clone()]
     );
     let r = list("fields.price=10&order=-created_at").await;
     assert_eq!(
-        ids(&r.body, "products"),
+        listed_ids(&r.body, "products"),
         vec![made[3].1.clone(), made[1].1.clone()]
     );
     assert_eq!(r.body["meta"]["count"], 2);
@@ -416,7 +403,7 @@ async fn a_field_indexed_on_a_collection_with_items_serves_once_built() {
     t.app.forget_collection(&t.org, &key);
     let r = list("order=-price&page_size=1").await;
     assert_eq!(
-        ids(&r.body, "products"),
+        listed_ids(&r.body, "products"),
         vec![made[1].1.clone()],
         "99 first"
     );
@@ -459,7 +446,7 @@ async fn a_localized_organization_indexes_its_default_locale() {
     let r = t
         .request("GET", "/v2/content/books/?order=title&page_size=2", None)
         .await;
-    assert_eq!(ids(&r.body, "books"), vec![c.clone(), a.clone()]);
+    assert_eq!(listed_ids(&r.body, "books"), vec![c.clone(), a.clone()]);
     assert!(r.body["meta"]["next_cursor"].is_string(), "by the index");
     // Spanish, with the English fallback: from memory, still right.
     let r = t
@@ -469,16 +456,16 @@ async fn a_localized_organization_indexes_its_default_locale() {
             None,
         )
         .await;
-    assert_eq!(ids(&r.body, "books"), vec![b.clone(), c.clone()]);
+    assert_eq!(listed_ids(&r.body, "books"), vec![b.clone(), c.clone()]);
     assert_eq!(r.body["meta"]["next_cursor"], Value::Null);
     let r = t
         .request("GET", "/v2/content/books/?fields.title=z&locale=es", None)
         .await;
-    assert_eq!(ids(&r.body, "books"), vec![a.clone()]);
+    assert_eq!(listed_ids(&r.body, "books"), vec![a.clone()]);
     let r = t
         .request("GET", "/v2/content/books/?fields.title=c", None)
         .await;
-    assert_eq!(ids(&r.body, "books"), vec![b.clone()]);
+    assert_eq!(listed_ids(&r.body, "books"), vec![b.clone()]);
 
     // Spanish becomes the default: the entries hold English values, so the
     // index stops serving until it is built again in Spanish.
@@ -495,7 +482,7 @@ async fn a_localized_organization_indexes_its_default_locale() {
     let by_title = "/v2/content/books/?order=title&page_size=2";
     let r = t.request("GET", by_title, None).await;
     // Spanish values; the English-only book has none now (last).
-    assert_eq!(ids(&r.body, "books"), vec![b.clone(), a.clone()]);
+    assert_eq!(listed_ids(&r.body, "books"), vec![b.clone(), a.clone()]);
     assert_eq!(r.body["meta"]["next_cursor"], Value::Null, "from memory");
     let built = t
         .app
@@ -506,7 +493,7 @@ async fn a_localized_organization_indexes_its_default_locale() {
     assert_eq!(built.items, 3);
     t.app.forget_collection(&t.org, &books);
     let r = t.request("GET", by_title, None).await;
-    assert_eq!(ids(&r.body, "books"), vec![b, a]);
+    assert_eq!(listed_ids(&r.body, "books"), vec![b, a]);
     assert!(
         r.body["meta"]["next_cursor"].is_string(),
         "by the index again"
@@ -553,7 +540,10 @@ async fn above_the_memory_limit_an_unindexed_list_names_the_field_to_index() {
         )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    assert_eq!(ids_of(&r.body), vec![ids[4].clone(), ids[2].clone()]);
+    assert_eq!(
+        listed_ids(&r.body, "parts"),
+        vec![ids[4].clone(), ids[2].clone()]
+    );
     assert_eq!(r.body["meta"]["count"], 3);
     assert_eq!(r.body["data"]["parts"][0]["size"], 0, "the whole item");
     let r = t
@@ -564,7 +554,7 @@ async fn above_the_memory_limit_an_unindexed_list_names_the_field_to_index() {
     let mut blue = vec![ids[1].clone(), ids[5].clone()];
     blue.sort();
     blue.push(ids[3].clone());
-    assert_eq!(ids_of(&r.body), blue);
+    assert_eq!(listed_ids(&r.body, "parts"), blue);
 
     // Over it: a 400 naming what to index; indexed lists still serve.
     t.app.config.memory_list_max = 5;
@@ -595,11 +585,11 @@ async fn above_the_memory_limit_an_unindexed_list_names_the_field_to_index() {
     let mut odd = vec![ids[1].clone(), ids[3].clone(), ids[5].clone()];
     odd.sort();
     odd.reverse();
-    assert_eq!(ids_of(&r.body), odd, "equal sizes newest first");
-}
-
-fn ids_of(r: &Value) -> Vec<String> {
-    ids(r, "parts")
+    assert_eq!(
+        listed_ids(&r.body, "parts"),
+        odd,
+        "equal sizes newest first"
+    );
 }
 
 #[tokio::test]
@@ -687,7 +677,7 @@ async fn a_batch_delete_moves_counts_entries_and_references_as_single_deletes_do
             None,
         )
         .await;
-    let left = listed(&r.body, "tags");
+    let left = listed_ids(&r.body, "tags");
     let mut want = vec![child.clone(), ids[0].clone()];
     if tag2_refused {
         want.push(ids[2].clone());

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use folio::content::{ItemRecord, Status};
 use folio::ids::{CollectionKey, ItemId};
 use folio::store::entries::Indexing;
-use folio_tests::{folio, TestApp};
+use folio_tests::{folio, listed_ids, TestApp};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -23,15 +23,6 @@ fn record(t: &TestApp, collection: &str, status: Status, updated_at: &str, n: us
 
 /// Values of the model's indexed fields: a few, so that ties are common.
 const TAGS: [&str; 3] = ["alpha", "beta", "b"];
-
-fn ids(r: &Value, collection: &str) -> Vec<String> {
-    r["data"][collection]
-        .as_array()
-        .unwrap_or_else(|| panic!("a list: {r}"))
-        .iter()
-        .map(|i| i["meta"]["id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[tokio::test]
 async fn page_1_of_5000_items_reads_only_the_page() {
@@ -72,7 +63,7 @@ async fn page_1_of_5000_items_reads_only_the_page() {
     assert_eq!(r.body["meta"]["count"], 4_000);
     assert_eq!(r.body["meta"]["next_page"], 2);
     let want: Vec<String> = published[..10].iter().map(|r| r.id.to_string()).collect();
-    assert_eq!(ids(&r.body, "team_members"), want);
+    assert_eq!(listed_ids(&r.body, "team_members"), want);
     // Reading all 5,000 (~100 bytes each, ~0.5 MB) would cost ~60 units;
     // the page costs its count shards, 11 keys and 10 items.
     eprintln!("page 1 of 5,000 items: {used} read capacity units");
@@ -93,7 +84,7 @@ async fn page_1_of_5000_items_reads_only_the_page() {
         .rev()
         .map(|r| r.id.to_string())
         .collect();
-    assert_eq!(ids(&r.body, "team_members"), want);
+    assert_eq!(listed_ids(&r.body, "team_members"), want);
 
     // The last page by cursor, walked from page 399's cursor.
     let r = t
@@ -117,7 +108,7 @@ async fn page_1_of_5000_items_reads_only_the_page() {
         .iter()
         .map(|r| r.id.to_string())
         .collect();
-    assert_eq!(ids(&last.body, "team_members"), want);
+    assert_eq!(listed_ids(&last.body, "team_members"), want);
     assert_eq!(last.body["meta"]["next_cursor"], Value::Null);
     assert!(used <= 8.0, "a page by cursor read {used} units");
     t.drop_table().await;
@@ -163,7 +154,7 @@ async fn a_cursor_from_before_updated_after_is_an_empty_page_not_an_error() {
             )
             .await;
         assert_eq!(r.status, 200, "{since}: {:?}", r.body);
-        assert_eq!(ids(&r.body, "team_members"), Vec::<String>::new());
+        assert_eq!(listed_ids(&r.body, "team_members"), Vec::<String>::new());
         assert_eq!(r.body["meta"]["next_cursor"], Value::Null);
     }
     // Before the cursor's time, the walk goes on from it.
@@ -175,7 +166,7 @@ async fn a_cursor_from_before_updated_after_is_an_empty_page_not_an_error() {
         )
         .await;
     assert_eq!(
-        ids(&r.body, "team_members"),
+        listed_ids(&r.body, "team_members"),
         vec![records[0].id.to_string()]
     );
     assert_eq!(r.body["meta"]["count"], 3);
@@ -445,7 +436,7 @@ proptest! {
                     let from = ((page - 1) * l.page_size).min(model.len());
                     let to = (from + l.page_size).min(model.len());
                     let want: Vec<String> = model[from..to].iter().map(|(_, id)| id.clone()).collect();
-                    assert_eq!(ids(&r.body, &key), want, "{l:?} page {page}");
+                    assert_eq!(listed_ids(&r.body, &key), want, "{l:?} page {page}");
                     assert_eq!(r.body["meta"]["count"], json!(model.len()));
                     assert_eq!(r.body["meta"]["next_page"], json!((to < model.len()).then_some(page + 1)));
                     assert_eq!(r.body["meta"]["previous_page"], json!((page > 1).then(|| page - 1)));
@@ -467,7 +458,7 @@ proptest! {
                         .filter(|(k, _)| last.as_ref().is_none_or(|c| if l.descending { k < c } else { k > c }))
                         .collect();
                     let want: Vec<String> = after.iter().take(l.page_size).map(|(_, id)| id.clone()).collect();
-                    assert_eq!(ids(&r.body, &key), want, "{l:?} step {step}");
+                    assert_eq!(listed_ids(&r.body, &key), want, "{l:?} step {step}");
                     match r.body["meta"]["next_cursor"].as_str() {
                         Some(c) => {
                             assert!(after.len() > l.page_size, "a cursor only when more follow");

@@ -265,6 +265,23 @@ pub(crate) fn leaving_ops(
     entry_ops(org, collection, &item.id, ix, Some(item.into()), None)
 }
 
+/// A collection record's `building` attribute.
+pub(crate) fn field_list(fields: &BTreeSet<FieldKey>) -> AttributeValue {
+    AttributeValue::L(
+        fields
+            .iter()
+            .map(|f| AttributeValue::S(f.to_string()))
+            .collect(),
+    )
+}
+
+/// A collection record's `index_locale` attribute.
+pub(crate) fn locale_value(locale: Option<&Locale>) -> AttributeValue {
+    locale.map_or(AttributeValue::Null(true), |l| {
+        AttributeValue::S(l.to_string())
+    })
+}
+
 /// What a build of indexed fields did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Built {
@@ -286,12 +303,7 @@ impl Store {
         let Some(collection) = self.get_collection(org, key).await? else {
             return Ok(Indexing::none());
         };
-        let org = self.get_org(org).await?.unwrap_or_else(|| Org {
-            id: org.clone(),
-            locales: Vec::new(),
-            default_locale: None,
-        });
-        Ok(Indexing::of(&org, &collection))
+        Ok(Indexing::of(&self.org_settings(org).await?, &collection))
     }
 
     /// An index entry's keys as stored: (`ix_pk`, `ix_sk`) of `field` for
@@ -457,34 +469,43 @@ impl Store {
     /// Marks the building fields built, in the organization's default
     /// locale, if the schema is as it was read.
     async fn mark_built(&self, org: &Org, collection: &Collection) -> Result<(), Error> {
+        let mut expr = Expr::new();
+        expr.set_value("building", field_list(&BTreeSet::new()));
+        expr.set_value("index_locale", locale_value(org.default_locale.as_ref()));
+        self.update_unchanged(
+            &org.id,
+            collection,
+            expr,
+            "The collection's schema changed during the build; build again.",
+        )
+        .await
+    }
+
+    /// Applies `expr` to the collection's record if its definition is still
+    /// the one read (`updated_at`); else a 409 saying `changed`.
+    async fn update_unchanged(
+        &self,
+        org: &OrgId,
+        read: &Collection,
+        mut expr: Expr,
+        changed: &str,
+    ) -> Result<(), Error> {
+        expr.when_equals("updated_at", AttributeValue::S(read.updated_at.clone()));
         let out = self
             .ddb
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys::collection(&org.id, &collection.key)))
-            .update_expression("SET #building = :none, #locale = :locale")
-            .condition_expression("#updated = :read")
-            .expression_attribute_names("#building", "building")
-            .expression_attribute_names("#locale", "index_locale")
-            .expression_attribute_names("#updated", "updated_at")
-            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(
-                ":locale",
-                org.default_locale
-                    .as_ref()
-                    .map_or(AttributeValue::Null(true), |l| {
-                        AttributeValue::S(l.to_string())
-                    }),
-            )
-            .expression_attribute_values(":read", AttributeValue::S(collection.updated_at.clone()))
+            .set_key(Some(keys::collection(org, &read.key)))
+            .update_expression(expr.update_expression())
+            .set_condition_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
             .send()
             .await;
         if super::applied(out, |e| e.is_conditional_check_failed_exception())? {
             Ok(())
         } else {
-            Err(Error::Conflict(
-                "The collection's schema changed during the build; build again.".into(),
-            ))
+            Err(Error::Conflict(changed.into()))
         }
     }
 
@@ -500,11 +521,7 @@ impl Store {
         all: bool,
         settle: std::time::Duration,
     ) -> Result<Built, Error> {
-        let org = self.get_org(org).await?.unwrap_or_else(|| Org {
-            id: org.clone(),
-            locales: Vec::new(),
-            default_locale: None,
-        });
+        let org = self.org_settings(org).await?;
         let mut collection = self
             .get_collection(&org.id, key)
             .await?
@@ -564,33 +581,16 @@ impl Store {
     ) -> Result<Collection, Error> {
         let fields: BTreeSet<FieldKey> =
             collection.indexed_fields().map(|f| f.key.clone()).collect();
-        let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::collection(org, &collection.key)))
-            .update_expression("SET #building = :fields, #updated = :now")
-            .condition_expression("#updated = :read")
-            .expression_attribute_names("#building", "building")
-            .expression_attribute_names("#updated", "updated_at")
-            .expression_attribute_values(
-                ":fields",
-                AttributeValue::L(
-                    fields
-                        .iter()
-                        .map(|f| AttributeValue::S(f.to_string()))
-                        .collect(),
-                ),
-            )
-            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
-            .expression_attribute_values(":read", AttributeValue::S(collection.updated_at.clone()))
-            .send()
-            .await;
-        if !super::applied(out, |e| e.is_conditional_check_failed_exception())? {
-            return Err(Error::Conflict(
-                "The collection's schema changed meanwhile; try again.".into(),
-            ));
-        }
+        let mut expr = Expr::new();
+        expr.set_value("building", field_list(&fields));
+        expr.set_value("updated_at", AttributeValue::S(now.to_owned()));
+        self.update_unchanged(
+            org,
+            collection,
+            expr,
+            "The collection's schema changed meanwhile; try again.",
+        )
+        .await?;
         Ok(Collection {
             building: fields,
             updated_at: now.to_owned(),

@@ -183,6 +183,16 @@ impl Store {
         Ok(out)
     }
 
+    /// An organization's settings; a token's organization always exists,
+    /// and one without settings is simply not localized.
+    pub async fn org_settings(&self, org: &OrgId) -> Result<Org, Error> {
+        Ok(self.get_org(org).await?.unwrap_or_else(|| Org {
+            id: org.clone(),
+            locales: Vec::new(),
+            default_locale: None,
+        }))
+    }
+
     pub async fn get_org(&self, org: &OrgId) -> Result<Option<Org>, Error> {
         let Some(item) = self.get(keys::org(org)).await? else {
             return Ok(None);
@@ -288,14 +298,8 @@ impl Store {
             )
             .expression_attribute_names("#building", "building")
             .expression_attribute_names("#locale", "index_locale")
-            .expression_attribute_values(
-                ":building",
-                AttributeValue::L(c.building.iter().map(|f| AttributeValue::S(f.to_string())).collect()),
-            )
-            .expression_attribute_values(
-                ":locale",
-                c.index_locale.as_ref().map_or(AttributeValue::Null(true), |l| AttributeValue::S(l.to_string())),
-            )
+            .expression_attribute_values(":building", entries::field_list(&c.building))
+            .expression_attribute_values(":locale", entries::locale_value(c.index_locale.as_ref()))
             .expression_attribute_names("#key", "key")
             .expression_attribute_names("#name", "name")
             .expression_attribute_names("#desc", "description")
