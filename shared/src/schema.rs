@@ -221,6 +221,11 @@ pub struct Collection {
     /// The organization's default locale when the entries were built: a
     /// localized organization's entries hold that locale's values.
     pub index_locale: Option<Locale>,
+    /// Whether every entry of its indexed fields is in its value counts
+    /// (`store::entries`): true for a collection defined, or whose fields
+    /// were built, since value counts exist; a filter's count is then read
+    /// from them, else counted from the matching entries.
+    pub counted: bool,
 }
 
 impl Collection {
@@ -480,6 +485,7 @@ pub fn parse_collection(
         updated_at,
         building: BTreeSet::new(),
         index_locale: None,
+        counted: true,
     };
     let size = collection.name.len()
         + collection.description.as_ref().map_or(0, String::len)

@@ -367,8 +367,12 @@ async fn indexed_page(
         take: args.page_size,
     };
     // Every live item has one entry in each order, so the collection's
-    // count is the listing's, unless a range of entries is asked for.
-    let count = if args.updated_after.is_some() || equals.is_some() {
+    // count is the listing's, unless a range of entries is asked for: a
+    // value's count is kept with its entries (in collections defined or
+    // built since value counts exist), a time range is counted by its keys.
+    let count = if equals.is_some() && args.updated_after.is_none() && collection.counted {
+        app.store.count_value(&query).await?
+    } else if args.updated_after.is_some() || equals.is_some() {
         app.store.count_entries(&query).await?
     } else {
         app.store

@@ -7,7 +7,7 @@
 //! an item carrying this request's `write_token`: a retry after a lost
 //! response then answers what the first try did, not 404 or 500.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 use sha2::{Digest, Sha256};
 
 use super::expr::Expr;
-use super::keys::Key;
+use super::keys::{self, Key};
 use super::size::{item_size, value_size};
 use super::Store;
 use crate::content::ItemRecord;
@@ -53,7 +53,9 @@ pub(crate) enum Role {
     Edge,
     /// A count shard (`store::pages`); written without a condition.
     Count,
-    /// An indexed field's entry (`store::entries`); written without a condition.
+    /// An indexed field's entry (`store::entries`): conditioned on the
+    /// entry the write believes is stored, so that its value counts move
+    /// exactly with it (`Store::commit` learns the stored one on a miss).
     Entry,
     /// A deleted item whose references are being cleaned up: must still
     /// be deleted (or gone), so that a concurrent restore wins.
@@ -61,21 +63,170 @@ pub(crate) enum Role {
     Idempotency,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Action {
-    Put { item: Key, expr: Expr },
-    Update { key: Key, expr: Expr },
-    Delete { key: Key },
-    Check { key: Key, expr: Expr },
+    Put {
+        item: Key,
+        expr: Expr,
+    },
+    Update {
+        key: Key,
+        expr: Expr,
+    },
+    Delete {
+        key: Key,
+        expr: Expr,
+    },
+    Check {
+        key: Key,
+        expr: Expr,
+    },
+    /// An index entry (at `key`) moved from the state the write believes
+    /// stored to the one it wants (None: no entry): sent as a conditioned
+    /// put or delete plus the value counts it changes (`wire`).
+    Entry {
+        key: Key,
+        from: Option<EntryKeys>,
+        to: Option<EntryKeys>,
+    },
 }
 
-#[derive(Debug)]
+/// A stored index entry's keys, and whether its value count holds it
+/// (entries written before value counts existed do not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EntryKeys {
+    pub ix_pk: String,
+    pub ix_sk: String,
+    pub counted: bool,
+}
+
+impl EntryKeys {
+    /// An entry as an item: its key and index attributes.
+    pub fn item(&self, key: &Key) -> Key {
+        let mut item = key.clone();
+        item.insert(keys::IX_PK.into(), AttributeValue::S(self.ix_pk.clone()));
+        item.insert(keys::IX_SK.into(), AttributeValue::S(self.ix_sk.clone()));
+        if self.counted {
+            item.insert(keys::COUNTED.into(), AttributeValue::Bool(true));
+        }
+        item
+    }
+
+    /// The entry as stored (None: no entry).
+    pub fn of(item: &HashMap<String, AttributeValue>) -> Option<EntryKeys> {
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        Some(EntryKeys {
+            ix_pk: s(keys::IX_PK)?,
+            ix_sk: s(keys::IX_SK)?,
+            counted: item
+                .get(keys::COUNTED)
+                .is_some_and(|v| v.as_bool().is_ok_and(|b| *b)),
+        })
+    }
+
+    /// The value count this entry is counted in: its partition and
+    /// encoded value (its sort key without the id).
+    pub fn value(&self) -> (&str, &str) {
+        let value = self.ix_sk.rsplit_once('#').map_or("", |(v, _)| v);
+        (&self.ix_pk, value)
+    }
+}
+
+/// The condition that the entry at a key is `from` (None: absent).
+fn entry_condition(from: Option<&EntryKeys>) -> Expr {
+    let mut expr = Expr::new();
+    match from {
+        None => {
+            expr.when_absent(keys::PK);
+        }
+        Some(f) => {
+            expr.when_equals(keys::IX_PK, AttributeValue::S(f.ix_pk.clone()));
+            expr.when_equals(keys::IX_SK, AttributeValue::S(f.ix_sk.clone()));
+            if f.counted {
+                expr.when_equals(keys::COUNTED, AttributeValue::Bool(true));
+            } else {
+                expr.when_absent(keys::COUNTED);
+            }
+        }
+    }
+    expr
+}
+
+/// The actions sent for `ops`: each op in its place (an entry as its
+/// conditioned put or delete, or a check when found as wanted), then one
+/// update per value count the entries change (summed, so a transaction
+/// touches each count once).
+fn wire(ops: &[Op]) -> Vec<Op> {
+    let mut out = Vec::with_capacity(ops.len() + 4);
+    let mut counts: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for op in ops {
+        let Action::Entry { key, from, to } = &op.action else {
+            out.push(op.clone());
+            continue;
+        };
+        let expr = entry_condition(from.as_ref());
+        let action = match to {
+            // Found as wanted: still checked, so that an entry another
+            // write moves meanwhile is seen (and learned) again.
+            _ if from == to => Action::Check {
+                key: key.clone(),
+                expr,
+            },
+            Some(t) => Action::Put {
+                item: t.item(key),
+                expr,
+            },
+            None => Action::Delete {
+                key: key.clone(),
+                expr,
+            },
+        };
+        out.push(Op {
+            role: op.role.clone(),
+            action,
+        });
+        if from == to {
+            continue;
+        }
+        if let Some(f) = from.as_ref().filter(|f| f.counted) {
+            *counts.entry(f.value()).or_default() -= 1;
+        }
+        if let Some(t) = to.as_ref().filter(|t| t.counted) {
+            *counts.entry(t.value()).or_default() += 1;
+        }
+    }
+    for ((partition, value), n) in counts {
+        if n != 0 {
+            out.push(super::pages::value_count_op(partition, value, n));
+        }
+    }
+    out
+}
+
+/// Entries whose stored state differed from the write's belief, by op
+/// index: the entry as it is (None: absent).
+type EntryMisses = Vec<(usize, Option<EntryKeys>)>;
+
+/// Times one commit learns stored entries and sends again.
+const ENTRY_ROUNDS: usize = 4;
+
+#[derive(Debug, Clone)]
 pub(crate) struct Op {
     pub role: Role,
     pub action: Action,
 }
 
 impl Op {
+    /// Actions this op sends at most: an entry moves its value counts too.
+    pub fn actions(&self) -> usize {
+        match &self.action {
+            Action::Entry { from, to, .. } => {
+                1 + usize::from(from.is_some()) + usize::from(to.is_some())
+            }
+            _ => 1,
+        }
+    }
+
     /// Bytes this action adds to a transaction: keys, item, and values.
     fn size(&self) -> usize {
         let values = |e: &Expr| -> usize {
@@ -87,7 +238,14 @@ impl Op {
             Action::Update { key, expr } | Action::Check { key, expr } => {
                 item_size(key) + values(expr)
             }
-            Action::Delete { key } => item_size(key),
+            Action::Delete { key, expr } => item_size(key) + values(expr),
+            Action::Entry { key, from, to } => {
+                let keys = |k: &Option<EntryKeys>| {
+                    k.as_ref()
+                        .map_or(0, |k| 2 * (k.ix_pk.len() + k.ix_sk.len()) + 64)
+                };
+                item_size(key) + keys(from) + keys(to)
+            }
         }
     }
 }
@@ -125,6 +283,25 @@ pub(crate) enum WriteFailure {
 impl From<Error> for WriteFailure {
     fn from(e: Error) -> Self {
         WriteFailure::Fault(e)
+    }
+}
+
+/// Why one send of a write did not land.
+enum Sent {
+    /// Only entries' conditions failed: the entries as stored.
+    Entries(EntryMisses),
+    Failure(WriteFailure),
+}
+
+impl From<WriteFailure> for Sent {
+    fn from(f: WriteFailure) -> Self {
+        Sent::Failure(f)
+    }
+}
+
+impl From<Error> for Sent {
+    fn from(e: Error) -> Self {
+        Sent::Failure(WriteFailure::Fault(e))
     }
 }
 
@@ -173,6 +350,15 @@ impl Attempts {
         token(&format!("{}#{}", self.request_id, self.n))
     }
 
+    /// The token of this attempt's `round`th send (a send again after
+    /// learning stored entries is another request).
+    fn round_token(&self, round: usize) -> String {
+        match round {
+            0 => self.client_token(),
+            r => token(&format!("{}#{}#{r}", self.request_id, self.n)),
+        }
+    }
+
     /// Marks every item this request writes, whatever the attempt.
     pub fn write_token(&self) -> String {
         token(&self.request_id)
@@ -200,7 +386,7 @@ fn is_too_large(code: Option<&str>, message: Option<&str>) -> bool {
 
 /// Checks a transaction against DynamoDB's bounds before sending it.
 pub(crate) fn check_bounds(ops: &[Op]) -> Result<(), WriteFailure> {
-    if ops.len() > MAX_ACTIONS {
+    if ops.iter().map(Op::actions).sum::<usize>() > MAX_ACTIONS {
         return Err(WriteFailure::TooMany);
     }
     if ops.iter().map(Op::size).sum::<usize>() > MAX_TRANSACTION_BYTES {
@@ -212,11 +398,49 @@ pub(crate) fn check_bounds(ops: &[Op]) -> Result<(), WriteFailure> {
 impl Store {
     /// Runs the ops as one request: a single Put/Update when there is one
     /// op, else one transaction with this attempt's `ClientRequestToken`.
+    ///
+    /// Index entries are sent conditioned on the state the write believes
+    /// stored (`wire`). When only such conditions fail, the entries as
+    /// stored (handed back by the failed conditions) become the belief and
+    /// the write is sent again: an entry left by an earlier indexing or
+    /// already written by a racing build is then replaced, and its value
+    /// counts stay exact.
     pub(crate) async fn commit(
+        &self,
+        mut ops: Vec<Op>,
+        attempts: &Attempts,
+    ) -> Result<Committed, WriteFailure> {
+        for round in 0..ENTRY_ROUNDS {
+            let misses = match self.send(wire(&ops), attempts, round).await {
+                Err(Sent::Entries(misses)) => misses,
+                Err(Sent::Failure(f)) => return Err(f),
+                Ok(done) => return Ok(done),
+            };
+            for (at, stored) in misses {
+                if let Some(Op {
+                    action: Action::Entry { from, .. },
+                    ..
+                }) = ops.get_mut(at)
+                {
+                    *from = stored;
+                }
+            }
+        }
+        Err(WriteFailure::Conflict { idempotency: false })
+    }
+
+    /// One send of a write's actions.
+    async fn send(
         &self,
         ops: Vec<Op>,
         attempts: &Attempts,
-    ) -> Result<Committed, WriteFailure> {
+        round: usize,
+    ) -> Result<Committed, Sent> {
+        // Nothing left to write (a build's entries found as wanted):
+        // checks alone guard nothing.
+        if ops.iter().all(|o| matches!(o.action, Action::Check { .. })) {
+            return Ok(Committed::Done(None));
+        }
         check_bounds(&ops)?;
         let write_token = attempts.write_token();
         let roles: Vec<Role> = ops.iter().map(|o| o.role.clone()).collect();
@@ -226,7 +450,7 @@ impl Store {
             };
             self.commit_one(op).await
         } else {
-            self.commit_many(ops, attempts).await
+            self.commit_many(ops, attempts.round_token(round)).await
         };
         let failures = match result {
             Ok(old) => {
@@ -242,16 +466,17 @@ impl Store {
                     .iter()
                     .zip(flags)
                     .any(|(r, f)| f && matches!(r, Role::Idempotency));
-                return Err(WriteFailure::Conflict { idempotency });
+                return Err(WriteFailure::Conflict { idempotency }.into());
             }
-            Err(Failed::Other(f)) => return Err(f),
+            Err(Failed::Other(f)) => return Err(f.into()),
         };
         // The reasons, in op order: (role, the item as it is, if returned).
         let mut missing = Vec::new();
         let mut gone = Vec::new();
         let mut item_failure = None;
         let mut restored = false;
-        for (role, current) in roles.iter().zip(failures) {
+        let mut entries = Vec::new();
+        for (at, (role, current)) in roles.iter().zip(failures).enumerate() {
             let Some(current) = current else { continue };
             match role {
                 Role::Item => {
@@ -278,29 +503,35 @@ impl Store {
                     return Err(WriteFailure::Idempotent(IdempotencyRecord {
                         request_hash: s("request_hash"),
                         response: s("response"),
-                    }));
+                    })
+                    .into());
                 }
                 Role::Link(t) => missing.push(t.clone()),
                 Role::Release(t) => gone.push(t.clone()),
-                Role::Edge | Role::Count | Role::Entry => {}
+                Role::Entry => entries.push((at, current.as_ref().and_then(EntryKeys::of))),
+                Role::Edge | Role::Count => {}
                 Role::StillDeleted => restored = true,
             }
         }
         if restored {
-            return Err(WriteFailure::Restored);
+            return Err(WriteFailure::Restored.into());
         }
         if let Some(old) = item_failure {
-            return Err(WriteFailure::Item(old));
+            return Err(WriteFailure::Item(old).into());
         }
         if !missing.is_empty() {
-            return Err(WriteFailure::MissingTargets(missing));
+            return Err(WriteFailure::MissingTargets(missing).into());
         }
         if !gone.is_empty() {
-            return Err(WriteFailure::GoneTargets(gone));
+            return Err(WriteFailure::GoneTargets(gone).into());
+        }
+        if !entries.is_empty() {
+            return Err(Sent::Entries(entries));
         }
         Err(WriteFailure::Fault(Error::internal(
             "a condition failed that no action explains",
-        )))
+        ))
+        .into())
     }
 
     async fn commit_one(&self, op: Op) -> Result<Option<HashMap<String, AttributeValue>>, Failed> {
@@ -373,25 +604,38 @@ impl Store {
                     }
                     e => failed(e),
                 }),
-            Action::Delete { key } => self
+            Action::Delete { key, expr } => self
                 .ddb
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(key))
+                .set_condition_expression(expr.condition_expression())
+                .set_expression_attribute_names(expr.names())
+                .set_expression_attribute_values(expr.values())
+                .return_values_on_condition_check_failure(all_old)
                 .send()
                 .await
                 .map(|_| None)
-                .map_err(failed),
-            Action::Check { .. } => Err(Failed::Other(WriteFailure::Fault(Error::internal(
-                "a condition check alone is not a write",
-            )))),
+                .map_err(|e| match e {
+                    SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
+                        let item = match s.into_err() {
+                            aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c) => c.item,
+                            _ => None,
+                        };
+                        Failed::Conditions(vec![Some(item)])
+                    }
+                    e => failed(e),
+                }),
+            Action::Check { .. } | Action::Entry { .. } => Err(Failed::Other(WriteFailure::Fault(
+                Error::internal("a condition check or an unsent entry alone is not a write"),
+            ))),
         }
     }
 
     async fn commit_many(
         &self,
         ops: Vec<Op>,
-        attempts: &Attempts,
+        token: String,
     ) -> Result<Option<HashMap<String, AttributeValue>>, Failed> {
         let items = ops
             .into_iter()
@@ -402,7 +646,7 @@ impl Store {
             .ddb
             .transact_write_items()
             .set_transact_items(Some(items))
-            .client_request_token(attempts.client_token())
+            .client_request_token(token)
             .send()
             .await
         {
@@ -461,13 +705,20 @@ impl Store {
                     .build()
                     .map_err(Error::internal)?,
             ),
-            Action::Delete { key } => TransactWriteItem::builder().delete(
+            Action::Delete { key, expr } => TransactWriteItem::builder().delete(
                 Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(key))
+                    .set_condition_expression(expr.condition_expression())
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .return_values_on_condition_check_failure(all_old)
                     .build()
                     .map_err(Error::internal)?,
             ),
+            Action::Entry { .. } => {
+                return Err(Error::internal("an entry is sent as its put or delete"))
+            }
             Action::Check { key, expr } => TransactWriteItem::builder().condition_check(
                 ConditionCheck::builder()
                     .table_name(&self.table)
@@ -567,6 +818,7 @@ mod tests {
             role: Role::Edge,
             action: Action::Delete {
                 key: super::super::keys::org(&crate::ids::OrgId::parse("a").unwrap()),
+                expr: Expr::new(),
             },
         };
         assert!(check_bounds(&(0..MAX_ACTIONS).map(|_| op()).collect::<Vec<_>>()).is_ok());

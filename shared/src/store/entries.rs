@@ -27,11 +27,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use super::commit::{Action, Attempts, Op, Role, WriteFailure};
+use super::commit::{Action, Attempts, EntryKeys, Op, Role, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::record::when_live;
@@ -200,7 +200,7 @@ pub fn filter(kind: Kind, want: &str) -> Filter {
     }
 }
 
-/// An entry's index keys: (`ix_pk`, `ix_sk`).
+/// An entry's index keys as a write makes them.
 fn entry_keys(
     org: &OrgId,
     collection: &CollectionKey,
@@ -208,17 +208,18 @@ fn entry_keys(
     ix: &Indexing,
     field: &FieldKey,
     item: Shown<'_>,
-) -> (String, String) {
+) -> EntryKeys {
     let published = item.status == Status::Published;
-    (
-        keys::field_partition(org, collection, field.as_str(), published),
-        format!("{}#{id}", encode(ix.value(item.fields, field.as_str()))),
-    )
+    EntryKeys {
+        ix_pk: keys::field_partition(org, collection, field.as_str(), published),
+        ix_sk: format!("{}#{id}", encode(ix.value(item.fields, field.as_str()))),
+        counted: true,
+    }
 }
 
-/// The entry actions that take an item from `old` to `new` (None: not
-/// live, or unknown for `old`, so every entry is written): a put per entry
-/// whose keys change, a delete per entry of an item no longer live.
+/// The entry moves that take an item from `old` to `new` (None: not live;
+/// for `old`, also unknown: each entry is then believed absent, and
+/// `Store::commit` learns any stored one): one per entry whose keys change.
 pub(crate) fn entry_ops(
     org: &OrgId,
     collection: &CollectionKey,
@@ -229,27 +230,18 @@ pub(crate) fn entry_ops(
 ) -> Vec<Op> {
     let mut ops = Vec::new();
     for (field, _) in &ix.fields {
-        let before = old.map(|o| entry_keys(org, collection, id, ix, field, o));
-        let after = new.map(|n| entry_keys(org, collection, id, ix, field, n));
-        if before.is_some() && before == after {
+        let from = old.map(|o| entry_keys(org, collection, id, ix, field, o));
+        let to = new.map(|n| entry_keys(org, collection, id, ix, field, n));
+        if from == to {
             continue;
         }
-        let key = keys::entry(org, collection, id, field.as_str());
-        let action = match after {
-            None => Action::Delete { key },
-            Some((ix_pk, ix_sk)) => {
-                let mut item = key;
-                item.insert(keys::IX_PK.into(), AttributeValue::S(ix_pk));
-                item.insert(keys::IX_SK.into(), AttributeValue::S(ix_sk));
-                Action::Put {
-                    item,
-                    expr: Expr::new(),
-                }
-            }
-        };
         ops.push(Op {
             role: Role::Entry,
-            action,
+            action: Action::Entry {
+                key: keys::entry(org, collection, id, field.as_str()),
+                from,
+                to,
+            },
         });
     }
     ops
@@ -293,6 +285,8 @@ pub struct Built {
 
 /// Items whose entries are written at once during a build.
 const BUILD_CONCURRENCY: usize = 8;
+/// Entries one purge transaction deletes (each with up to one value count).
+const PURGE_GROUP: usize = 40;
 /// Items read from the `live` index per request during a build.
 const BUILD_PAGE: i32 = 100;
 
@@ -379,7 +373,8 @@ impl Store {
                 None => break,
             }
         }
-        self.mark_built(org, collection).await?;
+        let all = collection.indexed_fields().all(|f| fields.contains(&f.key));
+        self.mark_built(org, collection, all).await?;
         Ok(built)
     }
 
@@ -426,7 +421,10 @@ impl Store {
         Err(Attempts::conflict())
     }
 
-    /// Deletes every entry in one partition of `field`'s entries.
+    /// Deletes every entry in one partition of `field`'s entries, with
+    /// their value counts: in transactions of `PURGE_GROUP` entries, each
+    /// conditioned on the entry as listed (one a racing write moved is
+    /// deleted as it is then).
     async fn purge_entries(
         &self,
         org: &OrgId,
@@ -453,25 +451,65 @@ impl Store {
                 .into_iter()
                 .filter_map(|k| Some((k.to_owned(), entry.get(k)?.clone())))
                 .collect();
-            let delete = DeleteRequest::builder()
-                .set_key(Some(key))
-                .build()
-                .map_err(Error::internal)?;
-            deletes.push(WriteRequest::builder().delete_request(delete).build());
+            // The index does not hold `counted`: believed counted, and
+            // learned otherwise.
+            let from = EntryKeys::of(&entry).map(|e| EntryKeys { counted: true, ..e });
+            deletes.push((key, from));
         }
         let n = deletes.len();
-        for chunk in deletes.chunks(25) {
-            self.write_batch(chunk.to_vec()).await?;
+        let run = ulid::Ulid::new().to_string();
+        let groups: Vec<Vec<Op>> = deletes
+            .chunks(PURGE_GROUP)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|(key, from)| Op {
+                        role: Role::Entry,
+                        action: Action::Entry {
+                            key: key.clone(),
+                            from: from.clone(),
+                            to: None,
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut sends = Vec::new();
+        for (i, ops) in groups.into_iter().enumerate() {
+            sends.push(self.purge_group(ops, format!("purge#{run}#{i}")));
         }
+        futures::stream::iter(sends)
+            .buffer_unordered(BUILD_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(n)
+    }
+
+    /// One transaction of a purge, retried after conflicts.
+    async fn purge_group(&self, ops: Vec<Op>, request: String) -> Result<(), Error> {
+        let mut attempts = Attempts::new(&request);
+        while attempts.next() {
+            match self.commit(ops.clone(), &attempts).await {
+                Ok(_) => return Ok(()),
+                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
+                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(_) => return Err(Error::internal("an entry purge failed as a link would")),
+            }
+        }
+        Err(Attempts::conflict())
     }
 
     /// Marks the building fields built, in the organization's default
     /// locale, if the schema is as it was read.
-    async fn mark_built(&self, org: &Org, collection: &Collection) -> Result<(), Error> {
+    async fn mark_built(&self, org: &Org, collection: &Collection, all: bool) -> Result<(), Error> {
         let mut expr = Expr::new();
         expr.set_value("building", field_list(&BTreeSet::new()));
         expr.set_value("index_locale", locale_value(org.default_locale.as_ref()));
+        // Once every indexed field is built, no entry is left uncounted
+        // (one written before value counts existed).
+        if all {
+            expr.set_value("counted", AttributeValue::Bool(true));
+        }
         self.update_unchanged(
             &org.id,
             collection,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Expr {
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,

@@ -10,6 +10,7 @@
 //! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
 //! | count shard     | `COUNT#<org>#<collection>`      | `SHARD#<nn>`    |
 //! | index entry     | the item's pk                   | `IDX#<field>`   |
+//! | value count     | `VCOUNT#<entries' ix_pk>`       | `<encoded value>#<nn>` |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
 //! | webhook attempt | `WHLOG#<org>#<webhook id>#<log id>` | `ATTEMPT#<ulid>` |
@@ -32,7 +33,9 @@
 //! An indexed field's value is an entry item in the item's partition,
 //! listed by the keys-only `by_field` index: `ix_pk =
 //! <org>#<collection>#<field>#<p|d>`, `ix_sk = <encoded value>#<id>`
-//! (see `store::entries`). One index serves every indexed field.
+//! (see `store::entries`). One index serves every indexed field. How many
+//! entries hold a value is kept in `VCOUNT#<ix_pk>` / `<encoded value>#<nn>`
+//! shards, written with the entries (`store::commit::wire`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -59,6 +62,8 @@ pub const UP_SK: &str = "up_sk";
 pub const FIELD_INDEX: &str = "by_field";
 pub const IX_PK: &str = "ix_pk";
 pub const IX_SK: &str = "ix_sk";
+/// On an entry: its value count holds it.
+pub const COUNTED: &str = "counted";
 pub const ENTRY_PREFIX: &str = "IDX#";
 /// Count shards per collection: writes spread over them, a count reads
 /// them all (one strongly consistent Query of a few hundred bytes).
@@ -191,6 +196,16 @@ pub fn updated_sk(updated_at: &str, id: &ItemId) -> String {
 /// The partition of a collection's count shards.
 pub fn count_pk(org: &OrgId, collection: &CollectionKey) -> String {
     format!("COUNT#{org}#{collection}")
+}
+
+/// The partition of the value counts of one partition of entries.
+pub fn value_count_pk(ix_pk: &str) -> String {
+    format!("VCOUNT#{ix_pk}")
+}
+
+/// One shard of the count of entries in `ix_pk` holding an encoded value.
+pub fn value_count(ix_pk: &str, value: &str, shard: u32) -> Key {
+    key(value_count_pk(ix_pk), &format!("{value}#{shard:02}"))
 }
 
 /// One count shard of a collection.

@@ -61,6 +61,9 @@ struct OrgRecord {
     default_locale: Option<Locale>,
 }
 
+/// What defining or replacing a collection sets (`Store::put_collection`).
+const SET_COLLECTION: &str = "SET #key = :key, #name = :name, #desc = :desc, #fields = :fields, #updated = :now, #created = if_not_exists(#created, :now), #building = :building, #locale = :locale";
+
 #[derive(Serialize, Deserialize)]
 struct CollectionRecord {
     key: CollectionKey,
@@ -76,6 +79,10 @@ struct CollectionRecord {
     building: Vec<String>,
     #[serde(default)]
     index_locale: Option<String>,
+    /// `Collection::counted`; absent on collections defined before value
+    /// counts existed.
+    #[serde(default)]
+    counted: bool,
 }
 
 fn with_key<T: Serialize>(
@@ -293,9 +300,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(keys::collection(org, &c.key)))
-            .update_expression(
-                "SET #key = :key, #name = :name, #desc = :desc, #fields = :fields, #updated = :now, #created = if_not_exists(#created, :now), #building = :building, #locale = :locale",
-            )
+            .update_expression(SET_COLLECTION)
             .expression_attribute_names("#building", "building")
             .expression_attribute_names("#locale", "index_locale")
             .expression_attribute_values(":building", entries::field_list(&c.building))
@@ -310,16 +315,25 @@ impl Store {
             .expression_attribute_values(":name", AttributeValue::S(c.name.clone()))
             .expression_attribute_values(
                 ":desc",
-                c.description.clone().map(AttributeValue::S).unwrap_or(AttributeValue::Null(true)),
+                c.description
+                    .clone()
+                    .map(AttributeValue::S)
+                    .unwrap_or(AttributeValue::Null(true)),
             )
             .expression_attribute_values(":fields", AttributeValue::S(fields))
             .expression_attribute_values(":now", AttributeValue::S(c.updated_at.clone()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        // A new collection's entries are counted from its first item; a
+        // replaced one keeps what it had (`mark_built` sets it).
         let request = match replaces {
             Some(old) => request
                 .condition_expression("#updated = :seen")
                 .expression_attribute_values(":seen", AttributeValue::S(old.updated_at.clone())),
-            None => request.condition_expression("attribute_not_exists(pk)"),
+            None => request
+                .update_expression(format!("{}, #counted = :counted", SET_COLLECTION))
+                .expression_attribute_names("#counted", "counted")
+                .expression_attribute_values(":counted", AttributeValue::Bool(true))
+                .condition_expression("attribute_not_exists(pk)"),
         };
         let out = request.send().await;
         let out = match out {
@@ -480,5 +494,6 @@ fn collection_from(item: HashMap<String, AttributeValue>) -> Result<Collection, 
         .filter_map(|f| FieldKey::parse(f).ok())
         .collect();
     c.index_locale = r.index_locale.and_then(|l| Locale::parse(&l).ok());
+    c.counted = r.counted;
     Ok(c)
 }

@@ -103,6 +103,19 @@ pub(crate) fn count_op(org: &OrgId, collection: &CollectionKey, tally: Tally) ->
     })
 }
 
+/// The update of one shard of a value count (`keys::value_count`) by `n`.
+pub(crate) fn value_count_op(ix_pk: &str, value: &str, n: i64) -> Op {
+    let mut expr = Expr::new();
+    expr.add_number("n", n);
+    Op {
+        role: Role::Count,
+        action: Action::Update {
+            key: keys::value_count(ix_pk, value, next_shard()),
+            expr,
+        },
+    }
+}
+
 /// Read capacity consumed by listing reads (counts, index pages, item
 /// fetches), in thousandths of a unit: what a benchmark or test reads
 /// around a request.
@@ -249,6 +262,7 @@ impl Store {
     pub async fn load_items(&self, records: &[ItemRecord], ix: &Indexing) -> Result<(), Error> {
         let mut tallies: std::collections::BTreeMap<(&OrgId, &CollectionKey), Tally> =
             Default::default();
+        let mut values: std::collections::BTreeMap<(String, String), i64> = Default::default();
         let mut writes = Vec::with_capacity(records.len());
         let put = |item| -> Result<WriteRequest, Error> {
             let put = PutRequest::builder()
@@ -267,8 +281,15 @@ impl Store {
             *t = t.plus(Tally::of(r.status));
             writes.push(put(live_item(r)?)?);
             for op in entry_ops(&r.org, &r.collection, &r.id, ix, None, Some(r.into())) {
-                if let Action::Put { item, .. } = op.action {
-                    writes.push(put(item)?);
+                if let Action::Entry {
+                    key, to: Some(to), ..
+                } = op.action
+                {
+                    let (partition, value) = to.value();
+                    *values
+                        .entry((partition.to_owned(), value.to_owned()))
+                        .or_default() += 1;
+                    writes.push(put(to.item(&key))?);
                 }
             }
         }
@@ -281,23 +302,36 @@ impl Store {
             .buffer_unordered(LOAD_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;
-        for ((org, collection), tally) in tallies {
-            if let Some(Op {
-                action: Action::Update { key, expr },
-                ..
-            }) = count_op(org, collection, tally)
-            {
-                self.ddb
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .update_expression(expr.update_expression())
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
-                    .send()
-                    .await?;
-            }
-        }
+        let counts = tallies
+            .into_iter()
+            .filter_map(|((org, collection), tally)| count_op(org, collection, tally))
+            .chain(
+                values
+                    .iter()
+                    .map(|((partition, value), n)| value_count_op(partition, value, *n)),
+            );
+        futures::stream::iter(counts)
+            .map(|op| self.add_count(op))
+            .buffer_unordered(LOAD_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Applies a count update outside a transaction (a bulk load).
+    async fn add_count(&self, op: Op) -> Result<(), Error> {
+        let Action::Update { key, expr } = op.action else {
+            return Err(Error::internal("a count is an update"));
+        };
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expr.update_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await?;
         Ok(())
     }
 
@@ -352,6 +386,41 @@ impl Store {
             .iter()
             .filter_map(|i| i.get(attr)?.as_n().ok()?.parse::<i64>().ok())
             .sum();
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    /// How many entries of a listing filtered on an indexed field hold the
+    /// value (`q.equals`): the sum of its value count shards, one strongly
+    /// consistent Query per visibility, whatever the number of matches.
+    pub async fn count_value(&self, q: &PageQuery<'_>) -> Result<u64, Error> {
+        let Some(value) = q.equals else {
+            return self.count_entries(q).await;
+        };
+        let mut total = 0i64;
+        for partition in q.partitions() {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :p AND begins_with(#sk, :v)")
+                .expression_attribute_names("#pk", keys::PK)
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(
+                    ":p",
+                    AttributeValue::S(keys::value_count_pk(&partition)),
+                )
+                .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
+                .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await?;
+            self.reads.record(out.consumed_capacity());
+            total += out
+                .items()
+                .iter()
+                .filter_map(|i| i.get("n")?.as_n().ok()?.parse::<i64>().ok())
+                .sum::<i64>();
+        }
         Ok(u64::try_from(total).unwrap_or(0))
     }
 

@@ -120,7 +120,10 @@ pub(crate) fn edge_ops(org: &OrgId, changes: &[RefChange<'_>], gone: &BTreeSet<T
                 i64::from(!after.restrict.is_empty()) - i64::from(!before.restrict.is_empty());
             let key = keys::edge(org, (&target.0, &target.1), (change.collection, &change.id));
             let action = if after.is_empty() {
-                Action::Delete { key }
+                Action::Delete {
+                    key,
+                    expr: Expr::new(),
+                }
             } else {
                 let mut item = key;
                 item.insert(

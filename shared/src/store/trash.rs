@@ -199,7 +199,10 @@ impl Store {
                     &BTreeSet::new(),
                 )
                 .len()
-                + leaving_ops(w.org, w.collection, &known, w.indexing).len();
+                + leaving_ops(w.org, w.collection, &known, w.indexing)
+                    .iter()
+                    .map(Op::actions)
+                    .sum::<usize>();
             deletable.push(Deletable {
                 at,
                 w,
