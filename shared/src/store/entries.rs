@@ -444,7 +444,9 @@ impl Store {
             .into_paginator()
             .items()
             .send();
-        let mut deletes = Vec::new();
+        // By key: paging an index that writers change meanwhile can list
+        // an entry twice, and one transaction may touch an item once.
+        let mut deletes = BTreeMap::new();
         while let Some(entry) = pages.next().await {
             let entry = entry.map_err(Error::internal)?;
             let key: HashMap<String, AttributeValue> = [keys::PK, keys::SK]
@@ -454,8 +456,15 @@ impl Store {
             // The index does not hold `counted`: believed counted, and
             // learned otherwise.
             let from = EntryKeys::of(&entry).map(|e| EntryKeys { counted: true, ..e });
-            deletes.push((key, from));
+            let id = [keys::PK, keys::SK].map(|k| {
+                key.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            deletes.insert(id, (key, from));
         }
+        let deletes: Vec<_> = deletes.into_values().collect();
         let n = deletes.len();
         let run = ulid::Ulid::new().to_string();
         let groups: Vec<Vec<Op>> = deletes

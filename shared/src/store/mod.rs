@@ -50,6 +50,8 @@ pub struct Store {
     pub(crate) table: String,
     /// Capacity read by listings (`store::pages`).
     pub(crate) reads: std::sync::Arc<pages::ReadMeter>,
+    /// Sends made again after learning stored entries (`Store::commit`).
+    pub(crate) relearned: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -126,6 +128,7 @@ impl Store {
             ddb,
             table: table.into(),
             reads: Default::default(),
+            relearned: Default::default(),
         }
     }
 

@@ -104,13 +104,13 @@ pub(crate) fn count_op(org: &OrgId, collection: &CollectionKey, tally: Tally) ->
 }
 
 /// The update of one shard of a value count (`keys::value_count`) by `n`.
-pub(crate) fn value_count_op(ix_pk: &str, value: &str, n: i64) -> Op {
+pub(crate) fn value_count_op(ix_pk: &str, value: &str, n: i64, shard: u32) -> Op {
     let mut expr = Expr::new();
     expr.add_number("n", n);
     Op {
         role: Role::Count,
         action: Action::Update {
-            key: keys::value_count(ix_pk, value, next_shard()),
+            key: keys::value_count(ix_pk, value, shard),
             expr,
         },
     }
@@ -285,10 +285,11 @@ impl Store {
                     key, to: Some(to), ..
                 } = op.action
                 {
-                    let (partition, value) = to.value();
-                    *values
-                        .entry((partition.to_owned(), value.to_owned()))
-                        .or_default() += 1;
+                    if let Some((partition, value)) = to.value() {
+                        *values
+                            .entry((partition.to_owned(), value.to_owned()))
+                            .or_default() += 1;
+                    }
                     writes.push(put(to.item(&key))?);
                 }
             }
@@ -308,7 +309,10 @@ impl Store {
             .chain(
                 values
                     .iter()
-                    .map(|((partition, value), n)| value_count_op(partition, value, *n)),
+                    .enumerate()
+                    .map(|(i, ((partition, value), n))| {
+                        value_count_op(partition, value, *n, i as u32 % keys::COUNT_SHARDS)
+                    }),
             );
         futures::stream::iter(counts)
             .map(|op| self.add_count(op))
