@@ -485,7 +485,9 @@ pub fn parse_collection(
         updated_at,
         building: BTreeSet::new(),
         index_locale: None,
-        counted: true,
+        // As stored decides (`Store::put_collection`); false only reads a
+        // filter's count by keys.
+        counted: false,
     };
     let size = collection.name.len()
         + collection.description.as_ref().map_or(0, String::len)

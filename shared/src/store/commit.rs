@@ -578,6 +578,21 @@ impl Store {
             }
             Failed::Other(WriteFailure::Fault(e.into()))
         }
+        // A failed condition hands back the item as it is.
+        macro_rules! on_condition {
+            ($op:ident :: $error:ident) => {
+                |e| match e {
+                    SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
+                        let item = match s.into_err() {
+                            aws_sdk_dynamodb::operation::$op::$error::ConditionalCheckFailedException(c) => c.item,
+                            _ => None,
+                        };
+                        Failed::Conditions(vec![Some(item)])
+                    }
+                    e => failed(e),
+                }
+            };
+        }
         let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
         match op.action {
             Action::Put { item, expr } => self
@@ -592,16 +607,7 @@ impl Store {
                 .send()
                 .await
                 .map(|_| None)
-                .map_err(|e| match e {
-                    SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
-                        let item = match s.into_err() {
-                            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
-                            _ => None,
-                        };
-                        Failed::Conditions(vec![Some(item)])
-                    }
-                    e => failed(e),
-                }),
+                .map_err(on_condition!(put_item::PutItemError)),
             Action::Update { key, expr } => self
                 .ddb
                 .update_item()
@@ -616,16 +622,7 @@ impl Store {
                 .send()
                 .await
                 .map(|out| out.attributes)
-                .map_err(|e| match e {
-                    SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
-                        let item = match s.into_err() {
-                            aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item,
-                            _ => None,
-                        };
-                        Failed::Conditions(vec![Some(item)])
-                    }
-                    e => failed(e),
-                }),
+                .map_err(on_condition!(update_item::UpdateItemError)),
             Action::Delete { key, expr } => self
                 .ddb
                 .delete_item()
@@ -638,16 +635,7 @@ impl Store {
                 .send()
                 .await
                 .map(|_| None)
-                .map_err(|e| match e {
-                    SdkError::ServiceError(s) if s.err().is_conditional_check_failed_exception() => {
-                        let item = match s.into_err() {
-                            aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c) => c.item,
-                            _ => None,
-                        };
-                        Failed::Conditions(vec![Some(item)])
-                    }
-                    e => failed(e),
-                }),
+                .map_err(on_condition!(delete_item::DeleteItemError)),
             Action::Check { .. } | Action::Entry { .. } => Err(Failed::Other(WriteFailure::Fault(
                 Error::internal("a condition check or an unsent entry alone is not a write"),
             ))),

@@ -9,7 +9,9 @@
 //!
 //! Entries move in the item's own transaction: create puts them, a write
 //! that changes an indexed value or the status puts the changed ones, a
-//! delete removes them and a restore puts them back. A listing never sees
+//! delete removes them and a restore puts them back; each move also moves
+//! its value's count (`store::commit::wire`), so a filter's count is read
+//! from count shards, not counted. A listing never sees
 //! an item's entry disagree with the item it fetches. Every indexed field
 //! of an item has an entry, a missing value included (it sorts last), so
 //! an order by the field lists exactly what the collection's count says.
@@ -456,12 +458,7 @@ impl Store {
             // The index does not hold `counted`: believed counted, and
             // learned otherwise.
             let from = EntryKeys::of(&entry).map(|e| EntryKeys { counted: true, ..e });
-            let id = [keys::PK, keys::SK].map(|k| {
-                key.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            });
+            let id = [keys::PK, keys::SK].map(|k| key.get(k).map(|v| format!("{v:?}")));
             deletes.insert(id, (key, from));
         }
         let deletes: Vec<_> = deletes.into_values().collect();
