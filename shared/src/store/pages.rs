@@ -372,24 +372,10 @@ impl Store {
         collection: &CollectionKey,
         preview: bool,
     ) -> Result<u64, Error> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :p")
-            .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":p", AttributeValue::S(keys::count_pk(org, collection)))
-            .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await?;
-        self.reads.record(out.consumed_capacity());
         let attr = if preview { "n_live" } else { "n_pub" };
-        let total: i64 = out
-            .items()
-            .iter()
-            .filter_map(|i| i.get(attr)?.as_n().ok()?.parse::<i64>().ok())
-            .sum();
+        let total = self
+            .sum_shards(keys::count_pk(org, collection), None, attr)
+            .await?;
         Ok(u64::try_from(total).unwrap_or(0))
     }
 
@@ -402,30 +388,41 @@ impl Store {
         };
         let mut total = 0i64;
         for partition in q.partitions() {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :p AND begins_with(#sk, :v)")
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#sk", keys::SK)
-                .expression_attribute_values(
-                    ":p",
-                    AttributeValue::S(keys::value_count_pk(&partition)),
-                )
-                .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
-                .consistent_read(true)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .send()
+            total += self
+                .sum_shards(keys::value_count_pk(&partition), Some(value), "n")
                 .await?;
-            self.reads.record(out.consumed_capacity());
-            total += out
-                .items()
-                .iter()
-                .filter_map(|i| i.get("n")?.as_n().ok()?.parse::<i64>().ok())
-                .sum::<i64>();
         }
         Ok(u64::try_from(total).unwrap_or(0))
+    }
+
+    /// The sum of `attr` over the count shards in partition `pk` (those
+    /// whose sort key starts with `prefix`): one strongly consistent Query.
+    async fn sum_shards(&self, pk: String, prefix: Option<&str>, attr: &str) -> Result<i64, Error> {
+        let mut condition = "#pk = :p".to_owned();
+        let mut query = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":p", AttributeValue::S(pk));
+        if let Some(prefix) = prefix {
+            condition.push_str(" AND begins_with(#sk, :v)");
+            query = query
+                .expression_attribute_names("#sk", keys::SK)
+                .expression_attribute_values(":v", AttributeValue::S(prefix.to_owned()));
+        }
+        let out = query
+            .key_condition_expression(condition)
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .await?;
+        self.reads.record(out.consumed_capacity());
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| i.get(attr)?.as_n().ok()?.parse::<i64>().ok())
+            .sum())
     }
 
     /// How many entries a listing has since `updated_after` (a cursor does
