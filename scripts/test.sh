@@ -8,18 +8,46 @@ cd "$ROOT"
 scripts/tools.sh
 
 svc=$ROOT/target/test-services
-scripts/services.sh stop "$svc" # leftovers of an interrupted run, if any
-rm -rf "$svc"
 trap 'scripts/services.sh stop "$svc"' EXIT
-scripts/services.sh start "$svc"
 
-set -a
-source "$svc/services.env"
-set +a
+# Fresh services (DynamoDB Local, moto) in $svc, their settings exported.
+fresh_services() {
+  scripts/services.sh stop "$svc" # the previous ones, or an interrupted run's
+  rm -rf "$svc"
+  scripts/services.sh start "$svc"
+  set -a
+  source "$svc/services.env"
+  set +a
+}
 
 cargo build --workspace --bins
+cargo test --workspace --no-run
+
+# Each test binary gets services of its own: DynamoDB Local slows as a run
+# goes on, whatever the tables left (a binary took 25 s on fresh services
+# and 92-115 s late in one long run, every earlier table already dropped),
+# so one instance for the whole run made each binary pay for the ones
+# before it. A restart costs ~5 s. Every binary runs; the run fails after.
 log=$ROOT/target/test-output.log
-cargo test --workspace -- --test-threads 8 2>&1 | tee "$log"
+: >"$log"
+failed=()
+run() {
+  local name=$1
+  shift
+  fresh_services
+  cargo test "$@" -- --test-threads 8 2>&1 | tee -a "$log" || failed+=("$name")
+}
+run "unit tests" --workspace --exclude folio-tests
+run "folio-tests lib" -p folio-tests --lib
+for t in tests/tests/*.rs; do
+  name=$(basename "$t" .rs)
+  run "$name" -p folio-tests --test "$name"
+done
+if ((${#failed[@]})); then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
+fi
+fresh_services # for the contract run below
 
 # The published contract: openapi.yaml is a valid OpenAPI 3.1 document (the
 # cargo tests above check it is the one the endpoint table generates).

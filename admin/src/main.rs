@@ -247,7 +247,7 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             eprintln!("organization {org} saved");
             if !marked.is_empty() {
                 eprintln!(
-                    "the default locale changed: indexes of {} are rebuilt by `folio-admin index build --org {org}`",
+                    "the default locale changed: indexes of {} are rebuilt by the worker (or `folio-admin index build --org {org}`)",
                     marked.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
                 );
             }

@@ -155,9 +155,9 @@ impl StreamPump {
                     break;
                 }
                 // As the trigger's filter (template.yaml, FilterCriteria):
-                // only item records reach the relay; a count shard's or an
-                // edge's change is not an event.
-                for r in records.iter().filter(|r| is_item_record(r)) {
+                // only item and collection records reach the relay; a
+                // count shard's or an edge's change is not an event.
+                for r in records.iter().filter(|r| is_relayed(r)) {
                     self.pending.push((shard.clone(), lambda_record(r)?));
                 }
             }
@@ -222,10 +222,17 @@ impl StreamPump {
     }
 }
 
-fn is_item_record(r: &Record) -> bool {
+/// The trigger's two filters: `sk = ITEM`, or `pk` `ORG#…` with `sk` `COLL#…`.
+fn is_relayed(r: &Record) -> bool {
+    use folio::store::keys;
     let keys = r.dynamodb.as_ref().and_then(|d| d.keys.as_ref());
-    keys.and_then(|k| k.get(folio::store::keys::SK))
-        .is_some_and(|sk| matches!(sk, AttributeValue::S(s) if s == folio::store::keys::ITEM_SK))
+    let text = |name: &str| match keys.and_then(|k| k.get(name)) {
+        Some(AttributeValue::S(s)) => s.as_str(),
+        _ => "",
+    };
+    let (pk, sk) = (text(keys::PK), text(keys::SK));
+    sk == keys::ITEM_SK
+        || (pk.starts_with(keys::ORG_PREFIX) && sk.starts_with(keys::COLLECTION_PREFIX))
 }
 
 fn image(m: Option<&HashMap<String, AttributeValue>>) -> Result<Value, PumpError> {

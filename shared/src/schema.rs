@@ -215,8 +215,8 @@ pub struct Collection {
     pub fields: Vec<Field>,
     pub created_at: String,
     pub updated_at: String,
-    /// Indexed fields whose entries are still being built (`folio-admin
-    /// reindex`): listings by them are served from memory meanwhile.
+    /// Indexed fields whose entries are still being built (the worker's
+    /// `index_build`): listings by them are served from memory meanwhile.
     pub building: BTreeSet<FieldKey>,
     /// The organization's default locale when the entries were built: a
     /// localized organization's entries hold that locale's values.

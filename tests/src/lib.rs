@@ -309,6 +309,9 @@ impl TestApp {
             Duration::from_secs(60),
         )
         .with_deliveries(deliveries_url.clone())
+        // One instance, whose own schema PUT drops its cached definition:
+        // no other instance to wait for before an index build.
+        .with_settle(Duration::ZERO)
         .with_media(test_ingester(
             &s3,
             &media_bucket,
@@ -448,10 +451,9 @@ impl TestApp {
             .await
     }
 
-    /// Drops the test's table. DynamoDB Local keeps working on a table's
-    /// items and stream records in the background (a core's worth with a
-    /// few thousand), slowing every test that runs after: a test that
-    /// loads many items drops its table at the end.
+    /// Drops the test's table now (a test that loads many items, so the
+    /// rest of the test binary does not run beside it); dropping the
+    /// `TestApp` does it otherwise.
     pub async fn drop_table(&self) {
         self.app
             .store
@@ -594,12 +596,14 @@ impl TestApp {
         panic!("the pipeline did not finish within {deadline:?}");
     }
 
-    /// Messages on the events queue not yet deleted (visible or not).
+    /// Messages on the events queue not yet deleted (visible, received or
+    /// delayed).
     pub async fn in_flight(&self) -> usize {
         self.queue_depth(&self.queue_url).await
     }
 
-    /// Messages on the queue at `url` not yet deleted (visible or not).
+    /// Messages on the queue at `url` not yet deleted (visible, received
+    /// or delayed).
     pub async fn queue_depth(&self, url: &str) -> usize {
         use aws_sdk_sqs::types::QueueAttributeName as A;
         let attrs = self
@@ -608,6 +612,7 @@ impl TestApp {
             .queue_url(url)
             .attribute_names(A::ApproximateNumberOfMessages)
             .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
             .expect("queue attributes")
@@ -616,6 +621,7 @@ impl TestApp {
         [
             A::ApproximateNumberOfMessages,
             A::ApproximateNumberOfMessagesNotVisible,
+            A::ApproximateNumberOfMessagesDelayed,
         ]
         .iter()
         .filter_map(|a| attrs.get(a)?.parse::<usize>().ok())
@@ -669,6 +675,36 @@ impl TestApp {
             )
             .await
             .unwrap()
+    }
+}
+
+/// Every test's table goes with its `TestApp`, passed or failed. DynamoDB
+/// Local keeps working on every table's stream in the background, so the
+/// tables a run leaves behind slowed each later test binary (one binary took
+/// 24 s on fresh services and 92 s late in `make test`). The delete runs on
+/// its own thread with its own runtime and client: the test's runtime may be
+/// a current-thread one that is blocked in this very `drop`.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let table = std::mem::take(&mut self.table);
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let sdk = folio::app::sdk_config().await;
+                folio::store::dynamodb_client(&sdk)
+                    .delete_table()
+                    .table_name(&table)
+                    .send()
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        // Already dropped (`drop_table`) or the services gone: nothing to do.
+        let _ = dropped;
     }
 }
 

@@ -86,11 +86,18 @@ async fn the_worker_binary_runs_the_jobs_of_sqs_events_from_events_and_fails_onl
         vec![
             event_text("worker-detach-cleanup.json"),
             event_text("worker-batch-with-poison.json"),
+            event_text("worker-index-build.json"),
         ],
     )
     .await;
     assert_eq!(
         responses[0]["batchItemFailures"],
+        json!([]),
+        "{responses:?}"
+    );
+    // A build message is no poison: read, and done (no such definition).
+    assert_eq!(
+        responses[2]["batchItemFailures"],
         json!([]),
         "{responses:?}"
     );

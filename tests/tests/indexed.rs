@@ -414,6 +414,140 @@ async fn a_field_indexed_on_a_collection_with_items_serves_once_built() {
     );
 }
 
+/// The pipeline builds a field indexed on a collection with items: the
+/// collection record's stream change asks the worker for a build, which
+/// waits out the schema cache (a delayed message), writes a page per
+/// message here (budget zero) and marks the field built. A build for a
+/// definition since replaced stops at its next page; the newer
+/// definition's build then builds what both listed.
+#[tokio::test]
+async fn the_pipeline_builds_a_newly_indexed_field() {
+    let mut t = TestApp::spawn_with(&[]).await;
+    t.worker = t
+        .worker
+        .clone()
+        .with_build_budget(Duration::ZERO, 25)
+        .with_settle(Duration::from_secs(2));
+    let schema = |price: bool, name: bool| {
+        json!({"name": "Products", "fields": [
+            {"key": "name", "type": "text", "required": true, "indexed": name},
+            {"key": "price", "type": "number", "indexed": price}
+        ]})
+    };
+    let r = t.put_collection("products", schema(false, false)).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    // 60 items: three pages of the build (25 each).
+    let ids = t
+        .create_all(
+            "products",
+            "published",
+            60,
+            |i| json!({"name": format!("p{i:03}"), "price": i % 7}),
+        )
+        .await;
+    assert_eq!(t.drain_events().await.len(), 60, "the creates' events");
+    let entries = |field: &'static str| {
+        let (t, ids) = (&t, &ids);
+        async move {
+            let mut n = 0;
+            for id in ids {
+                if let Some(e) = entry(t, "products", id, field).await {
+                    n += 1;
+                    assert!(e.0, "published");
+                }
+            }
+            n
+        }
+    };
+
+    let r = t.put_collection("products", schema(true, false)).await;
+    assert_eq!(r.body["building"], json!(["price"]));
+    let started = std::time::Instant::now();
+    let received = t.run_pipeline(Duration::from_secs(60)).await;
+    assert_eq!(
+        received, 4,
+        "the build's message, again after the cache time, then a page each"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited out the cache"
+    );
+    let r = t.request("GET", "/v2/collections/products/", None).await;
+    assert_eq!(r.body["building"], json!([]));
+    assert_eq!(entries("price").await, 60);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(
+            entry(&t, "products", id, "price").await,
+            Some((true, enc(json!(i % 7)))),
+            "item {i}"
+        );
+    }
+    let r = t
+        .request(
+            "GET",
+            "/v2/content/products/?fields.price=3&page_size=5",
+            None,
+        )
+        .await;
+    let mut threes: Vec<String> = (0..60)
+        .filter(|i| i % 7 == 3)
+        .map(|i| ids[i].clone())
+        .collect();
+    threes.sort(); // creation order is id order (one request's items share a millisecond)
+    assert_eq!(r.body["meta"]["count"], threes.len());
+    assert_eq!(listed_ids(&r.body, "products"), threes[..5]);
+    assert!(
+        r.body["meta"]["next_cursor"].is_string(),
+        "served by the index"
+    );
+
+    // Replaced mid-build: the first page is built, then the definition
+    // changes before the next page runs (a worker that does not wait).
+    let quick = t.worker.clone().with_settle(Duration::ZERO);
+    let r = t.put_collection("products", schema(true, true)).await;
+    assert_eq!(r.body["building"], json!(["name"]));
+    t.pump.lock().await.pump(&t.relay).await.unwrap();
+    let round = t.queue.pump(&quick, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        (round.received, round.failed),
+        (1, 0),
+        "the build's first page"
+    );
+    assert_eq!(entries("name").await, 25);
+    let r = t.put_collection("products", schema(false, true)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["building"], json!(["name"]), "still to build");
+    // The first build's next page, before the new definition is relayed.
+    let round = t.queue.pump(&quick, Duration::from_secs(1)).await.unwrap();
+    assert_eq!((round.received, round.failed), (1, 0), "the continuation");
+    assert_eq!(
+        entries("name").await,
+        25,
+        "it stopped: the definition changed"
+    );
+    assert_eq!(t.in_flight().await, 0, "and queued nothing");
+    // The new definition's build: after the cache time, a purge, then
+    // every page.
+    let received = t.run_pipeline(Duration::from_secs(60)).await;
+    // Three pages, and the message again if the cache time had not
+    // passed when it first came.
+    assert!((3..=4).contains(&received), "{received}");
+    let r = t.request("GET", "/v2/collections/products/", None).await;
+    assert_eq!(r.body["building"], json!([]));
+    assert_eq!(entries("name").await, 60);
+    let r = t
+        .request("GET", "/v2/content/products/?order=-name&page_size=3", None)
+        .await;
+    assert_eq!(
+        listed_ids(&r.body, "products"),
+        vec![ids[59].clone(), ids[58].clone(), ids[57].clone()]
+    );
+    assert!(
+        r.body["meta"]["next_cursor"].is_string(),
+        "served by the index"
+    );
+}
+
 #[tokio::test]
 async fn a_localized_organization_indexes_its_default_locale() {
     let t = TestApp::spawn().await; // en (default), es

@@ -91,7 +91,8 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     }
     // A new collection's indexes serve at once: it has no items, and no
     // instance holds an older schema of it. Fields indexed on an existing
-    // collection are built by `folio-admin reindex` (store::entries).
+    // collection are built by the worker, from this record's stream change
+    // (events::worker, `index_build`), or by `folio-admin index build`.
     let collection = match &old {
         None => Collection {
             index_locale: app.org(org).await?.default_locale,

@@ -614,9 +614,7 @@ fn too_many_for_memory(
     let building = |f: &str| collection.building.iter().any(|b| b.as_str() == f);
     let unindexed = |f: &str| -> String {
         if building(f) {
-            format!(
-                "{over}, and the index of \"{f}\" is still being built (folio-admin index build)."
-            )
+            format!("{over}, and the index of \"{f}\" is still being built; try again in a minute.")
         } else if collection.field(f).is_some_and(|d| d.indexed) {
             format!("{over}; the index of \"{f}\" serves the organization's default locale only.")
         } else {

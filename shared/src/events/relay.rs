@@ -11,9 +11,11 @@ use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
+use super::worker::{BuildMessage, IndexBuild};
 use super::{from_change, Event};
 use crate::content::ItemRecord;
 use crate::error::Error;
+use crate::ids::{CollectionKey, OrgId};
 use crate::store::keys;
 
 /// What one stream record becomes.
@@ -26,14 +28,24 @@ pub enum Mapped {
     Skip,
     /// An item record the relay cannot read; its JSON, for the DLQ.
     Unmappable(String),
+    /// A collection's definition changed with indexed fields to build: the
+    /// worker's `index_build` job.
+    Build(IndexBuild),
 }
 
-/// Maps a stream record. Only item records (`sk = ITEM`) are events; any
-/// removal of one is a purge (TTL, or a test deleting the record).
+/// Maps a stream record. Item records (`sk = ITEM`) are events; any
+/// removal of one is a purge (TTL, or a test deleting the record). A
+/// collection record is a build when its definition changed with fields to
+/// build. Nothing else is relayed.
 pub fn map_record(record: &EventRecord, now: &str) -> Mapped {
-    let is_item = record.change.keys.get(keys::SK)
-        == Some(&serde_dynamo::AttributeValue::S(keys::ITEM_SK.into()));
-    if !is_item {
+    let sk = match record.change.keys.get(keys::SK) {
+        Some(serde_dynamo::AttributeValue::S(sk)) => sk.as_str(),
+        _ => return Mapped::Skip,
+    };
+    if sk.starts_with(keys::COLLECTION_PREFIX) {
+        return index_build(record).map_or(Mapped::Skip, Mapped::Build);
+    }
+    if sk != keys::ITEM_SK {
         return Mapped::Skip;
     }
     let image = |item: &serde_dynamo::Item| -> Result<Option<ItemRecord>, ()> {
@@ -53,6 +65,32 @@ pub fn map_record(record: &EventRecord, now: &str) -> Mapped {
         },
         _ => Mapped::Unmappable(dead_letter(record)),
     }
+}
+
+/// The build a collection record's change asks for: one per definition
+/// (`updated_at`) that lists fields in `building` (a schema change that
+/// indexes a field, or the organization's default locale changing). The
+/// build marking them built keeps `updated_at`, so it asks for nothing.
+fn index_build(record: &EventRecord) -> Option<IndexBuild> {
+    use serde_dynamo::AttributeValue as V;
+    let text = |item: &serde_dynamo::Item, name: &str| match item.get(name) {
+        Some(V::S(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let new = &record.change.new_image;
+    let schema_at = text(new, "updated_at")?;
+    let building = matches!(new.get("building"), Some(V::L(fields)) if !fields.is_empty());
+    if !building || text(&record.change.old_image, "updated_at").as_ref() == Some(&schema_at) {
+        return None;
+    }
+    let org = text(&record.change.keys, keys::PK)?;
+    let collection = text(&record.change.keys, keys::SK)?;
+    Some(IndexBuild {
+        org: OrgId::parse(org.strip_prefix(keys::ORG_PREFIX)?).ok()?,
+        collection: CollectionKey::parse(collection.strip_prefix(keys::COLLECTION_PREFIX)?).ok()?,
+        schema_at,
+        after: None,
+    })
 }
 
 /// SQS takes messages up to 256 KB; an item's two images can pass that.
@@ -129,6 +167,12 @@ impl Relay {
                     sequence,
                     queue: Queue::Events,
                     body: serde_json::to_string(&e).unwrap_or_default(),
+                }),
+                Mapped::Build(build) => outgoing.push(Outgoing {
+                    sequence,
+                    queue: Queue::Events,
+                    body: serde_json::to_string(&BuildMessage { index_build: build })
+                        .unwrap_or_default(),
                 }),
                 Mapped::Unmappable(json) => {
                     tracing::error!(sequence = ?sequence, "a stream record could not be mapped; sent to the DLQ");
@@ -265,6 +309,44 @@ mod tests {
 
     fn keys(sk: &str) -> serde_json::Value {
         json!({"pk": {"S": "ITEM#acme#team#01JF0000000000000000000000"}, "sk": {"S": sk}})
+    }
+
+    #[test]
+    fn a_definition_with_fields_to_build_asks_for_one_build() {
+        let keys = json!({"pk": {"S": "ORG#acme"}, "sk": {"S": "COLL#team"}});
+        let coll = |at: &str, building: &[&str]| {
+            let fields: Vec<_> = building.iter().map(|f| json!({"S": f})).collect();
+            json!({"pk": {"S": "ORG#acme"}, "sk": {"S": "COLL#team"}, "key": {"S": "team"},
+                   "updated_at": {"S": at}, "building": {"L": fields}})
+        };
+        let Mapped::Build(b) = map_record(
+            &record(keys.clone(), coll("t1", &[]), coll("t2", &["city"])),
+            "now",
+        ) else {
+            panic!("a change indexing a field is a build")
+        };
+        assert_eq!(
+            (b.org.as_str(), b.collection.as_str(), b.schema_at.as_str()),
+            ("acme", "team", "t2")
+        );
+        assert_eq!(b.after, None);
+        // A definition created with no field to build, the build marking
+        // its fields built (same `updated_at`), or a counter change: nothing.
+        for (old, new) in [
+            (json!({}), coll("t1", &[])),
+            (coll("t2", &["city"]), coll("t2", &[])),
+            (coll("t2", &["city"]), coll("t2", &["city"])),
+        ] {
+            assert_eq!(
+                map_record(&record(keys.clone(), old, new), "now"),
+                Mapped::Skip
+            );
+        }
+        // Removed: nothing to build.
+        assert_eq!(
+            map_record(&record(keys, coll("t2", &["city"]), json!({})), "now"),
+            Mapped::Skip
+        );
     }
 
     #[test]

@@ -16,6 +16,14 @@
 //!   `detach` fields of every item that references it, a page of referrers
 //!   per message; a longer list continues in a message of its own, so
 //!   thousands of referrers finish across invocations.
+//! - `index_build`, on a collection definition with fields to build (the
+//!   relay sends `{"index_build": …}`): once the functions' schema cache
+//!   has turned over (`FOLIO_SCHEMA_CACHE_SECONDS` after the change; until
+//!   then the message comes back delayed), removes the fields' old entries
+//!   and writes every live item's, a page at a time, going on in a message
+//!   of its own after `build_budget`; then marks the fields built. A build
+//!   for a definition since replaced stops at its next page (the newer
+//!   definition has its own build, which waits the cache time first).
 
 use std::time::Duration;
 
@@ -28,7 +36,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use super::deliver::DeliveryMessage;
 use super::{Event, EventType};
 use crate::error::Error;
-use crate::ids::WebhookId;
+use crate::ids::{CollectionKey, OrgId, WebhookId};
 use crate::store::cleanup::Detached;
 use crate::store::Store;
 
@@ -40,6 +48,12 @@ const CLEANUP_CONCURRENCY: usize = 8;
 const MEDIA_CONCURRENCY: usize = 4;
 /// Messages of one batch handled at once.
 const MESSAGE_CONCURRENCY: usize = 10;
+/// How long one message of an index build writes entries before the rest
+/// goes on in another (the worker's timeout is 60 s; a page takes well
+/// under a second on AWS).
+const BUILD_BUDGET: Duration = Duration::from_secs(30);
+/// SQS delays a message at most 15 minutes.
+const MAX_DELAY_SECONDS: u64 = 900;
 
 /// A background job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +113,47 @@ impl Message {
     }
 }
 
+/// A message on the events queue asking for a collection's index build,
+/// or the build's continuation (`after`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexBuild {
+    pub org: OrgId,
+    pub collection: CollectionKey,
+    /// The definition (`updated_at`) the build is for.
+    pub schema_at: String,
+    /// Where it goes on in the `live` index (None: from the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+impl IndexBuild {
+    /// The job record's event id: one per definition built.
+    fn job_event(&self) -> String {
+        format!("build#{}#{}#{}", self.org, self.collection, self.schema_at)
+    }
+
+    /// The job record's name: one per page it starts at.
+    fn job_key(&self) -> String {
+        match &self.after {
+            Some(after) => format!("index_build@{after}"),
+            None => "index_build".to_owned(),
+        }
+    }
+}
+
+/// `{"index_build": …}` on the queue, beside events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildMessage {
+    pub index_build: IndexBuild,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Incoming {
+    Build(BuildMessage),
+    Event(Message),
+}
+
 /// Why a message was not done.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -124,6 +179,14 @@ pub struct Worker {
     deliveries_url: Option<String>,
     /// Media ingest's downloader and bucket.
     media: Option<crate::media::Ingester>,
+    /// How long after a schema change an index build waits: the
+    /// functions' schema cache time, after which every instance writes
+    /// the new fields' entries.
+    settle: Duration,
+    /// How long one message builds before going on in another.
+    build_budget: Duration,
+    /// Items per page of a build.
+    build_page: i32,
 }
 
 impl Worker {
@@ -136,7 +199,25 @@ impl Worker {
             cleanup_page: CLEANUP_PAGE,
             deliveries_url: None,
             media: None,
+            settle: Duration::from_secs(30),
+            build_budget: BUILD_BUDGET,
+            build_page: crate::store::entries::BUILD_PAGE,
         }
+    }
+
+    /// Waits `settle` after a schema change before building its index
+    /// (`FOLIO_SCHEMA_CACHE_SECONDS`).
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Builds for `budget` per message, pages of `page` items (tests:
+    /// zero and a few, to see a build go on across messages).
+    pub fn with_build_budget(mut self, budget: Duration, page: i32) -> Self {
+        self.build_budget = budget;
+        self.build_page = page.max(1);
+        self
     }
 
     /// Where media ingest stores files. Without it, an event whose item
@@ -160,15 +241,20 @@ impl Worker {
     }
 
     /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DELIVERIES_QUEUE_URL`,
-    /// `FOLIO_JOB_LEASE_SECONDS` (default 90: longer than the worker's 60 s timeout).
+    /// `FOLIO_JOB_LEASE_SECONDS` (default 90: longer than the worker's 60 s
+    /// timeout), `FOLIO_SCHEMA_CACHE_SECONDS` (default 30, as the functions).
     pub async fn from_env() -> Result<Self, Error> {
         let var = |name: &str| {
             std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
         };
-        let lease = std::env::var("FOLIO_JOB_LEASE_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(90);
+        let secs = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let lease = secs("FOLIO_JOB_LEASE_SECONDS", 90);
+        let settle = Duration::from_secs(secs("FOLIO_SCHEMA_CACHE_SECONDS", 30));
         let sdk = crate::app::sdk_config().await;
         Ok(Worker::new(
             Store::new(crate::store::dynamodb_client(&sdk), var("FOLIO_TABLE")?),
@@ -177,7 +263,8 @@ impl Worker {
             Duration::from_secs(lease),
         )
         .with_deliveries(var("FOLIO_DELIVERIES_QUEUE_URL")?)
-        .with_media(crate::media::Ingester::from_env(&sdk)?))
+        .with_media(crate::media::Ingester::from_env(&sdk)?)
+        .with_settle(settle))
     }
 
     /// Handles one batch; the response names each message not done.
@@ -193,12 +280,19 @@ impl Worker {
 
     async fn handle_message(&self, m: &SqsMessage) -> Result<(), Failure> {
         let body = m.body.as_deref().unwrap_or_default();
-        let message: Message = serde_json::from_str(body).map_err(|e| {
-            Failure::Poison(format!(
-                "{e} (receive count {:?})",
-                m.attributes.get("ApproximateReceiveCount")
-            ))
-        })?;
+        let message = match serde_json::from_str(body) {
+            Ok(Incoming::Event(message)) => message,
+            Ok(Incoming::Build(b)) => return self.index_build(b.index_build).await,
+            Err(_) => {
+                // The event's own error says what is wrong with it.
+                let e = serde_json::from_str::<Message>(body).err();
+                return Err(Failure::Poison(format!(
+                    "{} (receive count {:?})",
+                    e.map(|e| e.to_string()).unwrap_or_default(),
+                    m.attributes.get("ApproximateReceiveCount")
+                )));
+            }
+        };
         let e = &message.event;
         let jobs = match &message.resume {
             Some(r) => vec![r.job],
@@ -261,8 +355,18 @@ impl Worker {
         job: Job,
         work: impl std::future::Future<Output = Result<(), Error>>,
     ) -> Result<(), Failure> {
-        let key = message.job_key(job);
-        let event_id = &message.event.event_id;
+        self.run_claimed(&message.event.event_id, message.job_key(job), work)
+            .await
+    }
+
+    /// Runs `work` under the job record `(event_id, key)`: claim, run,
+    /// mark done; a record already done skips it, one held is Busy.
+    async fn run_claimed(
+        &self,
+        event_id: &str,
+        key: String,
+        work: impl std::future::Future<Output = Result<(), Error>>,
+    ) -> Result<(), Failure> {
         let fail = |error: Error| Failure::Job {
             job: key.clone(),
             error,
@@ -427,6 +531,116 @@ impl Worker {
             }
         }
         tracing::info!(event_id = %event.event_id, endpoints = endpoints.len(), "deliveries queued");
+        Ok(())
+    }
+
+    /// The `index_build` job: builds what the definition `b.schema_at`
+    /// lists in `building`, once the schema cache has turned over.
+    async fn index_build(&self, b: IndexBuild) -> Result<(), Failure> {
+        let fail = |error: Error| Failure::Job {
+            job: b.job_key(),
+            error,
+        };
+        let store = &self.store;
+        let Some(collection) = store
+            .get_collection(&b.org, &b.collection)
+            .await
+            .map_err(fail)?
+        else {
+            return Ok(());
+        };
+        if collection.updated_at != b.schema_at {
+            tracing::info!(collection = %b.collection, "the definition changed since; its own build follows");
+            return Ok(());
+        }
+        let org = store.org_settings(&b.org).await.map_err(fail)?;
+        if Store::build_fields(&org, &collection).is_empty() {
+            return Ok(());
+        }
+        let wait = crate::store::entries::settle_left(&collection.updated_at, self.settle)
+            .map_err(fail)?;
+        if !wait.is_zero() {
+            // Instances may still hold the definition without these
+            // fields indexed, writing items without their entries.
+            let delay = wait.as_secs_f64().ceil() as u64;
+            self.send_build(&b, delay.clamp(1, MAX_DELAY_SECONDS))
+                .await
+                .map_err(fail)?;
+            return Ok(());
+        }
+        let work = self.build_step(&org, collection, &b);
+        self.run_claimed(&b.job_event(), b.job_key(), work).await
+    }
+
+    /// Builds pages from `b.after` for `build_budget`, then queues the
+    /// rest; the last page marks the fields built.
+    async fn build_step(
+        &self,
+        org: &crate::schema::Org,
+        collection: crate::schema::Collection,
+        b: &IndexBuild,
+    ) -> Result<(), Error> {
+        let store = &self.store;
+        let started = std::time::Instant::now();
+        let run = ulid::Ulid::new().to_string();
+        let mut built = 0;
+        if b.after.is_none() {
+            let purged = store.purge_building(org, &collection).await?;
+            tracing::info!(collection = %b.collection, purged, "index build started");
+        }
+        let mut after = b.after.clone();
+        loop {
+            let page = store
+                .build_page(org, &collection, after.as_deref(), self.build_page, &run)
+                .await?;
+            built += page.items;
+            let Some(next) = page.next else {
+                break;
+            };
+            if started.elapsed() >= self.build_budget {
+                tracing::info!(collection = %b.collection, built, "index build goes on in another message");
+                let more = IndexBuild {
+                    after: Some(next),
+                    ..b.clone()
+                };
+                return self.send_build(&more, 0).await;
+            }
+            // A build for a replaced definition stops here, before the
+            // newer one's build (after the cache time) purges.
+            match store.get_collection(&b.org, &b.collection).await? {
+                Some(c) if c.updated_at == b.schema_at => after = Some(next),
+                _ => {
+                    tracing::info!(collection = %b.collection, "the definition changed during the build; its own build follows");
+                    return Ok(());
+                }
+            }
+        }
+        match store.finish_build(org, &collection).await {
+            Ok(()) => {
+                tracing::info!(collection = %b.collection, built, "index built");
+                Ok(())
+            }
+            Err(Error::Conflict(_)) => {
+                tracing::info!(collection = %b.collection, "the definition changed during the build; its own build follows");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Queues a build message (`delay` seconds before it can be received).
+    async fn send_build(&self, b: &IndexBuild, delay: u64) -> Result<(), Error> {
+        let body = BuildMessage {
+            index_build: b.clone(),
+        };
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(serde_json::to_string(&body).map_err(Error::internal)?)
+            .delay_seconds(i32::try_from(delay).unwrap_or(MAX_DELAY_SECONDS as i32))
+            .send()
+            .await
+            .map_err(|e| Error::internal(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         Ok(())
     }
 

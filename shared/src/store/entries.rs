@@ -17,8 +17,10 @@
 //! an order by the field lists exactly what the collection's count says.
 //!
 //! A field indexed on a collection that already has items is "building"
-//! (`Collection::building`) until `Store::build_index` has written every
-//! live item's entry; listings by it are served from memory meanwhile.
+//! (`Collection::building`) until a build has written every live item's
+//! entry (the worker's `index_build` job, run from the collection record's
+//! stream change, or `Store::build_index` by hand); listings by it are
+//! served from memory meanwhile.
 //!
 //! Encoding, so that byte order is the order `order=` promises (numbers
 //! by value, text by its UTF-8 bytes, missing last) and no value holds the
@@ -285,12 +287,68 @@ pub struct Built {
     pub items: usize,
 }
 
+/// How long until `settle` has passed since `changed` (RFC 3339); zero
+/// once it has.
+pub fn settle_left(
+    changed: &str,
+    settle: std::time::Duration,
+) -> Result<std::time::Duration, Error> {
+    let changed =
+        time::OffsetDateTime::parse(changed, &time::format_description::well_known::Rfc3339)
+            .map_err(Error::internal)?;
+    let left = (changed + settle) - time::OffsetDateTime::now_utc();
+    Ok(if left.is_positive() {
+        left.unsigned_abs()
+    } else {
+        std::time::Duration::ZERO
+    })
+}
+
+/// One page of a build: the live items whose entries were written, and
+/// the cursor after it (None: the last page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildPage {
+    pub items: usize,
+    pub next: Option<String>,
+}
+
+/// A build's position in the `live` index (its LastEvaluatedKey: string
+/// keys only) as text a queue message carries.
+mod build_cursor {
+    use std::collections::{BTreeMap, HashMap};
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use crate::error::Error;
+
+    pub fn encode(key: &HashMap<String, AttributeValue>) -> Result<String, Error> {
+        let strings: BTreeMap<&str, &str> = key
+            .iter()
+            .map(|(k, v)| {
+                v.as_s()
+                    .map(|s| (k.as_str(), s.as_str()))
+                    .map_err(|_| Error::internal(format!("a live index key `{k}` is not a string")))
+            })
+            .collect::<Result<_, _>>()?;
+        serde_json::to_string(&strings).map_err(Error::internal)
+    }
+
+    pub fn decode(text: &str) -> Result<HashMap<String, AttributeValue>, Error> {
+        let strings: BTreeMap<String, String> = serde_json::from_str(text)
+            .map_err(|e| Error::internal(format!("a build cursor: {e}")))?;
+        Ok(strings
+            .into_iter()
+            .map(|(k, v)| (k, AttributeValue::S(v)))
+            .collect())
+    }
+}
+
 /// Items whose entries are written at once during a build.
 const BUILD_CONCURRENCY: usize = 8;
 /// Entries one purge transaction deletes (each with up to one value count).
 const PURGE_GROUP: usize = 40;
 /// Items read from the `live` index per request during a build.
-const BUILD_PAGE: i32 = 100;
+pub const BUILD_PAGE: i32 = 100;
 
 impl Store {
     /// The indexed fields of a collection as stored now (the worker's
@@ -321,63 +379,109 @@ impl Store {
         Ok(s(keys::IX_PK).zip(s(keys::IX_SK)))
     }
 
-    /// Builds the entries of the collection's `building` fields: removes
-    /// whatever entries they have (left from an earlier indexing), writes
-    /// each live item's entries in a transaction conditioned on the item's
-    /// version (a write racing the build wins, and the build writes what it
-    /// wrote), then marks the fields built, conditioned on the schema being
-    /// unchanged since `collection` was read (else 409: build again).
+    /// Builds the entries of the collection's `building` fields in one go
+    /// (`folio-admin index build`): `purge_building`, every `build_page`,
+    /// then `finish_build`. The worker runs the same steps across messages.
     ///
     /// Only sound once every instance's cached schema includes these
     /// fields as indexed (`FOLIO_SCHEMA_CACHE_SECONDS` after the schema
-    /// changed): the caller waits for that (`folio-admin reindex` does).
+    /// changed): the caller waits for that (`Store::reindex` does).
     pub async fn build_index(&self, org: &Org, collection: &Collection) -> Result<Built, Error> {
-        // Entries built in another default locale hold other values: all
-        // are built again.
-        let fields = if collection.index_locale == org.default_locale {
-            collection.building.clone()
-        } else {
-            collection.indexed_fields().map(|f| f.key.clone()).collect()
+        let mut built = Built {
+            purged: self.purge_building(org, collection).await?,
+            items: 0,
         };
-        let ix = Indexing::of(org, collection).only(&fields);
-        let mut built = Built::default();
-        for (field, _) in &ix.fields {
-            for published in [true, false] {
-                built.purged += self
-                    .purge_entries(&org.id, &collection.key, field, published)
-                    .await?;
-            }
-        }
         // Each build's transactions carry tokens of their own: DynamoDB
         // takes a token seen in the last 10 minutes as a retry.
         let run = ulid::Ulid::new().to_string();
-        let mut start = None;
+        let mut after = None;
         loop {
-            let out = self
-                .live_query(&org.id, &collection.key)
-                .set_exclusive_start_key(start.take())
-                .limit(BUILD_PAGE)
-                .send()
+            let page = self
+                .build_page(org, collection, after.as_deref(), BUILD_PAGE, &run)
                 .await?;
-            let items: Vec<ItemRecord> = out
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .map(super::commit::parse_record)
-                .collect::<Result<_, _>>()?;
-            built.items += futures::stream::iter(items)
-                .map(|item| self.write_entries(&ix, item, &run))
-                .buffer_unordered(BUILD_CONCURRENCY)
-                .try_fold(0usize, |n, wrote| async move { Ok(n + usize::from(wrote)) })
-                .await?;
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
+            built.items += page.items;
+            match page.next {
+                Some(next) => after = Some(next),
                 None => break,
             }
         }
-        let all = collection.indexed_fields().all(|f| fields.contains(&f.key));
-        self.mark_built(org, collection, all).await?;
+        self.finish_build(org, collection).await?;
         Ok(built)
+    }
+
+    /// The fields a build writes: those `building`, or all indexed fields
+    /// when the entries were built in another default locale (they hold
+    /// other values). Empty: nothing to build.
+    pub fn build_fields(org: &Org, collection: &Collection) -> BTreeSet<FieldKey> {
+        if collection.index_locale == org.default_locale {
+            collection.building.clone()
+        } else {
+            collection.indexed_fields().map(|f| f.key.clone()).collect()
+        }
+    }
+
+    /// A build's first step: removes whatever entries the fields to build
+    /// have (left from an earlier indexing), with their value counts.
+    /// Returns how many.
+    pub async fn purge_building(&self, org: &Org, collection: &Collection) -> Result<usize, Error> {
+        let mut purged = 0;
+        for field in Self::build_fields(org, collection) {
+            for published in [true, false] {
+                purged += self
+                    .purge_entries(&org.id, &collection.key, &field, published)
+                    .await?;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Writes the entries of one page of live items (`limit` of them, in
+    /// the `live` index's order, after the cursor `after`), each in a
+    /// transaction conditioned on the item's version (a write racing the
+    /// build wins, and the build writes what it wrote). `run` makes the
+    /// transactions' tokens (one per build run).
+    pub async fn build_page(
+        &self,
+        org: &Org,
+        collection: &Collection,
+        after: Option<&str>,
+        limit: i32,
+        run: &str,
+    ) -> Result<BuildPage, Error> {
+        let ix = Indexing::of(org, collection).only(&Self::build_fields(org, collection));
+        let out = self
+            .live_query(&org.id, &collection.key)
+            .set_exclusive_start_key(after.map(build_cursor::decode).transpose()?)
+            .limit(limit)
+            .send()
+            .await?;
+        let items: Vec<ItemRecord> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::commit::parse_record)
+            .collect::<Result<_, _>>()?;
+        let items = futures::stream::iter(items)
+            .map(|item| self.write_entries(&ix, item, run))
+            .buffer_unordered(BUILD_CONCURRENCY)
+            .try_fold(0usize, |n, wrote| async move { Ok(n + usize::from(wrote)) })
+            .await?;
+        Ok(BuildPage {
+            items,
+            next: out
+                .last_evaluated_key
+                .map(|k| build_cursor::encode(&k))
+                .transpose()?,
+        })
+    }
+
+    /// A build's last step: marks the built fields built (and the
+    /// collection counted once all its indexed fields are), unless the
+    /// schema changed since `collection` was read (a 409: build again).
+    pub async fn finish_build(&self, org: &Org, collection: &Collection) -> Result<(), Error> {
+        let fields = Self::build_fields(org, collection);
+        let all = collection.indexed_fields().all(|f| fields.contains(&f.key));
+        self.mark_built(org, collection, all).await
     }
 
     /// Writes one item's entries, as it is at its version; false when it
@@ -553,7 +657,7 @@ impl Store {
         }
     }
 
-    /// `folio-admin reindex`: builds what a collection's indexes lack (the
+    /// `folio-admin index build`: builds what a collection's indexes lack (the
     /// fields still building, or all of them when `all` or when the
     /// organization's default locale changed since they were built), once
     /// `settle` (the functions' schema cache time) has passed since the
@@ -577,18 +681,10 @@ impl Store {
             collection = self
                 .mark_building(&org.id, &collection, &crate::api::now())
                 .await?;
-        } else if collection.building.is_empty() && collection.index_locale == org.default_locale {
+        } else if Self::build_fields(&org, &collection).is_empty() {
             return Ok(Built::default());
         }
-        let changed = time::OffsetDateTime::parse(
-            &collection.updated_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .map_err(Error::internal)?;
-        let wait = (changed + settle) - time::OffsetDateTime::now_utc();
-        if wait.is_positive() {
-            tokio::time::sleep(wait.unsigned_abs()).await;
-        }
+        tokio::time::sleep(settle_left(&collection.updated_at, settle)?).await;
         self.build_index(&org, &collection).await
     }
 

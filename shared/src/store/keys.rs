@@ -79,12 +79,16 @@ fn key(pk: String, sk: &str) -> Key {
     ])
 }
 
+/// The partition of an organization's records (itself, its collections,
+/// its webhook endpoints).
+pub const ORG_PREFIX: &str = "ORG#";
+
 pub fn org(org: &OrgId) -> Key {
-    key(format!("ORG#{org}"), "ORG")
+    key(org_pk(org), "ORG")
 }
 
 pub fn org_pk(org: &OrgId) -> String {
-    format!("ORG#{org}")
+    format!("{ORG_PREFIX}{org}")
 }
 
 pub const COLLECTION_PREFIX: &str = "COLL#";
