@@ -14,11 +14,14 @@
 //! - the AWS latency model (`latency.rs`): create, get, delete and batch
 //!   delete with 0, 4 and 10 ms added to every DynamoDB round trip;
 //! - lists at scale (`scale.rs`): collections of 1,000 and 100,000 items
-//!   (`FOLIO_BENCH_LIST_SIZES`), p50/p99, capacity and peak heap per request.
+//!   (`FOLIO_BENCH_LIST_SIZES`), p50/p99, capacity and peak heap per request;
+//! - one item referenced by 20,000 (`hot.rs`, `FOLIO_BENCH_REFERRERS`): a
+//!   create referencing it, its refused delete, and the detach cleanup of all.
 //!
 //! It reports and never fails on a slow machine. Output:
 //! `target/folio-bench.json` and `BENCHMARKS.md`.
 
+mod hot;
 mod latency;
 mod meter;
 mod scale;
@@ -787,6 +790,24 @@ fn markdown(report: &Value) -> String {
             }
         }
     }
+    let h = &report["hot_target"];
+    md += &format!(
+        "\n## One item referenced by many (`hot_target`, handler and worker in process)\n\n\
+         {} referrers (a `detach` reference each) loaded through the store with their edges in {} s. \
+         Then {} creates referencing the item (`restrict`), its delete refused {} times while they hold it \
+         (naming {} of {}), and, once they and the item are deleted, the worker's cleanup of every referrer.\n\n\
+         | case | p50 ms | p99 ms |\n|---|---|---|\n\
+         | create referencing the item | {} | {} |\n| refused delete | {} | {} |\n\n\
+         | referrers detached | messages | wall s | referrers/s | edges left |\n|---|---|---|---|---|\n\
+         | {} | {} | {} | {} | {} |\n",
+        fmt(&h["referrers"]), fmt(&h["load_s"]),
+        fmt(&h["create_referencing"]["requests"]), fmt(&h["refused_delete"]["requests"]),
+        fmt(&h["refused_delete_names"]), fmt(&h["referenced_by_total"]),
+        fmt(&h["create_referencing"]["p50_ms"]), fmt(&h["create_referencing"]["p99_ms"]),
+        fmt(&h["refused_delete"]["p50_ms"]), fmt(&h["refused_delete"]["p99_ms"]),
+        fmt(&h["referrers"]), fmt(&h["cleanup_messages"]), fmt(&h["cleanup_s"]),
+        fmt(&h["cleanup_referrers_per_s"]), fmt(&h["edges_left"]),
+    );
     md += "\n## AWS latency model (a TCP proxy adds a round trip to every DynamoDB exchange)\n\n\
         | added round trip ms | endpoint | p50 ms | p99 ms | handler overhead p50 ms |\n|---|---|---|---|---|\n";
     let mut batches = String::new();
@@ -862,6 +883,16 @@ async fn main() {
         );
         return;
     }
+    let referrers = env_usize("FOLIO_BENCH_REFERRERS", 20_000);
+    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("hot_target") {
+        // One section, printed only (BENCHMARKS.md is written by full runs).
+        let h = hot::hot_target(referrers).await;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"hot_target": h})).unwrap()
+        );
+        return;
+    }
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
         let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
@@ -883,6 +914,7 @@ async fn main() {
     let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
     let cold = cold_starts(starts).await;
     let list_scale = scale::list_scale(&list_sizes, list_requests).await;
+    let hot_target = hot::hot_target(referrers).await;
     let latency_model = latency::latency_model(&delays, latency_requests, 3).await;
     let arm = sizes(&target_dir().join("lambda"));
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -903,6 +935,7 @@ async fn main() {
         "webhooks": webhooks,
         "cold_start": cold,
         "list_scale": list_scale,
+        "hot_target": hot_target,
         "latency_model": latency_model,
         "binary_size_mb": arm,
     });

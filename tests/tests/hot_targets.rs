@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+use folio::content::{ItemRecord, OutRef, Status};
 use folio::ids::{CollectionKey, ItemId};
+use folio::schema::OnDelete;
 use folio_tests::{folio, TestApp};
 use serde_json::{json, Value};
 
@@ -24,18 +26,56 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
     assert_eq!(t.put_collection("people", people).await.status, 201);
     let x = t.create("people", "published", json!({"name": "X"})).await;
 
-    // 2,000 referrers, 25 to a create (the most one create takes).
+    // 2,000 referrers through the store (`load_items`: the items, their
+    // edges), and two that hold it (`restrict`: its counter too).
+    let people = CollectionKey::parse("people").unwrap();
+    let target = ItemId::parse(&x).unwrap();
+    let referrer = |name: String, field: &str, on_delete: OnDelete| {
+        let value = if field == "boss" {
+            json!(x)
+        } else {
+            json!([x])
+        };
+        let mut r = ItemRecord::new(
+            &t.org,
+            &people,
+            Status::Published,
+            &folio::api::now(),
+            [("name".to_owned(), json!(name)), (field.to_owned(), value)].into(),
+        );
+        r.out_refs = vec![OutRef {
+            collection: people.clone(),
+            id: target,
+            field: field.to_owned(),
+            on_delete,
+        }
+        .encode()];
+        r
+    };
+    let mut records: Vec<ItemRecord> = (0..REFERRERS)
+        .map(|i| referrer(format!("R{i}"), "mentors", OnDelete::Detach))
+        .collect();
+    let holders: Vec<ItemRecord> = (0..2)
+        .map(|i| referrer(format!("H{i}"), "boss", OnDelete::Restrict))
+        .collect();
+    records.extend(holders.iter().cloned());
     let started = Instant::now();
-    let referrers = t
-        .create_all(
-            "people",
-            "published",
-            REFERRERS,
-            |i| json!({"name": format!("R{i}"), "mentors": [x]}),
-        )
-        .await;
+    let indexing = t.app.indexing(&t.org, &people).await.unwrap();
+    t.app.store.load_items(&records, &indexing).await.unwrap();
     eprintln!("loaded {REFERRERS} referrers in {:?}", started.elapsed());
-    assert_eq!(t.referrers("people", &x).await.len(), REFERRERS);
+    let referrers: Vec<String> = records[..REFERRERS]
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(t.referrers("people", &x).await.len(), REFERRERS + 2);
+    let r = t
+        .request("GET", "/v2/content/people/?page_size=1", None)
+        .await;
+    assert_eq!(
+        r.body["meta"]["count"],
+        REFERRERS + 3,
+        "counted as creates are"
+    );
     // Their creation events are not what this test is about.
     t.pump.lock().await.skip().await.unwrap();
 
@@ -50,12 +90,28 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
         r.detail(),
         "This content object is used in another content object."
     );
+    let mut named: Vec<(String, String)> = r.body["referenced_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_owned(),
+                e["field"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    named.sort();
+    let mut holding: Vec<(String, String)> = holders
+        .iter()
+        .map(|h| h.id.to_string())
+        .chain([boss_of.clone()])
+        .map(|id| (id, "boss".to_owned()))
+        .collect();
+    holding.sort();
+    assert_eq!(named, holding, "the holders, loaded and created");
     assert_eq!(
-        r.body["referenced_by"],
-        json!([{"collection": "people", "id": boss_of, "field": "boss"}])
-    );
-    assert_eq!(
-        r.body["referenced_by_total"], 1,
+        r.body["referenced_by_total"], 3,
         "detach referrers do not hold it"
     );
     let item = t.request("GET", &format!("{path}?levels=1"), None).await;
@@ -65,8 +121,13 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
         item.body
     );
 
-    let boss_path = format!("/v2/content/people/{boss_of}/");
-    assert_eq!(t.request("DELETE", &boss_path, None).await.status, 204);
+    // The holders go: then the delete is allowed.
+    let ids: Vec<String> = holding.into_iter().map(|(id, _)| id).collect();
+    let r = t
+        .request("POST", "/v2/content/people/batch-delete/", Some(json!(ids)))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    t.drain_events().await;
     assert_eq!(t.request("DELETE", &path, None).await.status, 204);
 
     // The delete's cleanup, run by the worker as the queue hands it out
@@ -89,7 +150,6 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
 
     assert!(t.referrers("people", &x).await.is_empty(), "no edge left");
     let org = t.org.clone();
-    let people = CollectionKey::parse("people").unwrap();
     let targets: Vec<(CollectionKey, ItemId)> = referrers
         .iter()
         .map(|id| (people.clone(), ItemId::parse(id).unwrap()))

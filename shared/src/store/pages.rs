@@ -30,8 +30,10 @@ use super::entries::{entry_ops, Indexing};
 use super::expr::Expr;
 use super::keys;
 use super::record::live_item;
+use super::refs::{edge_ops, RefChange};
+use super::writes::decode_refs;
 use super::Store;
-use crate::content::{ItemRecord, Status};
+use crate::content::{ItemRecord, OutRef, Status};
 use crate::error::Error;
 use crate::ids::{CollectionKey, FieldKey, ItemId, OrgId};
 
@@ -253,11 +255,13 @@ impl Store {
         &self.reads
     }
 
-    /// Loads new items without references in bulk (`BatchWriteItem`, 25
-    /// writes a request), with their entries for the fields `ix` indexes,
-    /// then adds them to their collections' counts: for benchmarks and
-    /// imports into a collection no one else writes meanwhile. Not atomic
-    /// and not conditional (an existing id is overwritten); requests use
+    /// Loads new items in bulk (`BatchWriteItem`, 25 writes a request),
+    /// with their entries for the fields `ix` indexes and the edges of
+    /// their references, then adds them to their collections' counts and
+    /// their `restrict` referrers to their targets' counters: for
+    /// benchmarks and imports into a collection no one else writes
+    /// meanwhile. The targets must be live when it starts. Not atomic and
+    /// not conditional (an existing id is overwritten); requests use
     /// `create_items`.
     pub async fn load_items(&self, records: &[ItemRecord], ix: &Indexing) -> Result<(), Error> {
         let mut tallies: std::collections::BTreeMap<(&OrgId, &CollectionKey), Tally> =
@@ -271,11 +275,19 @@ impl Store {
                 .map_err(Error::internal)?;
             Ok(WriteRequest::builder().put_request(put).build())
         };
-        for r in records {
-            if !r.out_refs.is_empty() || !r.is_live(super::now_epoch()) {
-                return Err(Error::internal(
-                    "load_items takes live items without references",
-                ));
+        let refs: Vec<Vec<OutRef>> = records.iter().map(decode_refs).collect();
+        let mut changes: std::collections::BTreeMap<&OrgId, Vec<RefChange>> = Default::default();
+        for (r, refs) in records.iter().zip(&refs) {
+            if !r.is_live(super::now_epoch()) {
+                return Err(Error::internal("load_items takes live items"));
+            }
+            if !refs.is_empty() {
+                changes.entry(&r.org).or_default().push(RefChange {
+                    collection: &r.collection,
+                    id: r.id,
+                    old: &[],
+                    new: refs,
+                });
             }
             let t = tallies.entry((&r.org, &r.collection)).or_default();
             *t = t.plus(Tally::of(r.status));
@@ -292,6 +304,37 @@ impl Store {
                     }
                     writes.push(put(to.item(&key))?);
                 }
+            }
+        }
+        // Edges as the creates would put them; per target, one counter
+        // update for all its `restrict` referrers (applied with the counts).
+        let mut counters = Vec::new();
+        for (org, changes) in &changes {
+            let ops = edge_ops(org, changes, &Default::default());
+            let mut targets = Vec::new();
+            for op in ops {
+                match (op.role, op.action) {
+                    (Role::Edge, Action::Put { item, .. }) => writes.push(put(item)?),
+                    (Role::Link(t), Action::Update { key, expr }) => {
+                        targets.push(t);
+                        counters.push(Op {
+                            role: Role::Item,
+                            action: Action::Update { key, expr },
+                        });
+                    }
+                    (Role::Link(t), Action::Check { .. }) => targets.push(t),
+                    _ => return Err(Error::internal("a loaded item only links")),
+                }
+            }
+            let found = self.get_items(org, &targets).await?;
+            if let Some((c, id)) = targets.iter().find(|t| {
+                !found
+                    .get(*t)
+                    .is_some_and(|item| item.is_live(super::now_epoch()))
+            }) {
+                return Err(Error::internal(format!(
+                    "load_items: the referenced item {c}/{id} is not live"
+                )));
             }
         }
         let batches: Vec<Vec<WriteRequest>> = writes
@@ -313,7 +356,8 @@ impl Store {
                     .map(|(i, ((partition, value), n))| {
                         value_count_op(partition, value, *n, i as u32 % keys::COUNT_SHARDS)
                     }),
-            );
+            )
+            .chain(counters);
         futures::stream::iter(counts)
             .map(|op| self.add_count(op))
             .buffer_unordered(LOAD_CONCURRENCY)
@@ -322,7 +366,8 @@ impl Store {
         Ok(())
     }
 
-    /// Applies a count update outside a transaction (a bulk load).
+    /// Applies a count update outside a transaction (a bulk load), with its
+    /// condition (a target's counter: still live).
     async fn add_count(&self, op: Op) -> Result<(), Error> {
         let Action::Update { key, expr } = op.action else {
             return Err(Error::internal("a count is an update"));
@@ -332,6 +377,7 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key))
             .update_expression(expr.update_expression())
+            .set_condition_expression(expr.condition_expression())
             .set_expression_attribute_names(expr.names())
             .set_expression_attribute_values(expr.values())
             .send()
