@@ -548,6 +548,105 @@ async fn the_pipeline_builds_a_newly_indexed_field() {
     );
 }
 
+/// A build's first message delivered again (its worker died after queuing
+/// the next page, so its job was never marked done) while later pages are
+/// built: it must not purge what they wrote.
+#[tokio::test]
+async fn a_first_build_message_run_again_does_not_undo_later_pages() {
+    let t = TestApp::spawn_with(&[]).await;
+    let quick = t
+        .worker
+        .clone()
+        .with_settle(Duration::ZERO)
+        .with_build_budget(Duration::ZERO, 10);
+    let schema = |indexed: bool| {
+        json!({"name": "Products", "fields": [
+            {"key": "name", "type": "text", "required": true, "indexed": indexed}
+        ]})
+    };
+    assert_eq!(
+        t.put_collection("products", schema(false)).await.status,
+        201
+    );
+    let ids = t
+        .create_all(
+            "products",
+            "published",
+            30,
+            |i| json!({"name": format!("p{i:02}")}),
+        )
+        .await;
+    t.drain_events().await;
+    let entries = || {
+        let (t, ids) = (&t, &ids);
+        async move {
+            let mut n = 0;
+            for id in ids {
+                n += usize::from(entry(t, "products", id, "name").await.is_some());
+            }
+            n
+        }
+    };
+    let r = t.put_collection("products", schema(true)).await;
+    assert_eq!(r.body["building"], json!(["name"]));
+    let first = folio::events::worker::BuildMessage {
+        index_build: folio::events::worker::IndexBuild {
+            org: t.org.clone(),
+            collection: CollectionKey::parse("products").unwrap(),
+            schema_at: r.body["updated_at"].as_str().unwrap().to_owned(),
+            after: None,
+        },
+    };
+    t.pump.lock().await.pump(&t.relay).await.unwrap();
+    for pages in [1, 2] {
+        let round = t.queue.pump(&quick, Duration::from_secs(1)).await.unwrap();
+        assert_eq!((round.received, round.failed), (1, 0));
+        assert_eq!(entries().await, 10 * pages);
+    }
+    // The third page's message, held aside (invisible for a minute).
+    let held = t
+        .sqs
+        .receive_message()
+        .queue_url(&t.queue_url)
+        .visibility_timeout(60)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(held.len(), 1, "the third page's message");
+    // The first message again, its job as a dead worker leaves it.
+    let event = format!("build#{}#products#{}", t.org, first.index_build.schema_at);
+    t.app
+        .store
+        .release_job(&event, "index_build")
+        .await
+        .unwrap();
+    t.sqs
+        .send_message()
+        .queue_url(&t.queue_url)
+        .message_body(serde_json::to_string(&first).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let round = t.queue.pump(&quick, Duration::from_secs(1)).await.unwrap();
+    assert_eq!((round.received, round.failed), (1, 0));
+    assert_eq!(entries().await, 20, "the second page's entries are kept");
+    // Its next page was done already; the held one finishes the build.
+    t.sqs
+        .change_message_visibility()
+        .queue_url(&t.queue_url)
+        .receipt_handle(held[0].receipt_handle().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    t.run_pipeline(Duration::from_secs(60)).await;
+    let r = t.request("GET", "/v2/collections/products/", None).await;
+    assert_eq!(r.body["building"], json!([]));
+    assert_eq!(entries().await, 30);
+}
+
 #[tokio::test]
 async fn a_localized_organization_indexes_its_default_locale() {
     let t = TestApp::spawn().await; // en (default), es

@@ -585,8 +585,7 @@ impl Worker {
         let run = ulid::Ulid::new().to_string();
         let mut built = 0;
         if b.after.is_none() {
-            let purged = store.purge_building(org, &collection).await?;
-            tracing::info!(collection = %b.collection, purged, "index build started");
+            self.purge_once(org, &collection, b).await?;
         }
         let mut after = b.after.clone();
         loop {
@@ -625,6 +624,39 @@ impl Worker {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// A build's purge, once per definition (its own job record): a
+    /// delivery of the first message run again (its worker died after
+    /// queuing the next page) must not remove what later pages wrote.
+    async fn purge_once(
+        &self,
+        org: &crate::schema::Org,
+        collection: &crate::schema::Collection,
+        b: &IndexBuild,
+    ) -> Result<(), Error> {
+        use crate::store::jobs::Claim;
+        const PURGE: &str = "index_build:purge";
+        let event = b.job_event();
+        match self.store.claim_job(&event, PURGE, self.lease).await? {
+            Claim::Done => return Ok(()),
+            Claim::Busy => {
+                return Err(Error::internal(
+                    "the build's purge runs in another delivery",
+                ))
+            }
+            Claim::Claimed { .. } => {}
+        }
+        match self.store.purge_building(org, collection).await {
+            Ok(purged) => {
+                tracing::info!(collection = %b.collection, purged, "index build started");
+                self.store.finish_job(&event, PURGE).await
+            }
+            Err(e) => {
+                let _ = self.store.release_job(&event, PURGE).await;
+                Err(e)
+            }
         }
     }
 
