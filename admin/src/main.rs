@@ -92,7 +92,8 @@ enum IndexCommand {
     /// on a collection that already had items (listed in the collection's
     /// `building`), or every indexed field after the organization's
     /// default locale changed. Waits until the functions' schema cache has
-    /// expired since the schema changed.
+    /// expired since the schema changed (plus a margin). The worker builds
+    /// the same on its own; this is the by-hand path.
     Build {
         #[arg(long)]
         org: String,
@@ -318,7 +319,8 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
                     .map(|c| c.key)
                     .collect(),
             };
-            let settle = std::time::Duration::from_secs(settle_seconds);
+            let settle = std::time::Duration::from_secs(settle_seconds)
+                + folio::store::entries::SETTLE_MARGIN;
             for key in keys {
                 let built = store.reindex(&org, &key, all, settle).await?;
                 eprintln!(

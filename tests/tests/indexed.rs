@@ -645,6 +645,17 @@ async fn a_first_build_message_run_again_does_not_undo_later_pages() {
     let r = t.request("GET", "/v2/collections/products/", None).await;
     assert_eq!(r.body["building"], json!([]));
     assert_eq!(entries().await, 30);
+    // Counts from the value counts, each value once.
+    for name in ["p00", "p15", "p29"] {
+        let r = t
+            .request(
+                "GET",
+                &format!("/v2/content/products/?fields.name={name}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.body["meta"]["count"], 1, "{name}: {:?}", r.body["meta"]);
+    }
 }
 
 #[tokio::test]

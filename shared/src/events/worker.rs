@@ -129,7 +129,7 @@ pub struct IndexBuild {
 impl IndexBuild {
     /// The job record's event id: one per definition built.
     fn job_event(&self) -> String {
-        format!("build#{}#{}#{}", self.org, self.collection, self.schema_at)
+        crate::store::entries::build_job(&self.org, &self.collection, &self.schema_at)
     }
 
     /// The job record's name: one per page it starts at.
@@ -206,7 +206,7 @@ impl Worker {
     }
 
     /// Waits `settle` after a schema change before building its index
-    /// (`FOLIO_SCHEMA_CACHE_SECONDS`).
+    /// (from the environment: `FOLIO_SCHEMA_CACHE_SECONDS` + `SETTLE_MARGIN`).
     pub fn with_settle(mut self, settle: Duration) -> Self {
         self.settle = settle;
         self
@@ -254,7 +254,8 @@ impl Worker {
                 .unwrap_or(default)
         };
         let lease = secs("FOLIO_JOB_LEASE_SECONDS", 90);
-        let settle = Duration::from_secs(secs("FOLIO_SCHEMA_CACHE_SECONDS", 30));
+        let settle = Duration::from_secs(secs("FOLIO_SCHEMA_CACHE_SECONDS", 30))
+            + crate::store::entries::SETTLE_MARGIN;
         let sdk = crate::app::sdk_config().await;
         Ok(Worker::new(
             Store::new(crate::store::dynamodb_client(&sdk), var("FOLIO_TABLE")?),
@@ -284,8 +285,12 @@ impl Worker {
             Ok(Incoming::Event(message)) => message,
             Ok(Incoming::Build(b)) => return self.index_build(b.index_build).await,
             Err(_) => {
-                // The event's own error says what is wrong with it.
-                let e = serde_json::from_str::<Message>(body).err();
+                // What it meant to be says what is wrong with it.
+                let e = if body.contains("\"index_build\"") {
+                    serde_json::from_str::<BuildMessage>(body).err()
+                } else {
+                    serde_json::from_str::<Message>(body).err()
+                };
                 return Err(Failure::Poison(format!(
                     "{} (receive count {:?})",
                     e.map(|e| e.to_string()).unwrap_or_default(),
@@ -543,12 +548,19 @@ impl Worker {
         };
         let store = &self.store;
         let Some(collection) = store
-            .get_collection(&b.org, &b.collection)
+            .get_collection_strong(&b.org, &b.collection)
             .await
             .map_err(fail)?
         else {
             return Ok(());
         };
+        // Stored times sort as strings. Older than the message: not the
+        // definition as last written (cannot happen with a strong read).
+        if collection.updated_at < b.schema_at {
+            return Err(fail(Error::internal(
+                "read a definition older than the build's",
+            )));
+        }
         if collection.updated_at != b.schema_at {
             tracing::info!(collection = %b.collection, "the definition changed since; its own build follows");
             return Ok(());
@@ -585,7 +597,8 @@ impl Worker {
         let run = ulid::Ulid::new().to_string();
         let mut built = 0;
         if b.after.is_none() {
-            self.purge_once(org, &collection, b).await?;
+            let purged = store.purge_once(org, &collection, self.lease).await?;
+            tracing::info!(collection = %b.collection, purged, "index build started");
         }
         let mut after = b.after.clone();
         loop {
@@ -606,7 +619,7 @@ impl Worker {
             }
             // A build for a replaced definition stops here, before the
             // newer one's build (after the cache time) purges.
-            match store.get_collection(&b.org, &b.collection).await? {
+            match store.get_collection_strong(&b.org, &b.collection).await? {
                 Some(c) if c.updated_at == b.schema_at => after = Some(next),
                 _ => {
                     tracing::info!(collection = %b.collection, "the definition changed during the build; its own build follows");
@@ -624,39 +637,6 @@ impl Worker {
                 Ok(())
             }
             Err(e) => Err(e),
-        }
-    }
-
-    /// A build's purge, once per definition (its own job record): a
-    /// delivery of the first message run again (its worker died after
-    /// queuing the next page) must not remove what later pages wrote.
-    async fn purge_once(
-        &self,
-        org: &crate::schema::Org,
-        collection: &crate::schema::Collection,
-        b: &IndexBuild,
-    ) -> Result<(), Error> {
-        use crate::store::jobs::Claim;
-        const PURGE: &str = "index_build:purge";
-        let event = b.job_event();
-        match self.store.claim_job(&event, PURGE, self.lease).await? {
-            Claim::Done => return Ok(()),
-            Claim::Busy => {
-                return Err(Error::internal(
-                    "the build's purge runs in another delivery",
-                ))
-            }
-            Claim::Claimed { .. } => {}
-        }
-        match self.store.purge_building(org, collection).await {
-            Ok(purged) => {
-                tracing::info!(collection = %b.collection, purged, "index build started");
-                self.store.finish_job(&event, PURGE).await
-            }
-            Err(e) => {
-                let _ = self.store.release_job(&event, PURGE).await;
-                Err(e)
-            }
         }
     }
 

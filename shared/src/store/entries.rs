@@ -304,6 +304,20 @@ pub fn settle_left(
     })
 }
 
+/// The job records' event id of the build of one definition.
+pub fn build_job(org: &OrgId, collection: &CollectionKey, schema_at: &str) -> String {
+    format!("build#{org}#{collection}#{schema_at}")
+}
+
+/// The job record of a build's purge (`Store::purge_once`).
+const PURGE_JOB: &str = "index_build:purge";
+
+/// Added to the functions' schema cache time before a build relies on
+/// every instance writing the new entries: a request that read the old
+/// definition just before the change may commit up to its function's
+/// timeout (10 s) later; the rest is for clocks.
+pub const SETTLE_MARGIN: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// One page of a build: the live items whose entries were written, and
 /// the cursor after it (None: the last page).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -388,7 +402,9 @@ impl Store {
     /// changed): the caller waits for that (`Store::reindex` does).
     pub async fn build_index(&self, org: &Org, collection: &Collection) -> Result<Built, Error> {
         let mut built = Built {
-            purged: self.purge_building(org, collection).await?,
+            purged: self
+                .purge_once(org, collection, std::time::Duration::from_secs(900))
+                .await?,
             items: 0,
         };
         // Each build's transactions carry tokens of their own: DynamoDB
@@ -420,9 +436,45 @@ impl Store {
         }
     }
 
-    /// A build's first step: removes whatever entries the fields to build
-    /// have (left from an earlier indexing), with their value counts.
-    /// Returns how many.
+    /// A build's first step, once per definition (`updated_at`) whoever
+    /// builds it (the worker, `folio-admin index build`, a message
+    /// delivered again): `purge_building` under the job record
+    /// `build#<org>#<collection>#<updated_at>` / `index_build:purge`, so
+    /// that no purge removes what a build of the same definition already
+    /// wrote. A purge already done: 0. One running elsewhere: a 409.
+    pub async fn purge_once(
+        &self,
+        org: &Org,
+        collection: &Collection,
+        lease: std::time::Duration,
+    ) -> Result<usize, Error> {
+        use super::jobs::Claim;
+        let event = build_job(&org.id, &collection.key, &collection.updated_at);
+        match self.claim_job(&event, PURGE_JOB, lease).await? {
+            Claim::Done => return Ok(0),
+            Claim::Busy => {
+                return Err(Error::Conflict(
+                    "Another build of this definition is removing its old index entries; try again shortly.".into(),
+                ))
+            }
+            Claim::Claimed { .. } => {}
+        }
+        match self.purge_building(org, collection).await {
+            Ok(purged) => {
+                self.finish_job(&event, PURGE_JOB).await?;
+                Ok(purged)
+            }
+            Err(e) => {
+                if let Err(release) = self.release_job(&event, PURGE_JOB).await {
+                    tracing::warn!(error = %release, "could not release the purge; its lease runs out");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes whatever entries the fields to build have (left from an
+    /// earlier indexing), with their value counts. Returns how many.
     pub async fn purge_building(&self, org: &Org, collection: &Collection) -> Result<usize, Error> {
         let mut purged = 0;
         for field in Self::build_fields(org, collection) {

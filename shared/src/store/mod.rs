@@ -278,6 +278,20 @@ impl Store {
         Ok(Some(collection_from(item)?))
     }
 
+    /// The collection as last written (a strongly consistent read): for an
+    /// index build, which must not take a definition it was just told of
+    /// for one that replaced it.
+    pub async fn get_collection_strong(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+    ) -> Result<Option<Collection>, Error> {
+        let Some(item) = self.get_strong(keys::collection(org, key)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(collection_from(item)?))
+    }
+
     pub async fn list_collections(&self, org: &OrgId) -> Result<Vec<Collection>, Error> {
         self.org_records(org, keys::COLLECTION_PREFIX)
             .await?

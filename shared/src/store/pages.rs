@@ -260,9 +260,10 @@ impl Store {
     /// their references, then adds them to their collections' counts and
     /// their `restrict` referrers to their targets' counters: for
     /// benchmarks and imports into a collection no one else writes
-    /// meanwhile. The targets must be live when it starts. Not atomic and
-    /// not conditional (an existing id is overwritten); requests use
-    /// `create_items`.
+    /// meanwhile. The targets must be live when it starts and outside the
+    /// load. Not atomic and not conditional (an existing id is overwritten,
+    /// and loading the same items again adds their `restrict` referrers to
+    /// the counters again); requests use `create_items`.
     pub async fn load_items(&self, records: &[ItemRecord], ix: &Indexing) -> Result<(), Error> {
         let mut tallies: std::collections::BTreeMap<(&OrgId, &CollectionKey), Tally> =
             Default::default();
