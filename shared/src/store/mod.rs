@@ -272,10 +272,7 @@ impl Store {
         org: &OrgId,
         key: &CollectionKey,
     ) -> Result<Option<Collection>, Error> {
-        let Some(item) = self.get(keys::collection(org, key)).await? else {
-            return Ok(None);
-        };
-        Ok(Some(collection_from(item)?))
+        self.read_collection(org, key, false).await
     }
 
     /// The collection as last written (a strongly consistent read): for an
@@ -286,10 +283,19 @@ impl Store {
         org: &OrgId,
         key: &CollectionKey,
     ) -> Result<Option<Collection>, Error> {
-        let Some(item) = self.get_strong(keys::collection(org, key)).await? else {
-            return Ok(None);
-        };
-        Ok(Some(collection_from(item)?))
+        self.read_collection(org, key, true).await
+    }
+
+    async fn read_collection(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+        consistent: bool,
+    ) -> Result<Option<Collection>, Error> {
+        let item = self
+            .get_with(keys::collection(org, key), consistent)
+            .await?;
+        item.map(collection_from).transpose()
     }
 
     pub async fn list_collections(&self, org: &OrgId) -> Result<Vec<Collection>, Error> {
