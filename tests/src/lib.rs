@@ -664,6 +664,19 @@ impl TestApp {
             .unwrap();
     }
 
+    /// A collection's definition as stored (it must exist).
+    pub async fn stored_collection(
+        &self,
+        key: &folio::ids::CollectionKey,
+    ) -> folio::schema::Collection {
+        self.app
+            .store
+            .get_collection(&self.org, key)
+            .await
+            .unwrap()
+            .expect("the collection exists")
+    }
+
     /// The raw stored item, deleted or not.
     pub async fn stored(&self, collection: &str, id: &str) -> Option<folio::content::ItemRecord> {
         self.app

@@ -85,13 +85,7 @@ async fn the_schema_says_which_fields_may_be_indexed() {
     // A replacement computed from a definition changed since is refused
     // (its `building` would be computed from the wrong one).
     let key = CollectionKey::parse("posts").unwrap();
-    let read = t
-        .app
-        .store
-        .get_collection(&t.org, &key)
-        .await
-        .unwrap()
-        .unwrap();
+    let read = t.stored_collection(&key).await;
     let r = t
         .put_collection("posts", json!({"name": "Posts", "fields": six[..1]}))
         .await;

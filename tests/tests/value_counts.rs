@@ -20,6 +20,17 @@ const CITIES: [&str; 3] = ["oslo", "rome", "lima"];
 /// Items in Oslo loaded through the store beside those written by HTTP.
 const LOADED: usize = 1_000;
 
+/// `n` shops `s<i>` created through the API, their cities in turn.
+async fn shops(t: &TestApp, status: &str, n: usize) -> Vec<String> {
+    t.create_all(
+        "shops",
+        status,
+        n,
+        |i| json!({"name": format!("s{i}"), "city": CITIES[i % 3]}),
+    )
+    .await
+}
+
 fn schema(indexed: bool) -> Value {
     json!({"name": "Shops", "fields": [
         {"key": "name", "type": "text", "required": true},
@@ -122,13 +133,7 @@ async fn a_filtered_count_follows_every_write_and_costs_the_same_at_any_size() {
     assert_eq!(t.put_collection("shops", schema(true)).await.status, 201);
     // 1,000 items in Oslo loaded through the store, then some by HTTP.
     let key = CollectionKey::parse("shops").unwrap();
-    let collection = t
-        .app
-        .store
-        .get_collection(&t.org, &key)
-        .await
-        .unwrap()
-        .unwrap();
+    let collection = t.stored_collection(&key).await;
     let org = t.app.store.get_org(&t.org).await.unwrap().unwrap();
     let records: Vec<ItemRecord> = (0..LOADED)
         .map(|n| {
@@ -275,14 +280,7 @@ impl Lcg {
 async fn value_counts_stay_exact_under_racing_writes_and_a_build() {
     let t = TestApp::spawn_with(&[]).await;
     assert_eq!(t.put_collection("shops", schema(false)).await.status, 201);
-    let ids = t
-        .create_all(
-            "shops",
-            "published",
-            40,
-            |i| json!({"name": format!("s{i}"), "city": CITIES[i % 3]}),
-        )
-        .await;
+    let ids = shops(&t, "published", 40).await;
     // Indexed now: building, while six writers race the build.
     let r = t.put_collection("shops", schema(true)).await;
     assert_eq!(r.body["building"], json!(["city"]), "{:?}", r.body);
@@ -353,14 +351,7 @@ async fn value_counts_stay_exact_under_racing_writes_and_a_build() {
 async fn entries_written_before_value_counts_are_counted_once_built() {
     let t = TestApp::spawn_with(&[]).await;
     assert_eq!(t.put_collection("shops", schema(true)).await.status, 201);
-    let ids = t
-        .create_all(
-            "shops",
-            "published",
-            12,
-            |i| json!({"name": format!("s{i}"), "city": CITIES[i % 3]}),
-        )
-        .await;
+    let ids = shops(&t, "published", 12).await;
     // As a stack upgraded from before value counts holds them: entries
     // without `counted`, no value counts, a collection not `counted`.
     let ddb = t.app.store.client();
@@ -473,13 +464,7 @@ async fn entries_written_before_value_counts_are_counted_once_built() {
         .unwrap();
     assert_eq!((built.purged, built.items), (11, 11), "{built:?}");
     t.app.forget_collection(&t.org, &key);
-    let c = t
-        .app
-        .store
-        .get_collection(&t.org, &key)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = t.stored_collection(&key).await;
     assert!(c.counted);
     assert_counts(&t, &truth(&t, &ids).await, 0).await;
     assert_eq!(paris_count().await, 100, "read from the count shards");

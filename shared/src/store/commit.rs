@@ -556,6 +556,17 @@ impl Store {
         .into())
     }
 
+    /// One conditional write outside a transaction (a bulk load's count
+    /// updates): a failed condition or a conflict is an error.
+    pub(super) async fn write_one(&self, op: Op) -> Result<(), Error> {
+        match self.commit_one(op).await {
+            Ok(_) => Ok(()),
+            Err(Failed::Other(WriteFailure::Fault(e))) => Err(e),
+            Err(Failed::Conditions(_)) => Err(Error::internal("a single write's condition failed")),
+            Err(_) => Err(Error::internal("a single write failed")),
+        }
+    }
+
     async fn commit_one(&self, op: Op) -> Result<Option<HashMap<String, AttributeValue>>, Failed> {
         fn failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R>(
             e: SdkError<E, R>,

@@ -360,28 +360,11 @@ impl Store {
             )
             .chain(counters);
         futures::stream::iter(counts)
-            .map(|op| self.add_count(op))
+            // Outside a transaction, each with its condition (a target's
+            // counter: still live).
+            .map(|op| self.write_one(op))
             .buffer_unordered(LOAD_CONCURRENCY)
             .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
-    }
-
-    /// Applies a count update outside a transaction (a bulk load), with its
-    /// condition (a target's counter: still live).
-    async fn add_count(&self, op: Op) -> Result<(), Error> {
-        let Action::Update { key, expr } = op.action else {
-            return Err(Error::internal("a count is an update"));
-        };
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expr.update_expression())
-            .set_condition_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
             .await?;
         Ok(())
     }
