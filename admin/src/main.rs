@@ -107,6 +107,11 @@ enum IndexCommand {
         #[arg(long, env = "FOLIO_SCHEMA_CACHE_SECONDS", default_value_t = 30)]
         settle_seconds: u64,
     },
+    /// List the `restrict` reference edges written before `by_field` held
+    /// them (a stack upgraded from an earlier version), so a refused delete
+    /// names an item's holders with one small Query. Run once after the
+    /// upgrade; until then such deletes read the item's edges with a filter.
+    References,
 }
 
 #[derive(Subcommand)]
@@ -328,6 +333,12 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
                     built.purged, built.items
                 );
             }
+        }
+        Command::Index {
+            command: IndexCommand::References,
+        } => {
+            let listed = store.index_restrict_edges().await?;
+            eprintln!("{listed} restrict edges listed");
         }
         Command::Dlq {
             command: DlqCommand::Redrive { queue_url, dlq_url },

@@ -110,6 +110,21 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
         .collect();
     holding.sort();
     assert_eq!(named, holding, "the holders, loaded and created");
+    let listed: Vec<String> = t
+        .app
+        .store
+        .restrict_edges(&t.org, (&people, &target), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let mut holding_ids: Vec<String> = holding.iter().map(|(id, _)| id.clone()).collect();
+    holding_ids.sort();
+    assert_eq!(
+        listed, holding_ids,
+        "named through by_field, past the detach edges"
+    );
     assert_eq!(
         r.body["referenced_by_total"], 3,
         "detach referrers do not hold it"

@@ -574,3 +574,110 @@ async fn trash_filters_by_deletion_time_and_hides_expired_items() {
         404
     );
 }
+
+/// The ids of the items `by_field` lists as holding `people/<id>` through a
+/// `restrict` field (no fallback to the edges' filtered read).
+async fn listed_holders(t: &TestApp, id: &str) -> Vec<String> {
+    t.app
+        .store
+        .restrict_edges(
+            &t.org,
+            (
+                &folio::ids::CollectionKey::parse("people").unwrap(),
+                &folio::ids::ItemId::parse(id).unwrap(),
+            ),
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn restrict_edges_written_before_the_holders_index_are_named_and_listed_once() {
+    let t = app().await;
+    let boss = t
+        .create("people", "published", json!({"name": "Boss"}))
+        .await;
+    let mut holders = Vec::new();
+    for name in ["A", "B"] {
+        holders.push(
+            t.create(
+                "people",
+                "published",
+                json!({"name": name, "manager": boss}),
+            )
+            .await,
+        );
+    }
+    holders.sort();
+    let detached = t
+        .create(
+            "people",
+            "published",
+            json!({"name": "C", "mentors": [boss]}),
+        )
+        .await;
+    assert_eq!(
+        listed_holders(&t, &boss).await,
+        holders,
+        "a new edge is listed"
+    );
+
+    // As an earlier version wrote them: the edges without the index keys.
+    let people = folio::ids::CollectionKey::parse("people").unwrap();
+    let target = folio::ids::ItemId::parse(&boss).unwrap();
+    for id in &holders {
+        let id = folio::ids::ItemId::parse(id).unwrap();
+        t.app
+            .store
+            .client()
+            .update_item()
+            .table_name(&t.table)
+            .set_key(Some(folio::store::keys::edge(
+                &t.org,
+                (&people, &target),
+                (&people, &id),
+            )))
+            .update_expression("REMOVE ix_pk, ix_sk")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(listed_holders(&t, &boss).await.is_empty());
+
+    // A refused delete still names them (the edges read with a filter).
+    let path = format!("/v2/content/people/{boss}/");
+    let r = t.request("DELETE", &path, None).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let mut named: Vec<String> = r.body["referenced_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    named.sort();
+    assert_eq!(named, holders);
+
+    // One holder lets go before the upgrade step runs: its edge is gone,
+    // and the step lists only the other, once; the detach edge stays out.
+    let r = t
+        .request(
+            "PATCH",
+            &format!("/v2/content/people/{}/", holders[1]),
+            Some(json!({"fields": {"manager": ""}})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert_eq!(t.app.store.index_restrict_edges().await.unwrap(), 1);
+    assert_eq!(t.app.store.index_restrict_edges().await.unwrap(), 0);
+    assert_eq!(listed_holders(&t, &boss).await, vec![holders[0].clone()]);
+    assert_eq!(t.referrers("people", &boss).await.len(), 2);
+    assert!(t
+        .referrers("people", &boss)
+        .await
+        .iter()
+        .any(|e| e.id == detached && e.restrict.is_empty()));
+}

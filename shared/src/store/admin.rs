@@ -1,7 +1,9 @@
-//! Reads for the admin CLI only, never on a request path: a Scan of the
-//! table for the items to replay (docs/design.md §8, Replay).
+//! Scans for the admin CLI only, never on a request path: the items to
+//! replay (docs/design.md §8, Replay), and the `restrict` edges written
+//! before `by_field` listed them (an upgrade step).
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures::stream::{StreamExt, TryStreamExt};
 
 use super::commit::parse_record;
 use super::expr::Expr;
@@ -62,5 +64,70 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         out.sort_by(|a, b| (&a.collection, a.id).cmp(&(&b.collection, b.id)));
         Ok(out)
+    }
+
+    /// Lists every `restrict` edge that `by_field` does not list yet among
+    /// its target's holders (`keys::restrict_holders`): edges written by a
+    /// version before the index held them. Each is updated only while it
+    /// still holds a `restrict` field and is unlisted, so an edge a request
+    /// rewrites or releases meanwhile is left as the request wrote it.
+    /// Returns how many it listed; running it again lists none.
+    pub async fn index_restrict_edges(&self) -> Result<usize, Error> {
+        let mut expr = Expr::new();
+        let pk = expr.name(keys::PK);
+        let sk = expr.name(keys::SK);
+        let projection = format!("{pk}, {sk}");
+        let prefix = expr.value(AttributeValue::S(keys::EDGE_PREFIX.into()));
+        expr.when(format!("begins_with({sk}, {prefix})"));
+        expr.when_exists("restrict");
+        expr.when_absent(keys::IX_PK);
+        let edges: Vec<_> = self
+            .ddb
+            .scan()
+            .table_name(&self.table)
+            .set_filter_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .projection_expression(projection)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(Error::internal)?;
+        let listed = futures::stream::iter(edges)
+            .map(|edge| self.list_restrict_edge(edge))
+            .buffer_unordered(8)
+            .try_collect::<Vec<bool>>()
+            .await?;
+        Ok(listed.into_iter().filter(|l| *l).count())
+    }
+
+    async fn list_restrict_edge(
+        &self,
+        edge: std::collections::HashMap<String, AttributeValue>,
+    ) -> Result<bool, Error> {
+        let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+            (edge.get(keys::PK), edge.get(keys::SK))
+        else {
+            return Ok(false);
+        };
+        let mut expr = Expr::new();
+        expr.set_value(keys::IX_PK, AttributeValue::S(keys::restrict_holders(pk)));
+        expr.set_value(keys::IX_SK, AttributeValue::S(sk.clone()));
+        expr.when_exists("restrict");
+        expr.when_absent(keys::IX_PK);
+        let out = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(edge))
+            .update_expression(expr.update_expression())
+            .set_condition_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .send()
+            .await;
+        super::applied(out, |e| e.is_conditional_check_failed_exception())
     }
 }

@@ -18,7 +18,9 @@
 //!
 //! Items get a partition each, so writes to different items never contend.
 //! An item's partition also holds the edges of the items that reference it
-//! (one per referrer, whatever the number), so its referrers are one Query.
+//! (one per referrer, whatever the number), so its referrers are one Query;
+//! an edge holding a `restrict` field is also listed by `by_field` under
+//! `restrict_holders(<target pk>)`, so those are one Query too.
 //! Live items carry `live_pk = <org>#<collection>` / `live_sk = <id>` (the
 //! sparse `live` index lists them in creation order); a soft delete removes
 //! those and sets `trash_pk` / `trash_sk = <deleted_at>#<id>` (the `trash` index).
@@ -119,6 +121,15 @@ pub fn edge(
         item_pk(org, target.0, target.1),
         &format!("{EDGE_PREFIX}{}#{}", referrer.0, referrer.1),
     )
+}
+
+/// The `by_field` partition listing the edges that hold the item at
+/// `target_pk` through a `restrict` field: such an edge carries `ix_pk =
+/// restrict_holders(its pk)` and `ix_sk = its sk`, so the holders of an
+/// item with any number of `detach` referrers are one small Query. (Entry
+/// partitions end in `#p` or `#d`; these end in `#restrict`.)
+pub fn restrict_holders(target_pk: &str) -> String {
+    format!("{target_pk}#restrict")
 }
 
 /// The record of one background job run for one event (`store::jobs`).
@@ -257,6 +268,10 @@ mod tests {
         assert_eq!(
             e[SK].as_s().unwrap(),
             "REF#posts#01JF0000000000000000000000"
+        );
+        assert_eq!(
+            restrict_holders(e[PK].as_s().unwrap()),
+            "ITEM#acme#team_members#01JF0000000000000000000000#restrict"
         );
     }
 

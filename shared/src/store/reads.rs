@@ -90,6 +90,23 @@ impl Store {
                 .cmp(&b.get(keys::PK).map(|v| v.as_s().ok()))
         });
         keys.dedup();
+        self.get_raw(keys, consistent)
+            .await?
+            .into_iter()
+            .map(parse_record)
+            .collect()
+    }
+
+    /// The stored records at `keys` (at most 100, distinct), read with
+    /// BatchGetItem until none is left unprocessed; missing ones are left out.
+    pub(crate) async fn get_raw(
+        &self,
+        keys: Vec<keys::Key>,
+        consistent: bool,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::with_capacity(keys.len());
         let mut pending = Some(
             KeysAndAttributes::builder()
@@ -120,7 +137,7 @@ impl Store {
                 .remove(&self.table)
                 .unwrap_or_default()
             {
-                out.push(parse_record(item)?);
+                out.push(item);
             }
             pending = r
                 .unprocessed_keys

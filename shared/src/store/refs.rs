@@ -9,7 +9,7 @@
 //! liveness check, and the edge). A write touches the targets before and
 //! after it, so `MAX_TARGETS` is what keeps every write in one transaction.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -139,6 +139,9 @@ pub(crate) fn edge_ops(org: &OrgId, changes: &[RefChange<'_>], gone: &BTreeSet<T
                         );
                     }
                 }
+                if !after.restrict.is_empty() {
+                    list_as_holder(&mut item);
+                }
                 Action::Put {
                     item,
                     expr: Expr::new(),
@@ -180,6 +183,19 @@ pub(crate) fn edge_ops(org: &OrgId, changes: &[RefChange<'_>], gone: &BTreeSet<T
     ops
 }
 
+/// Adds the `by_field` keys that list a `restrict` edge among its target's
+/// holders (`keys::restrict_holders`). A put without them (a `detach`-only
+/// edge) leaves the index.
+fn list_as_holder(edge: &mut HashMap<String, AttributeValue>) {
+    let (Some(AttributeValue::S(pk)), Some(sk)) = (edge.get(keys::PK), edge.get(keys::SK)) else {
+        return;
+    };
+    let holders = AttributeValue::S(keys::restrict_holders(pk));
+    let sk = sk.clone();
+    edge.insert(keys::IX_PK.into(), holders);
+    edge.insert(keys::IX_SK.into(), sk);
+}
+
 /// An item that references a target, with its fields by mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
@@ -187,6 +203,32 @@ pub struct Edge {
     pub id: String,
     pub restrict: Vec<String>,
     pub detach: Vec<String>,
+}
+
+impl Edge {
+    fn from_item(edge: &HashMap<String, AttributeValue>) -> Edge {
+        let s = |k: &str| {
+            edge.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let set = |k: &str| {
+            let mut v = edge
+                .get(k)
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        Edge {
+            collection: s("ref_collection"),
+            id: s("ref_id"),
+            restrict: set("restrict"),
+            detach: set("detach"),
+        }
+    }
 }
 
 impl Store {
@@ -220,43 +262,80 @@ impl Store {
             let Some(edge) = pages.next().await else {
                 break;
             };
-            let edge = edge.map_err(Error::internal)?;
-            let s = |k: &str| {
-                edge.get(k)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default()
-            };
-            let set = |k: &str| {
-                let mut v = edge
-                    .get(k)
-                    .and_then(|v| v.as_ss().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                v.sort();
-                v
-            };
-            out.push(Edge {
-                collection: s("ref_collection"),
-                id: s("ref_id"),
-                restrict: set("restrict"),
-                detach: set("detach"),
-            });
+            out.push(Edge::from_item(&edge.map_err(Error::internal)?));
         }
         Ok(out)
     }
 
+    /// The first `limit` edges that hold `target` through a `restrict`
+    /// field, in key order, found through `by_field` (one Query of at most
+    /// `limit` keys, then those edges read strongly consistent): the cost
+    /// does not grow with the target's `detach` referrers. The index lags
+    /// the table by a moment, so an edge just written may be missing, and
+    /// one since released is dropped by the read.
+    pub async fn restrict_edges(
+        &self,
+        org: &OrgId,
+        target: (&CollectionKey, &ItemId),
+        limit: usize,
+    ) -> Result<Vec<Edge>, Error> {
+        let holders = keys::restrict_holders(&keys::item_pk(org, target.0, target.1));
+        let listed = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::FIELD_INDEX)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::IX_PK)
+            .expression_attribute_values(":pk", AttributeValue::S(holders))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await?;
+        let keys: Vec<keys::Key> = listed
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| {
+                k.into_iter()
+                    .filter(|(name, _)| name == keys::PK || name == keys::SK)
+                    .collect()
+            })
+            .collect();
+        let mut edges = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            edges.extend(self.get_raw(chunk.to_vec(), true).await?);
+        }
+        let sk = |e: &HashMap<String, AttributeValue>| {
+            e.get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        edges.sort_by_key(sk);
+        Ok(edges
+            .iter()
+            .map(Edge::from_item)
+            .filter(|e| !e.restrict.is_empty())
+            .take(limit)
+            .collect())
+    }
+
     /// The first `limit` items that hold `target` in a `restrict` field,
-    /// one `Referrer` per field.
+    /// one `Referrer` per field. Read through `by_field`; when that finds
+    /// none (edges written before it listed them, until `folio-admin
+    /// references index` runs, or a holder written a moment ago), the
+    /// target's edges are read with a filter, as before.
     pub async fn restrict_referrers(
         &self,
         org: &OrgId,
         target: (&CollectionKey, &ItemId),
         limit: usize,
     ) -> Result<Vec<Referrer>, Error> {
-        Ok(self
-            .referrers(org, target, true, limit)
-            .await?
+        let mut edges = self.restrict_edges(org, target, limit).await?;
+        if edges.is_empty() {
+            edges = self.referrers(org, target, true, limit).await?;
+        }
+        Ok(edges
             .into_iter()
             .flat_map(|e| {
                 e.restrict.into_iter().map(move |field| Referrer {
