@@ -589,6 +589,7 @@ async fn a_first_build_message_run_again_does_not_undo_later_pages() {
             collection: CollectionKey::parse("products").unwrap(),
             schema_at: r.body["updated_at"].as_str().unwrap().to_owned(),
             after: None,
+            purge_round: 0,
         },
     };
     t.pump.lock().await.pump(&t.relay).await.unwrap();
@@ -649,6 +650,97 @@ async fn a_first_build_message_run_again_does_not_undo_later_pages() {
             )
             .await;
         assert_eq!(r.body["meta"]["count"], 1, "{name}: {:?}", r.body["meta"]);
+    }
+}
+
+/// Old entries left by an earlier indexing are purged a page per message
+/// (budget zero, 10 a page), and the build writes only once the purge
+/// found nothing left; the value counts end exact.
+#[tokio::test]
+async fn a_purge_goes_on_across_messages_before_the_build_writes() {
+    let t = TestApp::spawn_with(&[]).await;
+    let quick = t
+        .worker
+        .clone()
+        .with_settle(Duration::ZERO)
+        .with_build_budget(Duration::ZERO, 10)
+        .with_purge_page(10);
+    let schema = |indexed: bool| {
+        json!({"name": "Products", "fields": [
+            {"key": "name", "type": "text", "required": true, "indexed": indexed}
+        ]})
+    };
+    assert_eq!(t.put_collection("products", schema(true)).await.status, 201);
+    let ids = t
+        .create_all(
+            "products",
+            "published",
+            25,
+            |i| json!({"name": format!("v{}", i % 4)}),
+        )
+        .await;
+    t.drain_events().await;
+    let entries = || {
+        let (t, ids) = (&t, &ids);
+        async move {
+            let mut n = 0;
+            for id in ids {
+                n += usize::from(entry(t, "products", id, "name").await.is_some());
+            }
+            n
+        }
+    };
+    assert_eq!(entries().await, 25);
+    // Un-indexed, two items renamed (their entries keep the old values),
+    // indexed again.
+    assert_eq!(
+        t.put_collection("products", schema(false)).await.status,
+        200
+    );
+    for id in &ids[..2] {
+        let r = t
+            .request(
+                "PATCH",
+                &format!("/v2/content/products/{id}/"),
+                Some(json!({"fields": {"name": "v9"}})),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+    }
+    assert_eq!(t.drain_events().await.len(), 2, "the PATCHes' events");
+    let r = t.put_collection("products", schema(true)).await;
+    assert_eq!(r.body["building"], json!(["name"]));
+    t.pump.lock().await.pump(&t.relay).await.unwrap();
+    for (step, left) in [
+        ("purge 10", 15),
+        ("purge 10", 5),
+        ("purge 5, then the first page", 10),
+    ] {
+        let round = t.queue.pump(&quick, Duration::from_secs(1)).await.unwrap();
+        assert_eq!((round.received, round.failed), (1, 0), "{step}");
+        assert_eq!(entries().await, left, "{step}");
+    }
+    t.run_pipeline(Duration::from_secs(60)).await;
+    let r = t.request("GET", "/v2/collections/products/", None).await;
+    assert_eq!(r.body["building"], json!([]));
+    assert_eq!(entries().await, 25);
+    assert_eq!(
+        entry(&t, "products", &ids[0], "name").await,
+        Some((true, enc(json!("v9"))))
+    );
+    for (name, count) in [("v0", 6), ("v1", 5), ("v2", 6), ("v3", 6), ("v9", 2)] {
+        let r = t
+            .request(
+                "GET",
+                &format!("/v2/content/products/?fields.name={name}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.body["meta"]["count"], count,
+            "{name}: {:?}",
+            r.body["meta"]
+        );
     }
 }
 

@@ -90,6 +90,7 @@ fn index_build(record: &EventRecord) -> Option<IndexBuild> {
         collection: CollectionKey::parse(collection.strip_prefix(keys::COLLECTION_PREFIX)?).ok()?,
         schema_at,
         after: None,
+        purge_round: 0,
     })
 }
 

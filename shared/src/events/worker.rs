@@ -124,6 +124,14 @@ pub struct IndexBuild {
     /// Where it goes on in the `live` index (None: from the start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// Before any page: the purge of old entries, going on in its
+    /// `purge_round`th message (0: the first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub purge_round: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl IndexBuild {
@@ -132,11 +140,13 @@ impl IndexBuild {
         crate::store::entries::build_job(&self.org, &self.collection, &self.schema_at)
     }
 
-    /// The job record's name: one per page it starts at.
+    /// The job record's name: one per page it starts at, and per round
+    /// of the purge before them.
     fn job_key(&self) -> String {
-        match &self.after {
-            Some(after) => format!("index_build@{after}"),
-            None => "index_build".to_owned(),
+        match (&self.after, self.purge_round) {
+            (Some(after), _) => format!("index_build@{after}"),
+            (None, 0) => "index_build".to_owned(),
+            (None, round) => format!("index_build#purge{round}"),
         }
     }
 }
@@ -187,6 +197,8 @@ pub struct Worker {
     build_budget: Duration,
     /// Items per page of a build.
     build_page: i32,
+    /// Old entries per page of a build's purge.
+    purge_page: i32,
 }
 
 impl Worker {
@@ -202,6 +214,7 @@ impl Worker {
             settle: Duration::from_secs(30),
             build_budget: BUILD_BUDGET,
             build_page: crate::store::entries::BUILD_PAGE,
+            purge_page: crate::store::entries::PURGE_PAGE,
         }
     }
 
@@ -217,6 +230,13 @@ impl Worker {
     pub fn with_build_budget(mut self, budget: Duration, page: i32) -> Self {
         self.build_budget = budget;
         self.build_page = page.max(1);
+        self
+    }
+
+    /// Purges old entries `page` at a time (tests: a few, to see a purge
+    /// go on across messages).
+    pub fn with_purge_page(mut self, page: i32) -> Self {
+        self.purge_page = page.max(1);
         self
     }
 
@@ -597,8 +617,24 @@ impl Worker {
         let run = ulid::Ulid::new().to_string();
         let mut built = 0;
         if b.after.is_none() {
-            let purged = store.purge_once(org, &collection, self.lease).await?;
-            tracing::info!(collection = %b.collection, purged, "index build started");
+            let purged = store
+                .purge_once(
+                    org,
+                    &collection,
+                    self.lease,
+                    self.purge_page,
+                    Some(self.build_budget),
+                )
+                .await?;
+            if !purged.done {
+                tracing::info!(collection = %b.collection, purged = purged.entries, "the purge goes on in another message");
+                let more = IndexBuild {
+                    purge_round: b.purge_round + 1,
+                    ..b.clone()
+                };
+                return self.send_build(&more, 0).await;
+            }
+            tracing::info!(collection = %b.collection, purged = purged.entries, "index build started");
         }
         let mut after = b.after.clone();
         loop {

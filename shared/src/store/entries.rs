@@ -363,6 +363,15 @@ const BUILD_CONCURRENCY: usize = 8;
 const PURGE_GROUP: usize = 40;
 /// Items read from the `live` index per request during a build.
 pub const BUILD_PAGE: i32 = 100;
+/// Old entries listed (and then deleted) per request during a purge.
+pub const PURGE_PAGE: i32 = 400;
+
+/// How far a purge got: the entries it deleted, and whether none is left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub entries: usize,
+    pub done: bool,
+}
 
 impl Store {
     /// The indexed fields of a collection as stored now (the worker's
@@ -401,10 +410,17 @@ impl Store {
     /// fields as indexed (`FOLIO_SCHEMA_CACHE_SECONDS` after the schema
     /// changed): the caller waits for that (`Store::reindex` does).
     pub async fn build_index(&self, org: &Org, collection: &Collection) -> Result<Built, Error> {
+        let purged = self
+            .purge_once(
+                org,
+                collection,
+                std::time::Duration::from_secs(900),
+                PURGE_PAGE,
+                None,
+            )
+            .await?;
         let mut built = Built {
-            purged: self
-                .purge_once(org, collection, std::time::Duration::from_secs(900))
-                .await?,
+            purged: purged.entries,
             items: 0,
         };
         // Each build's transactions carry tokens of their own: DynamoDB
@@ -441,17 +457,29 @@ impl Store {
     /// delivered again): `purge_building` under the job record
     /// `build#<org>#<collection>#<updated_at>` / `index_build:purge`, so
     /// that no purge removes what a build of the same definition already
-    /// wrote. A purge already done: 0. One running elsewhere: a 409.
+    /// wrote. A purge already done: 0, done. One running elsewhere: a 409.
+    ///
+    /// With a `budget`, it stops after the page that passes it, leaving
+    /// the rest (`done: false`) to the next call, which claims the purge
+    /// again and lists what is left from the start; the purge counts as
+    /// done, and a build may write, only once a call finds nothing left.
     pub async fn purge_once(
         &self,
         org: &Org,
         collection: &Collection,
         lease: std::time::Duration,
-    ) -> Result<usize, Error> {
+        page: i32,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Purged, Error> {
         use super::jobs::Claim;
         let event = build_job(&org.id, &collection.key, &collection.updated_at);
         match self.claim_job(&event, PURGE_JOB, lease).await? {
-            Claim::Done => return Ok(0),
+            Claim::Done => {
+                return Ok(Purged {
+                    entries: 0,
+                    done: true,
+                })
+            }
             Claim::Busy => {
                 return Err(Error::Conflict(
                     "Another build of this definition is removing its old index entries; try again shortly.".into(),
@@ -459,9 +487,13 @@ impl Store {
             }
             Claim::Claimed { .. } => {}
         }
-        match self.purge_building(org, collection).await {
-            Ok(purged) => {
+        match self.purge_building(org, collection, page, budget).await {
+            Ok(purged) if purged.done => {
                 self.finish_job(&event, PURGE_JOB).await?;
+                Ok(purged)
+            }
+            Ok(purged) => {
+                self.release_job(&event, PURGE_JOB).await?;
                 Ok(purged)
             }
             Err(e) => {
@@ -474,16 +506,29 @@ impl Store {
     }
 
     /// Removes whatever entries the fields to build have (left from an
-    /// earlier indexing), with their value counts. Returns how many.
-    pub async fn purge_building(&self, org: &Org, collection: &Collection) -> Result<usize, Error> {
-        let mut purged = 0;
+    /// earlier indexing), with their value counts, `page` at a time; with
+    /// a `budget`, it stops after the page that passes it (`done: false`).
+    async fn purge_building(
+        &self,
+        org: &Org,
+        collection: &Collection,
+        page: i32,
+        budget: Option<std::time::Duration>,
+    ) -> Result<Purged, Error> {
+        let deadline = budget.map(|b| std::time::Instant::now() + b);
+        let mut purged = Purged::default();
         for field in Self::build_fields(org, collection) {
             for published in [true, false] {
-                purged += self
-                    .purge_entries(&org.id, &collection.key, &field, published)
+                let (entries, done) = self
+                    .purge_entries(&org.id, &collection.key, &field, published, page, deadline)
                     .await?;
+                purged.entries += entries;
+                if !done {
+                    return Ok(purged);
+                }
             }
         }
+        purged.done = true;
         Ok(purged)
     }
 
@@ -580,16 +625,20 @@ impl Store {
     }
 
     /// Deletes every entry in one partition of `field`'s entries, with
-    /// their value counts: in transactions of `PURGE_GROUP` entries, each
-    /// conditioned on the entry as listed (one a racing write moved is
-    /// deleted as it is then).
+    /// their value counts, a page of `page` at a time: in transactions of
+    /// `PURGE_GROUP` entries, each conditioned on the entry as listed (one
+    /// a racing write moved is deleted as it is then; one listed again on
+    /// a later page is found gone and left). Stops after the page that
+    /// passes `deadline` if more may follow. Returns (deleted, done).
     async fn purge_entries(
         &self,
         org: &OrgId,
         collection: &CollectionKey,
         field: &FieldKey,
         published: bool,
-    ) -> Result<usize, Error> {
+        page: i32,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(usize, bool), Error> {
         let partition = keys::field_partition(org, collection, field.as_str(), published);
         let mut pages = self
             .ddb
@@ -599,31 +648,33 @@ impl Store {
             .key_condition_expression("#pk = :p")
             .expression_attribute_names("#pk", keys::IX_PK)
             .expression_attribute_values(":p", AttributeValue::S(partition))
+            .limit(page.max(1))
             .into_paginator()
-            .items()
             .send();
-        // By key: paging an index that writers change meanwhile can list
-        // an entry twice, and one transaction may touch an item once.
-        let mut deletes = BTreeMap::new();
-        while let Some(entry) = pages.next().await {
-            let entry = entry.map_err(Error::internal)?;
-            let key: HashMap<String, AttributeValue> = [keys::PK, keys::SK]
-                .into_iter()
-                .filter_map(|k| Some((k.to_owned(), entry.get(k)?.clone())))
-                .collect();
-            // The index does not hold `counted`: believed counted, and
-            // learned otherwise.
-            let from = EntryKeys::of(&entry).map(|e| EntryKeys { counted: true, ..e });
-            let id = [keys::PK, keys::SK].map(|k| key.get(k).map(|v| format!("{v:?}")));
-            deletes.insert(id, (key, from));
-        }
-        let deletes: Vec<_> = deletes.into_values().collect();
-        let n = deletes.len();
         let run = ulid::Ulid::new().to_string();
-        let groups: Vec<Vec<Op>> = deletes
-            .chunks(PURGE_GROUP)
-            .map(|chunk| {
-                chunk
+        let mut n = 0;
+        let mut round = 0;
+        while let Some(listed) = pages.next().await {
+            let listed = listed.map_err(Error::internal)?;
+            let more = listed.last_evaluated_key().is_some();
+            // By key: one transaction may touch an item once.
+            let mut deletes = BTreeMap::new();
+            for entry in listed.items() {
+                let key: HashMap<String, AttributeValue> = [keys::PK, keys::SK]
+                    .into_iter()
+                    .filter_map(|k| Some((k.to_owned(), entry.get(k)?.clone())))
+                    .collect();
+                // The index does not hold `counted`: believed counted, and
+                // learned otherwise.
+                let from = EntryKeys::of(entry).map(|e| EntryKeys { counted: true, ..e });
+                let id = [keys::PK, keys::SK].map(|k| key.get(k).map(|v| format!("{v:?}")));
+                deletes.insert(id, (key, from));
+            }
+            let deletes: Vec<_> = deletes.into_values().collect();
+            n += deletes.len();
+            let mut sends = Vec::new();
+            for chunk in deletes.chunks(PURGE_GROUP) {
+                let ops = chunk
                     .iter()
                     .map(|(key, from)| Op {
                         role: Role::Entry,
@@ -633,21 +684,21 @@ impl Store {
                             to: None,
                         },
                     })
-                    .collect()
-            })
-            .collect();
-        let mut sends = Vec::new();
-        for (i, ops) in groups.into_iter().enumerate() {
-            sends.push(self.purge_group(ops, format!("purge#{run}#{i}")));
+                    .collect();
+                sends.push(self.purge_group(ops, format!("purge#{run}#{round}")));
+                round += 1;
+            }
+            futures::stream::iter(sends)
+                .buffer_unordered(BUILD_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+            if more && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Ok((n, false));
+            }
         }
-        futures::stream::iter(sends)
-            .buffer_unordered(BUILD_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(n)
+        Ok((n, true))
     }
 
-    /// One transaction of a purge, retried after conflicts.
     async fn purge_group(&self, ops: Vec<Op>, request: String) -> Result<(), Error> {
         let mut attempts = Attempts::new(&request);
         while attempts.next() {
