@@ -156,7 +156,7 @@ pub struct Field {
 
 /// A collection definition as clients send and read it; every rule is flat
 /// on the field, as in the request body of `PUT /v2/collections/{key}/`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     #[schema(pattern = "^[a-z][a-z0-9_]*$", max_length = 64)]

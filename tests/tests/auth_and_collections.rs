@@ -244,12 +244,27 @@ async fn collections_are_defined_read_listed_and_replaced() {
     let created_at = got.body["created_at"].clone();
 
     let changed = json!({"name": "People", "fields": [{"key": "name", "type": "text", "required": true}, {"key": "email", "type": "text", "pattern": "^[^@]+@[^@]+$"}]});
-    let r = t.put_collection("team_members", changed).await;
+    let r = t.put_collection("team_members", changed.clone()).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.body["created_at"], created_at,
         "created_at survives a replacement"
     );
+    assert_ne!(r.body["updated_at"], got.body["updated_at"]);
+    // The same definition again writes nothing (a deploy tool re-sending
+    // its schemas): `updated_at` stays.
+    let again = t.put_collection("team_members", changed.clone()).await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+    assert_eq!(again.body["updated_at"], r.body["updated_at"]);
+    assert_eq!(again.body["fields"], r.body["fields"]);
+    let mut described = changed;
+    described["description"] = json!("Everyone");
+    let r = t.put_collection("team_members", described).await;
+    assert_ne!(
+        r.body["updated_at"], again.body["updated_at"],
+        "a change is written"
+    );
+    assert_eq!(r.body["description"], "Everyone");
     // The new schema applies at once in this instance.
     let bad = t
         .request(

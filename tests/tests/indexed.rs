@@ -456,6 +456,12 @@ async fn the_pipeline_builds_a_newly_indexed_field() {
 
     let r = t.put_collection("products", schema(true, false)).await;
     assert_eq!(r.body["building"], json!(["price"]));
+    let again = t.put_collection("products", schema(true, false)).await;
+    assert_eq!(
+        (&again.body["updated_at"], &again.body["building"]),
+        (&r.body["updated_at"], &r.body["building"]),
+        "the same definition again: no new build"
+    );
     let started = std::time::Instant::now();
     let received = t.run_pipeline(Duration::from_secs(60)).await;
     assert_eq!(

@@ -89,6 +89,17 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
+    // The definition as stored (a deploy tool sending its schemas again):
+    // nothing is written, so `updated_at` stays and a build in progress
+    // goes on rather than starting over.
+    if let Some(old) = &old {
+        if old.name == collection.name
+            && old.description == collection.description
+            && old.specs() == collection.specs()
+        {
+            return Ok(json_response(200, &to_json(old)));
+        }
+    }
     // A new collection's indexes serve at once: it has no items, and no
     // instance holds an older schema of it. Fields indexed on an existing
     // collection are built by the worker, from this record's stream change
