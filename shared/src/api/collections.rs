@@ -91,13 +91,22 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     }
     // The definition as stored (a deploy tool sending its schemas again):
     // nothing is written, so `updated_at` stays and a build in progress
-    // goes on rather than starting over.
-    if let Some(old) = &old {
-        if old.name == collection.name
-            && old.description == collection.description
-            && old.specs() == collection.specs()
+    // goes on rather than starting over. Compared with a strong read: an
+    // eventually consistent one may miss a change just made, and this
+    // answer carries no conditional write to catch that.
+    let same = |c: &Collection| {
+        c.name == collection.name
+            && c.description == collection.description
+            && c.specs() == collection.specs()
+    };
+    if old.as_ref().is_some_and(same) {
+        if let Some(stored) = app
+            .store
+            .get_collection_strong(org, &collection.key)
+            .await?
+            .filter(same)
         {
-            return Ok(json_response(200, &to_json(old)));
+            return Ok(json_response(200, &to_json(&stored)));
         }
     }
     // A new collection's indexes serve at once: it has no items, and no

@@ -52,6 +52,8 @@ const MESSAGE_CONCURRENCY: usize = 10;
 /// goes on in another (the worker's timeout is 60 s; a page takes well
 /// under a second on AWS).
 const BUILD_BUDGET: Duration = Duration::from_secs(30);
+/// Purge rounds after which each further round logs a warning.
+const PURGE_ROUNDS_WARN: u32 = 20;
 /// SQS delays a message at most 15 minutes.
 const MAX_DELAY_SECONDS: u64 = 900;
 
@@ -628,6 +630,10 @@ impl Worker {
                 .await?;
             if !purged.done {
                 tracing::info!(collection = %b.collection, purged = purged.entries, "the purge goes on in another message");
+                if b.purge_round + 1 >= PURGE_ROUNDS_WARN {
+                    // Writes re-adding entries as fast as the purge deletes them.
+                    tracing::warn!(collection = %b.collection, rounds = b.purge_round + 1, "the index build's purge has not caught up");
+                }
                 let more = IndexBuild {
                     purge_round: b.purge_round + 1,
                     ..b.clone()

@@ -81,7 +81,8 @@ impl Store {
         expr.when(format!("begins_with({sk}, {prefix})"));
         expr.when_exists("restrict");
         expr.when_absent(keys::IX_PK);
-        let edges: Vec<_> = self
+        // Page by page into the updates: the table may hold millions.
+        let mut pages = self
             .ddb
             .scan()
             .table_name(&self.table)
@@ -90,17 +91,18 @@ impl Store {
             .set_expression_attribute_values(expr.values())
             .projection_expression(projection)
             .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(Error::internal)?;
-        let listed = futures::stream::iter(edges)
-            .map(|edge| self.list_restrict_edge(edge))
-            .buffer_unordered(8)
-            .try_collect::<Vec<bool>>()
-            .await?;
-        Ok(listed.into_iter().filter(|l| *l).count())
+            .send();
+        let mut listed = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(Error::internal)?;
+            let applied = futures::stream::iter(page.items.unwrap_or_default())
+                .map(|edge| self.list_restrict_edge(edge))
+                .buffer_unordered(8)
+                .try_collect::<Vec<bool>>()
+                .await?;
+            listed += applied.into_iter().filter(|l| *l).count();
+        }
+        Ok(listed)
     }
 
     async fn list_restrict_edge(

@@ -5,7 +5,9 @@
 //! them, so `order=<field>` reads the entries in value order and
 //! `fields.<field>=<v>` reads those whose `ix_sk` begins with `v`'s
 //! encoding (in creation order): a page reads its keys, then its items by
-//! key, as the creation-order listings do (`store::pages`).
+//! key, as the creation-order listings do (`store::pages`). (The index
+//! also lists `restrict` reference edges, under partitions of their own:
+//! `keys::restrict_holders`.)
 //!
 //! Entries move in the item's own transaction: create puts them, a write
 //! that changes an indexed value or the status puts the changed ones, a
@@ -410,19 +412,25 @@ impl Store {
     /// fields as indexed (`FOLIO_SCHEMA_CACHE_SECONDS` after the schema
     /// changed): the caller waits for that (`Store::reindex` does).
     pub async fn build_index(&self, org: &Org, collection: &Collection) -> Result<Built, Error> {
-        let purged = self
-            .purge_once(
-                org,
-                collection,
-                std::time::Duration::from_secs(900),
-                PURGE_PAGE,
-                None,
-            )
-            .await?;
-        let mut built = Built {
-            purged: purged.entries,
-            items: 0,
-        };
+        // A claim of 900 s, purged 300 s at a time: a claim outlives the
+        // pages it lets through, so a purge never runs on past its lease
+        // into entries a build (the worker's, claiming after it) wrote.
+        let mut built = Built::default();
+        loop {
+            let purged = self
+                .purge_once(
+                    org,
+                    collection,
+                    std::time::Duration::from_secs(900),
+                    PURGE_PAGE,
+                    Some(std::time::Duration::from_secs(300)),
+                )
+                .await?;
+            built.purged += purged.entries;
+            if purged.done {
+                break;
+            }
+        }
         // Each build's transactions carry tokens of their own: DynamoDB
         // takes a token seen in the last 10 minutes as a retry.
         let run = ulid::Ulid::new().to_string();
@@ -473,7 +481,7 @@ impl Store {
     ) -> Result<Purged, Error> {
         use super::jobs::Claim;
         let event = build_job(&org.id, &collection.key, &collection.updated_at);
-        match self.claim_job(&event, PURGE_JOB, lease).await? {
+        let runs = match self.claim_job(&event, PURGE_JOB, lease).await? {
             Claim::Done => {
                 return Ok(Purged {
                     entries: 0,
@@ -485,19 +493,25 @@ impl Store {
                     "Another build of this definition is removing its old index entries; try again shortly.".into(),
                 ))
             }
-            Claim::Claimed { .. } => {}
-        }
+            Claim::Claimed { runs } => runs,
+        };
+        // Finished or handed back by this claim only: a purge that outlived
+        // its lease (and was claimed again) neither marks the purge done
+        // nor reopens one another run has finished.
         match self.purge_building(org, collection, page, budget).await {
             Ok(purged) if purged.done => {
-                self.finish_job(&event, PURGE_JOB).await?;
-                Ok(purged)
+                let finished = self.finish_claim(&event, PURGE_JOB, runs).await?;
+                Ok(Purged {
+                    done: finished,
+                    ..purged
+                })
             }
             Ok(purged) => {
-                self.release_job(&event, PURGE_JOB).await?;
+                self.release_claim(&event, PURGE_JOB, runs).await?;
                 Ok(purged)
             }
             Err(e) => {
-                if let Err(release) = self.release_job(&event, PURGE_JOB).await {
+                if let Err(release) = self.release_claim(&event, PURGE_JOB, runs).await {
                     tracing::warn!(error = %release, "could not release the purge; its lease runs out");
                 }
                 Err(e)

@@ -122,6 +122,35 @@ impl Store {
         self.set_job_state(event_id, job, RUNNING, Some(0)).await
     }
 
+    /// `finish_job` for the run that made the `runs`th claim only: false
+    /// (nothing written) when another run has claimed the job since, its
+    /// lease having run out.
+    pub async fn finish_claim(&self, event_id: &str, job: &str, runs: u64) -> Result<bool, Error> {
+        self.fenced_state(event_id, job, DONE, None, runs).await
+    }
+
+    /// `release_job` for the run that made the `runs`th claim only (a run
+    /// whose lease ran out never hands back, or undoes, another's claim).
+    pub async fn release_claim(&self, event_id: &str, job: &str, runs: u64) -> Result<bool, Error> {
+        self.fenced_state(event_id, job, RUNNING, Some(0), runs)
+            .await
+    }
+
+    async fn fenced_state(
+        &self,
+        event_id: &str,
+        job: &str,
+        state: &str,
+        lease_until: Option<i64>,
+        runs: u64,
+    ) -> Result<bool, Error> {
+        let mut expr = state_expr(state, lease_until);
+        expr.when_equals("runs", AttributeValue::N(runs.to_string()));
+        expr.when_equals("state", AttributeValue::S(RUNNING.into()));
+        let out = self.job_update(event_id, job, &expr).send().await;
+        super::applied(out, |e| e.is_conditional_check_failed_exception())
+    }
+
     async fn set_job_state(
         &self,
         event_id: &str,
@@ -129,15 +158,7 @@ impl Store {
         state: &str,
         lease_until: Option<i64>,
     ) -> Result<(), Error> {
-        let mut expr = Expr::new();
-        expr.set_value("state", AttributeValue::S(state.into()));
-        if state == DONE {
-            expr.set_value("finished_at", AttributeValue::S(crate::api::now()));
-        }
-        if let Some(t) = lease_until {
-            expr.set_value("lease_until", AttributeValue::N(t.to_string()));
-        }
-        expr.when_exists(keys::PK);
+        let expr = state_expr(state, lease_until);
         self.job_update(event_id, job, &expr).send().await?;
         Ok(())
     }
@@ -172,6 +193,20 @@ impl Store {
             finished_at: i.get("finished_at").and_then(|v| v.as_s().ok()).cloned(),
         }))
     }
+}
+
+/// Sets a job record's state (and lease), on condition that it exists.
+fn state_expr(state: &str, lease_until: Option<i64>) -> Expr {
+    let mut expr = Expr::new();
+    expr.set_value("state", AttributeValue::S(state.into()));
+    if state == DONE {
+        expr.set_value("finished_at", AttributeValue::S(crate::api::now()));
+    }
+    if let Some(t) = lease_until {
+        expr.set_value("lease_until", AttributeValue::N(t.to_string()));
+    }
+    expr.when_exists(keys::PK);
+    expr
 }
 
 fn runs(item: &std::collections::HashMap<String, AttributeValue>) -> u64 {

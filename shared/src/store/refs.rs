@@ -321,18 +321,21 @@ impl Store {
     }
 
     /// The first `limit` items that hold `target` in a `restrict` field,
-    /// one `Referrer` per field. Read through `by_field`; when that finds
-    /// none (edges written before it listed them, until `folio-admin
-    /// references index` runs, or a holder written a moment ago), the
+    /// one `Referrer` per field, of the `holders` its counter says it has.
+    /// Read through `by_field`; when that finds fewer than the counter
+    /// allows (edges written before it listed them, until `folio-admin
+    /// index references` runs, or a holder written a moment ago), the
     /// target's edges are read with a filter, as before.
     pub async fn restrict_referrers(
         &self,
         org: &OrgId,
         target: (&CollectionKey, &ItemId),
         limit: usize,
+        holders: u64,
     ) -> Result<Vec<Referrer>, Error> {
         let mut edges = self.restrict_edges(org, target, limit).await?;
-        if edges.is_empty() {
+        let expected = usize::try_from(holders).unwrap_or(usize::MAX).min(limit);
+        if edges.len() < expected {
             edges = self.referrers(org, target, true, limit).await?;
         }
         Ok(edges

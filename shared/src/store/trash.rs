@@ -98,7 +98,12 @@ impl Store {
         while attempts.next() {
             if known.restrict_count > 0 {
                 let by = self
-                    .restrict_referrers(w.org, (w.collection, &w.id), REFERRERS_SHOWN)
+                    .restrict_referrers(
+                        w.org,
+                        (w.collection, &w.id),
+                        REFERRERS_SHOWN,
+                        known.restrict_count,
+                    )
                     .await?;
                 return Err(Error::Referenced {
                     by,
