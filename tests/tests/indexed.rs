@@ -1044,3 +1044,47 @@ async fn a_batch_delete_moves_counts_entries_and_references_as_single_deletes_do
         Some((true, enc(json!("t30"))))
     );
 }
+
+/// A purge's claim is finished or handed back only by the run that holds
+/// it: one whose lease ran out (and was claimed again) changes nothing.
+#[tokio::test]
+async fn a_claim_whose_lease_ran_out_neither_finishes_nor_reopens_the_next() {
+    use folio::store::jobs::Claim;
+    let t = TestApp::spawn_with(&[]).await;
+    let store = &t.app.store;
+    let (event, job) = ("build#acme#products#2026", "index_build:purge");
+    assert_eq!(
+        store.claim_job(event, job, Duration::ZERO).await.unwrap(),
+        Claim::Claimed { runs: 1 }
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the lease runs out
+    assert_eq!(
+        store
+            .claim_job(event, job, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Claimed { runs: 2 }
+    );
+    assert!(!store.finish_claim(event, job, 1).await.unwrap());
+    assert!(!store.release_claim(event, job, 1).await.unwrap());
+    assert_eq!(
+        store
+            .claim_job(event, job, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Busy,
+        "the second run still holds it"
+    );
+    assert!(store.finish_claim(event, job, 2).await.unwrap());
+    assert!(
+        !store.release_claim(event, job, 2).await.unwrap(),
+        "a finished purge is not reopened"
+    );
+    assert_eq!(
+        store
+            .claim_job(event, job, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Done
+    );
+}
