@@ -30,6 +30,15 @@ async fn entry(t: &TestApp, collection: &str, id: &str, field: &str) -> Option<(
     Some((pk.ends_with("#p"), value))
 }
 
+/// How many of the `products` items `ids` have an entry of `name`.
+async fn names_indexed(t: &TestApp, ids: &[String]) -> usize {
+    let mut n = 0;
+    for id in ids {
+        n += usize::from(entry(t, "products", id, "name").await.is_some());
+    }
+    n
+}
+
 fn enc(v: Value) -> String {
     encode(Some(&v))
 }
@@ -577,16 +586,7 @@ async fn a_first_build_message_run_again_does_not_undo_later_pages() {
         )
         .await;
     t.drain_events().await;
-    let entries = || {
-        let (t, ids) = (&t, &ids);
-        async move {
-            let mut n = 0;
-            for id in ids {
-                n += usize::from(entry(t, "products", id, "name").await.is_some());
-            }
-            n
-        }
-    };
+    let entries = || names_indexed(&t, &ids);
     let r = t.put_collection("products", schema(true)).await;
     assert_eq!(r.body["building"], json!(["name"]));
     let first = folio::events::worker::BuildMessage {
@@ -686,16 +686,7 @@ async fn a_purge_goes_on_across_messages_before_the_build_writes() {
         )
         .await;
     t.drain_events().await;
-    let entries = || {
-        let (t, ids) = (&t, &ids);
-        async move {
-            let mut n = 0;
-            for id in ids {
-                n += usize::from(entry(t, "products", id, "name").await.is_some());
-            }
-            n
-        }
-    };
+    let entries = || names_indexed(&t, &ids);
     assert_eq!(entries().await, 25);
     // Un-indexed, two items renamed (their entries keep the old values),
     // indexed again.

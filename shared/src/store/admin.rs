@@ -45,12 +45,7 @@ impl Store {
             }
         }
         let items: Vec<_> = self
-            .ddb
-            .scan()
-            .table_name(&self.table)
-            .set_filter_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+            .scan_with(&expr)
             .consistent_read(true)
             .into_paginator()
             .items()
@@ -83,12 +78,7 @@ impl Store {
         expr.when_absent(keys::IX_PK);
         // Page by page into the updates: the table may hold millions.
         let mut pages = self
-            .ddb
-            .scan()
-            .table_name(&self.table)
-            .set_filter_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+            .scan_with(&expr)
             .projection_expression(projection)
             .into_paginator()
             .send();
@@ -119,17 +109,7 @@ impl Store {
         expr.set_value(keys::IX_SK, AttributeValue::S(sk.clone()));
         expr.when_exists("restrict");
         expr.when_absent(keys::IX_PK);
-        let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(edge))
-            .update_expression(expr.update_expression())
-            .set_condition_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
-            .send()
-            .await;
+        let out = self.update_with(edge, &expr).send().await;
         super::applied(out, |e| e.is_conditional_check_failed_exception())
     }
 }

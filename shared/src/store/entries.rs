@@ -757,14 +757,7 @@ impl Store {
     ) -> Result<(), Error> {
         expr.when_equals("updated_at", AttributeValue::S(read.updated_at.clone()));
         let out = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::collection(org, &read.key)))
-            .update_expression(expr.update_expression())
-            .set_condition_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+            .update_with(keys::collection(org, &read.key), &expr)
             .send()
             .await;
         if super::applied(out, |e| e.is_conditional_check_failed_exception())? {

@@ -170,14 +170,7 @@ impl Store {
         job: &str,
         expr: &Expr,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::job(event_id, job)))
-            .update_expression(expr.update_expression())
-            .set_condition_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+        self.update_with(keys::job(event_id, job), expr)
     }
 
     /// The record of `job` of `event_id`, if any run claimed it.

@@ -136,6 +136,35 @@ impl Store {
         &self.ddb
     }
 
+    /// An UpdateItem of the record at `key` with `expr`'s changes and condition.
+    pub(crate) fn update_with(
+        &self,
+        key: keys::Key,
+        expr: &expr::Expr,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expr.update_expression())
+            .set_condition_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+    }
+
+    /// A Scan of the table keeping what `expr`'s condition matches.
+    pub(crate) fn scan_with(
+        &self,
+        expr: &expr::Expr,
+    ) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder {
+        self.ddb
+            .scan()
+            .table_name(&self.table)
+            .set_filter_expression(expr.condition_expression())
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }
