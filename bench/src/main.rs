@@ -497,11 +497,7 @@ async fn cold_starts(starts: usize) -> Value {
     let seeded = t
         .create("team_members", "published", json!({"en": {"name": "Ada"}}))
         .await;
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("AWS_"))
-        .collect();
-    env.push(("FOLIO_TABLE".into(), t.table.clone()));
-    env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
+    let env = t.function_env();
     let events: BTreeMap<&str, String> = folio_tests::function_events().into_iter().collect();
     // Only these functions when FOLIO_BENCH_FUNCTIONS lists some.
     let only: Vec<String> = std::env::var("FOLIO_BENCH_FUNCTIONS")

@@ -628,6 +628,29 @@ impl TestApp {
         .sum()
     }
 
+    /// The environment a function binary gets here, as the template gives
+    /// it on AWS: this app's table, queues, webhook key, media bucket, and
+    /// the AWS settings of the test run (loopback allowed outbound).
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .collect();
+        env.extend(
+            [
+                ("FOLIO_TABLE", self.table.clone()),
+                ("FOLIO_QUEUE_URL", self.queue_url.clone()),
+                ("FOLIO_DLQ_URL", self.dlq_url.clone()),
+                ("FOLIO_DELIVERIES_QUEUE_URL", self.deliveries_url.clone()),
+                ("FOLIO_WEBHOOK_KEY", self.webhook_key_b64.clone()),
+                ("FOLIO_OUTBOUND_ALLOW", "127.0.0.1/32".into()),
+                ("FOLIO_MEDIA_BUCKET", self.media_bucket.clone()),
+                ("FOLIO_MEDIA_BASE_URL", self.media_base_url.clone()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        env
+    }
+
     /// The items that reference `collection`/`id` (restrict or detach), as
     /// `(collection, id, restrict fields, detach fields)`.
     pub async fn referrers(&self, collection: &str, id: &str) -> Vec<folio::store::refs::Edge> {

@@ -7,30 +7,12 @@ use folio_tests::runtime::{spawn_function, RuntimeStub};
 use folio_tests::{binary, event_text, folio, TestApp};
 use serde_json::{json, Value};
 
-fn env(t: &TestApp) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("AWS_"))
-        .collect();
-    env.push(("FOLIO_TABLE".into(), t.table.clone()));
-    env.push(("FOLIO_QUEUE_URL".into(), t.queue_url.clone()));
-    env.push(("FOLIO_DLQ_URL".into(), t.dlq_url.clone()));
-    env.push((
-        "FOLIO_DELIVERIES_QUEUE_URL".into(),
-        t.deliveries_url.clone(),
-    ));
-    env.push(("FOLIO_WEBHOOK_KEY".into(), t.webhook_key_b64.clone()));
-    env.push(("FOLIO_OUTBOUND_ALLOW".into(), "127.0.0.1/32".into()));
-    env.push(("FOLIO_MEDIA_BUCKET".into(), t.media_bucket.clone()));
-    env.push(("FOLIO_MEDIA_BASE_URL".into(), t.media_base_url.clone()));
-    env
-}
-
 /// Starts `function`'s binary against a Runtime API stub holding
 /// `events`, and returns its responses, parsed.
 async fn invoke(t: &TestApp, function: &str, events: Vec<String>) -> Vec<Value> {
     let n = events.len();
     let stub = RuntimeStub::start(events).await;
-    let mut child = spawn_function(&binary(function), stub.addr, &env(t));
+    let mut child = spawn_function(&binary(function), stub.addr, &t.function_env());
     let result = stub.wait_for(n, Duration::from_secs(60)).await;
     child.kill().ok();
     child.wait().ok();
@@ -139,7 +121,7 @@ async fn the_delete_item_binary_serves_an_api_gateway_event_from_events() {
         .replace("01JF0000000000000000000000", &id);
     let missing = event_text("delete-item-missing.json").replace("folio_EXAMPLE_TOKEN", &t.token);
     let stub = RuntimeStub::start(vec![event, missing]).await;
-    let mut child = spawn_function(&binary("delete-item"), stub.addr, &env(&t));
+    let mut child = spawn_function(&binary("delete-item"), stub.addr, &t.function_env());
     let result = stub.wait_for(2, Duration::from_secs(60)).await;
     child.kill().ok();
     let output = child.wait_with_output().unwrap();
@@ -176,7 +158,7 @@ async fn every_function_binary_starts_and_answers_401_without_a_token() {
     for (function, file) in folio_tests::function_events() {
         let event = event_text(&file).replace("Token folio_EXAMPLE_TOKEN", "Token folio_unknown");
         let stub = RuntimeStub::start(vec![event]).await;
-        let mut child = spawn_function(&binary(function), stub.addr, &env(&t));
+        let mut child = spawn_function(&binary(function), stub.addr, &t.function_env());
         let result = stub.wait_for(1, Duration::from_secs(60)).await;
         child.kill().ok();
         child.wait().ok();
