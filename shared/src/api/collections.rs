@@ -62,7 +62,12 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     let org = &call.principal.org;
     // Operation limits bind here too: defining a collection is a create,
     // changing one an update.
-    let old = app.store.get_collection(org, &collection.key).await?;
+    // Strongly consistent: `building` and the no-op check below are
+    // computed from it (the write is conditioned on its `updated_at`).
+    let old = app
+        .store
+        .get_collection_strong(org, &collection.key)
+        .await?;
     let exists = old.is_some();
     let op = if exists {
         Operation::Update
@@ -91,23 +96,13 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     }
     // The definition as stored (a deploy tool sending its schemas again):
     // nothing is written, so `updated_at` stays and a build in progress
-    // goes on rather than starting over. Compared with a strong read: an
-    // eventually consistent one may miss a change just made, and this
-    // answer carries no conditional write to catch that.
-    let same = |c: &Collection| {
+    // goes on rather than starting over.
+    if let Some(old) = old.as_ref().filter(|c| {
         c.name == collection.name
             && c.description == collection.description
             && c.specs() == collection.specs()
-    };
-    if old.as_ref().is_some_and(same) {
-        if let Some(stored) = app
-            .store
-            .get_collection_strong(org, &collection.key)
-            .await?
-            .filter(same)
-        {
-            return Ok(json_response(200, &to_json(&stored)));
-        }
+    }) {
+        return Ok(json_response(200, &to_json(old)));
     }
     // A new collection's indexes serve at once: it has no items, and no
     // instance holds an older schema of it. Fields indexed on an existing

@@ -99,14 +99,12 @@ impl Store {
         &self,
         edge: std::collections::HashMap<String, AttributeValue>,
     ) -> Result<bool, Error> {
-        let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
-            (edge.get(keys::PK), edge.get(keys::SK))
-        else {
+        let Some((ix_pk, ix_sk)) = keys::holder_index_keys(&edge) else {
             return Ok(false);
         };
         let mut expr = Expr::new();
-        expr.set_value(keys::IX_PK, AttributeValue::S(keys::restrict_holders(pk)));
-        expr.set_value(keys::IX_SK, AttributeValue::S(sk.clone()));
+        expr.set_value(keys::IX_PK, ix_pk);
+        expr.set_value(keys::IX_SK, ix_sk);
         expr.when_exists("restrict");
         expr.when_absent(keys::IX_PK);
         let out = self.update_with(edge, &expr).send().await;

@@ -470,7 +470,8 @@ impl Store {
     /// With a `budget`, it stops after the page that passes it, leaving
     /// the rest (`done: false`) to the next call, which claims the purge
     /// again and lists what is left from the start; the purge counts as
-    /// done, and a build may write, only once a call finds nothing left.
+    /// done, and a build may write, only once a call pages through to the
+    /// end within its budget.
     pub async fn purge_once(
         &self,
         org: &Org,

@@ -132,6 +132,16 @@ pub fn restrict_holders(target_pk: &str) -> String {
     format!("{target_pk}#restrict")
 }
 
+/// The `by_field` keys (`ix_pk`, `ix_sk`) that list the edge at `edge`
+/// among its target's `restrict` holders.
+pub fn holder_index_keys(edge: &Key) -> Option<(AttributeValue, AttributeValue)> {
+    let pk = edge.get(PK)?.as_s().ok()?;
+    Some((
+        AttributeValue::S(restrict_holders(pk)),
+        edge.get(SK)?.clone(),
+    ))
+}
+
 /// The record of one background job run for one event (`store::jobs`).
 pub fn job(event_id: &str, job: &str) -> Key {
     key(format!("JOB#{event_id}"), &format!("JOB#{job}"))

@@ -187,13 +187,10 @@ pub(crate) fn edge_ops(org: &OrgId, changes: &[RefChange<'_>], gone: &BTreeSet<T
 /// holders (`keys::restrict_holders`). A put without them (a `detach`-only
 /// edge) leaves the index.
 fn list_as_holder(edge: &mut HashMap<String, AttributeValue>) {
-    let (Some(AttributeValue::S(pk)), Some(sk)) = (edge.get(keys::PK), edge.get(keys::SK)) else {
-        return;
-    };
-    let holders = AttributeValue::S(keys::restrict_holders(pk));
-    let sk = sk.clone();
-    edge.insert(keys::IX_PK.into(), holders);
-    edge.insert(keys::IX_SK.into(), sk);
+    if let Some((ix_pk, ix_sk)) = keys::holder_index_keys(edge) {
+        edge.insert(keys::IX_PK.into(), ix_pk);
+        edge.insert(keys::IX_SK.into(), ix_sk);
+    }
 }
 
 /// An item that references a target, with its fields by mode.
