@@ -620,14 +620,7 @@ impl Store {
                 .map(|_| None)
                 .map_err(on_condition!(put_item::PutItemError)),
             Action::Update { key, expr } => self
-                .ddb
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .update_expression(expr.update_expression())
-                .set_condition_expression(expr.condition_expression())
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
+                .update_with(key, &expr)
                 .return_values(ReturnValue::AllOld)
                 .return_values_on_condition_check_failure(all_old)
                 .send()

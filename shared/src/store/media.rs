@@ -111,18 +111,10 @@ impl Store {
                 expr.bump_version();
             }
             let result = self
-                .ddb
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(keys::item(
-                    &current.org,
-                    &current.collection,
-                    &current.id,
-                )))
-                .update_expression(expr.update_expression())
-                .set_condition_expression(expr.condition_expression())
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
+                .update_with(
+                    keys::item(&current.org, &current.collection, &current.id),
+                    &expr,
+                )
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )

@@ -145,14 +145,7 @@ impl Store {
         expr: &Expr,
     ) -> Result<Option<Webhook>, Error> {
         let result = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::webhook(org, id)))
-            .update_expression(expr.update_expression())
-            .set_condition_expression(expr.condition_expression())
-            .set_expression_attribute_names(expr.names())
-            .set_expression_attribute_values(expr.values())
+            .update_with(keys::webhook(org, id), expr)
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
