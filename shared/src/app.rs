@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_config::BehaviorVersion;
@@ -105,8 +105,9 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     tokens: TtlCache<String, TokenRecord>,
-    orgs: TtlCache<OrgId, Org>,
-    collections: TtlCache<(OrgId, CollectionKey), Collection>,
+    // Shared, not copied, per request: a schema is read on every write.
+    orgs: TtlCache<OrgId, Arc<Org>>,
+    collections: TtlCache<(OrgId, CollectionKey), Arc<Collection>>,
     /// Signs and sends webhooks (only the webhook endpoints use it): built
     /// on first use from the environment, unless set first.
     webhook_sender: OnceLock<crate::webhooks::Sender>,
@@ -179,12 +180,12 @@ impl App {
         })
     }
 
-    pub async fn org(&self, org: &OrgId) -> Result<Org, Error> {
+    pub async fn org(&self, org: &OrgId) -> Result<Arc<Org>, Error> {
         if let Some(o) = self.orgs.get(org) {
             return Ok(o);
         }
-        let o = self.store.org_settings(org).await?;
-        self.orgs.put(org.clone(), o.clone());
+        let o = Arc::new(self.store.org_settings(org).await?);
+        self.orgs.put(org.clone(), Arc::clone(&o));
         Ok(o)
     }
 
@@ -194,19 +195,20 @@ impl App {
         org: &OrgId,
         key: &CollectionKey,
         fresh: bool,
-    ) -> Result<Collection, Error> {
+    ) -> Result<Arc<Collection>, Error> {
         let cache_key = (org.clone(), key.clone());
         if !fresh {
             if let Some(c) = self.collections.get(&cache_key) {
                 return Ok(c);
             }
         }
-        let c = self
-            .store
-            .get_collection(org, key)
-            .await?
-            .ok_or(Error::NotFound)?;
-        self.collections.put(cache_key, c.clone());
+        let c = Arc::new(
+            self.store
+                .get_collection(org, key)
+                .await?
+                .ok_or(Error::NotFound)?,
+        );
+        self.collections.put(cache_key, Arc::clone(&c));
         Ok(c)
     }
 
@@ -215,7 +217,7 @@ impl App {
     /// its items can only leave).
     pub async fn indexing(&self, org: &OrgId, key: &CollectionKey) -> Result<Indexing, Error> {
         match self.collection(org, key, false).await {
-            Ok(c) => Ok(Indexing::of(&self.org(org).await?, &c)),
+            Ok(c) => Ok(Indexing::of(&*self.org(org).await?, &c)),
             Err(Error::NotFound) => Ok(Indexing::none()),
             Err(e) => Err(e),
         }
@@ -231,12 +233,12 @@ impl App {
         check: impl Fn(&Collection, &mut FieldErrors) -> T,
     ) -> Result<T, Error> {
         let mut errors = FieldErrors::new();
-        let out = check(&self.collection(org, key, false).await?, &mut errors);
+        let out = check(&*self.collection(org, key, false).await?, &mut errors);
         if errors.is_empty() {
             return Ok(out);
         }
         errors.clear();
-        let out = check(&self.collection(org, key, true).await?, &mut errors);
+        let out = check(&*self.collection(org, key, true).await?, &mut errors);
         if errors.is_empty() {
             Ok(out)
         } else {

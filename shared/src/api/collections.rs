@@ -110,7 +110,7 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     // (events::worker, `index_build`), or by `folio-admin index build`.
     let collection = match &old {
         None => Collection {
-            index_locale: app.org(org).await?.default_locale,
+            index_locale: app.org(org).await?.default_locale.clone(),
             ..collection
         },
         Some(old) => Collection {

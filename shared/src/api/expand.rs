@@ -5,6 +5,7 @@
 //! reference into a collection the token may not read is always a link.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -56,7 +57,7 @@ pub struct Expander<'a> {
     principal: &'a Principal,
     read: &'a ReadView,
     /// Schemas of the collections references may expand into.
-    schemas: HashMap<CollectionKey, Collection>,
+    schemas: HashMap<CollectionKey, Arc<Collection>>,
     /// Every referenced item fetched, visible or not (None: absent).
     fetched: HashMap<Target, Option<ItemRecord>>,
     expanded: usize,
@@ -78,7 +79,7 @@ impl<'a> Expander<'a> {
             org,
             principal,
             read,
-            schemas: HashMap::from([(collection.key.clone(), collection.clone())]),
+            schemas: HashMap::from([(collection.key.clone(), Arc::new(collection.clone()))]),
             fetched: HashMap::new(),
             expanded: 0,
             bytes: 0,

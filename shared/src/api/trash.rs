@@ -80,7 +80,7 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
         // An item comes back only into a defined collection (one deleted
         // since may be defined again, and its trash then restores).
         let collection = app.collection(org, &key, true).await?;
-        let indexing = Indexing::of(&app.org(org).await?, &collection);
+        let indexing = Indexing::of(&*app.org(org).await?, &collection);
         let w = ItemWrite {
             org,
             collection: &key,

@@ -424,6 +424,16 @@ impl Store {
         mut ops: Vec<Op>,
         attempts: &Attempts,
     ) -> Result<Committed, WriteFailure> {
+        if !ops.iter().any(|o| matches!(o.action, Action::Entry { .. })) {
+            // No entry to learn and send again: the ops go once, as built.
+            return match self.send(ops, attempts, 0).await {
+                Ok(done) => Ok(done),
+                Err(Sent::Failure(f)) => Err(f),
+                Err(Sent::Entries(_)) => Err(WriteFailure::Fault(Error::internal(
+                    "an entry's condition failed in a write without entries",
+                ))),
+            };
+        }
         for round in 0..ENTRY_ROUNDS {
             let misses = match self.send(wire(&ops), attempts, round).await {
                 Err(Sent::Entries(misses)) => misses,
@@ -606,19 +616,21 @@ impl Store {
         }
         let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
         match op.action {
-            Action::Put { item, expr } => self
-                .ddb
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .set_condition_expression(expr.condition_expression())
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .return_values_on_condition_check_failure(all_old)
-                .send()
-                .await
-                .map(|_| None)
-                .map_err(on_condition!(put_item::PutItemError)),
+            Action::Put { item, expr } => {
+                let e = expr.into_parts();
+                self.ddb
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .set_condition_expression(e.condition)
+                    .set_expression_attribute_names(e.names)
+                    .set_expression_attribute_values(e.values)
+                    .return_values_on_condition_check_failure(all_old)
+                    .send()
+                    .await
+                    .map(|_| None)
+                    .map_err(on_condition!(put_item::PutItemError))
+            }
             Action::Update { key, expr } => self
                 .update_with(key, &expr)
                 .return_values(ReturnValue::AllOld)
@@ -627,19 +639,21 @@ impl Store {
                 .await
                 .map(|out| out.attributes)
                 .map_err(on_condition!(update_item::UpdateItemError)),
-            Action::Delete { key, expr } => self
-                .ddb
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .set_condition_expression(expr.condition_expression())
-                .set_expression_attribute_names(expr.names())
-                .set_expression_attribute_values(expr.values())
-                .return_values_on_condition_check_failure(all_old)
-                .send()
-                .await
-                .map(|_| None)
-                .map_err(on_condition!(delete_item::DeleteItemError)),
+            Action::Delete { key, expr } => {
+                let e = expr.into_parts();
+                self.ddb
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .set_condition_expression(e.condition)
+                    .set_expression_attribute_names(e.names)
+                    .set_expression_attribute_values(e.values)
+                    .return_values_on_condition_check_failure(all_old)
+                    .send()
+                    .await
+                    .map(|_| None)
+                    .map_err(on_condition!(delete_item::DeleteItemError))
+            }
             Action::Check { .. } | Action::Entry { .. } => Err(Failed::Other(WriteFailure::Fault(
                 Error::internal("a condition check or an unsent entry alone is not a write"),
             ))),
@@ -695,55 +709,68 @@ impl Store {
 
     fn transact_item(&self, action: Action) -> Result<TransactWriteItem, Error> {
         let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
+        // Each expression goes into one request: its maps are moved.
         let item = match action {
-            Action::Put { item, expr } => TransactWriteItem::builder().put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .set_condition_expression(expr.condition_expression())
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
-                    .return_values_on_condition_check_failure(all_old)
-                    .build()
-                    .map_err(Error::internal)?,
-            ),
-            Action::Update { key, expr } => TransactWriteItem::builder().update(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .update_expression(expr.update_expression())
-                    .set_condition_expression(expr.condition_expression())
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
-                    .return_values_on_condition_check_failure(all_old)
-                    .build()
-                    .map_err(Error::internal)?,
-            ),
-            Action::Delete { key, expr } => TransactWriteItem::builder().delete(
-                Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .set_condition_expression(expr.condition_expression())
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
-                    .return_values_on_condition_check_failure(all_old)
-                    .build()
-                    .map_err(Error::internal)?,
-            ),
+            Action::Put { item, expr } => {
+                let e = expr.into_parts();
+                TransactWriteItem::builder().put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .set_condition_expression(e.condition)
+                        .set_expression_attribute_names(e.names)
+                        .set_expression_attribute_values(e.values)
+                        .return_values_on_condition_check_failure(all_old)
+                        .build()
+                        .map_err(Error::internal)?,
+                )
+            }
+            Action::Update { key, expr } => {
+                let e = expr.into_parts();
+                TransactWriteItem::builder().update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .update_expression(e.update)
+                        .set_condition_expression(e.condition)
+                        .set_expression_attribute_names(e.names)
+                        .set_expression_attribute_values(e.values)
+                        .return_values_on_condition_check_failure(all_old)
+                        .build()
+                        .map_err(Error::internal)?,
+                )
+            }
+            Action::Delete { key, expr } => {
+                let e = expr.into_parts();
+                TransactWriteItem::builder().delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .set_condition_expression(e.condition)
+                        .set_expression_attribute_names(e.names)
+                        .set_expression_attribute_values(e.values)
+                        .return_values_on_condition_check_failure(all_old)
+                        .build()
+                        .map_err(Error::internal)?,
+                )
+            }
+            Action::Check { key, expr } => {
+                let e = expr.into_parts();
+                TransactWriteItem::builder().condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .set_condition_expression(e.condition)
+                        .set_expression_attribute_names(e.names)
+                        .set_expression_attribute_values(e.values)
+                        .return_values_on_condition_check_failure(all_old)
+                        .build()
+                        .map_err(Error::internal)?,
+                )
+            }
             Action::Entry { .. } => {
                 return Err(Error::internal("an entry is sent as its put or delete"))
             }
-            Action::Check { key, expr } => TransactWriteItem::builder().condition_check(
-                ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .set_condition_expression(expr.condition_expression())
-                    .set_expression_attribute_names(expr.names())
-                    .set_expression_attribute_values(expr.values())
-                    .return_values_on_condition_check_failure(all_old)
-                    .build()
-                    .map_err(Error::internal)?,
-            ),
         };
         Ok(item.build())
     }

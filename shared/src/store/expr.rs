@@ -16,6 +16,14 @@ pub struct Expr {
     conditions: Vec<String>,
 }
 
+/// What a request carries of an expression.
+pub struct Parts {
+    pub update: String,
+    pub condition: Option<String>,
+    pub names: Option<HashMap<String, String>>,
+    pub values: Option<HashMap<String, AttributeValue>>,
+}
+
 impl Expr {
     pub fn new() -> Self {
         Self::default()
@@ -143,6 +151,17 @@ impl Expr {
 
     pub fn values(&self) -> Option<HashMap<String, AttributeValue>> {
         (!self.values.is_empty()).then(|| self.values.clone())
+    }
+
+    /// The expression's parts moved out, for the one request built from
+    /// them (`names()` and `values()` copy the maps).
+    pub fn into_parts(self) -> Parts {
+        Parts {
+            update: self.update_expression(),
+            condition: self.condition_expression(),
+            names: (!self.names.is_empty()).then_some(self.names),
+            values: (!self.values.is_empty()).then_some(self.values),
+        }
     }
 }
 
