@@ -16,7 +16,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::{ms, percentile, Bench, Samples};
+use super::{ms, percentile, round3, Bench, Samples};
 
 /// A proxy to `upstream` adding `round_trip` to every exchange.
 pub struct DelayProxy {
@@ -132,6 +132,15 @@ pub async fn latency_model(delays_ms: &[u64], requests: usize, batch_runs: usize
             );
         }
         endpoints.insert("delete".into(), s.report());
+        // The handlers' own CPU: outside AWS calls, less the SDK's
+        // assembly of each call (measured alone, same client).
+        let setup = b.sdk_call_setup_ms(requests).await;
+        for e in endpoints.values_mut() {
+            let own = e["handler_cpu_p50_ms"].as_f64().unwrap_or_default();
+            let calls = e["ddb_requests"].as_f64().unwrap_or_default();
+            e["handler_net_cpu_p50_ms"] = json!(round3((own - calls * setup).max(0.0)));
+        }
+        endpoints.insert("sdk_call_setup_cpu_ms".into(), json!(setup));
         let (mut parallel, mut sequential) = (Vec::new(), Vec::new());
         let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
         for _ in 0..batch_runs {

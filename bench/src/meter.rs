@@ -39,12 +39,18 @@ pub struct Usage {
     pub sqs_requests: u32,
     pub capacity_units: f64,
     pub aws_time: Duration,
+    /// CPU time of the calling thread while at least one call was in
+    /// flight (the SDK's own work: serializing, signing, parsing).
+    pub aws_cpu: Duration,
     /// Summed durations of each service's calls (overlaps count twice).
     pub ddb_time: Duration,
     pub sqs_time: Duration,
     /// From the first call of a service to the end of its last one.
     pub ddb_span: Duration,
     pub sqs_span: Duration,
+    /// CPU time the handler's thread spent outside AWS calls (set by the
+    /// caller, which knows the whole call's CPU time).
+    pub handler_cpu: Duration,
 }
 
 #[derive(Debug)]
@@ -54,6 +60,7 @@ struct State {
     spans: [Option<(Instant, Instant)>; 2],
     in_flight: u32,
     since: Instant,
+    cpu_since: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +76,7 @@ impl Default for Meter {
                 spans: [None, None],
                 in_flight: 0,
                 since: Instant::now(),
+                cpu_since: Duration::ZERO,
             })),
         }
     }
@@ -102,7 +110,9 @@ impl Meter {
         }
         if s.in_flight == 0 {
             s.since = Instant::now();
+            s.cpu_since = thread_cpu();
         }
+
         s.in_flight += 1;
     }
 
@@ -119,6 +129,8 @@ impl Meter {
         if s.in_flight == 0 {
             let busy = s.since.elapsed();
             s.usage.aws_time += busy;
+            let cpu = thread_cpu().saturating_sub(s.cpu_since);
+            s.usage.aws_cpu += cpu;
         }
     }
 
@@ -133,6 +145,23 @@ impl Meter {
             self.capacity(Some(c));
         }
     }
+}
+
+/// CPU time the calling thread has used. The bench awaits each handler
+/// on its main thread (`block_on`), and the SDK's hooks run in that
+/// future, so the difference over a call is the handler's own CPU plus
+/// the SDK's, with no time spent waiting for a core.
+pub fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 #[derive(Debug, Clone, Copy)]
