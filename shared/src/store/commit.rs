@@ -708,65 +708,44 @@ impl Store {
     }
 
     fn transact_item(&self, action: Action) -> Result<TransactWriteItem, Error> {
-        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
-        // Each expression goes into one request: its maps are moved.
+        // Each action's table, condition and placeholders; the expression's
+        // maps are moved into its one request.
+        macro_rules! conditioned {
+            ($builder:expr, $parts:expr) => {{
+                let e = $parts;
+                $builder
+                    .table_name(&self.table)
+                    .set_condition_expression(e.condition)
+                    .set_expression_attribute_names(e.names)
+                    .set_expression_attribute_values(e.values)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(Error::internal)?
+            }};
+        }
         let item = match action {
-            Action::Put { item, expr } => {
-                let e = expr.into_parts();
-                TransactWriteItem::builder().put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .set_condition_expression(e.condition)
-                        .set_expression_attribute_names(e.names)
-                        .set_expression_attribute_values(e.values)
-                        .return_values_on_condition_check_failure(all_old)
-                        .build()
-                        .map_err(Error::internal)?,
-                )
-            }
+            Action::Put { item, expr } => TransactWriteItem::builder().put(conditioned!(
+                Put::builder().set_item(Some(item)),
+                expr.into_parts()
+            )),
             Action::Update { key, expr } => {
-                let e = expr.into_parts();
-                TransactWriteItem::builder().update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .update_expression(e.update)
-                        .set_condition_expression(e.condition)
-                        .set_expression_attribute_names(e.names)
-                        .set_expression_attribute_values(e.values)
-                        .return_values_on_condition_check_failure(all_old)
-                        .build()
-                        .map_err(Error::internal)?,
-                )
+                let mut e = expr.into_parts();
+                let update = Update::builder()
+                    .set_key(Some(key))
+                    .update_expression(std::mem::take(&mut e.update));
+                TransactWriteItem::builder().update(conditioned!(update, e))
             }
-            Action::Delete { key, expr } => {
-                let e = expr.into_parts();
-                TransactWriteItem::builder().delete(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .set_condition_expression(e.condition)
-                        .set_expression_attribute_names(e.names)
-                        .set_expression_attribute_values(e.values)
-                        .return_values_on_condition_check_failure(all_old)
-                        .build()
-                        .map_err(Error::internal)?,
-                )
-            }
+            Action::Delete { key, expr } => TransactWriteItem::builder().delete(conditioned!(
+                Delete::builder().set_key(Some(key)),
+                expr.into_parts()
+            )),
             Action::Check { key, expr } => {
-                let e = expr.into_parts();
-                TransactWriteItem::builder().condition_check(
-                    ConditionCheck::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .set_condition_expression(e.condition)
-                        .set_expression_attribute_names(e.names)
-                        .set_expression_attribute_values(e.values)
-                        .return_values_on_condition_check_failure(all_old)
-                        .build()
-                        .map_err(Error::internal)?,
-                )
+                TransactWriteItem::builder().condition_check(conditioned!(
+                    ConditionCheck::builder().set_key(Some(key)),
+                    expr.into_parts()
+                ))
             }
             Action::Entry { .. } => {
                 return Err(Error::internal("an entry is sent as its put or delete"))
