@@ -409,6 +409,22 @@ pub(crate) fn check_bounds(ops: &[Op]) -> Result<(), WriteFailure> {
     Ok(())
 }
 
+/// The parts every conditioned action shares, on any of the SDK's
+/// builders (a transaction's Put/Update/Delete/ConditionCheck, or a single
+/// PutItem/DeleteItem): the table, the expression's condition and its
+/// placeholders (moved in), and the item handed back when it fails.
+macro_rules! conditioned {
+    ($builder:expr, $table:expr, $expr:expr) => {{
+        let e = $expr.into_parts();
+        $builder
+            .table_name($table)
+            .set_condition_expression(e.condition)
+            .set_expression_attribute_names(e.names)
+            .set_expression_attribute_values(e.values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+    }};
+}
+
 impl Store {
     /// Runs the ops as one request: a single Put/Update when there is one
     /// op, else one transaction with this attempt's `ClientRequestToken`.
@@ -617,15 +633,7 @@ impl Store {
         let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
         match op.action {
             Action::Put { item, expr } => {
-                let e = expr.into_parts();
-                self.ddb
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .set_condition_expression(e.condition)
-                    .set_expression_attribute_names(e.names)
-                    .set_expression_attribute_values(e.values)
-                    .return_values_on_condition_check_failure(all_old)
+                conditioned!(self.ddb.put_item().set_item(Some(item)), &self.table, expr)
                     .send()
                     .await
                     .map(|_| None)
@@ -640,15 +648,7 @@ impl Store {
                 .map(|out| out.attributes)
                 .map_err(on_condition!(update_item::UpdateItemError)),
             Action::Delete { key, expr } => {
-                let e = expr.into_parts();
-                self.ddb
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key))
-                    .set_condition_expression(e.condition)
-                    .set_expression_attribute_names(e.names)
-                    .set_expression_attribute_values(e.values)
-                    .return_values_on_condition_check_failure(all_old)
+                conditioned!(self.ddb.delete_item().set_key(Some(key)), &self.table, expr)
                     .send()
                     .await
                     .map(|_| None)
@@ -708,45 +708,33 @@ impl Store {
     }
 
     fn transact_item(&self, action: Action) -> Result<TransactWriteItem, Error> {
-        // Each action's table, condition and placeholders; the expression's
-        // maps are moved into its one request.
-        macro_rules! conditioned {
-            ($builder:expr, $parts:expr) => {{
-                let e = $parts;
-                $builder
-                    .table_name(&self.table)
-                    .set_condition_expression(e.condition)
-                    .set_expression_attribute_names(e.names)
-                    .set_expression_attribute_values(e.values)
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .map_err(Error::internal)?
-            }};
-        }
+        let table = &self.table;
         let item = match action {
-            Action::Put { item, expr } => TransactWriteItem::builder().put(conditioned!(
-                Put::builder().set_item(Some(item)),
-                expr.into_parts()
-            )),
+            Action::Put { item, expr } => TransactWriteItem::builder().put(
+                conditioned!(Put::builder().set_item(Some(item)), table, expr)
+                    .build()
+                    .map_err(Error::internal)?,
+            ),
             Action::Update { key, expr } => {
-                let mut e = expr.into_parts();
                 let update = Update::builder()
                     .set_key(Some(key))
-                    .update_expression(std::mem::take(&mut e.update));
-                TransactWriteItem::builder().update(conditioned!(update, e))
+                    .update_expression(expr.update_expression());
+                TransactWriteItem::builder().update(
+                    conditioned!(update, table, expr)
+                        .build()
+                        .map_err(Error::internal)?,
+                )
             }
-            Action::Delete { key, expr } => TransactWriteItem::builder().delete(conditioned!(
-                Delete::builder().set_key(Some(key)),
-                expr.into_parts()
-            )),
-            Action::Check { key, expr } => {
-                TransactWriteItem::builder().condition_check(conditioned!(
-                    ConditionCheck::builder().set_key(Some(key)),
-                    expr.into_parts()
-                ))
-            }
+            Action::Delete { key, expr } => TransactWriteItem::builder().delete(
+                conditioned!(Delete::builder().set_key(Some(key)), table, expr)
+                    .build()
+                    .map_err(Error::internal)?,
+            ),
+            Action::Check { key, expr } => TransactWriteItem::builder().condition_check(
+                conditioned!(ConditionCheck::builder().set_key(Some(key)), table, expr)
+                    .build()
+                    .map_err(Error::internal)?,
+            ),
             Action::Entry { .. } => {
                 return Err(Error::internal("an entry is sent as its put or delete"))
             }

@@ -16,9 +16,8 @@ pub struct Expr {
     conditions: Vec<String>,
 }
 
-/// What a request carries of an expression.
+/// What a request carries of an expression besides its update clauses.
 pub struct Parts {
-    pub update: String,
     pub condition: Option<String>,
     pub names: Option<HashMap<String, String>>,
     pub values: Option<HashMap<String, AttributeValue>>,
@@ -157,7 +156,6 @@ impl Expr {
     /// them (`names()` and `values()` copy the maps).
     pub fn into_parts(self) -> Parts {
         Parts {
-            update: self.update_expression(),
             condition: self.condition_expression(),
             names: (!self.names.is_empty()).then_some(self.names),
             values: (!self.values.is_empty()).then_some(self.values),
