@@ -33,6 +33,10 @@ pub struct Config {
     /// collection a list filtered or ordered by unindexed fields reads into
     /// memory; above it such a list is a 400 naming the field to index.
     pub memory_list_max: usize,
+    /// `FOLIO_WEBHOOKS_PER_ORG` (default 50): the most webhook endpoints
+    /// one organization may register; each is a signed POST (and a day of
+    /// retries) per matching event.
+    pub webhooks_per_org: u32,
 }
 
 impl Config {
@@ -54,6 +58,8 @@ impl Config {
             schema_ttl: Duration::from_secs(num("FOLIO_SCHEMA_CACHE_SECONDS", 30)?),
             retention_days: num("FOLIO_RETENTION_DAYS", 30)? as i64,
             memory_list_max: num("FOLIO_MEMORY_LIST_MAX_ITEMS", 10_000)? as usize,
+            webhooks_per_org: u32::try_from(num("FOLIO_WEBHOOKS_PER_ORG", 50)?)
+                .map_err(|_| Error::internal("FOLIO_WEBHOOKS_PER_ORG is too large"))?,
         })
     }
 }

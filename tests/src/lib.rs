@@ -133,6 +133,7 @@ pub fn test_config(table: &str) -> Config {
         schema_ttl: Duration::from_secs(30),
         retention_days: 30,
         memory_list_max: 10_000,
+        webhooks_per_org: 50,
     }
 }
 

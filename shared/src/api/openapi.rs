@@ -278,17 +278,21 @@ fn doc(function: &str) -> Doc {
             "webhooks",
             (200, Some("Webhook")),
         ),
-        "list-webhooks" => d(
-            "List webhook endpoints",
-            "webhooks",
-            (200, Some("WebhookList")),
-        ),
+        "list-webhooks" => Doc {
+            query: &["webhooks_page_size", "webhooks_cursor"],
+            errors: &[INVALID],
+            ..d(
+                "List webhook endpoints, a page at a time by id",
+                "webhooks",
+                (200, Some("WebhookList")),
+            )
+        },
         "delete-webhook" => Doc {
-            errors: &[(400, "Error")],
+            errors: &[(400, "Error"), (409, "Error")],
             ..d("Delete a webhook endpoint", "webhooks", (204, None))
         },
         "rotate-webhook-secret" => Doc {
-            errors: &[(400, "Error")],
+            errors: &[(400, "Error"), (409, "Error")],
             ..d(
                 "Rotate the signing secret (the old one signs too for 24 h)",
                 "webhooks",
@@ -606,6 +610,11 @@ fn parameters() -> Value {
         "updated_after": query("updated_after", "Only items changed after this time (RFC 3339): with \
             order=updated_at, an incremental sync (deletions: the trash listing's deleted_after).",
             json!({"type": "string", "format": "date-time"})),
+        "webhooks_page_size": {"name": "page_size", "in": "query", "required": false,
+            "description": "Endpoints per page, by id.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}},
+        "webhooks_cursor": query("cursor", "Continue after the last page: `meta.next_cursor` as it came.",
+            json!({"type": "string", "maxLength": 100})),
         "deliveries_page_size": {"name": "page_size", "in": "query", "required": false,
             "description": "Attempts to show, newest first.",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
@@ -703,8 +712,11 @@ fn response_schemas() -> Value {
             "properties": {"secret": {"type": "string", "description": "`whsec_…`, shown this once."}}}]},
         "Rotated": {"allOf": [schema_ref("Webhook"), {"type": "object", "required": ["secret"],
             "properties": {"secret": string, "previous_secret_expires_at": time}}]},
-        "WebhookList": {"type": "object", "required": ["data"], "properties": {
-            "data": {"type": "array", "items": schema_ref("Webhook")}}},
+        "WebhookList": {"type": "object", "required": ["data", "meta"], "properties": {
+            "data": {"type": "array", "items": schema_ref("Webhook")},
+            "meta": {"type": "object", "required": ["next_cursor"], "properties": {
+                "next_cursor": {"type": ["string", "null"],
+                    "description": "Where the next page starts (`cursor`); null on the last."}}}}},
         "Attempt": {"allOf": [schema_ref("AttemptRecord"), {"type": "object",
             "properties": {"delivered": {"type": "boolean"}}}]},
         "AttemptList": {"type": "object", "required": ["data"], "properties": {

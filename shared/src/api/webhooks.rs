@@ -11,20 +11,26 @@
 
 use std::convert::Infallible;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::auth::Scope;
+use crate::auth::{Operation, Principal, Scope};
 use crate::error::Error;
 use crate::http::{json_response, no_content, serve, Call, Route};
 use crate::ids::WebhookId;
-use crate::store::webhooks::AttemptRecord;
+use crate::store::webhooks::{AttemptRecord, Registered};
+use crate::store::writes::now_epoch;
 use crate::webhooks::{
     self, delivery_id, payload, seal_context, Outcome, Secret, Webhook, WebhookSpec,
     ROTATION_OVERLAP, TEST_EVENT,
 };
 
+/// Every webhook route needs `admin`; the operation each needs is checked
+/// in its handler (`allow`), since a PUT needs `create` or `update`
+/// depending on what it finds.
 const fn admin(pattern: &'static str) -> Route {
     Route {
         pattern,
@@ -46,6 +52,36 @@ pub const RETRY: Route = admin("/v2/webhooks/{webhook_id}/deliveries/{delivery_i
 /// Attempts the deliveries log shows by default, and at most.
 const DELIVERIES_PAGE: i32 = 50;
 const DELIVERIES_MAX: i32 = 100;
+/// Endpoints a page of `GET /v2/webhooks/` shows by default, and at most.
+const LIST_PAGE: usize = 100;
+
+/// What a token may do with endpoints, as with content: the operation
+/// (register `create`, change, rotate, test and retry `update`, remove
+/// `delete`, read `read`) and, for a token limited to some collections,
+/// only endpoints whose `collections` filter lies within them. An endpoint
+/// for every collection (`null`) would carry events of collections such a
+/// token may not see, so it is out of its reach.
+fn allow(principal: &Principal, op: Operation) -> Result<(), Error> {
+    principal
+        .require(Scope::Admin, Some(op), None)
+        .map_err(|e| match e {
+            Error::Forbidden(_) => Error::Forbidden(format!(
+                "This token may not {} webhooks (it lacks the \"{}\" operation).",
+                op.as_str(),
+                op.as_str()
+            )),
+            other => other,
+        })
+}
+
+/// Whether `principal` may see an endpoint filtered to `collections`.
+fn reaches(principal: &Principal, collections: Option<&[crate::ids::CollectionKey]>) -> bool {
+    match (&principal.record.collections, collections) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(_), Some(keys)) => keys.iter().all(|k| principal.allows_collection(k)),
+    }
+}
 
 pub async fn put(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, PUT, |call| put_webhook(app, call)).await
@@ -53,30 +89,29 @@ pub async fn put(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
 
 pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, GET, |call| async move {
-        let hook = find(app, &call).await?;
+        let hook = find(app, &call, Operation::Read).await?;
         Ok(json_response(200, &hook.to_json()))
     })
     .await
 }
 
 pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
-    serve(app, req, LIST, |call| async move {
-        let hooks = app.store.list_webhooks(&call.principal.org).await?;
-        let data: Vec<Value> = hooks.iter().map(Webhook::to_json).collect();
-        Ok(json_response(200, &json!({ "data": data })))
-    })
-    .await
+    serve(app, req, LIST, |call| list_webhooks(app, call)).await
 }
 
 pub async fn delete(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, DELETE, |call| async move {
         call.no_body()?;
-        let id = webhook_id(&call)?;
-        if app.store.delete_webhook(&call.principal.org, &id).await? {
-            Ok(no_content())
-        } else {
-            Err(Error::NotFound)
+        let hook = find(app, &call, Operation::Delete).await?;
+        if app.store.delete_webhook(&hook).await? {
+            return Ok(no_content());
         }
+        // Gone meanwhile (404), or changed since it was read (its filter
+        // may have left this token's reach): the caller reads it again.
+        find(app, &call, Operation::Delete).await?;
+        Err(Error::Conflict(
+            "The webhook changed while it was being deleted; try again.".into(),
+        ))
     })
     .await
 }
@@ -91,7 +126,7 @@ pub async fn test(app: &App, req: Request) -> Result<Response<Body>, Infallible>
 
 pub async fn deliveries(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, DELIVERIES, |call| async move {
-        let hook = find(app, &call).await?;
+        let hook = find(app, &call, Operation::Read).await?;
         let limit = match call.query("page_size") {
             None => DELIVERIES_PAGE,
             Some(n) => n
@@ -122,20 +157,116 @@ fn webhook_id(call: &Call) -> Result<WebhookId, Error> {
         .ok_or(Error::NotFound)
 }
 
-async fn find(app: &App, call: &Call) -> Result<Webhook, Error> {
+/// The path's endpoint, for `op`: 403 without the operation, 404 when it
+/// does not exist or lies outside the token's collections.
+async fn find(app: &App, call: &Call, op: Operation) -> Result<Webhook, Error> {
+    allow(&call.principal, op)?;
     let id = webhook_id(call)?;
     app.store
         .get_webhook(&call.principal.org, &id)
         .await?
+        .filter(|hook| reaches(&call.principal, hook.collections.as_deref()))
         .ok_or(Error::NotFound)
+}
+
+/// One page of the endpoints this token reaches, by id; `meta.next_cursor`
+/// continues after the last one shown.
+async fn list_webhooks(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    allow(&call.principal, Operation::Read)?;
+    let want = match call.query("page_size") {
+        None => LIST_PAGE,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=LIST_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::field(
+                    "page_size",
+                    format!("A whole number from 1 to {LIST_PAGE}."),
+                )
+            })?,
+    };
+    let mut after = call.query("cursor").map(decode_cursor).transpose()?;
+    let mut shown: Vec<Webhook> = Vec::new();
+    // One Query in the common case: a page and one more tells whether
+    // another page follows; endpoints out of reach are skipped.
+    loop {
+        let limit = (want + 1 - shown.len()) as i32;
+        let (page, more) = app
+            .store
+            .webhooks_page(&call.principal.org, after.as_ref(), limit)
+            .await?;
+        after = page.last().map(|h| h.id.clone()).or(after);
+        shown.extend(
+            page.into_iter()
+                .filter(|h| reaches(&call.principal, h.collections.as_deref())),
+        );
+        if shown.len() > want || !more {
+            break;
+        }
+    }
+    let next_cursor = (shown.len() > want).then(|| {
+        shown.truncate(want);
+        encode_cursor(&shown[want - 1].id)
+    });
+    let data: Vec<Value> = shown.iter().map(Webhook::to_json).collect();
+    Ok(json_response(
+        200,
+        &json!({ "data": data, "meta": { "next_cursor": next_cursor } }),
+    ))
+}
+
+/// A list cursor: the id of the last endpoint shown.
+fn encode_cursor(id: &WebhookId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("w1:{id}"))
+}
+
+fn decode_cursor(s: &str) -> Result<WebhookId, Error> {
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|raw| {
+            raw.strip_prefix("w1:")
+                .and_then(|id| WebhookId::parse(id).ok())
+        })
+        .ok_or_else(|| {
+            Error::field(
+                "cursor",
+                "Not a cursor this API issued; use meta.next_cursor as it is.",
+            )
+        })
 }
 
 async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let id = webhook_id(&call)?;
+    let principal = &call.principal;
+    // A token that may neither create nor update gets its 403 whatever
+    // the body holds.
+    if allow(principal, Operation::Create).is_err() && allow(principal, Operation::Update).is_err()
+    {
+        return Err(Error::Forbidden(
+            "This token may not create or update webhooks (it lacks the \"create\" and \"update\" operations)."
+                .into(),
+        ));
+    }
     let spec: WebhookSpec = call.json()?;
     let sender = app.webhook_sender()?;
     let collections = webhooks::validate(&spec, sender.guard()).await?;
-    let org = call.principal.org.clone();
+    let collections = spec.collections.as_ref().map(|_| collections);
+    if !reaches(principal, collections.as_deref()) {
+        let outside = collections
+            .iter()
+            .flatten()
+            .find(|k| !principal.allows_collection(k));
+        return Err(Error::Forbidden(match outside {
+            Some(k) => format!("This token is not allowed on collection \"{k}\"."),
+            None => "This token is limited to some collections: name them in \"collections\" \
+                     (an endpoint for every collection is out of its reach)."
+                .into(),
+        }));
+    }
+    let org = principal.org.clone();
     let now = super::now();
     let mut events: Vec<String> = Vec::new();
     for e in spec.events {
@@ -150,7 +281,7 @@ async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
         id,
         url: spec.url,
         events,
-        collections: spec.collections.map(|_| collections),
+        collections,
         enabled: spec.enabled,
         disabled_reason: None,
         previous_secret: None,
@@ -159,32 +290,62 @@ async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
         created_at: now.clone(),
         updated_at: now,
     };
-    if app.store.create_webhook(&hook).await? {
-        let mut body = hook.to_json();
-        body["secret"] = json!(secret.expose());
-        return Ok(json_response(201, &body));
+    let may_create = allow(principal, Operation::Create);
+    if may_create.is_ok() {
+        let cap = app.config.webhooks_per_org;
+        match app.store.create_webhook(&hook, cap).await? {
+            Registered::Created => {
+                let mut body = hook.to_json();
+                body["secret"] = json!(secret.expose());
+                return Ok(json_response(201, &body));
+            }
+            Registered::Full => {
+                return Err(Error::Conflict(format!(
+                    "This organization has {cap} webhook endpoints, as many as it may \
+                     (FOLIO_WEBHOOKS_PER_ORG); delete one first."
+                )))
+            }
+            Registered::Exists => {}
+        }
     }
-    match app.store.update_webhook(&hook).await? {
+    // A change: the endpoint as it stands must be in this token's reach.
+    // Where there is none, a token that may not create is told that.
+    let current = match find(app, &call, Operation::Update).await {
+        Err(Error::NotFound) => return Err(may_create.err().unwrap_or(Error::NotFound)),
+        found => found?,
+    };
+    match app.store.update_webhook(&hook, &current).await? {
         Some(updated) => Ok(json_response(200, &updated.to_json())),
-        // Deleted between the two writes: the caller may simply try again.
+        // Deleted or changed between the read and the write: the caller
+        // may simply try again.
         None => Err(Error::Conflict(
-            "The webhook was deleted while it was being changed; try again.".into(),
+            "The webhook changed while it was being changed; try again.".into(),
         )),
     }
 }
 
 async fn rotate_secret(app: &App, call: Call) -> Result<Response<Body>, Error> {
     call.no_body()?;
-    let hook = find(app, &call).await?;
+    let hook = find(app, &call, Operation::Update).await?;
+    // One previous secret at a time (decided over keeping several): a
+    // second rotation inside the overlap would stop a secret receivers may
+    // still verify with, so it waits until that secret has expired.
+    if let Some(until) = hook.previous_until.filter(|&t| t > now_epoch()) {
+        return Err(Error::Conflict(format!(
+            "The secret before the last rotation still signs until {}; rotate again after that.",
+            epoch_time(until)?
+        )));
+    }
     let sender = app.webhook_sender()?;
     let secret = Secret::generate();
-    let until = time::OffsetDateTime::now_utc() + ROTATION_OVERLAP;
+    // Whole seconds, as stored, so every answer names the same instant.
+    let until = now_epoch() + ROTATION_OVERLAP.as_secs() as i64;
     let rotated = app
         .store
         .rotate_webhook_secret(
             &hook,
             sender.key().seal(&secret, &hook.seal_context()),
-            until.unix_timestamp(),
+            until,
         )
         .await?
         .ok_or_else(|| {
@@ -192,13 +353,13 @@ async fn rotate_secret(app: &App, call: Call) -> Result<Response<Body>, Error> {
         })?;
     let mut body = rotated.to_json();
     body["secret"] = json!(secret.expose());
-    body["previous_secret_expires_at"] = json!(super::format_time(until));
+    body["previous_secret_expires_at"] = json!(epoch_time(until)?);
     Ok(json_response(200, &body))
 }
 
 async fn send_test(app: &App, call: Call) -> Result<Response<Body>, Error> {
     call.no_body()?;
-    let hook = find(app, &call).await?;
+    let hook = find(app, &call, Operation::Update).await?;
     let sender = app.webhook_sender()?;
     let msg_id = format!("msg_test_{}", ulid::Ulid::new().to_string().to_lowercase());
     let body = serde_json::to_vec(&json!({
@@ -214,7 +375,7 @@ async fn send_test(app: &App, call: Call) -> Result<Response<Body>, Error> {
 
 async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> {
     call.no_body()?;
-    let hook = find(app, &call).await?;
+    let hook = find(app, &call, Operation::Update).await?;
     // Delivery ids are `msg_` and 32 hex digits; anything else names none.
     let wanted = call
         .param("delivery_id")
@@ -267,6 +428,12 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
         app.store.settle_job(&event.event_id, &job).await?;
     }
     Ok(json_response(200, &attempt_json(&record, &sent.outcome)))
+}
+
+fn epoch_time(seconds: i64) -> Result<String, Error> {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .map(super::format_time)
+        .map_err(Error::internal)
 }
 
 fn attempt_record(

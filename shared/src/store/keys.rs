@@ -13,6 +13,7 @@
 //! | value count     | `VCOUNT#<entries' ix_pk>`       | `<encoded value>#<nn>` |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
+//! | endpoint count  | `ORG#<org>`                     | `WEBHOOKS`      |
 //! | webhook attempt | `WHLOG#<org>#<webhook id>#<log id>` | `ATTEMPT#<ulid>` |
 //! | webhook delivery| `WHLOG#<org>#<webhook id>#<log id>` | `DELIVERY#<delivery id>` |
 //!
@@ -154,6 +155,12 @@ pub fn webhook(org: &OrgId, id: &WebhookId) -> Key {
     key(org_pk(org), &format!("{WEBHOOK_PREFIX}{id}"))
 }
 
+/// How many endpoints `org` has: the record the per-organization cap is
+/// checked on, in the same transaction as each registration and removal.
+pub fn webhook_count(org: &OrgId) -> Key {
+    key(org_pk(org), "WEBHOOKS")
+}
+
 /// The partition of an endpoint's deliveries log. `log_id` is new with
 /// each creation of the endpoint, so one re-created under the same id
 /// starts with an empty log (the old one expires by TTL).
@@ -283,6 +290,13 @@ mod tests {
             restrict_holders(e[PK].as_s().unwrap()),
             "ITEM#acme#team_members#01JF0000000000000000000000#restrict"
         );
+        // The endpoint count shares the endpoints' partition but not their
+        // prefix, so listing endpoints never reads it as one.
+        let count = webhook_count(&org);
+        let hook = webhook(&org, &WebhookId::parse("site").unwrap());
+        assert_eq!(count[PK], hook[PK]);
+        assert!(!count[SK].as_s().unwrap().starts_with(WEBHOOK_PREFIX));
+        assert!(hook[SK].as_s().unwrap().starts_with(WEBHOOK_PREFIX));
     }
 
     #[test]

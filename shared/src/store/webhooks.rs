@@ -3,7 +3,11 @@
 //! record per attempt, newest first, and one per delivery holding the
 //! event, so a delivery can be re-sent by hand.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
+};
 use serde::{Deserialize, Serialize};
 
 use super::expr::Expr;
@@ -47,6 +51,19 @@ struct DeliveryRecord {
     expires_at: i64,
 }
 
+/// The endpoint count's attribute (`keys::webhook_count`).
+const COUNT: &str = "n";
+
+/// What a registration found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Created,
+    /// The id is taken: the caller changes that endpoint instead.
+    Exists,
+    /// The organization has as many endpoints as it may.
+    Full,
+}
+
 #[derive(Serialize)]
 struct Stored<'a, T> {
     #[serde(flatten)]
@@ -55,26 +72,94 @@ struct Stored<'a, T> {
 }
 
 impl Store {
-    /// Registers `hook`; false when its id is taken.
-    pub async fn create_webhook(&self, hook: &Webhook) -> Result<bool, Error> {
+    /// Registers `hook` if `org` has fewer than `cap` endpoints: the
+    /// endpoint and the organization's count are one transaction, so
+    /// concurrent registrations never pass the cap together.
+    pub async fn create_webhook(&self, hook: &Webhook, cap: u32) -> Result<Registered, Error> {
+        self.seed_webhook_count(&hook.org).await?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(with_key(keys::webhook(&hook.org, &hook.id), hook)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(Error::internal)?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook_count(&hook.org)))
+            .update_expression("ADD #n :one")
+            .condition_expression("#n < :cap")
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
+            .build()
+            .map_err(Error::internal)?;
+        let result = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Registered::Created),
+            Err(e) => match failed_conditions(&e) {
+                // The id is taken: a change, which the cap does not limit.
+                Some([true, _]) => Ok(Registered::Exists),
+                Some([false, true]) => Ok(Registered::Full),
+                _ => Err(e.into()),
+            },
+        }
+    }
+
+    /// Writes `org`'s endpoint count from its endpoints when it has none
+    /// yet (an organization from before the cap, or a new one). Two seeds
+    /// at once count the same endpoints; the first one written stands.
+    async fn seed_webhook_count(&self, org: &OrgId) -> Result<(), Error> {
+        if self.get_strong(keys::webhook_count(org)).await?.is_some() {
+            return Ok(());
+        }
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::WEBHOOK_PREFIX.into()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .consistent_read(true)
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut n = 0;
+        for page in out {
+            n += page?.count;
+        }
+        let mut item = keys::webhook_count(org);
+        item.insert(COUNT.into(), AttributeValue::N(n.to_string()));
         let result = self
             .ddb
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(with_key(keys::webhook(&hook.org, &hook.id), hook)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Changes an endpoint's settings (never its secret); None when it is
-    /// gone. Enabling it clears why Folio had disabled it.
-    pub async fn update_webhook(&self, hook: &Webhook) -> Result<Option<Webhook>, Error> {
+    /// Changes an endpoint's settings (never its secret) from `current`, as
+    /// read; None when it is gone or changed since. Enabling it clears why
+    /// Folio had disabled it.
+    pub async fn update_webhook(
+        &self,
+        hook: &Webhook,
+        current: &Webhook,
+    ) -> Result<Option<Webhook>, Error> {
         let mut expr = Expr::new();
         expr.set_value("url", AttributeValue::S(hook.url.clone()));
         expr.set_value(
@@ -98,7 +183,7 @@ impl Store {
             expr.remove_attr("disabled_reason");
         }
         expr.set_value("updated_at", AttributeValue::S(hook.updated_at.clone()));
-        expr.when_exists(keys::PK);
+        expr.when_equals("updated_at", AttributeValue::S(current.updated_at.clone()));
         self.webhook_update(&hook.org, &hook.id, &expr).await
     }
 
@@ -118,8 +203,9 @@ impl Store {
     }
 
     /// Replaces the secret of `hook` (as read) with `sealed`; the old one
-    /// keeps signing until `previous_until`. None when the endpoint is gone
-    /// or its secret changed since it was read (a concurrent rotation).
+    /// keeps signing until `previous_until`. None when the endpoint is gone,
+    /// its secret changed since it was read (a concurrent rotation), or the
+    /// secret before it still signs.
     pub async fn rotate_webhook_secret(
         &self,
         hook: &Webhook,
@@ -135,6 +221,15 @@ impl Store {
         );
         expr.set_value("updated_at", AttributeValue::S(crate::api::now()));
         expr.when_equals("secret", AttributeValue::S(hook.secret.clone()));
+        // One previous secret at a time: a rotation inside the last one's
+        // overlap would drop a secret receivers may still verify with.
+        // (Stored endpoints hold `previous_until: null` until their first rotation.)
+        let until = expr.name("previous_until");
+        let now = expr.value(AttributeValue::N(now_epoch().to_string()));
+        let null = expr.value(AttributeValue::S("NULL".into()));
+        expr.when(format!(
+            "attribute_not_exists({until}) OR attribute_type({until}, {null}) OR {until} <= {now}"
+        ));
         self.webhook_update(&hook.org, &hook.id, &expr).await
     }
 
@@ -164,7 +259,7 @@ impl Store {
             .transpose()
     }
 
-    /// Every endpoint of `org`, by id.
+    /// Every endpoint of `org`, by id (the worker's fan-out).
     pub async fn list_webhooks(&self, org: &OrgId) -> Result<Vec<Webhook>, Error> {
         self.org_records(org, keys::WEBHOOK_PREFIX)
             .await?
@@ -173,17 +268,69 @@ impl Store {
             .collect()
     }
 
-    /// Removes an endpoint; false when there was none. Its log expires.
-    pub async fn delete_webhook(&self, org: &OrgId, id: &WebhookId) -> Result<bool, Error> {
+    /// Up to `limit` endpoints of `org` by id, from after `after`, and
+    /// whether more may follow.
+    pub async fn webhooks_page(
+        &self,
+        org: &OrgId,
+        after: Option<&WebhookId>,
+        limit: i32,
+    ) -> Result<(Vec<Webhook>, bool), Error> {
         let out = self
             .ddb
-            .delete_item()
+            .query()
             .table_name(&self.table)
-            .set_key(Some(keys::webhook(org, id)))
-            .return_values(ReturnValue::AllOld)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
+            .expression_attribute_values(":prefix", AttributeValue::S(keys::WEBHOOK_PREFIX.into()))
+            .set_exclusive_start_key(after.map(|id| keys::webhook(org, id)))
+            .limit(limit)
             .send()
             .await?;
-        Ok(out.attributes.is_some())
+        let more = out.last_evaluated_key.is_some();
+        let hooks = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        Ok((hooks, more))
+    }
+
+    /// Removes `hook` as it was read (unchanged since: a concurrent change
+    /// may have moved it out of the caller's reach) and counts it off; false
+    /// when it is gone or changed. Its log expires.
+    pub async fn delete_webhook(&self, hook: &Webhook) -> Result<bool, Error> {
+        self.seed_webhook_count(&hook.org).await?;
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook(&hook.org, &hook.id)))
+            .condition_expression("updated_at = :seen")
+            .expression_attribute_values(":seen", AttributeValue::S(hook.updated_at.clone()))
+            .build()
+            .map_err(Error::internal)?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::webhook_count(&hook.org)))
+            .update_expression("ADD #n :minus")
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .build()
+            .map_err(Error::internal)?;
+        let result = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => match failed_conditions(&e) {
+                Some([true, _]) => Ok(false),
+                _ => Err(e.into()),
+            },
+        }
     }
 
     /// Logs one attempt, and the delivery's event for a later manual retry.
@@ -293,6 +440,23 @@ impl Store {
 
 fn from_item(item: std::collections::HashMap<String, AttributeValue>) -> Result<Webhook, Error> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)
+}
+
+/// Which of a two-action transaction's conditions failed, when that is
+/// why it was cancelled.
+fn failed_conditions<R>(e: &SdkError<TransactWriteItemsError, R>) -> Option<[bool; 2]> {
+    let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error()
+    else {
+        return None;
+    };
+    let failed = |i: usize| {
+        c.cancellation_reasons()
+            .get(i)
+            .and_then(|r| r.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed")
+    };
+    let both = [failed(0), failed(1)];
+    both.contains(&true).then_some(both)
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
