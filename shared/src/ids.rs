@@ -159,7 +159,7 @@ pub struct Version(pub u64);
 
 impl Version {
     /// Parses an `If-Match` value: `"3"`, `W/"3"` or a bare `3`, or the
-    /// `"3-<digest>"` a read with expanded references tags.
+    /// `"3-<digest>"` an item's read tags (`http::with_read_etag`).
     pub fn from_if_match(value: &str) -> Option<Self> {
         let v = value.trim();
         let v = v.strip_prefix("W/").unwrap_or(v);
@@ -168,6 +168,7 @@ impl Version {
         v.parse().ok().map(Version)
     }
 
+    /// The tag of a write's response: the version it left.
     pub fn etag(self) -> String {
         format!("\"{}\"", self.0)
     }

@@ -1,5 +1,6 @@
 //! Tokens, scopes and organizations (docs/design.md §6), and collection schemas.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use folio::auth::{Operation, Scope, TokenRecord};
 use folio::ids::CollectionKey;
 use folio_tests::{folio, team_members_schema, TestApp};
@@ -499,4 +500,47 @@ async fn schema_changes_apply_to_the_next_write_and_never_rewrite_stored_items()
         (r.body["body"].clone(), r.body["tag"].clone()),
         (json!("kept"), json!("x"))
     );
+}
+
+/// An item's create commits its count with it, while the `live` index
+/// shows it only later (index reads are eventually consistent; DynamoDB
+/// Local's are not, so a count shard written alone stands in for that
+/// moment): the delete reads the counts, and refuses.
+#[tokio::test]
+async fn a_collection_whose_new_item_no_index_shows_yet_is_not_deleted() {
+    use folio::store::keys;
+    let t = TestApp::spawn().await;
+    let key = CollectionKey::parse("team_members").unwrap();
+    let mut shard = keys::count_shard(&t.org, &key, 0);
+    shard.insert("n_live".into(), AttributeValue::N("1".into()));
+    shard.insert("n_pub".into(), AttributeValue::N("0".into()));
+    t.app
+        .store
+        .client()
+        .put_item()
+        .table_name(&t.table)
+        .set_item(Some(shard))
+        .send()
+        .await
+        .unwrap();
+    let path = "/v2/collections/team_members/";
+    let r = t.request("DELETE", path, None).await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert_eq!(
+        r.detail(),
+        "This collection still has items; delete them first."
+    );
+    assert_eq!(t.request("GET", path, None).await.status, 200);
+
+    // An item created and at once the collection's delete: refused too.
+    let r = t
+        .put_collection(
+            "notes",
+            json!({"name": "Notes", "fields": [{"key": "t", "type": "text"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    t.create("notes", "draft", json!({"en": {"t": "x"}})).await;
+    let r = t.request("DELETE", "/v2/collections/notes/", None).await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
 }

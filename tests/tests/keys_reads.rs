@@ -221,3 +221,130 @@ async fn keys_in_the_path_read_as_the_keys_parameter() {
     assert_eq!(r.status, 400);
     assert!(r.body["errors"]["keys"].is_array(), "{:?}", r.body);
 }
+
+/// A request as another instance (its own config and caches) serves it.
+async fn on(
+    app: &folio::app::App,
+    t: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> folio_tests::TestResponse {
+    let event = folio_tests::api_event(
+        method,
+        path,
+        body.map(|b| b.to_string()),
+        Some(&t.token),
+        headers,
+    );
+    let req = lambda_http::request::from_str(&event).unwrap();
+    folio_tests::to_test_response(folio_tests::dispatch(app, req).await)
+}
+
+/// `memory_list_max` bounds a request: each of two lists ordered in memory
+/// fits alone, but one `keys` read of both would sort more, so it is a
+/// 400 saying what to do, not ten times the limit's work.
+#[tokio::test]
+async fn lists_of_one_keys_read_share_one_in_memory_budget() {
+    let t = TestApp::spawn_with(&[]).await;
+    for key in ["notes", "memos"] {
+        let schema = json!({"name": key, "fields": [{"key": "title", "type": "text"}]});
+        assert_eq!(t.put_collection(key, schema).await.status, 201);
+        for title in ["b", "a"] {
+            t.create(key, "published", json!({"title": title})).await;
+        }
+    }
+    let small = folio::app::App::new(
+        &t.sdk,
+        folio::app::Config {
+            memory_list_max: 3,
+            ..folio_tests::test_config(&t.table)
+        },
+    );
+    for key in ["notes", "memos"] {
+        let r = on(
+            &small,
+            &t,
+            "GET",
+            &format!("/v2/content/?keys={key}&order=title"),
+            None,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{key}: {:?}", r.body);
+        assert_eq!(r.body["data"][key][0]["title"], "a");
+    }
+    let r = on(
+        &small,
+        &t,
+        "GET",
+        "/v2/content/?keys=notes,memos&order=title",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let said = r.body["errors"]["keys"][0].as_str().unwrap_or_default();
+    assert!(
+        said.contains("more than 3 items") && said.contains("name fewer collections"),
+        "{:?}",
+        r.body
+    );
+    // Lists DynamoDB serves in their order cost no memory.
+    let r = on(
+        &small,
+        &t,
+        "GET",
+        "/v2/content/?keys=notes,memos",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+}
+
+/// The read of one item by `keys` is tagged as the item's own read is, so
+/// its tag names the version to a write.
+#[tokio::test]
+async fn a_keys_read_of_one_item_tags_its_version_for_if_match() {
+    let t = TestApp::spawn().await;
+    let id = t
+        .create("team_members", "published", json!({"en": {"name": "Ada"}}))
+        .await;
+    let one = format!("/v2/content/?keys=team_members[_id={id}]");
+    let r = t.request("GET", &one, None).await;
+    let tag = r.header("etag").unwrap().to_owned();
+    assert!(tag.starts_with("\"1-"), "{tag}");
+    let r = t
+        .request_as(
+            "GET",
+            &one,
+            None,
+            Some(&t.token),
+            &[("If-None-Match", &tag)],
+        )
+        .await;
+    assert_eq!(r.status, 304);
+    let r = t
+        .request_as(
+            "PATCH",
+            &format!("/v2/content/team_members/{id}/"),
+            Some(json!({"fields": {"en": {"name": "Ada L."}}}).to_string()),
+            Some(&t.token),
+            &[("If-Match", &tag)],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let r = t
+        .request_as(
+            "GET",
+            &one,
+            None,
+            Some(&t.token),
+            &[("If-None-Match", &tag)],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("etag").unwrap().starts_with("\"2-"));
+}

@@ -349,22 +349,25 @@ async fn reads_carry_validators_and_an_unchanged_resource_is_a_304() {
         }
     };
 
-    // An item without references is tagged by its version alone.
+    // An item is tagged by its version and its body's digest.
     let item = format!("/v2/content/posts/{plain}/");
     let r = get(item.clone(), None).await;
-    assert_eq!(r.header("etag"), Some("\"1\""));
+    let tag = r.header("etag").unwrap().to_owned();
+    assert!(tag.starts_with("\"1-"), "{tag}");
     assert_eq!(r.header("cache-control"), Some("private, no-cache"));
     assert!(r.header("x-request-id").is_some_and(|id| !id.is_empty()));
-    let r = get(item.clone(), Some("\"1\"".into())).await;
+    let r = get(item.clone(), Some(tag.clone())).await;
     assert_eq!(r.status, 304);
     assert_eq!(r.body, Value::Null, "a 304 has no body");
     let patch = json!({"fields": {"title": "Plain 2"}});
     assert_eq!(t.request("PATCH", &item, Some(patch)).await.status, 202);
-    let r = get(item.clone(), Some("\"1\"".into())).await;
-    assert_eq!((r.status, r.header("etag")), (200, Some("\"2\"")));
+    let r = get(item.clone(), Some(tag)).await;
+    assert_eq!(r.status, 200);
+    let tag = r.header("etag").unwrap().to_owned();
+    assert!(tag.starts_with("\"2-"), "{tag}");
 
     // A schema change shows in the body (a new field reads null) without
-    // the item's version: its tag changes, until the item is written again.
+    // the item's version: its tag changes.
     let posts = json!({"name": "Posts", "fields": [
         {"key": "title", "type": "text"},
         {"key": "subtitle", "type": "text"},
@@ -372,17 +375,15 @@ async fn reads_carry_validators_and_an_unchanged_resource_is_a_304() {
         {"key": "others", "type": "reference", "collection": "secrets", "many": true, "on_delete": "detach"}
     ]});
     assert_eq!(t.put_collection("posts", posts).await.status, 200);
-    let r = get(item.clone(), Some("\"2\"".into())).await;
+    let r = get(item.clone(), Some(tag.clone())).await;
     assert_eq!(r.status, 200, "not a stale 304");
     assert_eq!(r.body["subtitle"], Value::Null);
-    assert!(
-        r.header("etag").unwrap().starts_with("\"2-"),
-        "{:?}",
-        r.header("etag")
-    );
+    let moved = r.header("etag").unwrap();
+    assert!(moved.starts_with("\"2-") && moved != tag, "{moved}");
     let patch = json!({"fields": {"subtitle": "s"}});
     assert_eq!(t.request("PATCH", &item, Some(patch)).await.status, 202);
-    assert_eq!(get(item.clone(), None).await.header("etag"), Some("\"3\""));
+    let r = get(item.clone(), None).await;
+    assert!(r.header("etag").unwrap().starts_with("\"3-"));
 
     // An item showing an expanded reference changes when the reference
     // does, though its own version stays: its tag says both.
@@ -436,4 +437,107 @@ async fn reads_carry_validators_and_an_unchanged_resource_is_a_304() {
     assert_eq!(missing.header("cache-control"), Some("no-store"));
     assert!(missing.header("x-request-id").is_some());
     assert!(missing.header("etag").is_none());
+}
+
+/// A request as another warm instance of the functions serves it: its
+/// own caches, the same table.
+async fn on(
+    app: &folio::app::App,
+    t: &TestApp,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> folio_tests::TestResponse {
+    let event = folio_tests::api_event(
+        method,
+        path,
+        body.map(|b| b.to_string()),
+        Some(&t.token),
+        headers,
+    );
+    let req = lambda_http::request::from_str(&event).unwrap();
+    folio_tests::to_test_response(folio_tests::dispatch(app, req).await)
+}
+
+/// One instance still holds the schema from before a field was added (for
+/// its cache's 30 s), another reads the new one; the item was written after
+/// the change, so both render its version 2, with and without the field.
+/// Each tag names the body it came with: neither instance answers 304 to
+/// the other's tag, and either is an `If-Match` for a write.
+#[tokio::test]
+async fn an_instance_holding_an_old_schema_never_answers_304_to_a_tag_of_the_new_one() {
+    let t = app().await;
+    let id = t
+        .create("posts", "published", json!({"title": "One"}))
+        .await;
+    let item = format!("/v2/content/posts/{id}/");
+    assert_eq!(t.request("GET", &item, None).await.status, 200);
+
+    let fresh = folio::app::App::new(&t.sdk, folio_tests::test_config(&t.table));
+    let posts = json!({"name": "Posts", "fields": [
+        {"key": "title", "type": "text"},
+        {"key": "subtitle", "type": "text"},
+        {"key": "secret", "type": "reference", "collection": "secrets"},
+        {"key": "others", "type": "reference", "collection": "secrets", "many": true, "on_delete": "detach"}
+    ]});
+    let r = on(
+        &fresh,
+        &t,
+        "PUT",
+        "/v2/collections/posts/",
+        Some(posts),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let patch = json!({"fields": {"title": "Two"}});
+    let r = on(&fresh, &t, "PATCH", &item, Some(patch), &[]).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+
+    let new = on(&fresh, &t, "GET", &item, None, &[]).await;
+    assert_eq!(new.body["subtitle"], Value::Null, "{:?}", new.body);
+    let old = t.request("GET", &item, None).await;
+    assert_eq!(old.body["title"], "Two");
+    assert!(old.body.get("subtitle").is_none(), "{:?}", old.body);
+    let new_tag = new.header("etag").unwrap().to_owned();
+    let old_tag = old.header("etag").unwrap().to_owned();
+    assert_ne!(new_tag, old_tag, "two bodies, one tag");
+
+    // Each instance: 304 to its own tag, the full body to the other's
+    // and to the bare version (which names no body any more).
+    for (app, own, other) in [(&t.app, &old_tag, &new_tag), (&fresh, &new_tag, &old_tag)] {
+        let r = on(app, &t, "GET", &item, None, &[("If-None-Match", own)]).await;
+        assert_eq!(r.status, 304);
+        for tag in [other.as_str(), "\"2\""] {
+            let r = on(app, &t, "GET", &item, None, &[("If-None-Match", tag)]).await;
+            assert_eq!(r.status, 200, "{tag} is not {own}");
+            assert_eq!(r.header("etag"), Some(own.as_str()));
+        }
+    }
+
+    // Both name version 2 to a write.
+    let patch = json!({"fields": {"title": "Three"}});
+    let r = t
+        .request_as(
+            "PATCH",
+            &item,
+            Some(patch.to_string()),
+            Some(&t.token),
+            &[("If-Match", &new_tag)],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let patch = json!({"fields": {"title": "Four"}});
+    let r = on(
+        &fresh,
+        &t,
+        "PATCH",
+        &item,
+        Some(patch),
+        &[("If-Match", &old_tag)],
+    )
+    .await;
+    assert_eq!(r.status, 412, "version 2 is gone: {:?}", r.body);
+    assert_eq!(r.body["current_version"], 3);
 }

@@ -193,7 +193,9 @@ async fn delete_collection(app: &App, call: Call) -> Result<Response<Body>, Erro
             "The field \"{field}\" of collection \"{collection}\" references this collection; change or remove it first."
         )));
     }
-    if app.store.has_live_items(org, &key).await? {
+    // The count shards, read strongly consistent, hold an item the moment
+    // its create commits; the `live` index may not show it yet.
+    if app.store.count_items(org, &key, true).await? > 0 {
         return Err(Error::Conflict(
             "This collection still has items; delete them first.".into(),
         ));

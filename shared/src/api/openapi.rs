@@ -541,9 +541,10 @@ fn components() -> Value {
         "headers": {
             "X-Request-Id": {"description": "The request's id, as the function logs it.",
                              "schema": {"type": "string"}},
-            "ETag": {"description": "An item's version (`\"3\"`; `\"3-<digest>\"` when expanded \
-                     references show), or a digest of the body. Send it back as If-None-Match \
-                     (reads) or If-Match (writes).", "schema": {"type": "string"}},
+            "ETag": {"description": "A write's version (`\"3\"`); an item's read, its version and \
+                     the body's digest (`\"3-<digest>\"`); other reads, the body's digest. Send \
+                     it back as If-None-Match (reads) or If-Match (writes, either item form).",
+                     "schema": {"type": "string"}},
             "Location": {"description": "The slashed URL.", "schema": {"type": "string"}},
             "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
         },
@@ -628,7 +629,7 @@ fn parameters() -> Value {
             "description": "Comma-separated collection keys (at most 10), or `<key>[_id=<id>]` for one item.",
             "schema": {"type": "string"}},
         "deleted_after": query("deleted_after", "Only items deleted after this time (RFC 3339).", json!({"type": "string", "format": "date-time"})),
-        "If-Match": header("If-Match", "The version the write expects (`\"3\"`): 412 when the item has moved on."),
+        "If-Match": header("If-Match", "The version the write expects (`\"3\"`, or an item read's ETag `\"3-<digest>\"`): 412 when the item has moved on."),
         "If-None-Match": header("If-None-Match", "A tag from an earlier ETag: 304 when it is current."),
         "Idempotency-Key": header("Idempotency-Key", "1–255 printable characters: a retry with the same key and body replays the first response (24 h)."),
     })

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{field_value, ItemRecord, View};
 use crate::error::Error;
-use crate::http::{digest, json_response, response_body, serve, set_etag, with_etag, Call, Route};
+use crate::http::{json_response, serve, with_read_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::{Collection, Org};
 use crate::store::entries::{self, Filter};
@@ -97,18 +97,7 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
         let mut expander =
             Expander::load(app, &org, &call.principal, &opts, &collection, &[&item]).await?;
         let body = expander.render(&collection, &item);
-        let response = json_response(200, &body);
-        // The version alone names this representation only when nothing
-        // else shows in it: expanded references, preview's media status
-        // and a schema changed since the item's last write (fields hidden
-        // or added) all change the body without the item's version.
-        // `If-Match` reads the version before the `-` either way.
-        let schema_older = collection.updated_at <= item.updated_at;
-        if item.out_refs.is_empty() && !opts.view.preview && schema_older {
-            return Ok(with_etag(response, item.version));
-        }
-        let tag = format!("\"{}-{}\"", item.version, digest(response_body(&response)));
-        Ok(set_etag(response, tag))
+        Ok(with_read_etag(json_response(200, &body), item.version))
     })
     .await
 }
@@ -130,7 +119,8 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let key = call.collection_key()?;
     let org = app.org(&call.principal.org).await?;
     let opts = read_options(&call, &org)?;
-    let (meta, data) = list_page(app, &call, &org, &opts, &key).await?;
+    let mut memory = app.config.memory_list_max;
+    let (meta, data) = list_page(app, &call, &org, &opts, &key, &mut memory).await?;
     Ok(json_response(
         200,
         &json!({"meta": meta, "data": {key.as_str(): data}}),
@@ -307,12 +297,15 @@ struct Served {
 
 /// One page of a collection's list, as the query asks: its `meta` (Butter's
 /// `count`, `next_page`, `previous_page`, and `next_cursor`) and its items.
+/// `memory` is what is left of the request's in-memory budget (items a
+/// list filtered or ordered in memory may read; `memory_page`).
 async fn list_page(
     app: &App,
     call: &Call,
     org: &Org,
     opts: &ReadView,
     key: &CollectionKey,
+    memory: &mut usize,
 ) -> Result<(Value, Vec<Value>), Error> {
     let collection = app.collection(&org.id, key, false).await?;
     let args = ListArgs::parse(call, &collection)?;
@@ -322,7 +315,7 @@ async fn list_page(
             "cursor",
             "A cursor pages lists in created_at or updated_at order, or by one indexed field, without other filters; use page with this one.",
         )),
-        None => memory_page(app, call, org, opts, &collection, &args).await,
+        None => memory_page(app, call, org, opts, &collection, &args, memory).await,
     }
 }
 
@@ -502,7 +495,9 @@ async fn render_page(
 /// filters, `updated_after` in creation order): reads the collection's
 /// live items with only the values it compares, sorts, then fetches the
 /// page's items by key. Above `memory_list_max` live items it is a 400
-/// naming what to index instead.
+/// naming what to index instead. The limit bounds a request, not a list:
+/// the lists of one `keys` read draw on one `memory` budget, so naming ten
+/// collections never sorts ten times the limit; past it, a 400 too.
 async fn memory_page(
     app: &App,
     call: &Call,
@@ -510,6 +505,7 @@ async fn memory_page(
     opts: &ReadView,
     collection: &Collection,
     args: &ListArgs,
+    memory: &mut usize,
 ) -> Result<(Value, Vec<Value>), Error> {
     let ListArgs {
         page,
@@ -523,10 +519,18 @@ async fn memory_page(
         .store
         .count_items(&org.id, &collection.key, true)
         .await?;
+    let live = usize::try_from(live).unwrap_or(usize::MAX);
     let max = app.config.memory_list_max;
-    if usize::try_from(live).unwrap_or(usize::MAX) > max {
+    if live > max {
         return Err(too_many_for_memory(args, collection, org, locale, max));
     }
+    // Within the limit alone, so the lists before this one spent the rest.
+    *memory = memory.checked_sub(live).ok_or_else(|| {
+        bad(
+            "keys",
+            &format!("These collections together have more than {max} items to filter or order in memory; name fewer collections in keys, or filter and order them by indexed fields."),
+        )
+    })?;
     // The values compared: each named field in the locale read and the
     // default one (the fallback).
     let named = filters
@@ -715,6 +719,10 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
     let opts = read_options(call, &org)?;
     let mut data = Map::new();
     let mut meta = None;
+    // One budget for every list the request names (`memory_page`).
+    let mut memory = app.config.memory_list_max;
+    // The version of the item a read of one `key[_id=…]` shows.
+    let mut shown = None;
     for (key, id) in &wanted {
         let items = match id {
             Some(id) => {
@@ -726,6 +734,7 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
                     .filter(|i| visible(i, opts.view.preview))
                 {
                     Some(item) => {
+                        shown = Some(item.version);
                         let mut expander = Expander::load(
                             app,
                             &org,
@@ -741,7 +750,7 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
                 }
             }
             None => {
-                let (m, items) = list_page(app, call, &org, &opts, key).await?;
+                let (m, items) = list_page(app, call, &org, &opts, key, &mut memory).await?;
                 meta = Some(m);
                 items
             }
@@ -758,7 +767,13 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
             "The response would be larger than 5 MB; name fewer collections or ask for a smaller page_size or fewer levels.",
         ));
     }
-    Ok(json_response(200, &body))
+    let response = json_response(200, &body);
+    // One item's read is tagged as `GET …/{item_id}/` tags it, so that its
+    // tag serves as `If-Match` for a write of the item too.
+    Ok(match (wanted.len(), shown) {
+        (1, Some(version)) => with_read_etag(response, version),
+        _ => response,
+    })
 }
 
 /// A filter value matches a stored value when they are equal as the

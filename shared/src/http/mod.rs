@@ -398,8 +398,25 @@ pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
+/// A write's tag: the version it left (`"3"`), what `If-Match` compares.
 pub fn with_etag(response: Response<Body>, version: u64) -> Response<Body> {
     set_etag(response, crate::ids::Version(version).etag())
+}
+
+/// A read of one item is tagged `"<version>-<digest of the body>"`: the
+/// version for `If-Match` (which reads the part before the `-`), the
+/// digest for `If-None-Match`. The version alone cannot name a read: the
+/// body also shows the schema (fields added or hidden), the organization's
+/// locales, expanded references and preview's media status, none of which
+/// moves the version, and an instance still holding an old schema in its
+/// cache renders another body for the same version. A digest of the bytes
+/// served changes exactly when they do, whatever the cause and whichever
+/// instance renders them, so no instance answers 304 to a tag another
+/// body earned (a digest of the schema's `updated_at` alone would miss
+/// the other causes, and drift as they are added).
+pub fn with_read_etag(response: Response<Body>, version: u64) -> Response<Body> {
+    let tag = format!("\"{version}-{}\"", digest(response_body(&response)));
+    set_etag(response, tag)
 }
 
 pub fn set_etag(mut response: Response<Body>, etag: String) -> Response<Body> {
@@ -540,6 +557,24 @@ mod tests {
         );
         assert_eq!(moved.status(), 200);
         assert_ne!(moved.headers()["etag"].to_str().unwrap(), tag);
+    }
+
+    #[test]
+    fn an_item_read_tag_names_its_version_and_its_body() {
+        let tag = |body: serde_json::Value| {
+            let r = with_read_etag(json_response(200, &body), 2);
+            r.headers()["etag"].to_str().unwrap().to_owned()
+        };
+        let old = tag(json!({"meta": {"version": 2}, "title": "t"}));
+        let new = tag(json!({"meta": {"version": 2}, "title": "t", "subtitle": null}));
+        assert_ne!(old, new, "one version, two bodies");
+        for t in [&old, &new] {
+            assert!(t.starts_with("\"2-") && t.ends_with('"'), "{t}");
+            assert_eq!(
+                crate::ids::Version::from_if_match(t),
+                Some(crate::ids::Version(2))
+            );
+        }
     }
 
     #[test]

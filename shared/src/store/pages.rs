@@ -395,7 +395,7 @@ impl Store {
     }
 
     /// A collection's live items (preview) or published ones: the sum of
-    /// its count shards.
+    /// its count shards, exact the moment a write commits (unlike an index).
     pub async fn count_items(
         &self,
         org: &OrgId,

@@ -226,22 +226,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether a collection has a live item: one key read from the `live`
-    /// index (eventually consistent, as every index read is).
-    pub async fn has_live_items(
-        &self,
-        org: &OrgId,
-        collection: &CollectionKey,
-    ) -> Result<bool, Error> {
-        let out = self
-            .live_query(org, collection)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .limit(1)
-            .send()
-            .await?;
-        Ok(out.count > 0)
-    }
-
     /// Deleted items of a collection, oldest deletion first, optionally
     /// only those deleted after `after` (a stored timestamp).
     pub async fn list_deleted(
