@@ -113,7 +113,8 @@ pub struct App {
     tokens: TtlCache<String, TokenRecord>,
     // Shared, not copied, per request: a schema is read on every write.
     orgs: TtlCache<OrgId, Arc<Org>>,
-    collections: TtlCache<(OrgId, CollectionKey), Arc<Collection>>,
+    /// Each schema with the time it was read (`api::now` as the read began).
+    collections: TtlCache<(OrgId, CollectionKey), (Arc<Collection>, String)>,
     /// Signs and sends webhooks (only the webhook endpoints use it): built
     /// on first use from the environment, unless set first.
     webhook_sender: OnceLock<crate::webhooks::Sender>,
@@ -204,17 +205,47 @@ impl App {
     ) -> Result<Arc<Collection>, Error> {
         let cache_key = (org.clone(), key.clone());
         if !fresh {
-            if let Some(c) = self.collections.get(&cache_key) {
+            if let Some((c, _)) = self.collections.get(&cache_key) {
                 return Ok(c);
             }
         }
+        self.read_collection(org, key).await
+    }
+
+    /// The schema to render an item last written at `written_at` with: the
+    /// cached one if it was read after that write, else read again. So no
+    /// instance renders an item with a schema older than the item (a field
+    /// added, then written, would be hidden), and two instances render one
+    /// version of an item alike: with the schema current when it was written
+    /// or a newer one (which `collection.updated_at` then shows).
+    pub async fn collection_for(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+        written_at: &str,
+    ) -> Result<Arc<Collection>, Error> {
+        match self.collections.get(&(org.clone(), key.clone())) {
+            Some((c, read_at)) if read_at.as_str() >= written_at => Ok(c),
+            _ => self.read_collection(org, key).await,
+        }
+    }
+
+    async fn read_collection(
+        &self,
+        org: &OrgId,
+        key: &CollectionKey,
+    ) -> Result<Arc<Collection>, Error> {
+        // Strongly consistent, so the schema is the one current at `read_at`
+        // (a fill happens once per instance and schema cache time).
+        let read_at = crate::api::now();
         let c = Arc::new(
             self.store
-                .get_collection(org, key)
+                .get_collection_strong(org, key)
                 .await?
                 .ok_or(Error::NotFound)?,
         );
-        self.collections.put(cache_key, Arc::clone(&c));
+        self.collections
+            .put((org.clone(), key.clone()), (Arc::clone(&c), read_at));
         Ok(c)
     }
 

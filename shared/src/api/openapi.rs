@@ -541,8 +541,10 @@ fn components() -> Value {
         "headers": {
             "X-Request-Id": {"description": "The request's id, as the function logs it.",
                              "schema": {"type": "string"}},
-            "ETag": {"description": "A write's version (`\"3\"`); an item's read, its version and \
-                     the body's digest (`\"3-<digest>\"`); other reads, the body's digest. Send \
+            "ETag": {"description": "A write's version (`\"3\"`); an item's read, its version \
+                     (`\"3\"`) or, where the body shows more than the version (expanded references, \
+                     preview, a later schema), the version and the body's digest (`\"3-<digest>\"`); \
+                     other reads, the body's digest. Send \
                      it back as If-None-Match (reads) or If-Match (writes, either item form).",
                      "schema": {"type": "string"}},
             "Location": {"description": "The slashed URL.", "schema": {"type": "string"}},

@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{field_value, ItemRecord, View};
 use crate::error::Error;
-use crate::http::{json_response, serve, with_read_etag, Call, Route};
+use crate::http::{json_response, serve, with_etag, with_read_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::{Collection, Org};
 use crate::store::entries::{self, Filter};
@@ -87,17 +87,31 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
         let id = call.item_id()?;
         let org = app.org(&call.principal.org).await?;
         let opts = read_options(&call, &org)?;
-        let collection = app.collection(&org.id, &key, false).await?;
+        // The collection must exist before the item is looked for (404 either way).
+        app.collection(&org.id, &key, false).await?;
         let item = app
             .store
             .get_item(&org.id, &key, &id)
             .await?
             .filter(|i| visible(i, opts.view.preview))
             .ok_or(Error::NotFound)?;
+        let collection = app.collection_for(&org.id, &key, &item.updated_at).await?;
         let mut expander =
             Expander::load(app, &org, &call.principal, &opts, &collection, &[&item]).await?;
         let body = expander.render(&collection, &item);
-        Ok(with_read_etag(json_response(200, &body), item.version))
+        let response = json_response(200, &body);
+        // The version alone names this body when nothing else shows in it:
+        // no expanded references, no preview media status, and a schema
+        // (read after the item's write: `collection_for`) no newer than the
+        // item, so every instance renders this version alike. The contract's
+        // `ETag: "<version>"`. Otherwise `"<version>-<digest>"`.
+        if item.out_refs.is_empty()
+            && !opts.view.preview
+            && collection.updated_at <= item.updated_at
+        {
+            return Ok(with_etag(response, item.version));
+        }
+        Ok(with_read_etag(response, item.version))
     })
     .await
 }

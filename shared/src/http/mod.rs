@@ -403,17 +403,13 @@ pub fn with_etag(response: Response<Body>, version: u64) -> Response<Body> {
     set_etag(response, crate::ids::Version(version).etag())
 }
 
-/// A read of one item is tagged `"<version>-<digest of the body>"`: the
-/// version for `If-Match` (which reads the part before the `-`), the
-/// digest for `If-None-Match`. The version alone cannot name a read: the
-/// body also shows the schema (fields added or hidden), the organization's
-/// locales, expanded references and preview's media status, none of which
-/// moves the version, and an instance still holding an old schema in its
-/// cache renders another body for the same version. A digest of the bytes
-/// served changes exactly when they do, whatever the cause and whichever
-/// instance renders them, so no instance answers 304 to a tag another
-/// body earned (a digest of the schema's `updated_at` alone would miss
-/// the other causes, and drift as they are added).
+/// A read of one item whose body shows more than its version (expanded
+/// references, preview's media status, a schema changed since the item's
+/// write, a `?keys=` read) is tagged `"<version>-<digest of the body>"`:
+/// the version for `If-Match` (which reads the part before the `-`), the
+/// digest for `If-None-Match`, which then changes exactly when the bytes
+/// served do, whichever instance renders them. (A digest of the schema's
+/// `updated_at` alone would miss the other causes.)
 pub fn with_read_etag(response: Response<Body>, version: u64) -> Response<Body> {
     let tag = format!("\"{version}-{}\"", digest(response_body(&response)));
     set_etag(response, tag)
