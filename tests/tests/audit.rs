@@ -422,9 +422,16 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
         // The SDK's retry of the same request, after the first one landed.
         let again = t.app.store.soft_delete(&w, 3600).await.unwrap();
         assert_eq!(first.version, again.version, "{id}");
-        let restored = t.app.store.restore(&w).await.unwrap();
+        // Every stored reference linked again, as the schema still says.
+        let all = |links| {
+            Ok(folio::content::Relinks {
+                links,
+                dropped: Vec::new(),
+            })
+        };
+        let restored = t.app.store.restore(&w, all).await.unwrap();
         assert_eq!(
-            t.app.store.restore(&w).await.unwrap().version,
+            t.app.store.restore(&w, all).await.unwrap().version,
             restored.version
         );
     }
@@ -553,3 +560,4 @@ async fn headers_if_match_on_delete_replays_and_no_op_writes() {
         .await;
     assert_eq!(r.status, 204);
 }
+
