@@ -601,6 +601,29 @@ async fn restore_does_not_link_through_a_field_that_is_no_longer_a_reference() {
 }
 
 #[tokio::test]
+async fn restore_drops_a_value_whose_field_now_references_another_collection() {
+    let t = app().await;
+    let (s1, note) = deleted_note_of_secret_doc(&t).await;
+    let retargeted = json!({"name": "Notes", "fields": [
+        {"key": "doc", "type": "reference", "collection": "notes"}
+    ]});
+    assert_eq!(t.put_collection("notes", retargeted).await.status, 200);
+    let r = t
+        .request("POST", &format!("/v2/content/notes/{note}/restore/"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // S1's id names no note: kept, it would be a reference no edge guards.
+    let restored = t.stored("notes", &note).await.unwrap();
+    assert!(
+        !restored.fields.contains_key("doc"),
+        "{:?}",
+        restored.fields
+    );
+    assert!(restored.out_refs.is_empty(), "{:?}", restored.out_refs);
+    assert!(t.referrers("secret_docs", &s1).await.is_empty());
+}
+
+#[tokio::test]
 async fn trash_filters_by_deletion_time_and_hides_expired_items() {
     let t = app().await;
     let a = t.create("people", "published", json!({"name": "A"})).await;
