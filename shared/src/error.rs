@@ -8,6 +8,50 @@ use serde::Serialize;
 /// Per-field validation messages, keyed like `name` or `en.name`.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
+/// Validation messages a response shows; `errors_total` counts them all,
+/// so a body of a million bad entries answers small (and fast).
+pub const ERRORS_SHOWN: usize = 100;
+/// The longest field key or message a response echoes: a key may be the
+/// client's own (an unknown field) and a message may quote a value.
+pub const ECHO_CHARS: usize = 200;
+/// The longest `detail`: a parser's message quotes the offending input
+/// (an unknown field's name), which may be megabytes long. A 409 naming
+/// the most restrict targets an item can hold stays well under it.
+pub const DETAIL_CHARS: usize = 4000;
+
+/// `s`, cut to `max` characters (with `…` when cut).
+pub fn clip(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => s.into(),
+        Some((at, _)) => format!("{}…", &s[..at]).into(),
+    }
+}
+
+/// What a response shows of `errors`: the first `ERRORS_SHOWN` messages in
+/// key order, keys and messages clipped, and the count of them all.
+pub fn shown_errors(errors: &FieldErrors) -> (FieldErrors, usize) {
+    let total = errors.values().map(Vec::len).sum();
+    let mut shown = FieldErrors::new();
+    let mut room = ERRORS_SHOWN;
+    for (key, messages) in errors {
+        if room == 0 {
+            break;
+        }
+        let take = messages.len().min(room);
+        room -= take;
+        // Two long keys clipped alike share one entry: their messages join.
+        shown
+            .entry(clip(key, ECHO_CHARS).into_owned())
+            .or_default()
+            .extend(
+                messages[..take]
+                    .iter()
+                    .map(|m| clip(m, ECHO_CHARS).into_owned()),
+            );
+    }
+    (shown, total)
+}
+
 /// A live item that points at another one through a `restrict` reference.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Referrer {
@@ -127,6 +171,25 @@ mod tests {
         let e = GetItemError::generic(ErrorMetadata::builder().code(code).build());
         let raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
         SdkError::service_error(e, raw).into()
+    }
+
+    #[test]
+    fn shown_errors_are_the_first_hundred_clipped_with_the_total() {
+        let mut errors = FieldErrors::new();
+        for i in 0..150 {
+            errors.insert(
+                format!("f{i:03}{}", "x".repeat(1000)),
+                vec!["Unknown field.".into()],
+            );
+        }
+        errors.insert("name".into(), vec!["y".repeat(1000), "z".into()]);
+        let (shown, total) = shown_errors(&errors);
+        assert_eq!(total, 152);
+        assert_eq!(shown.values().map(Vec::len).sum::<usize>(), ERRORS_SHOWN);
+        assert!(shown.keys().all(|k| k.chars().count() <= ECHO_CHARS + 1));
+        assert!(shown.contains_key(&format!("f000{}…", "x".repeat(ECHO_CHARS - 4))));
+        assert_eq!(clip("héllo", 2), "hé…");
+        assert_eq!(clip("héllo", 5), "héllo");
     }
 
     #[test]

@@ -422,9 +422,16 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
         // The SDK's retry of the same request, after the first one landed.
         let again = t.app.store.soft_delete(&w, 3600).await.unwrap();
         assert_eq!(first.version, again.version, "{id}");
-        let restored = t.app.store.restore(&w).await.unwrap();
+        // Every stored reference linked again, as the schema still says.
+        let all = |links| {
+            Ok(folio::content::Relinks {
+                links,
+                dropped: Vec::new(),
+            })
+        };
+        let restored = t.app.store.restore(&w, all).await.unwrap();
         assert_eq!(
-            t.app.store.restore(&w).await.unwrap().version,
+            t.app.store.restore(&w, all).await.unwrap().version,
             restored.version
         );
     }
@@ -552,4 +559,95 @@ async fn headers_if_match_on_delete_replays_and_no_op_writes() {
         )
         .await;
     assert_eq!(r.status, 204);
+}
+
+// Issue 23, finding 6: a validation error stays small however large the
+// request, and its entries are checked only once the list's length is.
+
+/// The body's bytes and the 400 it got: small, with a detail and the count.
+fn assert_small_400(r: &folio_tests::TestResponse, errors_total: usize) {
+    assert_eq!(r.status, 400, "{}", r.detail());
+    assert!(!r.detail().is_empty());
+    let bytes = r.body.to_string().len();
+    assert!(bytes < 64 * 1024, "a {bytes}-byte error");
+    assert_eq!(r.body["errors_total"], errors_total, "{}", r.body["errors"]);
+    let shown: usize = r.body["errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|m| m.as_array().unwrap().len())
+        .sum();
+    assert_eq!(shown, errors_total.min(folio::error::ERRORS_SHOWN));
+}
+
+#[tokio::test]
+async fn a_webhook_with_a_megabyte_of_event_types_is_one_small_400_and_nothing_written() {
+    let t = app().await;
+    let events: Vec<String> = (0..85_000).map(|i| format!("nope.{i:07}")).collect();
+    let body = json!({"url": "http://127.0.0.1:9/hook", "events": events});
+    assert!(body.to_string().len() > 1_250_000);
+    let r = t.request("PUT", "/v2/webhooks/big/", Some(body)).await;
+    assert_small_400(&r, 1);
+    assert!(r.body["errors"]["events"][0]
+        .as_str()
+        .unwrap()
+        .contains('8'));
+    assert_eq!(
+        t.request("GET", "/v2/webhooks/big/", None).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_with_six_megabytes_of_collection_keys_is_one_small_400_and_nothing_written() {
+    let t = app().await;
+    // Bad keys (each would have its own message) up to the 6 MB body bound.
+    let collections: Vec<String> = (0..560_000).map(|i| format!("K{i:07}")).collect();
+    let body = json!({"url": "http://127.0.0.1:9/hook", "events": ["collectionitem.*"], "collections": collections});
+    let len = body.to_string().len();
+    assert!(
+        len > 6_000_000 && len <= folio::http::MAX_BODY_BYTES,
+        "{len}"
+    );
+    let r = t.request("PUT", "/v2/webhooks/big/", Some(body)).await;
+    assert_small_400(&r, 1);
+    assert!(r.body["errors"]["collections"][0]
+        .as_str()
+        .unwrap()
+        .contains("50"));
+    assert_eq!(
+        t.request("GET", "/v2/webhooks/big/", None).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn an_item_of_many_unknown_fields_is_a_small_400_and_nothing_written() {
+    let t = app().await;
+    let n = 280_000;
+    let mut fields = serde_json::Map::new();
+    fields.insert("name".into(), json!("Ada"));
+    for i in 0..n {
+        fields.insert(format!("u{i:07}"), json!(0));
+    }
+    let body = json!({"key": "people", "fields": [fields]});
+    assert!(body.to_string().len() > 3_400_000);
+    let r = t.request("POST", "/v2/content/", Some(body)).await;
+    assert_small_400(&r, 1);
+    let message = r.body["errors"]["fields"][0].as_str().unwrap();
+    assert!(message.contains(&(n + 1).to_string()), "{message}");
+    // Fewer than a collection can have: each unknown one is named.
+    let mut fields = serde_json::Map::new();
+    fields.insert("name".into(), json!("Ada"));
+    for i in 0..99 {
+        fields.insert(format!("u{i:07}"), json!(0));
+    }
+    let body = json!({"key": "people", "fields": [fields]});
+    let r = t.request("POST", "/v2/content/", Some(body)).await;
+    assert_small_400(&r, 99);
+    assert_eq!(r.body["errors"]["u0000000"][0], "Unknown field.");
+    let list = t
+        .request("GET", "/v2/content/people/?preview=1", None)
+        .await;
+    assert_eq!(list.body["meta"]["count"], 0, "{:?}", list.body);
 }

@@ -512,6 +512,117 @@ async fn restore_after_its_reference_target_was_deleted_is_409() {
     );
 }
 
+/// `secret_docs`, and `notes` whose `doc` (restrict) references it; one
+/// note referencing S1, deleted (which released S1). Returns (S1, note).
+async fn deleted_note_of_secret_doc(t: &TestApp) -> (String, String) {
+    let docs = json!({"name": "Secret docs", "fields": [{"key": "title", "type": "text"}]});
+    assert_eq!(t.put_collection("secret_docs", docs).await.status, 201);
+    assert_eq!(
+        t.put_collection("notes", notes_schema("reference"))
+            .await
+            .status,
+        201
+    );
+    let s1 = t
+        .create("secret_docs", "published", json!({"title": "S1"}))
+        .await;
+    let note = t.create("notes", "published", json!({"doc": s1})).await;
+    let path = format!("/v2/content/notes/{note}/");
+    assert_eq!(t.request("DELETE", &path, None).await.status, 204);
+    assert_eq!(
+        referrer_count(&t.stored("secret_docs", &s1).await.unwrap()),
+        0
+    );
+    (s1, note)
+}
+
+fn notes_schema(doc_type: &str) -> Value {
+    let doc = match doc_type {
+        "reference" => json!({"key": "doc", "type": "reference", "collection": "secret_docs"}),
+        other => json!({"key": "doc", "type": other}),
+    };
+    json!({"name": "Notes", "fields": [doc]})
+}
+
+#[tokio::test]
+async fn restore_by_a_token_limited_away_from_a_referenced_collection_is_403_and_writes_nothing() {
+    use folio::auth::{Scope, TokenRecord};
+    let t = app().await;
+    let (s1, note) = deleted_note_of_secret_doc(&t).await;
+    let notes_only = t
+        .mint_record(TokenRecord {
+            org: t.org.clone(),
+            scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
+            collections: Some(vec![folio::ids::CollectionKey::parse("notes").unwrap()]),
+            operations: None,
+            revoked: false,
+            name: Some("notes only".into()),
+            created_at: folio::api::now(),
+        })
+        .await;
+    let restore = format!("/v2/content/notes/{note}/restore/");
+    let r = t
+        .request_as("POST", &restore, None, Some(&notes_only), &[])
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.body);
+    assert!(r.detail().contains("\"secret_docs\""), "{}", r.detail());
+    assert!(t.stored("notes", &note).await.unwrap().deleted_at.is_some());
+    assert!(t.referrers("secret_docs", &s1).await.is_empty());
+    let s1_path = format!("/v2/content/secret_docs/{s1}/");
+    assert_eq!(t.request("DELETE", &s1_path, None).await.status, 204);
+}
+
+#[tokio::test]
+async fn restore_does_not_link_through_a_field_that_is_no_longer_a_reference() {
+    let t = app().await;
+    let (s1, note) = deleted_note_of_secret_doc(&t).await;
+    assert_eq!(
+        t.put_collection("notes", notes_schema("text")).await.status,
+        200
+    );
+    let r = t
+        .request("POST", &format!("/v2/content/notes/{note}/restore/"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let restored = t.stored("notes", &note).await.unwrap();
+    assert!(restored.out_refs.is_empty(), "{:?}", restored.out_refs);
+    assert_eq!(
+        referrer_count(&t.stored("secret_docs", &s1).await.unwrap()),
+        0
+    );
+    assert!(t.referrers("secret_docs", &s1).await.is_empty());
+    let s1_path = format!("/v2/content/secret_docs/{s1}/");
+    assert_eq!(t.request("DELETE", &s1_path, None).await.status, 204);
+    // The value stays as data, shown per today's schema: a text.
+    let r = t
+        .request("GET", &format!("/v2/content/notes/{note}/?preview=1"), None)
+        .await;
+    assert_eq!(r.body["doc"], json!(s1), "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn restore_drops_a_value_whose_field_now_references_another_collection() {
+    let t = app().await;
+    let (s1, note) = deleted_note_of_secret_doc(&t).await;
+    let retargeted = json!({"name": "Notes", "fields": [
+        {"key": "doc", "type": "reference", "collection": "notes"}
+    ]});
+    assert_eq!(t.put_collection("notes", retargeted).await.status, 200);
+    let r = t
+        .request("POST", &format!("/v2/content/notes/{note}/restore/"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // S1's id names no note: kept, it would be a reference no edge guards.
+    let restored = t.stored("notes", &note).await.unwrap();
+    assert!(
+        !restored.fields.contains_key("doc"),
+        "{:?}",
+        restored.fields
+    );
+    assert!(restored.out_refs.is_empty(), "{:?}", restored.out_refs);
+    assert!(t.referrers("secret_docs", &s1).await.is_empty());
+}
+
 #[tokio::test]
 async fn trash_filters_by_deletion_time_and_hides_expired_items() {
     let t = app().await;

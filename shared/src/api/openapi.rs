@@ -651,8 +651,9 @@ fn response_schemas() -> Value {
             "properties": {"detail": {"const": "Internal error"}, "request_id": string}},
         "Invalid": {"type": "object", "required": ["detail"], "properties": {
             "detail": string,
-            "errors": {"type": "object", "description": "Messages per field (`en.name` when localized).",
-                       "additionalProperties": {"type": "array", "items": string}}}},
+            "errors": {"type": "object", "description": "Messages per field (`en.name` when localized): the first 100.",
+                       "additionalProperties": {"type": "array", "items": string}},
+            "errors_total": {"type": "integer", "description": "How many messages there are in all."}}},
         "Referenced": {"type": "object", "required": ["detail"], "properties": {
             "detail": string,
             "referenced_by": {"type": "array", "items": {"type": "object",

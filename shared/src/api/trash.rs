@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::app::App;
 use crate::auth::{Operation, Scope};
-use crate::content::{render, View};
+use crate::content::{relinks, render, View};
 use crate::http::{json_response, serve, with_etag, Route};
 use crate::store::entries::Indexing;
 use crate::store::{now_epoch, ItemWrite};
@@ -90,7 +90,14 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
             request_id: &call.request_id,
             indexing: &indexing,
         };
-        let version = app.store.restore(&w).await?.version;
+        // A restore links what a write would: only through fields that are
+        // references today, and only into collections the token may use.
+        let plan = |stored| {
+            let relinks = relinks(&collection, stored);
+            call.allow_references(&relinks.links)?;
+            Ok(relinks)
+        };
+        let version = app.store.restore(&w, plan).await?.version;
         let body = json!({"status": "restored", "meta": {"id": id, "version": version}});
         Ok(with_etag(json_response(200, &body), version))
     })

@@ -1,8 +1,10 @@
 //! Items: their stored record, how a request's field values are checked
 //! against the collection schema, and how an item is rendered for reads.
 
+mod relink;
 mod validate;
 
+pub use relink::{relinks, Relinks};
 pub use validate::{storage_key, validate_full, validate_patch, OutRef, Patch, Validated};
 
 use std::collections::BTreeMap;

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::FieldErrors;
 use crate::ids::{CollectionKey, ItemId, Locale};
-use crate::schema::{Collection, Field, FieldType, OnDelete, Org};
+use crate::schema::{Collection, Field, FieldType, OnDelete, Org, MAX_FIELDS};
 use crate::store::refs::{distinct_targets, limit_message, MAX_TARGETS};
 
 const MAX_URL_LEN: usize = 2048;
@@ -99,6 +99,9 @@ pub fn validate_full(
 ) -> Validated {
     let mut out = Validated::default();
     for (locale, block) in blocks(org, input, prefix, true, errors) {
+        if too_many_values(block, prefix, locale, errors) {
+            continue;
+        }
         let is_default = locale == org.default_locale.as_ref();
         for (key, _) in block.iter().filter(|(k, _)| collection.field(k).is_none()) {
             add(errors, prefix, locale, key, "Unknown field.".into());
@@ -148,6 +151,9 @@ pub fn validate_patch(
 ) -> Patch {
     let mut out = Patch::default();
     for (locale, block) in blocks(org, input, "", false, errors) {
+        if too_many_values(block, "", locale, errors) {
+            continue;
+        }
         let is_default = locale == org.default_locale.as_ref();
         for (key, v) in block {
             let Some(field) = collection.field(key) else {
@@ -196,6 +202,31 @@ fn check_ref_count(refs: &[OutRef], prefix: &str, errors: &mut FieldErrors) {
     }
 }
 
+/// A block of more values than any collection has fields cannot be an
+/// item: it is refused whole, with one message, before any key is looked
+/// up (a body can hold hundreds of thousands, each an error of its own).
+fn too_many_values(
+    block: &Map<String, Value>,
+    prefix: &str,
+    locale: Option<&Locale>,
+    errors: &mut FieldErrors,
+) -> bool {
+    if block.len() <= MAX_FIELDS {
+        return false;
+    }
+    errors
+        .entry(format!(
+            "{prefix}{}",
+            locale.map_or("fields", |l| l.as_str())
+        ))
+        .or_default()
+        .push(format!(
+            "Ensure this item has no more than {MAX_FIELDS} field values; it has {}.",
+            block.len()
+        ));
+    true
+}
+
 fn add(errors: &mut FieldErrors, prefix: &str, locale: Option<&Locale>, key: &str, msg: String) {
     errors
         .entry(format!("{prefix}{}", storage_key(locale, key)))
@@ -222,16 +253,28 @@ fn blocks<'a>(
     if !org.is_localized() {
         return vec![(None, obj)];
     }
+    let known = || org.locales.iter().map(|l| l.as_str()).collect::<Vec<_>>();
+    // More codes than the organization has locales (or a collection
+    // fields: values sent unnested) are refused whole, as a block is.
+    if obj.len() > org.locales.len().max(MAX_FIELDS) {
+        errors
+            .entry(format!("{prefix}fields"))
+            .or_default()
+            .push(format!(
+                "Values are nested by locale: one of {}.",
+                known().join(", ")
+            ));
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for (code, block) in obj {
         let Some(locale) = org.locales.iter().find(|l| l.as_str() == code) else {
-            let known: Vec<&str> = org.locales.iter().map(|l| l.as_str()).collect();
             errors
                 .entry(format!("{prefix}{code}"))
                 .or_default()
                 .push(format!(
                     "Unknown locale. Values are nested by locale: one of {}.",
-                    known.join(", ")
+                    known().join(", ")
                 ));
             continue;
         };
@@ -425,174 +468,4 @@ fn truncate(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::OrgId;
-    use crate::schema::{parse_collection, CollectionSpec};
-    use serde_json::json;
-
-    fn collection() -> Collection {
-        let spec: CollectionSpec = serde_json::from_value(json!({"name": "Team", "fields": [
-            {"key": "name", "type": "text", "required": true, "max_length": 5},
-            {"key": "age", "type": "number", "min": 0.0},
-            {"key": "role", "type": "dropdown", "options": ["engineer"]},
-            {"key": "photo", "type": "media"},
-            {"key": "started", "type": "date"},
-            {"key": "manager", "type": "reference", "collection": "team_members"},
-            {"key": "peers", "type": "reference", "collection": "team_members", "many": true, "on_delete": "detach"}
-        ]}))
-        .unwrap();
-        parse_collection(
-            CollectionKey::parse("team_members").unwrap(),
-            spec,
-            "t".into(),
-            "t".into(),
-        )
-        .unwrap()
-    }
-
-    fn org(locales: &[&str]) -> Org {
-        Org {
-            id: OrgId::parse("acme").unwrap(),
-            locales: locales.iter().map(|l| Locale::parse(l).unwrap()).collect(),
-            default_locale: locales.first().map(|l| Locale::parse(l).unwrap()),
-        }
-    }
-
-    #[test]
-    fn every_bad_value_is_named_once() {
-        let mut errors = FieldErrors::new();
-        let input = json!({"age": "old", "role": "pilot", "photo": "ftp://x", "started": "2024-13-01", "colour": "blue"});
-        validate_full(&org(&[]), &collection(), &input, "", &mut errors);
-        assert_eq!(errors["name"], vec!["This field is required."]);
-        assert_eq!(errors["age"], vec!["A valid number is required."]);
-        assert_eq!(errors["role"], vec!["\"pilot\" is not a valid choice."]);
-        assert!(errors.contains_key("photo") && errors.contains_key("started"));
-        assert_eq!(errors["colour"], vec!["Unknown field."]);
-    }
-
-    #[test]
-    fn localized_values_nest_by_locale_and_need_the_default() {
-        let mut errors = FieldErrors::new();
-        let out = validate_full(
-            &org(&["en", "es"]),
-            &collection(),
-            &json!({"es": {"name": "Ada"}}),
-            "",
-            &mut errors,
-        );
-        assert_eq!(errors["en.name"], vec!["This field is required."]);
-        assert_eq!(out.values["es.name"], json!("Ada"));
-
-        let mut errors = FieldErrors::new();
-        validate_full(
-            &org(&["en"]),
-            &collection(),
-            &json!({"fr": {"name": "Ada"}, "en": {"name": "Ada"}}),
-            "",
-            &mut errors,
-        );
-        assert!(errors.contains_key("fr"), "{errors:?}");
-    }
-
-    #[test]
-    fn references_are_typed_and_deduplicated() {
-        let a = ItemId::new();
-        let mut errors = FieldErrors::new();
-        let out = validate_full(
-            &org(&[]),
-            &collection(),
-            &json!({"name": "Ada", "manager": a.to_string(), "peers": [a.to_string(), a.to_string()]}),
-            "",
-            &mut errors,
-        );
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(out.refs.len(), 2);
-        assert_eq!(out.values["peers"], json!([a.to_string()]));
-        assert_eq!(
-            OutRef::decode(&out.refs[0].encode()),
-            Some(out.refs[0].clone())
-        );
-
-        let mut errors = FieldErrors::new();
-        validate_full(
-            &org(&[]),
-            &collection(),
-            &json!({"name": "Ada", "manager": "nope"}),
-            "",
-            &mut errors,
-        );
-        assert_eq!(errors["manager"], vec!["This value does not exist."]);
-    }
-
-    #[test]
-    fn numbers_dynamodb_cannot_hold_are_refused() {
-        for bad in [json!(1e200), json!(-1e200), json!(1e-200), json!(1e126)] {
-            let mut errors = FieldErrors::new();
-            validate_full(
-                &org(&[]),
-                &collection(),
-                &json!({"name": "Ada", "age": bad}),
-                "",
-                &mut errors,
-            );
-            let msg = errors
-                .get("age")
-                .and_then(|m| m.first())
-                .cloned()
-                .unwrap_or_default();
-            assert!(msg.contains("magnitude"), "{bad}: {errors:?}");
-        }
-        for good in [
-            json!(0),
-            json!(1e125),
-            json!(1e-130),
-            json!(u64::MAX),
-            json!(36.5),
-        ] {
-            let mut errors = FieldErrors::new();
-            validate_full(
-                &org(&[]),
-                &collection(),
-                &json!({"name": "Ada", "age": good}),
-                "",
-                &mut errors,
-            );
-            assert!(errors.is_empty(), "{good}: {errors:?}");
-        }
-    }
-
-    #[test]
-    fn a_patch_may_clear_optional_fields_but_not_required_ones() {
-        let mut errors = FieldErrors::new();
-        let p = validate_patch(
-            &org(&[]),
-            &collection(),
-            &json!({"age": null, "manager": ""}),
-            &mut errors,
-        );
-        assert!(errors.is_empty());
-        assert_eq!(p.changes["age"], None);
-        assert_eq!(p.refs["manager"], vec![]);
-
-        let mut errors = FieldErrors::new();
-        validate_patch(
-            &org(&[]),
-            &collection(),
-            &json!({"name": null}),
-            &mut errors,
-        );
-        assert_eq!(errors["name"], vec!["This field is required."]);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn validation_never_panics_on_arbitrary_json(s in "\\PC{0,200}") {
-            if let Ok(v) = serde_json::from_str::<Value>(&s) {
-                let mut errors = FieldErrors::new();
-                validate_full(&org(&["en"]), &collection(), &v, "", &mut errors);
-                validate_patch(&org(&[]), &collection(), &v, &mut errors);
-            }
-        }
-    }
-}
+mod tests;

@@ -433,24 +433,29 @@ pub fn no_content() -> Response<Body> {
 
 pub fn error_response(e: &Error, request_id: &str) -> Response<Body> {
     let status = e.status();
+    let message = e.to_string();
+    let detail = crate::error::clip(&message, crate::error::DETAIL_CHARS);
     let body = match e {
-        Error::Invalid(errors) => json!({"detail": e.to_string(), "errors": errors}),
+        Error::Invalid(errors) => {
+            let (shown, total) = crate::error::shown_errors(errors);
+            json!({"detail": detail, "errors": shown, "errors_total": total})
+        }
         Error::Referenced { by, total } => json!({
-            "detail": e.to_string(),
+            "detail": detail,
             "referenced_by": by,
             "referenced_by_total": total,
         }),
         Error::VersionMismatch { current, .. } => {
-            json!({"detail": e.to_string(), "current_version": current})
+            json!({"detail": detail, "current_version": current})
         }
         Error::Internal(source) => {
             tracing::error!(error = %source, debug = ?source, "internal error");
             json!({"detail": "Internal error", "request_id": request_id})
         }
-        _ => json!({"detail": e.to_string()}),
+        _ => json!({"detail": detail}),
     };
     if status < 500 {
-        tracing::info!(status, detail = %e, "refused");
+        tracing::info!(status, detail = %detail, "refused");
     }
     let mut response = json_response(status, &body);
     if let Error::AddSlash { location } = e {

@@ -20,7 +20,7 @@ use super::writes::{
     decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
 };
 use super::Store;
-use crate::content::{ItemRecord, OutRef};
+use crate::content::{ItemRecord, OutRef, Relinks};
 use crate::error::Error;
 use crate::schema::OnDelete;
 use futures::stream::{self, StreamExt};
@@ -330,10 +330,17 @@ impl Store {
         }
     }
 
-    /// Brings a deleted item back with its references. A `restrict` target
-    /// that is gone meanwhile → 409 naming it; a `detach` link to a gone
-    /// target is dropped from the restored item.
-    pub async fn restore(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
+    /// Brings a deleted item back with its references. `plan` decides,
+    /// before anything is written, which stored references are linked again
+    /// (`content::relinks` under the current schema) and may refuse them
+    /// (the caller's collection limits). A `restrict` target that is gone
+    /// meanwhile → 409 naming it; a `detach` link to a gone target is
+    /// dropped from the restored item.
+    pub async fn restore(
+        &self,
+        w: &ItemWrite<'_>,
+        plan: impl Fn(Vec<OutRef>) -> Result<Relinks, Error>,
+    ) -> Result<Written, Error> {
         let mut attempts = w.attempts("restore");
         let mut dropped: BTreeSet<Target> = BTreeSet::new();
         while attempts.next() {
@@ -358,11 +365,15 @@ impl Store {
                     current: old.version,
                 });
             }
-            let all_refs = decode_refs(&old);
-            let (kept, lost): (Vec<OutRef>, Vec<OutRef>) = all_refs
-                .iter()
-                .cloned()
+            let stored = decode_refs(&old);
+            let Relinks {
+                links,
+                dropped: retargeted,
+            } = plan(stored.clone())?;
+            let (kept, mut lost): (Vec<OutRef>, Vec<OutRef>) = links
+                .into_iter()
                 .partition(|r| !dropped.contains(&(r.collection.clone(), r.id)));
+            lost.extend(retargeted);
             let mut expr = Expr::new();
             to_live(&mut expr, &old, w.now);
             for attr in ["deleted_at", "expires_at"] {
@@ -381,6 +392,8 @@ impl Store {
                 let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&*fields)
                     .map_err(Error::internal)?;
                 expr.set_value("fields", fields);
+            }
+            if kept != stored {
                 set_out_refs(&mut expr, &kept);
             }
             let mut ops = item_ops(w, expr, &[], &kept, &BTreeSet::new());

@@ -34,6 +34,8 @@ pub const ALL_EVENTS: &str = "collectionitem.*";
 pub const TEST_EVENT: &str = "webhook.test";
 pub const MAX_URL: usize = 2048;
 pub const MAX_COLLECTIONS: usize = 50;
+/// Event types an endpoint may name: each of them once, and `collectionitem.*`.
+pub const MAX_EVENTS: usize = 8;
 /// After a rotation, deliveries are signed with the old secret too for
 /// this long, so receivers can switch without missing one.
 pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
@@ -46,10 +48,11 @@ pub struct WebhookSpec {
     #[schema(max_length = 2048)]
     pub url: String,
     /// Event types (`collectionitem.published`, …) or `collectionitem.*`.
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 8)]
     pub events: Vec<String>,
     /// Only these collections' events (absent or null: all).
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 50)]
     pub collections: Option<Vec<String>>,
     #[serde(default = "enabled_default")]
     pub enabled: bool,
@@ -143,13 +146,18 @@ pub async fn validate(spec: &WebhookSpec, guard: &Guard) -> Result<Vec<Collectio
             }
         }
     }
-    if spec.events.is_empty() {
+    // A list past its bound is refused as a whole, before any entry is
+    // checked: a body can hold hundreds of thousands of them.
+    let events: &[String] = if spec.events.is_empty() || spec.events.len() > MAX_EVENTS {
         err(
             "events",
-            "Name at least one event type, or \"collectionitem.*\".".into(),
+            format!("Name 1 to {MAX_EVENTS} event types, or \"collectionitem.*\"."),
         );
-    }
-    for e in &spec.events {
+        &[]
+    } else {
+        &spec.events
+    };
+    for e in events {
         let known = e == ALL_EVENTS
             || serde_json::from_value::<EventType>(Value::String(e.clone())).is_ok();
         if !known {
@@ -169,11 +177,12 @@ pub async fn validate(spec: &WebhookSpec, guard: &Guard) -> Result<Vec<Collectio
                 "collections",
                 format!("Between 1 and {MAX_COLLECTIONS} collection keys, or null for all."),
             );
-        }
-        for c in list {
-            match CollectionKey::parse(c) {
-                Ok(k) => collections.push(k),
-                Err(e) => err("collections", e.to_string()),
+        } else {
+            for c in list {
+                match CollectionKey::parse(c) {
+                    Ok(k) => collections.push(k),
+                    Err(e) => err("collections", e.to_string()),
+                }
             }
         }
     }
