@@ -275,7 +275,8 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
     let sent = match sender.send(&hook, &msg_id, &body).await {
         Ok(sent) => sent,
         Err(e) => {
-            // Nothing was sent: the queued attempts go on at once.
+            // Nothing was sent: the queued attempts go on at once (or, if
+            // this hand-back fails too, once the lease runs out).
             let _ = app.store.release_claim(&event.event_id, &job, runs).await;
             return Err(e);
         }
