@@ -158,6 +158,28 @@ where
     }
 }
 
+/// An error and its causes, `outer: inner: …`, for log lines. A response
+/// shows an `Error::Internal` as "Internal error" only; what went wrong is
+/// in its sources, and a log without them says nothing. A cause whose text
+/// its outer error already shows is not repeated. For logs, never bodies.
+pub struct Causes<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !shown.contains(&text) {
+                shown.push_str(": ");
+                shown.push_str(&text);
+            }
+            source = cause.source();
+        }
+        f.write_str(&shown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +190,12 @@ mod tests {
     use aws_smithy_types::error::ErrorMetadata;
 
     fn service_error(code: &str) -> Error {
-        let e = GetItemError::generic(ErrorMetadata::builder().code(code).build());
+        let e = GetItemError::generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("Size of hashkey has exceeded the maximum size limit of 2048 bytes")
+                .build(),
+        );
         let raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
         SdkError::service_error(e, raw).into()
     }
@@ -203,5 +230,23 @@ mod tests {
             assert_eq!(e.status(), 429);
         }
         assert_eq!(service_error("ValidationException").status(), 500);
+    }
+
+    #[test]
+    fn a_log_shows_an_internal_errors_causes_and_a_response_does_not() {
+        let e = service_error("ValidationException");
+        assert_eq!(e.to_string(), "Internal error", "what a body may say");
+        let logged = Causes(&e).to_string();
+        assert!(logged.starts_with("Internal error: "), "{logged}");
+        assert!(
+            logged.contains("ValidationException") && logged.contains("hashkey"),
+            "{logged}"
+        );
+        let plain = Error::internal("FOLIO_TABLE is not set");
+        assert_eq!(
+            Causes(&plain).to_string(),
+            "Internal error: FOLIO_TABLE is not set"
+        );
+        assert_eq!(Causes(&Error::NotFound).to_string(), "Not found.");
     }
 }

@@ -396,10 +396,63 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
                 .into(),
         ));
     }
+    use crate::store::jobs::Claim;
+    // Longer than the retry function's 15 s timeout: no queued attempt
+    // claims the delivery while this request may still be sending it.
+    const MANUAL_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
     let sender = app.webhook_sender()?;
     let msg_id = delivery_id(&event.event_id, &hook.id);
     let body = serde_json::to_vec(&payload(&event, &hook.url)).map_err(Error::internal)?;
-    let sent = sender.send(&hook, &msg_id, &body).await?;
+    // A manual retry is one more attempt of the queued delivery, under the
+    // same job record: it holds the lease like any attempt, so it never
+    // runs beside a queued one, and hands back or finishes only its own
+    // claim. A delivery already made (or refused for good with a 410) is
+    // not made again: 409 and nothing sent, rather than a 200 that would
+    // read as an attempt made.
+    let job = crate::events::deliver::DeliveryMessage {
+        webhook_id: hook.id.clone(),
+        event: event.clone(),
+    }
+    .job_key();
+    let runs = match app
+        .store
+        .claim_job(&event.event_id, &job, MANUAL_LEASE)
+        .await?
+    {
+        Claim::Claimed { runs } => runs,
+        Claim::Done => {
+            return Err(Error::Conflict(
+                "This delivery was made already (or the receiver refused it for good with 410 Gone); nothing was sent."
+                    .into(),
+            ))
+        }
+        Claim::Busy => {
+            return Err(Error::Conflict(
+                "A queued attempt of this delivery is in progress; nothing was sent. Try again in a minute."
+                    .into(),
+            ))
+        }
+    };
+    let sent = match sender.send(&hook, &msg_id, &body).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            // Nothing was sent: the queued attempts go on at once (or, if
+            // this hand-back fails too, once the lease runs out).
+            let _ = app.store.release_claim(&event.event_id, &job, runs).await;
+            return Err(e);
+        }
+    };
+    // The claim is settled before the attempt is logged, so that a failure
+    // to log never leaves a delivery made by hand to the queue again.
+    let done = matches!(sent.outcome, Outcome::Delivered(_) | Outcome::Gone);
+    let settled = if done {
+        app.store.finish_claim(&event.event_id, &job, runs).await?
+    } else {
+        app.store.release_claim(&event.event_id, &job, runs).await?
+    };
+    if !settled {
+        tracing::warn!(webhook = %hook.id, event_id = %event.event_id, "the manual retry outlived its lease; a queued attempt holds the delivery");
+    }
     let mut record = attempt_record(
         msg_id,
         Some(event.event_id.clone()),
@@ -416,16 +469,6 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
         app.store
             .disable_webhook(&hook.org, &hook.id, &reason)
             .await?;
-    }
-    if matches!(sent.outcome, Outcome::Delivered(_) | Outcome::Gone) {
-        // Delivered (or refused for good) by hand: the queued retries of
-        // this delivery, if any, find it done and send nothing more.
-        let job = crate::events::deliver::DeliveryMessage {
-            webhook_id: hook.id.clone(),
-            event: event.clone(),
-        }
-        .job_key();
-        app.store.settle_job(&event.event_id, &job).await?;
     }
     Ok(json_response(200, &attempt_json(&record, &sent.outcome)))
 }

@@ -18,7 +18,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 
 use super::Event;
-use crate::error::Error;
+use crate::error::{Causes, Error};
 use crate::ids::WebhookId;
 use crate::store::jobs::Claim;
 use crate::store::webhooks::AttemptRecord;
@@ -68,7 +68,7 @@ enum Failure {
     Busy(String),
     #[error("attempt {attempt} failed: {outcome}")]
     Attempt { attempt: u32, outcome: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] Error),
 }
 
@@ -155,26 +155,27 @@ impl Deliverer {
             return Ok(());
         }
         let key = message.job_key();
-        match self.store.claim_job(&e.event_id, &key, self.lease).await? {
+        let runs = match self.store.claim_job(&e.event_id, &key, self.lease).await? {
             Claim::Done => return Ok(()),
             Claim::Busy => {
-                // The other receive ends within the deliverer's timeout.
+                // The other receive (or a manual retry) ends within the
+                // deliverer's (or the API's) timeout.
                 self.delay(m, BUSY_WAIT).await;
                 return Err(Failure::Busy(key));
             }
-            Claim::Claimed { .. } => {}
-        }
+            Claim::Claimed { runs } => runs,
+        };
         let result = self.attempt(&hook, e, attempt).await;
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(error) => {
-                self.release(&e.event_id, &key).await;
+                self.release(&e.event_id, &key, runs).await;
                 return Err(error.into());
             }
         };
         match outcome {
             Outcome::Delivered(_) => {
-                self.store.finish_job(&e.event_id, &key).await?;
+                self.finish(&e.event_id, &key, runs).await?;
                 Ok(())
             }
             Outcome::Gone => {
@@ -183,11 +184,11 @@ impl Deliverer {
                     .disable_webhook(&e.org, &hook.id, &reason)
                     .await?;
                 tracing::warn!(webhook = %hook.id, "receiver answered 410 Gone; endpoint disabled");
-                self.store.finish_job(&e.event_id, &key).await?;
+                self.finish(&e.event_id, &key, runs).await?;
                 Ok(())
             }
             other => {
-                self.release(&e.event_id, &key).await;
+                self.release(&e.event_id, &key, runs).await;
                 let wait = backoff(attempt, self.retry_base);
                 self.delay(m, wait).await;
                 Err(Failure::Attempt {
@@ -233,14 +234,25 @@ impl Deliverer {
         };
         if let Err(e) = self.store.record_attempt(hook, &record, Some(event)).await {
             // The delivery stands; only its log line is missing.
-            tracing::warn!(error = %e, "could not log the attempt");
+            tracing::warn!(error = %Causes(&e), "could not log the attempt");
         }
         Ok(sent.outcome)
     }
 
-    async fn release(&self, event_id: &str, key: &str) {
-        if let Err(e) = self.store.release_job(event_id, key).await {
-            tracing::warn!(error = %e, "could not release the delivery; its lease runs out");
+    /// Marks this run's claim done. Another run holds the job only if this
+    /// one outlived its lease; nothing is left to do then but say so.
+    async fn finish(&self, event_id: &str, key: &str, runs: u64) -> Result<(), Error> {
+        if !self.store.finish_claim(event_id, key, runs).await? {
+            tracing::warn!(event_id = %event_id, job = key, "the delivery's lease ran out before it was made; another run holds it");
+        }
+        Ok(())
+    }
+
+    /// Hands this run's claim back (fenced: a claim since taken by another
+    /// run, or a delivery since made by hand, stays as it is).
+    async fn release(&self, event_id: &str, key: &str, runs: u64) {
+        if let Err(e) = self.store.release_claim(event_id, key, runs).await {
+            tracing::warn!(error = %Causes(&e), "could not release the delivery; its lease runs out");
         }
     }
 

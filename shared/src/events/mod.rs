@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::content::{ItemRecord, Status};
-use crate::error::Error;
+use crate::error::{Causes, Error};
 use crate::ids::{CollectionKey, ItemId, OrgId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -79,7 +79,8 @@ pub struct Event {
 /// at once, each succeeding or failing on its own; the response names the
 /// messages not done (`batchItemFailures`), so only those come back. A
 /// failure `routine` accepts (a job busy elsewhere, a receiver to retry) is
-/// logged as information, any other as an error.
+/// logged as information, any other as an error, with its causes (an
+/// internal error's own text says only "Internal error").
 pub(crate) async fn each_message<E, Fut>(
     event: aws_lambda_events::event::sqs::SqsEvent,
     concurrency: usize,
@@ -88,7 +89,7 @@ pub(crate) async fn each_message<E, Fut>(
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse
 where
     Fut: std::future::Future<Output = Result<(), E>>,
-    E: std::fmt::Display,
+    E: std::error::Error + 'static,
 {
     use futures::stream::{self, StreamExt};
     let outcomes: Vec<(String, Result<(), E>)> = stream::iter(event.records)
@@ -104,9 +105,9 @@ where
     for (id, outcome) in outcomes {
         if let Err(e) = outcome {
             if routine(&e) {
-                tracing::info!(message_id = %id, reason = %e, "message not done; retried later");
+                tracing::info!(message_id = %id, reason = %Causes(&e), "message not done; retried later");
             } else {
-                tracing::error!(message_id = %id, error = %e, "message failed");
+                tracing::error!(message_id = %id, error = %Causes(&e), "message failed");
             }
             response.add_failure(id);
         }

@@ -5,7 +5,10 @@
 //! send (`batchItemFailures` by sequence number), so the shard retries from
 //! there: records already sent are not sent again, and none is skipped. A
 //! record it cannot map goes to the dead-letter queue as it is, never
-//! blocking the shard.
+//! blocking the shard; one too large for an SQS message goes as a pointer
+//! (`"pointer": true`, its keys and stream position). Batches are cut to
+//! SQS's limits (ten messages, 256 KiB in all), so no batch is refused
+//! for its size, which the shard would retry forever.
 
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -14,7 +17,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use super::worker::{BuildMessage, IndexBuild};
 use super::{from_change, Event};
 use crate::content::ItemRecord;
-use crate::error::Error;
+use crate::error::{Causes, Error};
 use crate::ids::{CollectionKey, OrgId};
 use crate::store::keys;
 
@@ -94,23 +97,45 @@ fn index_build(record: &EventRecord) -> Option<IndexBuild> {
     })
 }
 
-/// SQS takes messages up to 256 KB; an item's two images can pass that.
-const MAX_DEAD_LETTER_BYTES: usize = 200 * 1024;
+/// SQS's limit on one message's body, and on the bodies of one batch together.
+pub const SQS_MAX_BYTES: usize = 256 * 1024;
+/// SQS's limit on the messages of one `SendMessageBatch`.
+pub const SQS_MAX_ENTRIES: usize = 10;
 
-/// A record for the DLQ: as it is, or, when too large for a message, its
-/// keys and position (the item itself can be read from the table).
+/// A record for the DLQ: as it is, or, when too large for a message, a
+/// pointer to it: its keys and stream position (the item itself can be
+/// read from the table), never nothing.
 fn dead_letter(record: &EventRecord) -> String {
-    let full = serde_json::to_string(record).unwrap_or_default();
-    if full.len() <= MAX_DEAD_LETTER_BYTES {
-        return full;
+    match serde_json::to_string(record) {
+        Ok(full) if full.len() <= SQS_MAX_BYTES => full,
+        _ => serde_json::json!({
+            "pointer": true,
+            "reason": "The stream record is larger than an SQS message; read the item from the table.",
+            "eventName": record.event_name,
+            "eventSourceARN": record.event_source_arn,
+            "Keys": record.change.keys,
+            "SequenceNumber": record.change.sequence_number,
+            "ApproximateCreationDateTime": record.change.approximate_creation_date_time,
+        })
+        .to_string(),
     }
-    serde_json::json!({
-        "truncated": true,
-        "eventName": record.event_name,
-        "Keys": record.change.keys,
-        "SequenceNumber": record.change.sequence_number,
-    })
-    .to_string()
+}
+
+/// How many of the next messages (their body sizes, in order) go in one
+/// `SendMessageBatch`: at most `SQS_MAX_ENTRIES`, their total within
+/// `SQS_MAX_BYTES`, and at least one (none is larger than a message: a
+/// dead letter that would be is a pointer).
+pub fn batch_len(sizes: impl IntoIterator<Item = usize>) -> usize {
+    let mut total = 0;
+    let mut n = 0;
+    for size in sizes.into_iter().take(SQS_MAX_ENTRIES) {
+        if n > 0 && total + size > SQS_MAX_BYTES {
+            break;
+        }
+        total += size;
+        n += 1;
+    }
+    n
 }
 
 /// The relay's clients and queues (`FOLIO_QUEUE_URL`, `FOLIO_DLQ_URL`).
@@ -210,17 +235,18 @@ impl Relay {
         self.send_in_order(&outgoing).await.unwrap_or(events.len())
     }
 
-    /// Sends runs of messages to one queue ten at a time, in order; the
-    /// index of the first message not sent, if any.
+    /// Sends runs of messages to one queue in batches within SQS's limits,
+    /// in order; the index of the first message not sent, if any.
     async fn send_in_order(&self, outgoing: &[Outgoing]) -> Option<usize> {
         let mut i = 0;
         while i < outgoing.len() {
             let queue = outgoing[i].queue;
-            let run = outgoing[i..]
-                .iter()
-                .take(10)
-                .take_while(|o| o.queue == queue)
-                .count();
+            let run = batch_len(
+                outgoing[i..]
+                    .iter()
+                    .take_while(|o| o.queue == queue)
+                    .map(|o| o.body.len()),
+            );
             let chunk = &outgoing[i..i + run];
             match self.send_batch(queue, chunk).await {
                 Ok(()) => i += run,
@@ -230,8 +256,8 @@ impl Relay {
         None
     }
 
-    /// Sends up to ten messages; on failure, the index of the first that
-    /// was not accepted.
+    /// Sends one batch (`batch_len`); on failure, the index of the first
+    /// that was not accepted.
     async fn send_batch(&self, queue: Queue, chunk: &[Outgoing]) -> Result<(), usize> {
         let url = match queue {
             Queue::Events => &self.queue_url,
@@ -256,9 +282,18 @@ impl Relay {
             .send()
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "SendMessageBatch failed");
+                tracing::warn!(error = %Causes(&e), "SendMessageBatch failed");
                 0usize
             })?;
+        for f in out.failed() {
+            tracing::warn!(
+                entry = f.id(),
+                code = f.code(),
+                message = f.message(),
+                sender_fault = f.sender_fault(),
+                "SendMessageBatch refused a message"
+            );
+        }
         match out
             .failed()
             .iter()
@@ -402,9 +437,50 @@ mod tests {
         else {
             panic!()
         };
-        assert!(
-            raw.len() < 1024 && raw.contains("\"truncated\":true") && raw.contains("ITEM#acme"),
-            "{raw}"
-        );
+        let pointer: serde_json::Value = serde_json::from_str(&raw).unwrap();
+        assert!(raw.len() < 1024, "{raw}");
+        assert_eq!(pointer["pointer"], json!(true), "{raw}");
+        assert_eq!(pointer["SequenceNumber"], "100");
+        assert_eq!(pointer["eventName"], "MODIFY");
+        assert!(pointer["Keys"]["pk"]["S"]
+            .as_str()
+            .unwrap()
+            .starts_with("ITEM#acme"));
+        // Up to the limit of a message, the record itself.
+        let big =
+            json!({"pk": {"S": "x"}, "sk": {"S": "ITEM"}, "blob": {"S": "x".repeat(200 * 1024)}});
+        let Mapped::Unmappable(raw) = map_record(&record(keys("ITEM"), json!({}), big), "now")
+        else {
+            panic!()
+        };
+        assert!(raw.len() > 200 * 1024 && raw.len() <= SQS_MAX_BYTES);
+    }
+
+    #[test]
+    fn batches_stay_within_ten_messages_and_256_kib() {
+        const KB: usize = 1024;
+        // Small events: ten a batch.
+        assert_eq!(batch_len([300; 25]), 10);
+        assert_eq!(batch_len([300; 3]), 3);
+        // Ten dead letters of 200 KB: one a batch (two would pass 256 KiB).
+        assert_eq!(batch_len([200 * KB; 10]), 1);
+        // As many as fit, in order, the rest in the next batch.
+        assert_eq!(batch_len([100 * KB, 100 * KB, 100 * KB]), 2);
+        assert_eq!(batch_len([SQS_MAX_BYTES - 10, 10, 1]), 2);
+        assert_eq!(batch_len([10, SQS_MAX_BYTES]), 1);
+        // One message at the limit goes alone; none: nothing to send.
+        assert_eq!(batch_len([SQS_MAX_BYTES, 1]), 1);
+        assert_eq!(batch_len([]), 0);
+        // Cutting any sequence this way keeps every batch within limits
+        // and sends each message once, in order.
+        let sizes: Vec<usize> = (0..200).map(|i| (i * 7919) % (SQS_MAX_BYTES + 1)).collect();
+        let mut i = 0;
+        while i < sizes.len() {
+            let n = batch_len(sizes[i..].iter().copied());
+            assert!((1..=SQS_MAX_ENTRIES).contains(&n));
+            let total: usize = sizes[i..i + n].iter().sum();
+            assert!(total <= SQS_MAX_BYTES, "{total} in {n}");
+            i += n;
+        }
     }
 }

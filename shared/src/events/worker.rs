@@ -35,7 +35,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use super::deliver::DeliveryMessage;
 use super::{Event, EventType};
-use crate::error::Error;
+use crate::error::{Causes, Error};
 use crate::ids::{CollectionKey, OrgId, WebhookId};
 use crate::store::cleanup::Detached;
 use crate::store::Store;
@@ -173,8 +173,13 @@ enum Failure {
     Poison(String),
     #[error("job {0} is running in another delivery")]
     Busy(String),
-    #[error("job {job} failed: {error}")]
-    Job { job: String, error: Error },
+    /// Its log line shows `error`'s causes (`each_message`).
+    #[error("job {job} failed")]
+    Job {
+        job: String,
+        #[source]
+        error: Error,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -398,7 +403,7 @@ impl Worker {
             job: key.clone(),
             error,
         };
-        match self
+        let runs = match self
             .store
             .claim_job(event_id, &key, self.lease)
             .await
@@ -406,17 +411,23 @@ impl Worker {
         {
             crate::store::jobs::Claim::Done => return Ok(()),
             crate::store::jobs::Claim::Busy => return Err(Failure::Busy(key)),
-            crate::store::jobs::Claim::Claimed { .. } => {}
-        }
+            crate::store::jobs::Claim::Claimed { runs } => runs,
+        };
         match work.await {
             Ok(()) => {
-                self.store.finish_job(event_id, &key).await.map_err(fail)?;
-                tracing::info!(event_id = %event_id, job = key, "job done");
+                // False only when this run outlived its lease and another
+                // claimed the job: that run finishes it.
+                let finished = self
+                    .store
+                    .finish_claim(event_id, &key, runs)
+                    .await
+                    .map_err(fail)?;
+                tracing::info!(event_id = %event_id, job = key, finished, "job done");
                 Ok(())
             }
             Err(error) => {
-                if let Err(e) = self.store.release_job(event_id, &key).await {
-                    tracing::warn!(error = %e, "could not release the job; its lease runs out");
+                if let Err(e) = self.store.release_claim(event_id, &key, runs).await {
+                    tracing::warn!(error = %Causes(&e), "could not release the job; its lease runs out");
                 }
                 Err(fail(error))
             }
@@ -494,7 +505,7 @@ impl Worker {
                 Ok(lib) => ingested.push((key, src, lib)),
                 Err(err) => {
                     // The field name, never the URL (it may carry a token).
-                    tracing::warn!(event_id = %e.event_id, field = %key, error = %err, "media not ingested");
+                    tracing::warn!(event_id = %e.event_id, field = %key, error = %Causes(&err), "media not ingested");
                     transient += usize::from(err.is_transient());
                     failed.push((key, src, err.to_string()));
                 }

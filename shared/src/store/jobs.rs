@@ -1,8 +1,10 @@
 //! Job records: what makes a background job idempotent per
 //! `(event_id, job)`. A worker claims a job with one conditional write
 //! (absent, or not done and its lease run out), runs it, and marks it
-//! done. A redelivered message finds the job done (nothing repeats) or
-//! claimed by a run still in progress (the message waits its turn).
+//! done or hands it back. A redelivered message finds the job done (nothing
+//! repeats) or claimed by a run still in progress (the message waits its
+//! turn). Only the claimant finishes or hands back a claim (fenced by the
+//! claim's `runs`), so a late run never reopens a finished job.
 //! Records expire by TTL after `JOB_RECORD_DAYS`.
 
 use std::time::Duration;
@@ -96,41 +98,27 @@ impl Store {
         }
     }
 
-    /// Marks a claimed job done: no later delivery runs it again.
-    pub async fn finish_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
-        self.set_job_state(event_id, job, DONE, None).await
-    }
-
-    /// Marks a job done whether or not a run holds it: a delivery made by
-    /// hand (`POST …/retry/`) ends the queued retries of the same one.
-    pub async fn settle_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
-        let now = now_epoch();
-        let mut expr = Expr::new();
-        expr.set_value("state", AttributeValue::S(DONE.into()));
-        expr.set_value("finished_at", AttributeValue::S(crate::api::now()));
-        expr.set_value(
-            "expires_at",
-            AttributeValue::N((now + JOB_RECORD_DAYS * 86_400).to_string()),
-        );
+    /// Gives a job back whoever holds it, or reopens a finished one. Not
+    /// fenced, so no run uses it (a run hands back only its own claim,
+    /// `release_claim`); tests use it to stage a run that died.
+    pub async fn release_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
+        let expr = state_expr(RUNNING, Some(0));
         self.job_update(event_id, job, &expr).send().await?;
         Ok(())
     }
 
-    /// Gives a claimed job back after a failure, so that the next delivery
-    /// runs it without waiting for the lease.
-    pub async fn release_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
-        self.set_job_state(event_id, job, RUNNING, Some(0)).await
-    }
-
-    /// `finish_job` for the run that made the `runs`th claim only: false
-    /// (nothing written) when another run has claimed the job since, its
-    /// lease having run out.
+    /// Marks a claimed job done, for the run that made the `runs`th claim
+    /// only: false (nothing written) when another run has claimed the job
+    /// since, its lease having run out, or finished it.
     pub async fn finish_claim(&self, event_id: &str, job: &str, runs: u64) -> Result<bool, Error> {
         self.fenced_state(event_id, job, DONE, None, runs).await
     }
 
-    /// `release_job` for the run that made the `runs`th claim only (a run
-    /// whose lease ran out never hands back, or undoes, another's claim).
+    /// Gives a claimed job back after a failure, so that the next delivery
+    /// runs it without waiting for the lease; for the run that made the
+    /// `runs`th claim only. A run whose lease ran out never hands back
+    /// another's claim, nor reopens a job another run (a manual webhook
+    /// retry among them) has finished: false, nothing written.
     pub async fn release_claim(&self, event_id: &str, job: &str, runs: u64) -> Result<bool, Error> {
         self.fenced_state(event_id, job, RUNNING, Some(0), runs)
             .await
@@ -149,18 +137,6 @@ impl Store {
         expr.when_equals("state", AttributeValue::S(RUNNING.into()));
         let out = self.job_update(event_id, job, &expr).send().await;
         super::applied(out, |e| e.is_conditional_check_failed_exception())
-    }
-
-    async fn set_job_state(
-        &self,
-        event_id: &str,
-        job: &str,
-        state: &str,
-        lease_until: Option<i64>,
-    ) -> Result<(), Error> {
-        let expr = state_expr(state, lease_until);
-        self.job_update(event_id, job, &expr).send().await?;
-        Ok(())
     }
 
     /// An UpdateItem of a job record with `expr`'s changes and condition.
