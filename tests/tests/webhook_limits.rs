@@ -450,3 +450,57 @@ async fn a_second_rotation_waits_until_the_previous_secret_has_expired() {
         "both secrets kept"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_is_not_resent_outside_the_endpoints_filter_or_the_tokens_collections() {
+    let t = TestApp::spawn_with(&[]).await;
+    let schema = json!({"name": "Secret", "fields": [{"key": "title", "type": "text"}]});
+    assert_eq!(t.put_collection("secret_docs", schema).await.status, 201);
+    // An endpoint for every collection whose receiver fails: the delivery
+    // of a secret_docs event stays undelivered, and retryable by hand.
+    let receiver = Receiver::start(always(500)).await.unwrap();
+    let r = t
+        .request(
+            "PUT",
+            "/v2/webhooks/site/",
+            Some(spec(&receiver.url, json!(null))),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    t.create("secret_docs", "published", json!({"title": "S1"}))
+        .await;
+    pump_until(&t, || receiver.count() >= 1).await;
+    let log = t
+        .request("GET", "/v2/webhooks/site/deliveries/", None)
+        .await;
+    let delivery = log.body["data"][0]["delivery_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a delivery: {:?}", log.body))
+        .to_owned();
+    let retry = format!("/v2/webhooks/site/deliveries/{delivery}/retry/");
+
+    // The organization's admin narrows the endpoint to team_members: a
+    // token limited to team_members now reaches it, and may re-point it,
+    // but the secret_docs delivery in its log is not there for that token,
+    // and nobody re-sends it to an endpoint that no longer asks for it.
+    let r = t
+        .request(
+            "PUT",
+            "/v2/webhooks/site/",
+            Some(spec(&receiver.url, json!(["team_members"]))),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let team = token(&t, Some(&["team_members"]), None).await;
+    let sent = receiver.count();
+    let r = as_token(&t, &team, "POST", &retry, None).await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
+    let r = t.request("POST", &retry, None).await;
+    assert_eq!(r.status, 409, "{:?}", r.body);
+    assert!(
+        r.detail().contains("no longer subscribes"),
+        "{}",
+        r.detail()
+    );
+    assert_eq!(receiver.count(), sent, "nothing was re-sent");
+}

@@ -75,7 +75,7 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
         Operation::Create
     };
     call.principal
-        .require(PUT.scope, Some(op), Some(&collection.key))?;
+        .require_on(PUT.scope, Some(op), Some(&collection.key), PUT.subject())?;
     // Reference fields must point at collections that exist (or this one).
     let mut errors = FieldErrors::new();
     for (i, field) in collection.fields.iter().enumerate() {

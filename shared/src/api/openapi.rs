@@ -268,7 +268,7 @@ fn doc(function: &str) -> Doc {
             body: Some("WebhookSpec"),
             errors: &[INVALID, (409, "Error")],
             ..d(
-                "Register or change a webhook endpoint (201 with its secret when new)",
+                "Register (operation `create`) or change (`update`) a webhook endpoint (201 with its secret when new)",
                 "webhooks",
                 (200, Some("Webhook")),
             )

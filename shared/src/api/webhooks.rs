@@ -28,26 +28,32 @@ use crate::webhooks::{
     ROTATION_OVERLAP, TEST_EVENT,
 };
 
-/// Every webhook route needs `admin`; the operation each needs is checked
-/// in its handler (`allow`), since a PUT needs `create` or `update`
-/// depending on what it finds.
-const fn admin(pattern: &'static str) -> Route {
+/// Every webhook route needs `admin` and the operation it does; a PUT's
+/// (`create` or `update`, by what it finds) is checked in its handler.
+const fn admin(pattern: &'static str, operation: Option<Operation>) -> Route {
     Route {
         pattern,
         scope: Scope::Admin,
-        operation: None,
+        operation,
         query_token: false,
     }
 }
 
-pub const PUT: Route = admin("/v2/webhooks/{webhook_id}/");
-pub const GET: Route = admin("/v2/webhooks/{webhook_id}/");
-pub const LIST: Route = admin("/v2/webhooks/");
-pub const DELETE: Route = admin("/v2/webhooks/{webhook_id}/");
-pub const ROTATE: Route = admin("/v2/webhooks/{webhook_id}/rotate/");
-pub const TEST: Route = admin("/v2/webhooks/{webhook_id}/test/");
-pub const DELIVERIES: Route = admin("/v2/webhooks/{webhook_id}/deliveries/");
-pub const RETRY: Route = admin("/v2/webhooks/{webhook_id}/deliveries/{delivery_id}/retry/");
+const ONE: &str = "/v2/webhooks/{webhook_id}/";
+pub const PUT: Route = admin(ONE, None);
+pub const GET: Route = admin(ONE, Some(Operation::Read));
+pub const LIST: Route = admin("/v2/webhooks/", Some(Operation::Read));
+pub const DELETE: Route = admin(ONE, Some(Operation::Delete));
+pub const ROTATE: Route = admin("/v2/webhooks/{webhook_id}/rotate/", Some(Operation::Update));
+pub const TEST: Route = admin("/v2/webhooks/{webhook_id}/test/", Some(Operation::Update));
+pub const DELIVERIES: Route = admin(
+    "/v2/webhooks/{webhook_id}/deliveries/",
+    Some(Operation::Read),
+);
+pub const RETRY: Route = admin(
+    "/v2/webhooks/{webhook_id}/deliveries/{delivery_id}/retry/",
+    Some(Operation::Update),
+);
 
 /// Attempts the deliveries log shows by default, and at most.
 const DELIVERIES_PAGE: i32 = 50;
@@ -62,16 +68,33 @@ const LIST_PAGE: usize = 100;
 /// for every collection (`null`) would carry events of collections such a
 /// token may not see, so it is out of its reach.
 fn allow(principal: &Principal, op: Operation) -> Result<(), Error> {
-    principal
-        .require(Scope::Admin, Some(op), None)
-        .map_err(|e| match e {
-            Error::Forbidden(_) => Error::Forbidden(format!(
-                "This token may not {} webhooks (it lacks the \"{}\" operation).",
-                op.as_str(),
-                op.as_str()
-            )),
-            other => other,
-        })
+    principal.require_on(Scope::Admin, Some(op), None, "webhooks")
+}
+
+/// A registration's collections must lie within a limited token's own,
+/// checked before the spec is (which resolves the URL's host): a refused
+/// token makes no lookup. Malformed keys are left to `webhooks::validate`.
+fn within_reach(principal: &Principal, requested: Option<&[String]>) -> Result<(), Error> {
+    if principal.record.collections.is_none() {
+        return Ok(());
+    }
+    let Some(keys) = requested else {
+        return Err(Error::Forbidden(
+            "This token is limited to some collections: name them in \"collections\" \
+             (an endpoint for every collection is out of its reach)."
+                .into(),
+        ));
+    };
+    let outside = keys
+        .iter()
+        .filter_map(|k| crate::ids::CollectionKey::parse(k).ok())
+        .find(|k| !principal.allows_collection(k));
+    match outside {
+        Some(k) => Err(Error::Forbidden(format!(
+            "This token is not allowed on collection \"{k}\"."
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Whether `principal` may see an endpoint filtered to `collections`.
@@ -188,21 +211,21 @@ async fn list_webhooks(app: &App, call: Call) -> Result<Response<Body>, Error> {
     };
     let mut after = call.query("cursor").map(decode_cursor).transpose()?;
     let mut shown: Vec<Webhook> = Vec::new();
-    // One Query in the common case: a page and one more tells whether
-    // another page follows; endpoints out of reach are skipped.
+    // Endpoints out of the token's reach are skipped. Each Query reads a
+    // full page and one more, so one Query tells whether another page
+    // follows, and skipping costs few; the cursor is the last one shown.
     loop {
-        let limit = (want + 1 - shown.len()) as i32;
-        let (page, more) = app
+        let (page, next) = app
             .store
-            .webhooks_page(&call.principal.org, after.as_ref(), limit)
+            .webhooks_page(&call.principal.org, after.as_ref(), LIST_PAGE as i32 + 1)
             .await?;
-        after = page.last().map(|h| h.id.clone()).or(after);
         shown.extend(
             page.into_iter()
                 .filter(|h| reaches(&call.principal, h.collections.as_deref())),
         );
-        if shown.len() > want || !more {
-            break;
+        match next {
+            Some(next) if shown.len() <= want => after = Some(next),
+            _ => break,
         }
     }
     let next_cursor = (shown.len() > want).then(|| {
@@ -251,21 +274,10 @@ async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
         ));
     }
     let spec: WebhookSpec = call.json()?;
+    within_reach(principal, spec.collections.as_deref())?;
     let sender = app.webhook_sender()?;
     let collections = webhooks::validate(&spec, sender.guard()).await?;
     let collections = spec.collections.as_ref().map(|_| collections);
-    if !reaches(principal, collections.as_deref()) {
-        let outside = collections
-            .iter()
-            .flatten()
-            .find(|k| !principal.allows_collection(k));
-        return Err(Error::Forbidden(match outside {
-            Some(k) => format!("This token is not allowed on collection \"{k}\"."),
-            None => "This token is limited to some collections: name them in \"collections\" \
-                     (an endpoint for every collection is out of its reach)."
-                .into(),
-        }));
-    }
     let org = principal.org.clone();
     let now = super::now();
     let mut events: Vec<String> = Vec::new();
@@ -390,9 +402,21 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
         .get_delivery(&hook, wanted)
         .await?
         .ok_or(Error::NotFound)?;
+    // The event as the token's limits and the endpoint's filter stand now:
+    // a delivery of a collection out of the token's reach is not there for
+    // it, and an endpoint narrowed since is sent nothing it would not be.
+    if !call.principal.allows_collection(&event.collection) {
+        return Err(Error::NotFound);
+    }
     if !hook.enabled {
         return Err(Error::Conflict(
             "The webhook is disabled; enable it (PUT with \"enabled\": true) before re-sending."
+                .into(),
+        ));
+    }
+    if !hook.wants(&event) {
+        return Err(Error::Conflict(
+            "The webhook no longer subscribes to this event (its events or collections changed); nothing was sent."
                 .into(),
         ));
     }

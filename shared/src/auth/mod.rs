@@ -162,6 +162,17 @@ impl Principal {
         op: Option<Operation>,
         collection: Option<&CollectionKey>,
     ) -> Result<(), Error> {
+        self.require_on(scope, op, collection, "content")
+    }
+
+    /// `require`, naming what the operation is on (`content`, `webhooks`, …).
+    pub fn require_on(
+        &self,
+        scope: Scope,
+        op: Option<Operation>,
+        collection: Option<&CollectionKey>,
+        subject: &str,
+    ) -> Result<(), Error> {
         if !self.has_scope(scope) {
             return Err(Error::Forbidden(format!(
                 "This token lacks the \"{}\" scope.",
@@ -171,7 +182,7 @@ impl Principal {
         if let (Some(op), Some(ops)) = (op, &self.record.operations) {
             if !ops.contains(&op) {
                 return Err(Error::Forbidden(format!(
-                    "This token may not {} content.",
+                    "This token may not {} {subject}.",
                     op.as_str()
                 )));
             }

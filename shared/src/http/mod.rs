@@ -31,6 +31,19 @@ pub struct Route {
     pub query_token: bool,
 }
 
+impl Route {
+    /// What the route's operation acts on, as a refusal names it.
+    pub fn subject(&self) -> &'static str {
+        if self.pattern.starts_with("/v2/webhooks/") {
+            "webhooks"
+        } else if self.pattern.starts_with("/v2/collections/") {
+            "collections"
+        } else {
+            "content"
+        }
+    }
+}
+
 /// A request that passed the edge: a known caller on a well-formed path.
 pub struct Call {
     pub request_id: String,
@@ -311,7 +324,7 @@ async fn edge(app: &App, req: Request, route: Route, request_id: &str) -> Result
     let query = req.query_string_parameters();
     let token = token(&req, route.query_token)?;
     let principal = app.authenticate(&token).await?;
-    principal.require(route.scope, route.operation, None)?;
+    principal.require_on(route.scope, route.operation, None, route.subject())?;
     let (parts, body) = req.into_parts();
     let body = match body {
         Body::Empty => Vec::new(),

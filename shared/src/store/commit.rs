@@ -744,7 +744,7 @@ impl Store {
 }
 
 /// How a request failed before the reasons are read.
-enum Failed {
+pub(super) enum Failed {
     /// Conditions failed; per op: `Some(item as it is)` where its own
     /// condition failed (the item `None` when absent), `None` elsewhere.
     Conditions(Vec<Option<Option<HashMap<String, AttributeValue>>>>),
@@ -755,7 +755,7 @@ enum Failed {
 
 /// Reads a cancelled transaction's reasons. A failed condition wins over a
 /// conflict: re-planning from what it returned is better than waiting.
-fn cancellation(reasons: &[CancellationReason]) -> Option<Failed> {
+pub(super) fn cancellation(reasons: &[CancellationReason]) -> Option<Failed> {
     let mut conditions = Vec::with_capacity(reasons.len());
     let mut conflicts = Vec::with_capacity(reasons.len());
     let mut throttled = false;

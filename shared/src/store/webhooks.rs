@@ -3,13 +3,13 @@
 //! record per attempt, newest first, and one per delivery holding the
 //! event, so a delivery can be re-sent by hand.
 
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 use serde::{Deserialize, Serialize};
 
+use super::commit::{cancellation, Attempts, Failed, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::writes::now_epoch;
@@ -93,22 +93,60 @@ impl Store {
             .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
             .build()
             .map_err(Error::internal)?;
-        let result = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Registered::Created),
-            Err(e) => match failed_conditions(&e) {
-                // The id is taken: a change, which the cap does not limit.
-                Some([true, _]) => Ok(Registered::Exists),
-                Some([false, true]) => Ok(Registered::Full),
-                _ => Err(e.into()),
-            },
+        let actions = [
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        Ok(match self.transact_counted(actions).await? {
+            None => Registered::Created,
+            // The id is taken: a change, which the cap does not limit.
+            Some([true, _]) => Registered::Exists,
+            Some(_) => Registered::Full,
+        })
+    }
+
+    /// Sends an endpoint's write and its count's as one transaction,
+    /// retrying (with backoff) while other registrations or removals of the
+    /// organization hold the count. `Some(which conditions failed)` when
+    /// it was refused by them.
+    async fn transact_counted(
+        &self,
+        actions: [TransactWriteItem; 2],
+    ) -> Result<Option<[bool; 2]>, Error> {
+        let mut attempts = Attempts::new(&ulid::Ulid::new().to_string());
+        while attempts.next() {
+            let err = match self
+                .ddb
+                .transact_write_items()
+                .set_transact_items(Some(actions.to_vec()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(None),
+                Err(e) => e,
+            };
+            if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                err.as_service_error()
+            {
+                match cancellation(c.cancellation_reasons()) {
+                    Some(Failed::Conditions(failed)) => {
+                        let failed = |i: usize| failed.get(i).is_some_and(Option::is_some);
+                        return Ok(Some([failed(0), failed(1)]));
+                    }
+                    Some(Failed::Conflicts(_)) => {
+                        attempts.backoff().await;
+                        continue;
+                    }
+                    Some(Failed::Other(WriteFailure::Fault(e))) => return Err(e),
+                    Some(Failed::Other(_)) | None => {}
+                }
+            }
+            return Err(err.into());
         }
+        Err(Error::Conflict(
+            "Other webhook endpoints of this organization are being changed at once; try again."
+                .into(),
+        ))
     }
 
     /// Writes `org`'s endpoint count from its endpoints when it has none
@@ -203,9 +241,9 @@ impl Store {
     }
 
     /// Replaces the secret of `hook` (as read) with `sealed`; the old one
-    /// keeps signing until `previous_until`. None when the endpoint is gone,
-    /// its secret changed since it was read (a concurrent rotation), or the
-    /// secret before it still signs.
+    /// keeps signing until `previous_until`. None when the endpoint is gone
+    /// or changed since it was read (a concurrent rotation among others),
+    /// or the secret before it still signs.
     pub async fn rotate_webhook_secret(
         &self,
         hook: &Webhook,
@@ -221,6 +259,9 @@ impl Store {
         );
         expr.set_value("updated_at", AttributeValue::S(crate::api::now()));
         expr.when_equals("secret", AttributeValue::S(hook.secret.clone()));
+        // Unchanged since it was read: a change meanwhile may have moved it
+        // out of the caller's reach.
+        expr.when_equals("updated_at", AttributeValue::S(hook.updated_at.clone()));
         // One previous secret at a time: a rotation inside the last one's
         // overlap would drop a secret receivers may still verify with.
         // (Stored endpoints hold `previous_until: null` until their first rotation.)
@@ -268,14 +309,14 @@ impl Store {
             .collect()
     }
 
-    /// Up to `limit` endpoints of `org` by id, from after `after`, and
-    /// whether more may follow.
+    /// Up to `limit` endpoints of `org` by id, from after `after`, and the
+    /// id to go on after when more may follow (DynamoDB's last key read).
     pub async fn webhooks_page(
         &self,
         org: &OrgId,
         after: Option<&WebhookId>,
         limit: i32,
-    ) -> Result<(Vec<Webhook>, bool), Error> {
+    ) -> Result<(Vec<Webhook>, Option<WebhookId>), Error> {
         let out = self
             .ddb
             .query()
@@ -287,14 +328,22 @@ impl Store {
             .limit(limit)
             .send()
             .await?;
-        let more = out.last_evaluated_key.is_some();
+        let next = match out.last_evaluated_key.as_ref().map(|k| k.get(keys::SK)) {
+            None => None,
+            Some(sk) => Some(
+                sk.and_then(|sk| sk.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(keys::WEBHOOK_PREFIX))
+                    .and_then(|id| WebhookId::parse(id).ok())
+                    .ok_or_else(|| Error::internal("a webhook page ended on another record"))?,
+            ),
+        };
         let hooks = out
             .items
             .unwrap_or_default()
             .into_iter()
             .map(from_item)
             .collect::<Result<_, _>>()?;
-        Ok((hooks, more))
+        Ok((hooks, next))
     }
 
     /// Removes `hook` as it was read (unchanged since: a concurrent change
@@ -317,20 +366,11 @@ impl Store {
             .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
             .build()
             .map_err(Error::internal)?;
-        let result = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(delete).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => match failed_conditions(&e) {
-                Some([true, _]) => Ok(false),
-                _ => Err(e.into()),
-            },
-        }
+        let actions = [
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        Ok(self.transact_counted(actions).await?.is_none())
     }
 
     /// Logs one attempt, and the delivery's event for a later manual retry.
@@ -440,23 +480,6 @@ impl Store {
 
 fn from_item(item: std::collections::HashMap<String, AttributeValue>) -> Result<Webhook, Error> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(Error::internal)
-}
-
-/// Which of a two-action transaction's conditions failed, when that is
-/// why it was cancelled.
-fn failed_conditions<R>(e: &SdkError<TransactWriteItemsError, R>) -> Option<[bool; 2]> {
-    let Some(TransactWriteItemsError::TransactionCanceledException(c)) = e.as_service_error()
-    else {
-        return None;
-    };
-    let failed = |i: usize| {
-        c.cancellation_reasons()
-            .get(i)
-            .and_then(|r| r.code())
-            .is_some_and(|code| code == "ConditionalCheckFailed")
-    };
-    let both = [failed(0), failed(1)];
-    both.contains(&true).then_some(both)
 }
 
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
