@@ -430,7 +430,7 @@ async fn a_collection_is_deleted_only_when_no_live_item_or_other_schema_needs_it
     assert_eq!(back.body["name"], "Ada", "{:?}", back.body);
 }
 
-/// The README's rules for changing a schema over stored items.
+/// docs/api.md's rules for changing a schema over stored items.
 #[tokio::test]
 async fn schema_changes_apply_to_the_next_write_and_never_rewrite_stored_items() {
     let t = TestApp::spawn_with(&[]).await;

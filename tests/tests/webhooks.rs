@@ -569,7 +569,7 @@ async fn no_webhook_secret_or_url_token_reaches_the_logs() {
     let (captured, _guard) = folio_tests::capture_logs(tracing::Level::DEBUG);
     // DEBUG and above (production logs at INFO). At TRACE the AWS SDK
     // prints raw DynamoDB bodies, endpoint URLs among them; the secrets in
-    // them are sealed, and the README says not to run TRACE in production.
+    // them are sealed, and docs/operations.md says not to run TRACE in production.
     // The ping and the event's first attempt fail; the manual retry delivers.
     let flaky = Receiver::start(Arc::new(|n| Answer::Status(if n <= 1 { 500 } else { 200 })))
         .await
