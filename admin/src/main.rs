@@ -174,7 +174,9 @@ async fn main() {
         print!("{}", folio::api::openapi::yaml());
         return;
     }
-    let sdk = folio::app::sdk_config().await;
+    let sdk = folio::aws::sdk_config()
+        .await
+        .unwrap_or_else(|e| fail(format!("{e:?}")));
     let store = Store::new(folio::store::dynamodb_client(&sdk), cli.table.clone());
     if let Err(e) = run(cli, &sdk, &store).await {
         fail(format!("{e}: {e:?}"));

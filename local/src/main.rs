@@ -19,7 +19,7 @@ use folio_local::queue::{Consumer, QueuePump};
 async fn main() -> Result<(), PumpError> {
     folio::init_tracing();
     let table = std::env::var("FOLIO_TABLE")?;
-    let sdk = folio::app::sdk_config().await;
+    let sdk = folio::aws::sdk_config().await?;
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let relay = Relay::from_env().await?;
     let worker = Worker::from_env().await?;

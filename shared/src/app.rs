@@ -6,13 +6,13 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 
 use crate::auth::{Principal, Token, TokenRecord};
 use crate::error::{Error, FieldErrors};
 use crate::ids::{CollectionKey, OrgId};
 use crate::schema::{Collection, Org};
+use crate::settings::{self, Env};
 use crate::store::entries::Indexing;
 use crate::store::Store;
 
@@ -40,26 +40,22 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
-        };
-        let num = |name: &str, default: u64| -> Result<u64, Error> {
-            match std::env::var(name) {
-                Ok(v) => v
-                    .parse()
-                    .map_err(|_| Error::internal(format!("{name} must be a whole number"))),
-                Err(_) => Ok(default),
-            }
-        };
+    /// Every setting of the API functions, read once as the binary starts.
+    pub fn from_env(env: &Env) -> Result<Self, Error> {
         Ok(Config {
-            table: var("FOLIO_TABLE")?,
-            token_ttl: Duration::from_secs(num("FOLIO_TOKEN_CACHE_SECONDS", 60)?),
-            schema_ttl: Duration::from_secs(num("FOLIO_SCHEMA_CACHE_SECONDS", 30)?),
-            retention_days: num("FOLIO_RETENTION_DAYS", 30)? as i64,
-            memory_list_max: num("FOLIO_MEMORY_LIST_MAX_ITEMS", 10_000)? as usize,
-            webhooks_per_org: u32::try_from(num("FOLIO_WEBHOOKS_PER_ORG", 50)?)
-                .map_err(|_| Error::internal("FOLIO_WEBHOOKS_PER_ORG is too large"))?,
+            table: env.required("FOLIO_TABLE")?,
+            token_ttl: Duration::from_secs(
+                env.number("FOLIO_TOKEN_CACHE_SECONDS", settings::TOKEN_CACHE_SECONDS)?,
+            ),
+            schema_ttl: Duration::from_secs(
+                env.number("FOLIO_SCHEMA_CACHE_SECONDS", settings::SCHEMA_CACHE_SECONDS)?,
+            ),
+            retention_days: env.number("FOLIO_RETENTION_DAYS", settings::RETENTION_DAYS)? as i64,
+            memory_list_max: env.number(
+                "FOLIO_MEMORY_LIST_MAX_ITEMS",
+                settings::MEMORY_LIST_MAX_ITEMS as usize,
+            )?,
+            webhooks_per_org: env.number("FOLIO_WEBHOOKS_PER_ORG", settings::WEBHOOKS_PER_ORG)?,
         })
     }
 }
@@ -115,17 +111,28 @@ pub struct App {
     orgs: TtlCache<OrgId, Arc<Org>>,
     /// Each schema with the time it was read (`api::now` as the read began).
     collections: TtlCache<(OrgId, CollectionKey), (Arc<Collection>, String)>,
-    /// Signs and sends webhooks (only the webhook endpoints use it): built
-    /// on first use from the environment, unless set first.
+    /// Signs and sends webhooks (only the webhook endpoints have one).
     webhook_sender: OnceLock<crate::webhooks::Sender>,
 }
 
 impl App {
     /// Loads AWS settings the standard way (region, credentials and the
     /// `AWS_ENDPOINT_URL_*` overrides) with a rustls HTTP client.
+    /// Every setting is read here, as the function starts: a webhook
+    /// function (one given `FOLIO_WEBHOOK_KEY`) builds its sender now too.
     pub async fn from_env() -> Result<Self, Error> {
-        let sdk = sdk_config().await;
-        Ok(App::new(&sdk, Config::from_env()?))
+        let env = Env::process();
+        let config = Config::from_env(&env)?;
+        let sender = match env.optional("FOLIO_WEBHOOK_KEY") {
+            Some(_) => Some(crate::webhooks::Sender::from_env(&env)?),
+            None => None,
+        };
+        let sdk = crate::aws::sdk_config().await?;
+        let app = App::new(&sdk, config);
+        Ok(match sender {
+            Some(sender) => app.with_webhook_sender(sender),
+            None => app,
+        })
     }
 
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
@@ -151,14 +158,11 @@ impl App {
         self
     }
 
-    /// The webhook sender: `FOLIO_WEBHOOK_KEY`, `FOLIO_OUTBOUND_ALLOW` and
-    /// the timeouts of `webhooks::timeouts_from_env`.
+    /// The webhook sender, which only the webhook functions are given.
     pub fn webhook_sender(&self) -> Result<&crate::webhooks::Sender, Error> {
-        if let Some(s) = self.webhook_sender.get() {
-            return Ok(s);
-        }
-        let sender = crate::webhooks::Sender::from_env()?;
-        Ok(self.webhook_sender.get_or_init(|| sender))
+        self.webhook_sender
+            .get()
+            .ok_or_else(|| Error::internal("FOLIO_WEBHOOK_KEY is not set for this function"))
     }
 
     /// Who presents this token; a warm instance asks DynamoDB once per
@@ -290,127 +294,4 @@ impl App {
     pub fn forget_org(&self, org: &OrgId) {
         self.orgs.remove(org);
     }
-}
-
-/// Bounds on every AWS call: a dead endpoint fails fast, a hanging one
-/// cannot hold a request past the function's 10 s timeout (the SDK retries
-/// an attempt that timed out, within the operation's bound).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: Duration,
-    pub attempt: Duration,
-    pub operation: Duration,
-}
-
-impl Default for Timeouts {
-    /// What AWS needs: DynamoDB and SQS answer in milliseconds there.
-    fn default() -> Self {
-        Timeouts {
-            connect: Duration::from_secs(2),
-            attempt: Duration::from_secs(5),
-            operation: Duration::from_secs(9),
-        }
-    }
-}
-
-impl Timeouts {
-    /// The defaults, or `FOLIO_AWS_ATTEMPT_TIMEOUT_SECONDS` and
-    /// `FOLIO_AWS_OPERATION_TIMEOUT_SECONDS` when set: the local stand-ins
-    /// answer far slower than AWS under load (DynamoDB Local queues
-    /// concurrent transactions on one item instead of refusing them).
-    pub fn from_env() -> Self {
-        let secs = |name: &str, default: Duration| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map_or(default, Duration::from_secs)
-        };
-        let d = Timeouts::default();
-        Timeouts {
-            connect: d.connect,
-            attempt: secs("FOLIO_AWS_ATTEMPT_TIMEOUT_SECONDS", d.attempt),
-            operation: secs("FOLIO_AWS_OPERATION_TIMEOUT_SECONDS", d.operation),
-        }
-    }
-}
-
-/// The SDK configuration every binary uses: rustls with ring (no OpenSSL,
-/// no C toolchain for cross builds), Mozilla's root certificates compiled
-/// in, endpoints from the environment, and `Timeouts::from_env`.
-pub async fn sdk_config() -> SdkConfig {
-    sdk_config_with(Timeouts::from_env()).await
-}
-
-/// The roots the SDK's TLS trusts: Mozilla's, compiled in
-/// (`webpki-root-certs`, which AWS's Amazon Root CAs are part of). The
-/// SDK's default reads the system store (`/etc/ssl/certs`: a bundle and
-/// ~150 files) while a function starts, which was most of the time a
-/// function took to start beyond a bare runtime (`make bench`, cold start).
-fn compiled_roots() -> aws_smithy_http_client::tls::TrustStore {
-    use base64::Engine;
-    let mut pem = String::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2048);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-    }
-    aws_smithy_http_client::tls::TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(pem.into_bytes())
-}
-
-/// The SDK's HTTPS client, with the compiled-in roots.
-fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    let mut http = aws_smithy_http_client::Builder::new().tls_provider(
-        aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ),
-    );
-    match aws_smithy_http_client::tls::TlsContext::builder()
-        .with_trust_store(compiled_roots())
-        .build()
-    {
-        Ok(tls) => http = http.tls_context(tls),
-        // Not expected; the SDK's default roots then serve.
-        Err(e) => tracing::warn!(error = %e, "compiled-in TLS roots not usable"),
-    }
-    http.build_https()
-}
-
-/// The HTTPS client built on first use. The SDK's own client builds a
-/// connector (and its root store) each time a client is configured, to
-/// fail early, which at a function's start is work its first request
-/// does not need: the credentials chain's STS client and the DynamoDB
-/// client each paid for one.
-#[derive(Debug, Default)]
-struct LazyHttps(std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient>);
-
-impl aws_smithy_runtime_api::client::http::HttpClient for LazyHttps {
-    fn http_connector(
-        &self,
-        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
-        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
-        self.0
-            .get_or_init(https_client)
-            .http_connector(settings, components)
-    }
-}
-
-pub async fn sdk_config_with(t: Timeouts) -> SdkConfig {
-    let http = aws_smithy_runtime_api::client::http::SharedHttpClient::new(LazyHttps::default());
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(t.connect)
-        .operation_attempt_timeout(t.attempt)
-        .operation_timeout(t.operation)
-        .build();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .timeout_config(timeouts)
-        .load()
-        .await
 }

@@ -10,11 +10,14 @@
 //! - `outbound`: HTTP to users' URLs behind the address guard
 //! - `webhooks`: endpoints, payload, signing
 //! - `media`: media ingest (download, check, store)
-//! - `app`: per-instance configuration, clients and caches
+//! - `app`: per-instance state: configuration, the store and caches
+//! - `settings`: every environment variable, read once as a binary starts
+//! - `aws`: the AWS SDK's set-up (TLS, timeouts)
 
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod aws;
 pub mod content;
 pub mod error;
 pub mod events;
@@ -23,6 +26,7 @@ pub mod ids;
 pub mod media;
 pub mod outbound;
 pub mod schema;
+pub mod settings;
 pub mod store;
 pub mod webhooks;
 

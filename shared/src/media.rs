@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::outbound::{Guard, Outbound, OutboundError, Timeouts};
+use crate::settings::{self, Env};
 
 /// Redirects a download follows, each checked by the guard again.
 pub const MAX_REDIRECTS: usize = 3;
@@ -150,8 +151,6 @@ pub struct Ingester {
 /// Downloads one worker instance makes at once.
 pub const DOWNLOADS: usize = 4;
 
-pub const DEFAULT_MAX_BYTES: u64 = 20 * 1024 * 1024;
-
 impl Ingester {
     pub fn new(
         s3: aws_sdk_s3::Client,
@@ -178,25 +177,22 @@ impl Ingester {
         })
     }
 
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
-        };
-        let num = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+    /// `FOLIO_MEDIA_BUCKET`, `FOLIO_MEDIA_BASE_URL`, `FOLIO_MEDIA_MAX_BYTES`,
+    /// `FOLIO_MEDIA_TIMEOUT_SECONDS` (the whole download; 3 s to connect)
+    /// and `FOLIO_OUTBOUND_ALLOW`.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, Error> {
         Ingester::new(
             s3_client(sdk),
-            var("FOLIO_MEDIA_BUCKET")?,
-            var("FOLIO_MEDIA_BASE_URL")?,
-            num("FOLIO_MEDIA_MAX_BYTES", DEFAULT_MAX_BYTES),
-            Guard::from_env().map_err(Error::internal)?,
+            env.required("FOLIO_MEDIA_BUCKET")?,
+            env.required("FOLIO_MEDIA_BASE_URL")?,
+            env.number("FOLIO_MEDIA_MAX_BYTES", settings::MEDIA_MAX_BYTES)?,
+            Guard::from_env(env)?,
             Timeouts {
                 connect: Duration::from_secs(3),
-                total: Duration::from_secs(num("FOLIO_MEDIA_TIMEOUT_SECONDS", 15)),
+                total: env.seconds(
+                    "FOLIO_MEDIA_TIMEOUT_SECONDS",
+                    settings::MEDIA_TIMEOUT_SECONDS,
+                )?,
             },
         )
     }

@@ -260,7 +260,7 @@ impl TestApp {
                     .unwrap_or_else(|_| "info,aws=warn,hyper=warn".into()),
             )
             .try_init();
-        let sdk = folio::app::sdk_config().await;
+        let sdk = folio::aws::sdk_config().await.expect("the AWS settings");
         let table = unique("folio-test");
         let store = folio::store::Store::new(folio::store::dynamodb_client(&sdk), table.clone());
         store
@@ -730,7 +730,7 @@ impl Drop for TestApp {
                 .build()
                 .ok()?;
             rt.block_on(async {
-                let sdk = folio::app::sdk_config().await;
+                let sdk = folio::aws::sdk_config().await.expect("the AWS settings");
                 folio::store::dynamodb_client(&sdk)
                     .delete_table()
                     .table_name(&table)

@@ -202,3 +202,34 @@ async fn the_deliver_binary_signs_and_sends_the_delivery_from_events() {
         "1b0e6a3f9c2d48e7a5f0c3d2e1b4a697"
     );
 }
+
+#[tokio::test]
+async fn a_function_started_with_a_malformed_setting_stops_and_names_it() {
+    let t = TestApp::spawn().await;
+    let closed: std::net::SocketAddr = folio_tests::closed_port()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    for (function, name, value) in [
+        ("worker", "FOLIO_JOB_LEASE_SECONDS", "ninety"),
+        ("deliver", "FOLIO_WEBHOOK_TIMEOUT_SECONDS", "-1"),
+        ("get-item", "FOLIO_MEMORY_LIST_MAX_ITEMS", "lots"),
+        ("put-webhook", "FOLIO_WEBHOOKS_PER_ORG", "5000000000"),
+        ("relay", "FOLIO_AWS_ATTEMPT_TIMEOUT_SECONDS", "soon"),
+    ] {
+        let mut env = t.function_env();
+        env.push((name.to_owned(), value.to_owned()));
+        let child = spawn_function(&binary(function), closed, &env);
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{function} started: {text}");
+        assert!(text.contains(name), "{function}: {text}");
+    }
+}

@@ -128,7 +128,7 @@ async fn a_hanging_dynamodb_is_a_500_within_the_function_timeout() {
         }
     });
     // The production timeouts, whatever the local run sets.
-    let sdk = folio::app::sdk_config_with(folio::app::Timeouts::default()).await;
+    let sdk = folio::aws::sdk_config_with(folio::aws::Timeouts::default()).await;
     let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(url);
     let app = App::from_clients(
         aws_sdk_dynamodb::Client::from_conf(ddb.build()),
@@ -150,7 +150,7 @@ async fn a_hanging_dynamodb_is_a_500_within_the_function_timeout() {
     assert_eq!(r.status, 500, "{:?}", r.body);
     assert_eq!(r.detail(), "Internal error");
     assert!(
-        took >= folio::app::Timeouts::default().attempt && took < Duration::from_secs(10),
+        took >= folio::aws::Timeouts::default().attempt && took < Duration::from_secs(10),
         "{took:?}: bounded by the SDK timeouts, inside the function's 10 s"
     );
 }

@@ -345,9 +345,9 @@ async fn a_poison_message_fails_alone_reaches_the_dlq_and_the_cli_redrives_it() 
 async fn relay_via(
     t: &TestApp,
     url: &str,
-    timeouts: folio::app::Timeouts,
+    timeouts: folio::aws::Timeouts,
 ) -> folio::events::relay::Relay {
-    let sdk = folio::app::sdk_config_with(timeouts).await;
+    let sdk = folio::aws::sdk_config_with(timeouts).await;
     let sqs = aws_sdk_sqs::config::Builder::from(&sdk).endpoint_url(url);
     folio::events::relay::Relay::new(
         aws_sdk_sqs::Client::from_conf(sqs.build()),
@@ -356,8 +356,8 @@ async fn relay_via(
     )
 }
 
-fn short() -> folio::app::Timeouts {
-    folio::app::Timeouts {
+fn short() -> folio::aws::Timeouts {
+    folio::aws::Timeouts {
         connect: Duration::from_secs(1),
         attempt: Duration::from_secs(1),
         operation: Duration::from_secs(2),
@@ -483,7 +483,7 @@ async fn the_relay_killed_in_the_middle_of_a_batch_loses_nothing_and_repeats_no_
     // that follows hang; then the relay is killed.
     let proxy = Proxy::start(&sqs_endpoint()).await;
     proxy.pause_on_answer();
-    let relay = relay_via(&t, &proxy.url, folio::app::Timeouts::default()).await;
+    let relay = relay_via(&t, &proxy.url, folio::aws::Timeouts::default()).await;
     let killed = tokio::spawn(async move {
         let _ = first.pump(&relay).await;
     });

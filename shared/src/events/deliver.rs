@@ -101,27 +101,27 @@ impl Deliverer {
         }
     }
 
-    /// `FOLIO_TABLE`, `FOLIO_DELIVERIES_QUEUE_URL`, `FOLIO_WEBHOOK_KEY`,
-    /// `FOLIO_JOB_LEASE_SECONDS` (60), `FOLIO_WEBHOOK_RETRY_BASE_SECONDS`
-    /// (60), and the outbound settings of `webhooks::Sender::from_env`.
+    /// `FOLIO_TABLE`, `FOLIO_DELIVERIES_QUEUE_URL`, `FOLIO_JOB_LEASE_SECONDS`,
+    /// `FOLIO_WEBHOOK_RETRY_BASE_SECONDS`, and the settings of
+    /// `webhooks::Sender::from_env`: all read as the function starts.
     pub async fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
-        };
-        let secs = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        let sdk = crate::app::sdk_config().await;
+        let env = Env::process();
+        let table = env.required("FOLIO_TABLE")?;
+        let queue = env.required("FOLIO_DELIVERIES_QUEUE_URL")?;
+        let sender = Sender::from_env(&env)?;
+        let lease = env.number("FOLIO_JOB_LEASE_SECONDS", settings::JOB_LEASE_SECONDS)?;
+        let retry_base = env.number(
+            "FOLIO_WEBHOOK_RETRY_BASE_SECONDS",
+            settings::WEBHOOK_RETRY_BASE_SECONDS,
+        )?;
+        let sdk = crate::aws::sdk_config().await?;
         Ok(Deliverer::new(
-            Store::new(crate::store::dynamodb_client(&sdk), var("FOLIO_TABLE")?),
+            Store::new(crate::store::dynamodb_client(&sdk), table),
             aws_sdk_sqs::Client::new(&sdk),
-            var("FOLIO_DELIVERIES_QUEUE_URL")?,
-            Sender::from_env()?,
-            Duration::from_secs(secs("FOLIO_JOB_LEASE_SECONDS", 60)),
-            Duration::from_secs(secs("FOLIO_WEBHOOK_RETRY_BASE_SECONDS", 60)),
+            queue,
+            sender,
+            Duration::from_secs(lease),
+            Duration::from_secs(retry_base),
         ))
     }
 

@@ -168,16 +168,13 @@ impl Relay {
         }
     }
 
+    /// `FOLIO_QUEUE_URL`, `FOLIO_DLQ_URL`, read as the function starts.
     pub async fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
-        };
-        let sdk = crate::app::sdk_config().await;
-        Ok(Relay::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            var("FOLIO_QUEUE_URL")?,
-            var("FOLIO_DLQ_URL")?,
-        ))
+        let env = crate::settings::Env::process();
+        let queue = env.required("FOLIO_QUEUE_URL")?;
+        let dlq = env.required("FOLIO_DLQ_URL")?;
+        let sdk = crate::aws::sdk_config().await?;
+        Ok(Relay::new(aws_sdk_sqs::Client::new(&sdk), queue, dlq))
     }
 
     /// Relays one batch of stream records; the response names the first

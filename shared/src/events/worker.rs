@@ -268,30 +268,29 @@ impl Worker {
     }
 
     /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DELIVERIES_QUEUE_URL`,
-    /// `FOLIO_JOB_LEASE_SECONDS` (default 90: longer than the worker's 60 s
-    /// timeout), `FOLIO_SCHEMA_CACHE_SECONDS` (default 30, as the functions).
+    /// `FOLIO_JOB_LEASE_SECONDS`, `FOLIO_SCHEMA_CACHE_SECONDS` (the
+    /// functions' cache, which an index build waits out) and media
+    /// ingest's: all read as the function starts.
     pub async fn from_env() -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name).map_err(|_| Error::internal(format!("{name} is not set")))
-        };
-        let secs = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
-        let lease = secs("FOLIO_JOB_LEASE_SECONDS", 90);
-        let settle = Duration::from_secs(secs("FOLIO_SCHEMA_CACHE_SECONDS", 30))
-            + crate::store::entries::SETTLE_MARGIN;
-        let sdk = crate::app::sdk_config().await;
+        use crate::settings::{self, Env};
+        let env = Env::process();
+        let table = env.required("FOLIO_TABLE")?;
+        let queue = env.required("FOLIO_QUEUE_URL")?;
+        let deliveries = env.required("FOLIO_DELIVERIES_QUEUE_URL")?;
+        let lease = env.number("FOLIO_JOB_LEASE_SECONDS", settings::JOB_LEASE_SECONDS)?;
+        let settle = Duration::from_secs(
+            env.number("FOLIO_SCHEMA_CACHE_SECONDS", settings::SCHEMA_CACHE_SECONDS)?,
+        ) + crate::store::entries::SETTLE_MARGIN;
+        let sdk = crate::aws::sdk_config().await?;
+        let media = crate::media::Ingester::from_env(&sdk, &env)?;
         Ok(Worker::new(
-            Store::new(crate::store::dynamodb_client(&sdk), var("FOLIO_TABLE")?),
+            Store::new(crate::store::dynamodb_client(&sdk), table),
             aws_sdk_sqs::Client::new(&sdk),
-            var("FOLIO_QUEUE_URL")?,
+            queue,
             Duration::from_secs(lease),
         )
-        .with_deliveries(var("FOLIO_DELIVERIES_QUEUE_URL")?)
-        .with_media(crate::media::Ingester::from_env(&sdk)?)
+        .with_deliveries(deliveries)
+        .with_media(media)
         .with_settle(settle))
     }
 

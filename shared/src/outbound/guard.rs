@@ -114,8 +114,9 @@ impl Guard {
     }
 
     /// `FOLIO_OUTBOUND_ALLOW`: addresses or CIDR blocks, comma-separated.
-    pub fn from_env() -> Result<Self, String> {
-        Guard::parse_allow(&std::env::var("FOLIO_OUTBOUND_ALLOW").unwrap_or_default())
+    pub fn from_env(env: &crate::settings::Env) -> Result<Self, crate::error::Error> {
+        Guard::parse_allow(&env.optional("FOLIO_OUTBOUND_ALLOW").unwrap_or_default())
+            .map_err(|e| crate::error::Error::internal(format!("FOLIO_OUTBOUND_ALLOW: {e}")))
     }
 
     /// The allow-list setting's value: addresses or CIDR blocks,

@@ -26,6 +26,7 @@ use crate::error::{Error, FieldErrors};
 use crate::events::{Event, EventType};
 use crate::ids::{CollectionKey, WebhookId};
 use crate::outbound::{Guard, Outbound, OutboundError, Timeouts};
+use crate::settings::{self, Env};
 pub use secret::{Secret, SecretKey};
 
 /// Every event type: what `collectionitem.*` stands for.
@@ -275,20 +276,18 @@ pub struct Sender {
 
 /// The deliverer's outbound settings, from the environment:
 /// `FOLIO_WEBHOOK_CONNECT_TIMEOUT_SECONDS` (default 3),
-/// `FOLIO_WEBHOOK_TIMEOUT_SECONDS` (default 10, the whole attempt),
-/// `FOLIO_OUTBOUND_ALLOW` (the guard's allow-list, empty by default).
-pub fn timeouts_from_env() -> Timeouts {
-    let secs = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| *v > 0.0)
-            .map_or(Duration::from_secs(default), Duration::from_secs_f64)
-    };
-    Timeouts {
-        connect: secs("FOLIO_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 3),
-        total: secs("FOLIO_WEBHOOK_TIMEOUT_SECONDS", 10),
-    }
+/// `FOLIO_WEBHOOK_TIMEOUT_SECONDS` (default 10, the whole attempt).
+pub fn timeouts_from_env(env: &Env) -> Result<Timeouts, Error> {
+    Ok(Timeouts {
+        connect: env.seconds(
+            "FOLIO_WEBHOOK_CONNECT_TIMEOUT_SECONDS",
+            settings::WEBHOOK_CONNECT_TIMEOUT_SECONDS,
+        )?,
+        total: env.seconds(
+            "FOLIO_WEBHOOK_TIMEOUT_SECONDS",
+            settings::WEBHOOK_TIMEOUT_SECONDS,
+        )?,
+    })
 }
 
 impl Sender {
@@ -302,9 +301,10 @@ impl Sender {
         Ok(Sender { outbound, key })
     }
 
-    pub fn from_env() -> Result<Self, Error> {
-        let guard = Guard::from_env().map_err(Error::internal)?;
-        Sender::new(SecretKey::from_env()?, guard, timeouts_from_env())
+    /// `FOLIO_WEBHOOK_KEY`, `FOLIO_OUTBOUND_ALLOW` and `timeouts_from_env`.
+    pub fn from_env(env: &Env) -> Result<Self, Error> {
+        let guard = Guard::from_env(env)?;
+        Sender::new(SecretKey::from_env(env)?, guard, timeouts_from_env(env)?)
     }
 
     pub fn key(&self) -> &SecretKey {
@@ -380,6 +380,10 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn default_timeouts() -> Timeouts {
+        timeouts_from_env(&Env::with(|_| None)).unwrap()
+    }
     use crate::ids::{ItemId, OrgId};
 
     fn event(kind: EventType) -> Event {
@@ -465,7 +469,7 @@ mod tests {
         let key = SecretKey::parse(&SecretKey::generate_b64()).unwrap();
         let secret = Secret::generate();
         let h = hook(&key, &secret);
-        let sender = Sender::new(key, Guard::strict(), timeouts_from_env()).unwrap();
+        let sender = Sender::new(key, Guard::strict(), default_timeouts()).unwrap();
         let body = br#"{"data":{}}"#;
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
         let sig = sender.signature(&h, "msg_1", ts, body).unwrap();
@@ -489,7 +493,7 @@ mod tests {
         h.previous_secret = Some(key.seal(&old, &h.seal_context()));
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
         h.previous_until = Some(ts + 60);
-        let sender = Sender::new(key, Guard::strict(), timeouts_from_env()).unwrap();
+        let sender = Sender::new(key, Guard::strict(), default_timeouts()).unwrap();
         let sig = sender.signature(&h, "msg_1", ts, b"{}").unwrap();
         assert_eq!(sig.split(' ').count(), 2);
         let mut headers = http::HeaderMap::new();

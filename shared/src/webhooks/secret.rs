@@ -45,9 +45,8 @@ impl SecretKey {
     }
 
     /// `FOLIO_WEBHOOK_KEY`.
-    pub fn from_env() -> Result<Self, Error> {
-        let raw = std::env::var("FOLIO_WEBHOOK_KEY")
-            .map_err(|_| Error::internal("FOLIO_WEBHOOK_KEY is not set"))?;
+    pub fn from_env(env: &crate::settings::Env) -> Result<Self, Error> {
+        let raw = env.required("FOLIO_WEBHOOK_KEY")?;
         SecretKey::parse(&raw).map_err(|e| Error::internal(format!("FOLIO_WEBHOOK_KEY: {e}")))
     }
 
