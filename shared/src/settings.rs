@@ -37,10 +37,13 @@ pub const MEDIA_TIMEOUT_SECONDS: f64 = 15.0;
 pub const AWS_ATTEMPT_TIMEOUT_SECONDS: f64 = 5.0;
 pub const AWS_OPERATION_TIMEOUT_SECONDS: f64 = 9.0;
 
+/// Reads one variable's value.
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Where settings are read from: the process environment, or (in tests)
 /// any lookup.
 pub struct Env<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
 }
 
 impl Env<'static> {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::Event;
 use crate::error::{Causes, Error};
 use crate::ids::WebhookId;
+use crate::settings::{self, Env};
 use crate::store::jobs::Claim;
 use crate::store::webhooks::AttemptRecord;
 use crate::store::Store;
