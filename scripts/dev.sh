@@ -132,6 +132,30 @@ until [[ $(curl -s -o /dev/null -m 600 -w '%{http_code}' "$api/v2/collections/")
   sleep 1
 done
 
+# `cargo lambda watch` starts a function on its first request (a `cargo run`
+# each, ~4 s, queued on cargo's lock when many start at once). Start them all
+# now, one at a time, so that a person's first request to any endpoint is
+# answered at once: one request without a token per function (its 401).
+echo "starting every function" >&2
+python3 - "$ROOT/Cargo.toml" <<'PY' |
+import sys, tomllib
+routes = tomllib.load(open(sys.argv[1], "rb"))["workspace"]["metadata"]["lambda"]["watch"]["router"]
+ids = {"collection_key": "warm", "item_id": "01JF0000000000000000000000",
+       "webhook_id": "warm", "delivery_id": "msg_0"}
+seen = set()
+for path, targets in routes.items():
+    if not path.endswith("/"):
+        continue
+    for t in targets:
+        if t["function"] not in seen:
+            seen.add(t["function"])
+            print(t["method"], path.format(**ids), t["function"])
+PY
+  while read -r method path function; do
+    code=$(curl -s -o /dev/null -m 300 -w '%{http_code}' -X "$method" "$api$path")
+    [[ $code == 401 ]] || echo "  $function answered $code to its warm-up request" >&2
+  done
+
 cat <<EOF
 
 Folio is serving on $api (log: $state/watch.log). The pipeline's log is
