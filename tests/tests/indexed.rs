@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use folio::content::order::encode;
 use folio::ids::{CollectionKey, ItemId, Locale};
 use folio::schema::Org;
-use folio::store::entries::encode;
 use folio_tests::{folio, listed_ids, TestApp};
 use serde_json::{json, Value};
 

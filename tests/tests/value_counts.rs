@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue::S;
+use folio::content::order::{filter, Filter, Kind};
 use folio::content::{ItemRecord, Status};
 use folio::ids::{CollectionKey, FieldKey, ItemId};
-use folio::store::entries::{filter, Filter, Indexing, Kind};
+use folio::store::entries::Indexing;
 use folio::store::pages::{PageQuery, Sorted};
 use folio_tests::{folio, listed_ids, TestApp};
 use serde_json::{json, Value};

@@ -12,7 +12,7 @@ use crate::ids::ItemId;
 use crate::store::pages::Sorted;
 
 /// Longest `cursor` accepted (the longest one issued, an indexed text
-/// value of `entries::MAX_VALUE_BYTES`, is under 800).
+/// value of `order::MAX_VALUE_BYTES`, is under 800).
 const MAX_CURSOR: usize = 1_000;
 /// Width of a stored timestamp (`api::format_time`).
 const TIME_WIDTH: usize = "2026-11-29T08:53:10.123456Z".len();
@@ -73,7 +73,7 @@ impl Cursor {
                     && super::parse_time(t).as_deref() == Some(t)
                     && ItemId::parse(id).is_ok()
             }),
-            // An encoded value (`entries::encode`), then the id.
+            // An encoded value (`content::order::encode`), then the id.
             Sorted::Field(_) => after.rsplit_once('#').is_some_and(|(v, id)| {
                 v.starts_with(['n', 's', 'b', 'z', 'x'])
                     && v[1..]

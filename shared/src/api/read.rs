@@ -4,7 +4,6 @@
 //! only in preview, locales, filters, ordering, paging and reference
 //! expansion to `levels` deep.
 
-use std::cmp::Ordering;
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
@@ -14,12 +13,12 @@ use super::cursor::Cursor;
 use super::expand::{visible, Expander, ReadView};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
+use crate::content::order::{self, compare, matches, Filter};
 use crate::content::{field_value, ItemRecord, View};
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, with_read_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::{Collection, Org};
-use crate::store::entries::{self, Filter};
 use crate::store::pages::{PageQuery, Sorted};
 
 pub const GET: Route = Route {
@@ -285,9 +284,9 @@ impl ListArgs {
                     Some((o, d)) if o == name => d,
                     Some(_) => return None,
                 };
-                let equals = match entries::filter(entries::kind_of(&field.kind), want) {
+                let equals = match order::filter(order::kind_of(&field.kind), want) {
                     Filter::Prefix(p) => p,
-                    Filter::Nothing => entries::NOTHING.to_owned(),
+                    Filter::Nothing => order::NOTHING.to_owned(),
                     Filter::Unserved => return None,
                 };
                 Some(Served {
@@ -788,87 +787,4 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
         (1, Some(version)) => with_read_etag(response, version),
         _ => response,
     })
-}
-
-/// A filter value matches a stored value when they are equal as the
-/// stored type reads it; a list matches when any element does.
-fn matches(v: &Value, want: &str) -> bool {
-    match v {
-        Value::String(s) => s == want,
-        Value::Number(n) => want
-            .parse::<f64>()
-            .ok()
-            .zip(n.as_f64())
-            .is_some_and(|(a, b)| a == b),
-        Value::Bool(b) => want == if *b { "true" } else { "false" },
-        Value::Array(a) => a.iter().any(|v| matches(v, want)),
-        _ => false,
-    }
-}
-
-/// Orders values of one field: numbers numerically, strings by text,
-/// missing values last; values of different types (left by a type change)
-/// by type, booleans, numbers, text, others, as an index orders them
-/// (`store::entries::encode`).
-fn compare(a: &Value, b: &Value) -> Ordering {
-    fn rank(v: &Value) -> u8 {
-        match v {
-            Value::Bool(_) => 0,
-            Value::Number(_) => 1,
-            Value::String(_) => 2,
-            Value::Array(_) | Value::Object(_) => 3,
-            Value::Null => 4,
-        }
-    }
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(Ordering::Equal),
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => rank(a)
-            .cmp(&rank(b))
-            .then_with(|| a.to_string().cmp(&b.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_read_values_by_their_type() {
-        assert!(matches(&json!("engineer"), "engineer"));
-        assert!(matches(&json!(36), "36"));
-        assert!(matches(&json!(36.5), "36.5"));
-        assert!(matches(&json!(true), "true"));
-        assert!(matches(&json!(["a", "b"]), "b"));
-        assert!(!matches(&json!(36), "thirty"));
-    }
-
-    #[test]
-    fn ordering_puts_missing_values_last() {
-        let mut v = vec![json!(null), json!(3), json!(1)];
-        v.sort_by(compare);
-        assert_eq!(v, vec![json!(1), json!(3), json!(null)]);
-    }
-
-    #[test]
-    fn mixed_types_order_as_the_index_encodes_them() {
-        use crate::store::entries::encode;
-        let values = [
-            json!(null),
-            json!("36"),
-            json!(5),
-            json!(true),
-            json!(["a"]),
-            json!(-1),
-        ];
-        let mut by_compare = values.to_vec();
-        by_compare.sort_by(compare);
-        let mut by_index = values.to_vec();
-        by_index.sort_by_key(|v| encode(Some(v)));
-        assert_eq!(by_compare, by_index);
-    }
 }

@@ -1,6 +1,7 @@
 //! Items: their stored record, how a request's field values are checked
 //! against the collection schema, and how an item is rendered for reads.
 
+pub mod order;
 mod relink;
 mod validate;
 

@@ -24,12 +24,7 @@
 //! stream change, or `Store::build_index` by hand); listings by it are
 //! served from memory meanwhile.
 //!
-//! Encoding, so that byte order is the order `order=` promises (numbers
-//! by value, text by its UTF-8 bytes, missing last) and no value holds the
-//! `#` that ends it: a type tag, then numbers as the 16 hex digits of an
-//! order-preserving transform of the f64, text as the hex of its UTF-8
-//! (first `MAX_VALUE_BYTES` bytes; longer values are marked `+` and sort
-//! among themselves by id), booleans `0`/`1`.
+//! Values are encoded for the index by `content::order`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -42,22 +37,11 @@ use super::expr::Expr;
 use super::keys;
 use super::record::when_live;
 use super::Store;
+use crate::content::order::{encode, kind_of, Kind};
 use crate::content::{ItemRecord, Status};
 use crate::error::Error;
 use crate::ids::{CollectionKey, FieldKey, ItemId, Locale, OrgId};
-use crate::schema::{Collection, FieldType, Org};
-
-/// Bytes of a text value that its entry orders by; a filter on a longer
-/// value is served from memory.
-pub const MAX_VALUE_BYTES: usize = 256;
-
-/// How an indexed field's values are compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Text,
-    Number,
-    Boolean,
-}
+use crate::schema::{Collection, Org};
 
 /// The indexed fields of a collection as an item write keeps them.
 #[derive(Debug, Clone, Default)]
@@ -108,14 +92,6 @@ impl Indexing {
     }
 }
 
-pub fn kind_of(kind: &FieldType) -> Kind {
-    match kind {
-        FieldType::Number => Kind::Number,
-        FieldType::Boolean => Kind::Boolean,
-        _ => Kind::Text,
-    }
-}
-
 /// An item as its entries see it: its values and whether it is published.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shown<'a> {
@@ -129,80 +105,6 @@ impl<'a> From<&'a ItemRecord> for Shown<'a> {
             fields: &r.fields,
             status: r.status,
         }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-/// An f64 as 16 hex digits whose byte order is the numbers' order.
-fn number_key(f: f64) -> String {
-    let f = if f == 0.0 { 0.0 } else { f }; // -0 equals 0
-    let bits = f.to_bits();
-    let ordered = if bits >> 63 == 1 {
-        !bits
-    } else {
-        bits | (1 << 63)
-    };
-    format!("{ordered:016x}")
-}
-
-fn text_key(s: &str) -> String {
-    if s.len() <= MAX_VALUE_BYTES {
-        format!("s{}", hex(s.as_bytes()))
-    } else {
-        format!("s{}+", hex(&s.as_bytes()[..MAX_VALUE_BYTES]))
-    }
-}
-
-/// The encoded value an entry's sort key starts with (see the module).
-pub fn encode(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "z".into(),
-        Some(Value::Number(n)) => format!("n{}", number_key(n.as_f64().unwrap_or(0.0))),
-        Some(Value::String(s)) => text_key(s),
-        Some(Value::Bool(b)) => format!("b{}", u8::from(*b)),
-        // Not an indexable value (left by a type change): after the others.
-        Some(other) => format!("x{}", &text_key(&other.to_string())[1..]),
-    }
-}
-
-/// A prefix no entry's sort key has: what a filter that nothing can equal
-/// reads (an empty range).
-pub const NOTHING: &str = "-#";
-
-/// What an equality filter on an indexed field reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Filter {
-    /// The entries whose sort key starts with this.
-    Prefix(String),
-    /// No value of this field can equal it (a number field and `abc`).
-    Nothing,
-    /// The index cannot answer it exactly (text past `MAX_VALUE_BYTES`).
-    Unserved,
-}
-
-/// The entries `fields.<field>=<want>` reads: the values that equal
-/// `want` as the field's type reads it (as the in-memory filter does).
-pub fn filter(kind: Kind, want: &str) -> Filter {
-    match kind {
-        Kind::Number => match want.parse::<f64>() {
-            Ok(f) if f.is_finite() => Filter::Prefix(format!("n{}#", number_key(f))),
-            _ => Filter::Nothing,
-        },
-        Kind::Boolean => match want {
-            "true" => Filter::Prefix("b1#".into()),
-            "false" => Filter::Prefix("b0#".into()),
-            _ => Filter::Nothing,
-        },
-        Kind::Text if want.len() > MAX_VALUE_BYTES => Filter::Unserved,
-        Kind::Text => Filter::Prefix(format!("{}#", text_key(want))),
     }
 }
 
@@ -847,75 +749,5 @@ impl Store {
             updated_at: now.to_owned(),
             ..collection.clone()
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use serde_json::json;
-
-    fn cmp_as_listed(a: &Value, b: &Value) -> std::cmp::Ordering {
-        // The in-memory order (`api::read::compare`) for one type.
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x
-                .as_f64()
-                .unwrap()
-                .partial_cmp(&y.as_f64().unwrap())
-                .unwrap(),
-            (Value::String(x), Value::String(y)) => x.cmp(y),
-            _ => unreachable!(),
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn encoded_numbers_sort_as_numbers(a in any::<f64>().prop_filter("finite", |f| f.is_finite()),
-                                           b in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
-            let (va, vb) = (json!(a), json!(b));
-            prop_assert_eq!(encode(Some(&va)).cmp(&encode(Some(&vb))), cmp_as_listed(&va, &vb));
-        }
-
-        #[test]
-        fn encoded_text_sorts_as_text(a in "\\PC{0,12}", b in "\\PC{0,12}") {
-            let (va, vb) = (json!(a), json!(b));
-            // With the id after it, as in the index.
-            let ka = format!("{}#01JF0000000000000000000000", encode(Some(&va)));
-            let kb = format!("{}#01JF0000000000000000000001", encode(Some(&vb)));
-            if a != b {
-                prop_assert_eq!(ka.cmp(&kb), cmp_as_listed(&va, &vb));
-            }
-            let Filter::Prefix(prefix) = filter(Kind::Text, &a) else {
-                panic!("a short text is served");
-            };
-            prop_assert!(ka.starts_with(&prefix));
-        }
-    }
-
-    #[test]
-    fn missing_values_sort_last_and_filters_read_values_by_type() {
-        for v in [json!(-1e300), json!(0), json!("zzz"), json!(true)] {
-            assert!(encode(Some(&v)) < encode(None));
-        }
-        assert_eq!(encode(Some(&json!(-0.0))), encode(Some(&json!(0))));
-        let Filter::Prefix(p) = filter(Kind::Number, "36.0") else {
-            panic!()
-        };
-        assert!(format!("{}#x", encode(Some(&json!(36)))).starts_with(&p));
-        assert_eq!(filter(Kind::Number, "thirty"), Filter::Nothing);
-        assert_eq!(filter(Kind::Boolean, "yes"), Filter::Nothing);
-        assert_eq!(filter(Kind::Boolean, "true"), Filter::Prefix("b1#".into()));
-        assert_eq!(
-            filter(Kind::Text, &"x".repeat(MAX_VALUE_BYTES + 1)),
-            Filter::Unserved
-        );
-        // A long value sorts after its own first MAX_VALUE_BYTES bytes.
-        let long = "a".repeat(MAX_VALUE_BYTES + 10);
-        let short = "a".repeat(MAX_VALUE_BYTES);
-        assert!(
-            format!("{}#1", encode(Some(&json!(short))))
-                < format!("{}#0", encode(Some(&json!(long))))
-        );
     }
 }

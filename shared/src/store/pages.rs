@@ -173,7 +173,7 @@ pub struct PageQuery<'a> {
     /// `Sorted::Updated` only: items last written after this stored time.
     pub updated_after: Option<&'a str>,
     /// `Sorted::Field` only: entries whose sort key starts with this (an
-    /// encoded value and its `#`: `entries::filter`).
+    /// encoded value and its `#`: `content::order::filter`).
     pub equals: Option<&'a str>,
     /// Entries to pass over before the page.
     pub skip: usize,
