@@ -302,7 +302,7 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
                 operations: (!operations.is_empty()).then_some(operations),
                 revoked: false,
                 name,
-                created_at: folio::api::now(),
+                created_at: folio::clock::now(),
             };
             store.put_token(&token.hash(), &record).await?;
             println!("{}", token.expose());
@@ -363,7 +363,7 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             // In the stored form, which sorts as time does.
             let stored = |t: Option<String>| {
                 t.map(|t| {
-                    folio::api::parse_time(&t).unwrap_or_else(|| {
+                    folio::clock::parse_time(&t).unwrap_or_else(|| {
                         fail(format!(
                             "{t} is not an RFC 3339 time (e.g. 2026-11-23T10:00:00Z)"
                         ))
@@ -385,7 +385,7 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
                     store.scan_items(&org, &filter).await?
                 }
             };
-            let events: Vec<_> = items.iter().map(folio::events::current_state).collect();
+            let events: Vec<_> = items.iter().map(folio::event::current_state).collect();
             let sqs = aws_sdk_sqs::Client::new(sdk);
             // The relay's sender: ten a message batch, in order.
             let relay = folio::events::relay::Relay::new(sqs, queue_url, String::new());

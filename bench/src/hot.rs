@@ -57,7 +57,7 @@ pub async fn hot_target(n: usize) -> Value {
                     &b.t.org,
                     &collection,
                     Status::Published,
-                    &folio::api::now(),
+                    &folio::clock::now(),
                     fields,
                 );
                 r.out_refs = vec![OutRef {

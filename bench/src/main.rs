@@ -490,12 +490,12 @@ async fn pipeline(n: usize) -> Value {
     let mut runs = 0;
     for id in &targets {
         let item = t.stored("people", id).await.unwrap();
-        let e = folio::events::event_id(
+        let e = folio::event::event_id(
             &org,
             &item.collection,
             item.id,
             item.version,
-            folio::events::EventType::Delete,
+            folio::event::EventType::Delete,
         );
         let job = t.app.store.job(&e, "detach_cleanup").await.unwrap();
         let Some(job) = job.filter(|j| j.done) else {
@@ -995,7 +995,7 @@ async fn main() {
         .unwrap_or_default();
     let report = json!({
         "machine": format!("{cpu}, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
-        "when": folio::api::now(),
+        "when": folio::clock::now(),
         "requests_per_endpoint": n,
         "endpoints": endpoints,
         "batch_delete_100": batch,

@@ -112,7 +112,7 @@ pub struct App {
     /// Each schema with the time it was read (`api::now` as the read began).
     collections: TtlCache<(OrgId, CollectionKey), (Arc<Collection>, String)>,
     /// Signs and sends webhooks (only the webhook endpoints have one).
-    webhook_sender: OnceLock<crate::webhooks::Sender>,
+    webhook_sender: OnceLock<crate::webhooks::send::Sender>,
 }
 
 impl App {
@@ -124,7 +124,7 @@ impl App {
         let env = Env::process();
         let config = Config::from_env(&env)?;
         let sender = match env.optional("FOLIO_WEBHOOK_KEY") {
-            Some(_) => Some(crate::webhooks::Sender::from_env(&env)?),
+            Some(_) => Some(crate::webhooks::send::Sender::from_env(&env)?),
             None => None,
         };
         let sdk = crate::aws::sdk_config().await?;
@@ -153,13 +153,13 @@ impl App {
     }
 
     /// Uses `sender` for webhooks instead of one from the environment.
-    pub fn with_webhook_sender(self, sender: crate::webhooks::Sender) -> Self {
+    pub fn with_webhook_sender(self, sender: crate::webhooks::send::Sender) -> Self {
         let _ = self.webhook_sender.set(sender);
         self
     }
 
     /// The webhook sender, which only the webhook functions are given.
-    pub fn webhook_sender(&self) -> Result<&crate::webhooks::Sender, Error> {
+    pub fn webhook_sender(&self) -> Result<&crate::webhooks::send::Sender, Error> {
         self.webhook_sender
             .get()
             .ok_or_else(|| Error::internal("FOLIO_WEBHOOK_KEY is not set for this function"))
@@ -241,7 +241,7 @@ impl App {
     ) -> Result<Arc<Collection>, Error> {
         // Strongly consistent, so the schema is the one current at `read_at`
         // (a fill happens once per instance and schema cache time).
-        let read_at = crate::api::now();
+        let read_at = crate::clock::now();
         let c = Arc::new(
             self.store
                 .get_collection_strong(org, key)

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use folio::auth::{Scope, Token, TokenRecord};
-use folio::events::Event;
+use folio::event::Event;
 use folio::ids::{Locale, OrgId};
 use folio::schema::Org;
 use folio::{App, Config};
@@ -113,8 +113,8 @@ pub fn test_ingester(
 
 /// The webhook sender of tests: receivers on 127.0.0.1 are allow-listed
 /// (as `make dev` does), and a receiver gets 2 s.
-pub fn test_sender(key: &folio::webhooks::SecretKey) -> folio::webhooks::Sender {
-    folio::webhooks::Sender::new(
+pub fn test_sender(key: &folio::webhooks::SecretKey) -> folio::webhooks::send::Sender {
+    folio::webhooks::send::Sender::new(
         key.clone(),
         loopback_allowed(),
         folio::outbound::Timeouts {
@@ -391,7 +391,7 @@ impl TestApp {
             operations: None,
             revoked: false,
             name: None,
-            created_at: folio::api::now(),
+            created_at: folio::clock::now(),
         })
         .await
     }

@@ -2,8 +2,8 @@
 //! code before the fix, against DynamoDB Local.
 
 use folio::auth::{Operation, Scope, TokenRecord};
+use folio::content::MAX_TARGETS;
 use folio::ids::{CollectionKey, ItemId};
-use folio::store::refs::MAX_TARGETS;
 use folio::store::ItemWrite;
 use folio_tests::{folio, TestApp};
 use serde_json::{json, Value};
@@ -307,7 +307,7 @@ async fn limited(t: &TestApp, ops: &[Operation]) -> String {
         operations: Some(ops.to_vec()),
         revoked: false,
         name: None,
-        created_at: folio::api::now(),
+        created_at: folio::clock::now(),
     })
     .await
 }
@@ -396,7 +396,7 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
     let t = app().await;
     let ids = people(&t, 2).await;
     let people_key = CollectionKey::parse("people").unwrap();
-    let now = folio::api::now();
+    let now = folio::clock::now();
     // A plain item (one UpdateItem) and one with references (a transaction).
     let plain = t
         .create("people", "published", json!({"name": "Plain"}))

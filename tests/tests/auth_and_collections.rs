@@ -151,7 +151,7 @@ async fn scoped_keys_are_limited_to_their_collections_and_operations() {
             operations: Some(vec![Operation::Read, Operation::Create]),
             revoked: false,
             name: Some("scoped".into()),
-            created_at: folio::api::now(),
+            created_at: folio::clock::now(),
         })
         .await;
     let r = t

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use folio::event::{Event, EventType};
 use folio::events::deliver::{Deliverer, DeliveryMessage};
-use folio::events::{Event, EventType};
 use folio::ids::{CollectionKey, ItemId};
 use folio::store::jobs::Claim;
 use folio_local::receiver::{Answer, Receiver};
@@ -132,7 +132,7 @@ async fn a_queued_attempt_that_outlived_its_lease_never_reopens_a_delivery_made_
     let receiver = failing_then_slow_then_up().await;
     let id = first_attempt_failed(&t, "late", &receiver).await;
     // A deliverer whose lease runs out at once, and whose receiver gets 4 s.
-    let sender = folio::webhooks::Sender::new(
+    let sender = folio::webhooks::send::Sender::new(
         t.webhook_key.clone(),
         folio_tests::loopback_allowed(),
         folio::outbound::Timeouts {

@@ -32,7 +32,7 @@ async fn the_relay_binary_turns_a_stream_event_from_events_into_one_queued_event
     assert_eq!(r[0]["batchItemFailures"], json!([]), "{r:?}");
     let events = t.drain_events().await;
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].kind, folio::events::EventType::Published);
+    assert_eq!(events[0].kind, folio::event::EventType::Published);
     assert_eq!(events[0].version, 1);
     assert_eq!(events[0].item_id.to_string(), "01JF0000000000000000000000");
 }
@@ -48,14 +48,14 @@ async fn the_relay_binary_turns_a_delete_and_a_ttl_removal_into_delete_and_purge
     )
     .await;
     assert_eq!(r[0]["batchItemFailures"], json!([]), "{r:?}");
-    let mut events: Vec<(folio::events::EventType, u64)> = t
+    let mut events: Vec<(folio::event::EventType, u64)> = t
         .drain_events()
         .await
         .into_iter()
         .map(|e| (e.kind, e.version))
         .collect();
     events.sort();
-    use folio::events::EventType::{Delete, Purge};
+    use folio::event::EventType::{Delete, Purge};
     assert_eq!(events, vec![(Delete, 2), (Purge, 2)]);
 }
 

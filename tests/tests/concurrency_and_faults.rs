@@ -26,7 +26,7 @@ async fn concurrent_deletes_of_one_item_give_exactly_one_204() {
         .drain_events()
         .await
         .into_iter()
-        .filter(|e| e.kind == folio::events::EventType::Delete)
+        .filter(|e| e.kind == folio::event::EventType::Delete)
         .count();
     assert_eq!(deletes, 10, "one delete event per item");
 }

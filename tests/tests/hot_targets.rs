@@ -40,7 +40,7 @@ async fn an_item_with_2000_referrers_is_guarded_exactly_and_detached_from_all_of
             &t.org,
             &people,
             Status::Published,
-            &folio::api::now(),
+            &folio::clock::now(),
             [("name".to_owned(), json!(name)), (field.to_owned(), value)].into(),
         );
         r.out_refs = vec![OutRef {

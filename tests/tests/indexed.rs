@@ -231,7 +231,7 @@ async fn every_write_moves_the_entries_in_the_same_step() {
             &t.org,
             (&people, &ItemId::parse(&boss).unwrap()),
             (&staff, &ItemId::parse(&id).unwrap()),
-            &folio::api::now(),
+            &folio::clock::now(),
             "job:test",
             &indexing,
         )

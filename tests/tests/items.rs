@@ -1,7 +1,7 @@
 //! Create, read, replace, patch and delete of items over real API Gateway
 //! events, against DynamoDB Local and moto.
 
-use folio::events::EventType;
+use folio::event::EventType;
 use folio_tests::{folio, TestApp};
 use serde_json::{json, Value};
 

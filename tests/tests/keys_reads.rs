@@ -95,12 +95,12 @@ async fn one_key_reads_as_the_collection_list_and_several_as_one_object() {
     );
     assert_eq!(one.body["data"]["team_members"][0]["name"], "Ada");
     // A webhook payload's `itemid` is the same link.
-    let event = folio::events::Event::new(
+    let event = folio::event::Event::new(
         &t.org,
         &CollectionKey::parse("team_members").unwrap(),
         folio::ids::ItemId::parse(&people[1]).unwrap(),
         1,
-        folio::events::EventType::Published,
+        folio::event::EventType::Published,
     );
     let itemid = folio::webhooks::payload(&event, "https://x/")["data"]["itemid"]
         .as_str()
@@ -159,7 +159,7 @@ async fn bad_keys_are_a_400_and_limits_and_tenancy_hold() {
             operations: Some(vec![Operation::Read]),
             revoked: false,
             name: None,
-            created_at: folio::api::now(),
+            created_at: folio::clock::now(),
         })
         .await;
     let r = t

@@ -34,7 +34,7 @@ async fn page_1_of_5000_items_reads_only_the_page() {
             } else {
                 Status::Published
             };
-            record(&t, "team_members", status, &folio::api::now(), n)
+            record(&t, "team_members", status, &folio::clock::now(), n)
         })
         .collect();
     let started = std::time::Instant::now();

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use folio::event::{event_id, Event, EventType};
 use folio::events::worker::{Job, Message};
-use folio::events::{event_id, Event, EventType};
 use folio::ids::{CollectionKey, ItemId};
 use folio::store::jobs::JobRecord;
 use folio_tests::proxy::Proxy;

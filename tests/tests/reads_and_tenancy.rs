@@ -39,7 +39,7 @@ async fn token(
         operations: ops.map(<[Operation]>::to_vec),
         revoked: false,
         name: None,
-        created_at: folio::api::now(),
+        created_at: folio::clock::now(),
     })
     .await
 }
@@ -137,7 +137,7 @@ async fn reference_expansion_is_bounded_and_fetches_each_item_once() {
         {"key": "links", "type": "reference", "collection": "nodes", "many": true, "on_delete": "detach"}
     ]});
     assert_eq!(t.put_collection("nodes", nodes).await.status, 201);
-    let n = folio::store::refs::MAX_TARGETS;
+    let n = folio::content::MAX_TARGETS;
     let body = "x".repeat(6 * 1024);
     let mut ids = Vec::new();
     for _ in 0..n {

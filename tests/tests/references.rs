@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use folio::events::EventType;
+use folio::event::EventType;
 use folio_tests::{folio, TestApp};
 use serde_json::{json, Value};
 
@@ -557,7 +557,7 @@ async fn restore_by_a_token_limited_away_from_a_referenced_collection_is_403_and
             operations: None,
             revoked: false,
             name: Some("notes only".into()),
-            created_at: folio::api::now(),
+            created_at: folio::clock::now(),
         })
         .await;
     let restore = format!("/v2/content/notes/{note}/restore/");

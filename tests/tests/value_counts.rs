@@ -142,7 +142,13 @@ async fn a_filtered_count_follows_every_write_and_costs_the_same_at_any_size() {
                 ("name".to_owned(), json!(format!("shop {n}"))),
                 ("city".to_owned(), json!("oslo")),
             ]);
-            ItemRecord::new(&t.org, &key, Status::Published, &folio::api::now(), fields)
+            ItemRecord::new(
+                &t.org,
+                &key,
+                Status::Published,
+                &folio::clock::now(),
+                fields,
+            )
         })
         .collect();
     t.app

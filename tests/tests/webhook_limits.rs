@@ -25,7 +25,7 @@ async fn token(
         operations: operations.map(<[Operation]>::to_vec),
         revoked: false,
         name: None,
-        created_at: folio::api::now(),
+        created_at: folio::clock::now(),
     })
     .await
 }

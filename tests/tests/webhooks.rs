@@ -212,7 +212,8 @@ async fn a_webhook_shows_its_secret_once_and_bad_registrations_are_400() {
 #[tokio::test]
 async fn without_the_allow_list_urls_to_private_addresses_are_refused_at_registration() {
     use folio::outbound::Guard;
-    use folio::webhooks::{validate, WebhookSpec};
+    use folio::webhooks::send::validate;
+    use folio::webhooks::WebhookSpec;
     let strict = Guard::strict();
     let spec = |url: &str| WebhookSpec {
         url: url.into(),
@@ -541,7 +542,7 @@ async fn a_registered_loopback_url_is_refused_at_delivery_once_the_allow_list_is
     let t = TestApp::spawn().await;
     let receiver = Receiver::start(always(200)).await.unwrap();
     register(&t, "local", &receiver.url).await;
-    let strict = folio::webhooks::Sender::new(
+    let strict = folio::webhooks::send::Sender::new(
         t.webhook_key.clone(),
         folio::outbound::Guard::strict(),
         folio::outbound::Timeouts {

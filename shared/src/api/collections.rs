@@ -57,7 +57,7 @@ pub async fn put(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
 async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let key = call.collection_key()?;
     let spec: CollectionSpec = call.json()?;
-    let now = super::now();
+    let now = crate::clock::now();
     let collection = parse_collection(key, spec, now.clone(), now)?;
     let org = &call.principal.org;
     // Operation limits bind here too: defining a collection is a create,

@@ -124,7 +124,7 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
         call.allow_references(&item.refs)?;
     }
     let status = body.status.unwrap_or_default();
-    let now = super::now();
+    let now = crate::clock::now();
     let records: Vec<ItemRecord> = items
         .iter()
         .map(|v| ItemRecord {

@@ -70,7 +70,7 @@ impl Cursor {
             Sorted::Created => ItemId::parse(after).is_ok(),
             Sorted::Updated => after.split_once('#').is_some_and(|(t, id)| {
                 t.len() == TIME_WIDTH
-                    && super::parse_time(t).as_deref() == Some(t)
+                    && crate::clock::parse_time(t).as_deref() == Some(t)
                     && ItemId::parse(id).is_ok()
             }),
             // An encoded value (`content::order::encode`), then the id.

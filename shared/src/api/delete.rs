@@ -38,7 +38,7 @@ pub async fn delete_one(
     id: ItemId,
     expected: Option<u64>,
 ) -> Result<Written, Error> {
-    let now = super::now();
+    let now = crate::clock::now();
     let org = &call.principal.org;
     let indexing = app.indexing(org, key).await?;
     let w = ItemWrite {
@@ -121,7 +121,7 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
             unique.push(id);
         }
     }
-    let now = super::now();
+    let now = crate::clock::now();
     let org = &call.principal.org;
     let indexing = app.indexing(org, &key).await?;
     let parsed: Vec<(String, Option<ItemId>)> = unique

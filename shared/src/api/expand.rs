@@ -35,11 +35,6 @@ pub fn visible(item: &ItemRecord, preview: bool) -> bool {
     item.is_live(now_epoch()) && (preview || item.status == Status::Published)
 }
 
-/// The link a reference renders as when it is not expanded.
-pub fn item_link(collection: &CollectionKey, id: &str) -> String {
-    format!("/v2/content/?keys={collection}[_id={id}]")
-}
-
 /// The ids a reference field holds, as stored.
 fn reference_ids(item: &ItemRecord, org: &Org, field: &str, view: &View) -> Vec<String> {
     match crate::content::field_value(org, item, field, view.locale.as_ref()) {
@@ -139,7 +134,7 @@ impl<'a> Expander<'a> {
         for (field, target, many) in collection.reference_fields() {
             let links = reference_ids(item, self.org, field.key.as_str(), &self.read.view)
                 .into_iter()
-                .map(|raw| Value::String(item_link(target, &raw)));
+                .map(|raw| Value::String(crate::content::item_link(target, &raw)));
             let value = if many {
                 Value::Array(links.collect())
             } else {
@@ -201,12 +196,14 @@ impl<'a> Expander<'a> {
                     Some(Some(child)) => {
                         let child = child.clone();
                         self.expand_child(&schema, &child, depth)
-                            .unwrap_or_else(|| Value::String(item_link(target, raw)))
+                            .unwrap_or_else(|| {
+                                Value::String(crate::content::item_link(target, raw))
+                            })
                     }
                     // Fetched and gone, deleted, or a draft outside preview.
                     Some(None) => Value::Null,
                     // Not fetched (past the fetch budget) or not an id.
-                    None => Value::String(item_link(target, raw)),
+                    None => Value::String(crate::content::item_link(target, raw)),
                 };
                 values.push(value);
             }

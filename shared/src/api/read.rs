@@ -164,7 +164,7 @@ pub(crate) fn paging(call: &Call, default_size: usize) -> Result<(usize, usize),
 /// An RFC 3339 time parameter, in the stored form (which sorts as time).
 pub(crate) fn time_param(call: &Call, name: &str) -> Result<Option<String>, Error> {
     call.query(name)
-        .map(|t| super::parse_time(t).ok_or_else(|| bad(name, "Use an RFC 3339 time.")))
+        .map(|t| crate::clock::parse_time(t).ok_or_else(|| bad(name, "Use an RFC 3339 time.")))
         .transpose()
 }
 

@@ -56,7 +56,7 @@ pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible>
                         json!(i
                             .expires_at
                             .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-                            .map(super::format_time)),
+                            .map(crate::clock::format_time)),
                     );
                 }
                 Value::Object(out)
@@ -75,7 +75,7 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
         let key = call.collection_key()?;
         call.no_body()?;
         let id = call.item_id()?;
-        let now = super::now();
+        let now = crate::clock::now();
         let org = &call.principal.org;
         // An item comes back only into a defined collection (one deleted
         // since may be defined again, and its trash then restores).

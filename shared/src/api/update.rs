@@ -98,7 +98,7 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         .await?;
     call.allow_references(&validated.refs)?;
     no_self_reference(id, &key, &validated.refs)?;
-    let now = super::now();
+    let now = crate::clock::now();
     let w = ItemWrite {
         org: &org.id,
         collection: &key,
@@ -136,7 +136,7 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let all_refs: Vec<OutRef> = patch.refs.values().flatten().cloned().collect();
     call.allow_references(&all_refs)?;
     no_self_reference(id, &key, &all_refs)?;
-    let now = super::now();
+    let now = crate::clock::now();
     let w = ItemWrite {
         org: &org.id,
         collection: &key,

@@ -23,9 +23,9 @@ use crate::http::{json_response, no_content, serve, Call, Route};
 use crate::ids::WebhookId;
 use crate::store::webhooks::{AttemptRecord, Registered};
 use crate::store::writes::now_epoch;
+use crate::webhooks::send::{self, Outcome};
 use crate::webhooks::{
-    self, delivery_id, payload, seal_context, Outcome, Secret, Webhook, WebhookSpec,
-    ROTATION_OVERLAP, TEST_EVENT,
+    delivery_id, payload, seal_context, Secret, Webhook, WebhookSpec, ROTATION_OVERLAP, TEST_EVENT,
 };
 
 /// Every webhook route needs `admin` and the operation it does; a PUT's
@@ -276,10 +276,10 @@ async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let spec: WebhookSpec = call.json()?;
     within_reach(principal, spec.collections.as_deref())?;
     let sender = app.webhook_sender()?;
-    let collections = webhooks::validate(&spec, sender.guard()).await?;
+    let collections = send::validate(&spec, sender.guard()).await?;
     let collections = spec.collections.as_ref().map(|_| collections);
     let org = principal.org.clone();
-    let now = super::now();
+    let now = crate::clock::now();
     let mut events: Vec<String> = Vec::new();
     for e in spec.events {
         if !events.contains(&e) {
@@ -375,7 +375,7 @@ async fn send_test(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let sender = app.webhook_sender()?;
     let msg_id = format!("msg_test_{}", ulid::Ulid::new().to_string().to_lowercase());
     let body = serde_json::to_vec(&json!({
-        "data": { "webhook_id": hook.id, "timestamp": super::now() },
+        "data": { "webhook_id": hook.id, "timestamp": crate::clock::now() },
         "webhook": { "event": TEST_EVENT, "target": hook.url },
     }))
     .map_err(Error::internal)?;
@@ -489,7 +489,7 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
         .record_attempt(&hook, &record, Some(&event))
         .await?;
     if sent.outcome == Outcome::Gone {
-        let reason = format!("The receiver answered 410 Gone at {}.", super::now());
+        let reason = format!("The receiver answered 410 Gone at {}.", crate::clock::now());
         app.store
             .disable_webhook(&hook.org, &hook.id, &reason)
             .await?;
@@ -499,7 +499,7 @@ async fn retry_delivery(app: &App, call: Call) -> Result<Response<Body>, Error> 
 
 fn epoch_time(seconds: i64) -> Result<String, Error> {
     time::OffsetDateTime::from_unix_timestamp(seconds)
-        .map(super::format_time)
+        .map(crate::clock::format_time)
         .map_err(Error::internal)
 }
 
@@ -508,7 +508,7 @@ fn attempt_record(
     event_id: Option<String>,
     event: &str,
     attempt: u32,
-    sent: &webhooks::Sent,
+    sent: &send::Sent,
 ) -> AttemptRecord {
     AttemptRecord {
         delivery_id,
@@ -518,7 +518,7 @@ fn attempt_record(
         status_code: sent.outcome.status_code(),
         error: sent.outcome.error().map(str::to_owned),
         duration_ms: sent.duration.as_millis() as u64,
-        at: super::now(),
+        at: crate::clock::now(),
         manual: None,
     }
 }

@@ -16,6 +16,29 @@ use serde_json::{json, Map, Value};
 use crate::ids::{CollectionKey, ItemId, Locale, OrgId};
 use crate::schema::{Collection, Org};
 
+/// Most distinct items one item may reference: what one DynamoDB
+/// transaction can link and release in a write (`store::refs` checks it
+/// against the transaction's bound).
+pub const MAX_TARGETS: usize = 24;
+
+/// Distinct items referenced by `refs`.
+pub fn distinct_targets(refs: &[OutRef]) -> usize {
+    refs.iter()
+        .map(|r| (&r.collection, r.id))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+pub fn limit_message() -> String {
+    format!("An item may reference at most {MAX_TARGETS} distinct items.")
+}
+
+/// The link an item renders as where it is not shown whole (a reference
+/// not expanded, a webhook payload's `itemid`): a `keys` read of it.
+pub fn item_link(collection: &CollectionKey, id: &str) -> String {
+    format!("/v2/content/?keys={collection}[_id={id}]")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {

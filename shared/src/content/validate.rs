@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 
+use super::{distinct_targets, limit_message, MAX_TARGETS};
 use crate::error::FieldErrors;
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::schema::{Collection, Field, FieldType, OnDelete, Org, MAX_FIELDS};
-use crate::store::refs::{distinct_targets, limit_message, MAX_TARGETS};
 
 const MAX_URL_LEN: usize = 2048;
 

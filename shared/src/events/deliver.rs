@@ -17,14 +17,15 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::{Deserialize, Serialize};
 
-use super::Event;
 use crate::error::{Causes, Error};
+use crate::event::Event;
 use crate::ids::WebhookId;
 use crate::settings::{self, Env};
 use crate::store::jobs::Claim;
 use crate::store::webhooks::AttemptRecord;
 use crate::store::Store;
-use crate::webhooks::{delivery_id, payload, Outcome, Sender};
+use crate::webhooks::send::{Outcome, Sender};
+use crate::webhooks::{delivery_id, payload};
 
 /// Receives of one message before the queue dead-letters it (the
 /// template's `maxReceiveCount` on the deliveries queue).
@@ -180,7 +181,7 @@ impl Deliverer {
                 Ok(())
             }
             Outcome::Gone => {
-                let reason = format!("The receiver answered 410 Gone at {}.", crate::api::now());
+                let reason = format!("The receiver answered 410 Gone at {}.", crate::clock::now());
                 self.store
                     .disable_webhook(&e.org, &hook.id, &reason)
                     .await?;
@@ -230,7 +231,7 @@ impl Deliverer {
             status_code: sent.outcome.status_code(),
             error: sent.outcome.error().map(str::to_owned),
             duration_ms: sent.duration.as_millis() as u64,
-            at: crate::api::now(),
+            at: crate::clock::now(),
             manual: None,
         };
         if let Err(e) = self.store.record_attempt(hook, &record, Some(event)).await {
@@ -308,7 +309,7 @@ mod tests {
                 &crate::ids::CollectionKey::parse("team").unwrap(),
                 crate::ids::ItemId::parse("01JF0000000000000000000000").unwrap(),
                 2,
-                super::super::EventType::Published,
+                crate::event::EventType::Published,
             ),
         };
         let text = serde_json::to_string(&m).unwrap();

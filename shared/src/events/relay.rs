@@ -15,9 +15,9 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use super::worker::{BuildMessage, IndexBuild};
-use super::{from_change, Event};
 use crate::content::ItemRecord;
 use crate::error::{Causes, Error};
+use crate::event::{from_change, Event};
 use crate::ids::{CollectionKey, OrgId};
 use crate::store::keys;
 
@@ -180,7 +180,7 @@ impl Relay {
     /// Relays one batch of stream records; the response names the first
     /// record not sent, from which the shard retries.
     pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
-        let now = crate::api::now();
+        let now = crate::clock::now();
         let mut outgoing = Vec::new();
         for record in &event.records {
             let sequence = record.change.sequence_number.clone();
@@ -390,12 +390,12 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!((e.kind, e.version), (super::super::EventType::Delete, 2));
+        assert_eq!((e.kind, e.version), (crate::event::EventType::Delete, 2));
         let Mapped::Event(e) = map_record(&record(keys("ITEM"), image(2, true), json!({})), "now")
         else {
             panic!()
         };
-        assert_eq!((e.kind, e.version), (super::super::EventType::Purge, 2));
+        assert_eq!((e.kind, e.version), (crate::event::EventType::Purge, 2));
         // A counter change keeps the version; an edge is no item.
         assert_eq!(
             map_record(

@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use super::deliver::DeliveryMessage;
-use super::{Event, EventType};
 use crate::error::{Causes, Error};
+use crate::event::{Event, EventType};
 use crate::ids::{CollectionKey, OrgId, WebhookId};
 use crate::store::cleanup::Detached;
 use crate::store::Store;
@@ -516,7 +516,7 @@ impl Worker {
                 &item,
                 &ingested,
                 &failed,
-                &crate::api::now(),
+                &crate::clock::now(),
                 &format!("media:{}", e.event_id),
             )
             .await?;
@@ -718,7 +718,7 @@ impl Worker {
             .store
             .detach_referrers(&e.org, target, after, self.cleanup_page)
             .await?;
-        let now = crate::api::now();
+        let now = crate::clock::now();
         let request_id = format!("job:{}", e.event_id);
         // Each referrer collection's indexed fields, whose entries move
         // with the detached values.

@@ -692,7 +692,7 @@ impl Store {
         }
         if all {
             collection = self
-                .mark_building(&org.id, &collection, &crate::api::now())
+                .mark_building(&org.id, &collection, &crate::clock::now())
                 .await?;
         } else if Self::build_fields(&org, &collection).is_empty() {
             return Ok(Built::default());
@@ -716,7 +716,8 @@ impl Store {
         let mut marked = Vec::new();
         for c in self.list_collections(&org.id).await? {
             if c.indexed_fields().next().is_some() {
-                self.mark_building(&org.id, &c, &crate::api::now()).await?;
+                self.mark_building(&org.id, &c, &crate::clock::now())
+                    .await?;
                 marked.push(c.key);
             }
         }

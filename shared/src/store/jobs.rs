@@ -169,7 +169,7 @@ fn state_expr(state: &str, lease_until: Option<i64>) -> Expr {
     let mut expr = Expr::new();
     expr.set_value("state", AttributeValue::S(state.into()));
     if state == DONE {
-        expr.set_value("finished_at", AttributeValue::S(crate::api::now()));
+        expr.set_value("finished_at", AttributeValue::S(crate::clock::now()));
     }
     if let Some(t) = lease_until {
         expr.set_value("lease_until", AttributeValue::N(t.to_string()));

@@ -18,16 +18,16 @@ use super::expr::Expr;
 use super::keys;
 use super::record::when_live;
 use super::Store;
-use crate::content::OutRef;
+use crate::content::{distinct_targets, limit_message, OutRef, MAX_TARGETS};
 use crate::error::{Error, Referrer};
 use crate::ids::{CollectionKey, ItemId, OrgId};
 use crate::schema::OnDelete;
 
-/// Most distinct items one item may reference. A replace can release every
-/// old target and link as many new ones, two actions each, beside the item
-/// itself, an idempotency record and a count shard: 1 + 1 + 1 + 2 × 2 × 24
-/// = 99 ≤ 100.
-pub const MAX_TARGETS: usize = (MAX_ACTIONS - 3) / 4;
+// `content::MAX_TARGETS` (24) is what keeps every write in one
+// transaction: a replace can release every old target and link as many new
+// ones, two actions each, beside the item itself, an idempotency record and
+// a count shard: 1 + 1 + 1 + 2 × 2 × 24 = 99 ≤ 100.
+const _: () = assert!(3 + 4 * MAX_TARGETS <= MAX_ACTIONS);
 
 /// The fields of one referrer that point at one target, by mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,24 +59,12 @@ fn by_target(refs: &[OutRef]) -> BTreeMap<Target, Fields> {
     out
 }
 
-/// Distinct items referenced by `refs`.
-pub fn distinct_targets(refs: &[OutRef]) -> usize {
-    refs.iter()
-        .map(|r| (&r.collection, r.id))
-        .collect::<BTreeSet<_>>()
-        .len()
-}
-
 /// Refuses a write that would leave an item with too many targets.
 pub fn check_target_limit(refs: &[OutRef], prefix: &str) -> Result<(), Error> {
     if distinct_targets(refs) > MAX_TARGETS {
         return Err(Error::field(format!("{prefix}fields"), limit_message()));
     }
     Ok(())
-}
-
-pub fn limit_message() -> String {
-    format!("An item may reference at most {MAX_TARGETS} distinct items.")
 }
 
 /// One referrer's references before and after a write.

@@ -15,7 +15,7 @@ use super::keys;
 use super::writes::now_epoch;
 use super::{with_key, Store};
 use crate::error::Error;
-use crate::events::Event;
+use crate::event::Event;
 use crate::ids::{OrgId, WebhookId};
 use crate::webhooks::Webhook;
 
@@ -235,7 +235,7 @@ impl Store {
         let mut expr = Expr::new();
         expr.set_value("enabled", AttributeValue::Bool(false));
         expr.set_value("disabled_reason", AttributeValue::S(reason.to_owned()));
-        expr.set_value("updated_at", AttributeValue::S(crate::api::now()));
+        expr.set_value("updated_at", AttributeValue::S(crate::clock::now()));
         expr.when_exists(keys::PK);
         self.webhook_update(org, id, &expr).await
     }
@@ -257,7 +257,7 @@ impl Store {
             "previous_until",
             AttributeValue::N(previous_until.to_string()),
         );
-        expr.set_value("updated_at", AttributeValue::S(crate::api::now()));
+        expr.set_value("updated_at", AttributeValue::S(crate::clock::now()));
         expr.when_equals("secret", AttributeValue::S(hook.secret.clone()));
         // Unchanged since it was read: a change meanwhile may have moved it
         // out of the caller's reach.

@@ -1,0 +1,269 @@
+//! Change events: one per change of an item's content or state, sent to
+//! the SQS queue for the background worker. Shape:
+//! `{event_id, org, collection, item_id, version, type, occurred_at}`.
+//! `event_id` is derived from the item, its version and the type, so every
+//! stage (relay, worker, webhook receivers) can deduplicate on it, and
+//! `from_change` derives an event from an item's state before and after.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::content::{ItemRecord, Status};
+use crate::ids::{CollectionKey, ItemId, OrgId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "collectionitem.draft")]
+    Draft,
+    #[serde(rename = "collectionitem.published")]
+    Published,
+    #[serde(rename = "collectionitem.unpublished")]
+    Unpublished,
+    #[serde(rename = "collectionitem.delete")]
+    Delete,
+    #[serde(rename = "collectionitem.restore")]
+    Restore,
+    /// The retention period ended and the deleted item is gone for good.
+    #[serde(rename = "collectionitem.purge")]
+    Purge,
+}
+
+impl EventType {
+    /// The event for a write that leaves an item in `new` status, having
+    /// been in `old` (None: the item is new).
+    pub fn for_write(old: Option<Status>, new: Status) -> Self {
+        match (old, new) {
+            (_, Status::Published) => EventType::Published,
+            (Some(Status::Published), Status::Draft) => EventType::Unpublished,
+            (_, Status::Draft) => EventType::Draft,
+        }
+    }
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Draft => "collectionitem.draft",
+            EventType::Published => "collectionitem.published",
+            EventType::Unpublished => "collectionitem.unpublished",
+            EventType::Delete => "collectionitem.delete",
+            EventType::Restore => "collectionitem.restore",
+            EventType::Purge => "collectionitem.purge",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Derived from org, collection, item, version and type: the same
+    /// change always has the same id (the worker's idempotency key).
+    pub event_id: String,
+    pub org: OrgId,
+    pub collection: CollectionKey,
+    pub item_id: ItemId,
+    pub version: u64,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// When the change happened (the item's `updated_at`; a purge: when seen).
+    #[serde(default)]
+    pub occurred_at: String,
+}
+
+/// The event id of a change: stable across retries and replays.
+pub fn event_id(
+    org: &OrgId,
+    collection: &CollectionKey,
+    item_id: ItemId,
+    version: u64,
+    kind: EventType,
+) -> String {
+    let key = format!("{org}#{collection}#{item_id}#{version}#{}", kind.as_str());
+    hex::encode(Sha256::digest(key.as_bytes()))[..32].to_owned()
+}
+
+/// The event of an item's change from `old` to `new` (None: absent), or
+/// None when the change is not an event (the version did not move: a
+/// reference counter, a job's bookkeeping). A removal is a purge, keeping
+/// the version of the delete.
+pub fn from_change(old: Option<&ItemRecord>, new: Option<&ItemRecord>, now: &str) -> Option<Event> {
+    let (item, kind, at) = match (old, new) {
+        (None, None) => return None,
+        (Some(old), None) => (old, EventType::Purge, now.to_owned()),
+        (None, Some(new)) => (
+            new,
+            EventType::for_write(None, new.status),
+            new.updated_at.clone(),
+        ),
+        (Some(old), Some(new)) => {
+            if old.version == new.version {
+                return None;
+            }
+            let kind = match (old.deleted_at.is_some(), new.deleted_at.is_some()) {
+                (false, true) => EventType::Delete,
+                (true, false) => EventType::Restore,
+                _ => EventType::for_write(Some(old.status), new.status),
+            };
+            (new, kind, new.updated_at.clone())
+        }
+    };
+    let mut e = Event::new(&item.org, &item.collection, item.id, item.version, kind);
+    e.occurred_at = at;
+    Some(e)
+}
+
+/// The event that describes an item as it is now (a replay): deleted,
+/// published or draft, at its current version. For an item whose last
+/// change was of that type it is the very event that change made (same
+/// `event_id`), so jobs that already ran for it do not run again.
+pub fn current_state(item: &ItemRecord) -> Event {
+    let kind = if item.deleted_at.is_some() {
+        EventType::Delete
+    } else {
+        EventType::for_write(None, item.status)
+    };
+    let mut e = Event::new(&item.org, &item.collection, item.id, item.version, kind);
+    e.occurred_at = item.updated_at.clone();
+    e
+}
+
+impl Event {
+    pub fn new(
+        org: &OrgId,
+        collection: &CollectionKey,
+        item_id: ItemId,
+        version: u64,
+        kind: EventType,
+    ) -> Self {
+        Event {
+            event_id: event_id(org, collection, item_id, version, kind),
+            org: org.clone(),
+            collection: collection.clone(),
+            item_id,
+            version,
+            kind,
+            occurred_at: crate::clock::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_changes_pick_the_event_type() {
+        assert_eq!(EventType::for_write(None, Status::Draft), EventType::Draft);
+        assert_eq!(
+            EventType::for_write(Some(Status::Draft), Status::Published),
+            EventType::Published
+        );
+        assert_eq!(
+            EventType::for_write(Some(Status::Published), Status::Draft),
+            EventType::Unpublished
+        );
+        assert_eq!(
+            EventType::for_write(Some(Status::Published), Status::Published),
+            EventType::Published
+        );
+    }
+
+    fn item(version: u64, status: Status, deleted: bool) -> ItemRecord {
+        ItemRecord {
+            org: OrgId::parse("acme").unwrap(),
+            collection: CollectionKey::parse("team").unwrap(),
+            id: ItemId::parse("01JF0000000000000000000000").unwrap(),
+            status,
+            version,
+            created_at: "t0".into(),
+            updated_at: format!("t{version}"),
+            fields: Default::default(),
+            deleted_at: deleted.then(|| "t".to_owned()),
+            expires_at: None,
+            out_refs: Vec::new(),
+            restrict_count: 0,
+            write_token: None,
+            media_status: Default::default(),
+        }
+    }
+
+    #[test]
+    fn every_change_of_version_is_one_event_and_nothing_else_is() {
+        use Status::{Draft, Published};
+        let kind = |old: Option<ItemRecord>, new: Option<ItemRecord>| {
+            from_change(old.as_ref(), new.as_ref(), "now").map(|e| (e.kind, e.version))
+        };
+        assert_eq!(
+            kind(None, Some(item(1, Draft, false))),
+            Some((EventType::Draft, 1))
+        );
+        assert_eq!(
+            kind(None, Some(item(1, Published, false))),
+            Some((EventType::Published, 1))
+        );
+        assert_eq!(
+            kind(Some(item(1, Published, false)), Some(item(2, Draft, false))),
+            Some((EventType::Unpublished, 2))
+        );
+        assert_eq!(
+            kind(Some(item(2, Draft, false)), Some(item(3, Draft, true))),
+            Some((EventType::Delete, 3))
+        );
+        assert_eq!(
+            kind(Some(item(3, Draft, true)), Some(item(4, Draft, false))),
+            Some((EventType::Restore, 4))
+        );
+        assert_eq!(
+            kind(Some(item(3, Draft, true)), None),
+            Some((EventType::Purge, 3))
+        );
+        // A counter or bookkeeping change keeps the version: no event.
+        assert_eq!(
+            kind(Some(item(2, Draft, false)), Some(item(2, Draft, false))),
+            None
+        );
+        assert_eq!(kind(None, None), None);
+    }
+
+    #[test]
+    fn event_ids_are_stable_per_change_and_distinct_across_changes() {
+        let a = from_change(None, Some(&item(1, Status::Draft, false)), "now").unwrap();
+        let b = from_change(None, Some(&item(1, Status::Draft, false)), "later").unwrap();
+        assert_eq!(a.event_id, b.event_id);
+        let c = from_change(
+            Some(&item(1, Status::Draft, false)),
+            Some(&item(2, Status::Published, false)),
+            "now",
+        )
+        .unwrap();
+        assert_ne!(a.event_id, c.event_id);
+        let purge = from_change(Some(&item(2, Status::Draft, true)), None, "now").unwrap();
+        let delete = from_change(
+            Some(&item(1, Status::Draft, false)),
+            Some(&item(2, Status::Draft, true)),
+            "now",
+        )
+        .unwrap();
+        assert_eq!(purge.version, delete.version);
+        assert_ne!(
+            purge.event_id, delete.event_id,
+            "a purge keeps the version but is its own event"
+        );
+    }
+
+    #[test]
+    fn events_serialize_in_the_documented_shape() {
+        let e = Event::new(
+            &OrgId::parse("acme").unwrap(),
+            &CollectionKey::parse("team").unwrap(),
+            ItemId::new(),
+            2,
+            EventType::Delete,
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "collectionitem.delete");
+        assert_eq!(v["version"], 2);
+        for k in ["event_id", "org", "collection", "item_id", "occurred_at"] {
+            assert!(v[k].is_string(), "{k}");
+        }
+    }
+}
