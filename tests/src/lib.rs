@@ -447,6 +447,27 @@ impl TestApp {
             .await
     }
 
+    /// A request as another warm instance of the functions serves it (its
+    /// own caches, the same table), with this app's token.
+    pub async fn on(
+        &self,
+        app: &App,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let event = api_event(
+            method,
+            path,
+            body.map(|b| b.to_string()),
+            Some(&self.token),
+            headers,
+        );
+        let req = lambda_http::request::from_str(&event).expect("a valid API Gateway v2 event");
+        to_test_response(dispatch(app, req).await)
+    }
+
     pub async fn put_collection(&self, key: &str, schema: Value) -> TestResponse {
         self.request("PUT", &format!("/v2/collections/{key}/"), Some(schema))
             .await
@@ -549,6 +570,24 @@ impl TestApp {
                     .await
                     .expect("delete from moto");
             }
+        }
+    }
+
+    /// Relay, worker and deliverer rounds until `done` holds (a webhook
+    /// receiver has what it should), failing the test past `deadline`.
+    pub async fn deliver_until(&self, deadline: Duration, mut done: impl FnMut() -> bool) {
+        let until = std::time::Instant::now() + deadline;
+        while !done() {
+            assert!(
+                std::time::Instant::now() < until,
+                "not done within {deadline:?}"
+            );
+            self.pump.lock().await.pump(&self.relay).await.unwrap();
+            self.queue.pump(&self.worker, Duration::ZERO).await.unwrap();
+            self.deliveries
+                .pump(&self.deliverer, Duration::from_millis(200))
+                .await
+                .unwrap();
         }
     }
 

@@ -50,16 +50,8 @@ async fn first_attempt_failed(t: &TestApp, id: &str, receiver: &Receiver) -> Str
         json!({"en": {"name": "Twice?"}}),
     )
     .await;
-    let until = Instant::now() + Duration::from_secs(30);
-    while receiver.count() == 0 {
-        assert!(Instant::now() < until, "no first attempt");
-        t.pump.lock().await.pump(&t.relay).await.unwrap();
-        t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
-        t.deliveries
-            .pump(&t.deliverer, Duration::from_millis(200))
-            .await
-            .unwrap();
-    }
+    t.deliver_until(Duration::from_secs(30), || receiver.count() > 0)
+        .await;
     receiver.received()[0].webhook_id().to_owned()
 }
 

@@ -222,26 +222,6 @@ async fn keys_in_the_path_read_as_the_keys_parameter() {
     assert!(r.body["errors"]["keys"].is_array(), "{:?}", r.body);
 }
 
-/// A request as another instance (its own config and caches) serves it.
-async fn on(
-    app: &folio::app::App,
-    t: &TestApp,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-    headers: &[(&str, &str)],
-) -> folio_tests::TestResponse {
-    let event = folio_tests::api_event(
-        method,
-        path,
-        body.map(|b| b.to_string()),
-        Some(&t.token),
-        headers,
-    );
-    let req = lambda_http::request::from_str(&event).unwrap();
-    folio_tests::to_test_response(folio_tests::dispatch(app, req).await)
-}
-
 /// `memory_list_max` bounds a request: each of two lists ordered in memory
 /// fits alone, but one `keys` read of both would sort more, so it is a
 /// 400 saying what to do, not ten times the limit's work.
@@ -263,27 +243,27 @@ async fn lists_of_one_keys_read_share_one_in_memory_budget() {
         },
     );
     for key in ["notes", "memos"] {
-        let r = on(
+        let r = t
+            .on(
+                &small,
+                "GET",
+                &format!("/v2/content/?keys={key}&order=title"),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{key}: {:?}", r.body);
+        assert_eq!(r.body["data"][key][0]["title"], "a");
+    }
+    let r = t
+        .on(
             &small,
-            &t,
             "GET",
-            &format!("/v2/content/?keys={key}&order=title"),
+            "/v2/content/?keys=notes,memos&order=title",
             None,
             &[],
         )
         .await;
-        assert_eq!(r.status, 200, "{key}: {:?}", r.body);
-        assert_eq!(r.body["data"][key][0]["title"], "a");
-    }
-    let r = on(
-        &small,
-        &t,
-        "GET",
-        "/v2/content/?keys=notes,memos&order=title",
-        None,
-        &[],
-    )
-    .await;
     assert_eq!(r.status, 400, "{:?}", r.body);
     let said = r.body["errors"]["keys"][0].as_str().unwrap_or_default();
     assert!(
@@ -292,15 +272,9 @@ async fn lists_of_one_keys_read_share_one_in_memory_budget() {
         r.body
     );
     // Lists DynamoDB serves in their order cost no memory.
-    let r = on(
-        &small,
-        &t,
-        "GET",
-        "/v2/content/?keys=notes,memos",
-        None,
-        &[],
-    )
-    .await;
+    let r = t
+        .on(&small, "GET", "/v2/content/?keys=notes,memos", None, &[])
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
 }
 

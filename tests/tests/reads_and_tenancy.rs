@@ -438,32 +438,13 @@ async fn reads_carry_validators_and_an_unchanged_resource_is_a_304() {
     assert!(missing.header("etag").is_none());
 }
 
-/// A request as another warm instance of the functions serves it: its
-/// own caches, the same table.
-async fn on(
-    app: &folio::app::App,
-    t: &TestApp,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> folio_tests::TestResponse {
-    let event = folio_tests::api_event(
-        method,
-        path,
-        body.map(|b| b.to_string()),
-        Some(&t.token),
-        headers,
-    );
-    let req = lambda_http::request::from_str(&event).unwrap();
-    folio_tests::to_test_response(folio_tests::dispatch(app, req).await)
-}
-
 /// One instance still holds the schema from before a field was added (for
-/// its cache's 30 s), another reads the new one; the item was written after
-/// the change, so both render its version 2, with and without the field.
-/// Each tag names the body it came with: neither instance answers 304 to
-/// the other's tag, and either is an `If-Match` for a write.
+/// its cache's 30 s), another reads the new one. An item written after the
+/// change is rendered alike by both (the first reads the schema again,
+/// older than the item), under one tag; a field added after the item's last
+/// write shows on one instance only, and each tag names the body it came
+/// with: neither instance answers 304 to the other's tag, and either is an
+/// `If-Match` for a write.
 #[tokio::test]
 async fn an_instance_holding_an_old_schema_never_answers_304_to_a_tag_of_the_new_one() {
     let t = app().await;
@@ -486,22 +467,13 @@ async fn an_instance_holding_an_old_schema_never_answers_304_to_a_tag_of_the_new
         all.extend(fields.iter().map(|f| json!({"key": f, "type": "text"})));
         json!({"name": "Posts", "fields": all})
     };
-    let put = |schema| {
-        on(
-            &fresh,
-            &t,
-            "PUT",
-            "/v2/collections/posts/",
-            Some(schema),
-            &[],
-        )
-    };
+    let put = |schema| t.on(&fresh, "PUT", "/v2/collections/posts/", Some(schema), &[]);
     let r = put(with(&["subtitle"])).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let patch = json!({"fields": {"title": "Two", "subtitle": "Sub"}});
-    let r = on(&fresh, &t, "PATCH", &item, Some(patch), &[]).await;
+    let r = t.on(&fresh, "PATCH", &item, Some(patch), &[]).await;
     assert_eq!(r.status, 202, "{:?}", r.body);
-    let new = on(&fresh, &t, "GET", &item, None, &[]).await;
+    let new = t.on(&fresh, "GET", &item, None, &[]).await;
     let old = t.request("GET", &item, None).await;
     assert_eq!(
         old.body["subtitle"], "Sub",
@@ -517,7 +489,7 @@ async fn an_instance_holding_an_old_schema_never_answers_304_to_a_tag_of_the_new
     // field; the other shows it, under a tag of its body.
     let r = put(with(&["subtitle", "kicker"])).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    let new = on(&fresh, &t, "GET", &item, None, &[]).await;
+    let new = t.on(&fresh, "GET", &item, None, &[]).await;
     let old = t.request("GET", &item, None).await;
     assert_eq!(new.body["kicker"], Value::Null, "{:?}", new.body);
     assert!(old.body.get("kicker").is_none(), "{:?}", old.body);
@@ -528,9 +500,13 @@ async fn an_instance_holding_an_old_schema_never_answers_304_to_a_tag_of_the_new
 
     // Each instance: 304 to its own tag, the full body to the other's.
     for (app, own, other) in [(&t.app, &old_tag, &new_tag), (&fresh, &new_tag, &old_tag)] {
-        let r = on(app, &t, "GET", &item, None, &[("If-None-Match", own)]).await;
+        let r = t
+            .on(app, "GET", &item, None, &[("If-None-Match", own)])
+            .await;
         assert_eq!(r.status, 304);
-        let r = on(app, &t, "GET", &item, None, &[("If-None-Match", other)]).await;
+        let r = t
+            .on(app, "GET", &item, None, &[("If-None-Match", other)])
+            .await;
         assert_eq!(r.status, 200, "{other} is not {own}");
         assert_eq!(r.header("etag"), Some(own.as_str()));
     }
@@ -548,15 +524,15 @@ async fn an_instance_holding_an_old_schema_never_answers_304_to_a_tag_of_the_new
         .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let patch = json!({"fields": {"title": "Four"}});
-    let r = on(
-        &fresh,
-        &t,
-        "PATCH",
-        &item,
-        Some(patch),
-        &[("If-Match", &old_tag)],
-    )
-    .await;
+    let r = t
+        .on(
+            &fresh,
+            "PATCH",
+            &item,
+            Some(patch),
+            &[("If-Match", &old_tag)],
+        )
+        .await;
     assert_eq!(r.status, 412, "version 2 is gone: {:?}", r.body);
     assert_eq!(r.body["current_version"], 3);
 }

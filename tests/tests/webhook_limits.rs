@@ -4,7 +4,7 @@
 //! `FOLIO_WEBHOOKS_PER_ORG` endpoints, also under concurrent registrations;
 //! the list pages; a second rotation waits for the first one's overlap.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use folio::auth::{Operation, Scope, TokenRecord};
 use folio::ids::{CollectionKey, WebhookId};
@@ -41,6 +41,11 @@ async fn as_token(
         .await
 }
 
+/// PUT `path` (a webhook) with `body`, as the organization's full admin.
+async fn put(t: &TestApp, path: &str, body: Value) -> TestResponse {
+    t.request("PUT", path, Some(body)).await
+}
+
 fn spec(url: &str, collections: Value) -> Value {
     json!({"url": url, "events": ["collectionitem.*"], "collections": collections})
 }
@@ -62,20 +67,6 @@ fn listed(r: &TestResponse) -> Vec<String> {
         .collect()
 }
 
-/// Relay, worker and deliverer rounds until `done` holds.
-async fn pump_until(t: &TestApp, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < until, "not delivered within 30 s");
-        t.pump.lock().await.pump(&t.relay).await.unwrap();
-        t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
-        t.deliveries
-            .pump(&t.deliverer, Duration::from_millis(200))
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn a_collection_limited_token_sees_and_touches_only_endpoints_within_its_collections() {
     let t = TestApp::spawn_with(&[]).await;
@@ -85,20 +76,20 @@ async fn a_collection_limited_token_sees_and_touches_only_endpoints_within_its_c
     // Endpoints the organization's full admin registered: one for every
     // collection, one for secret_docs alone.
     for (id, collections) in [("all", json!(null)), ("secret", json!(["secret_docs"]))] {
-        let r = t
-            .request(
-                "PUT",
-                &format!("/v2/webhooks/{id}/"),
-                Some(spec(&receiver.url, collections)),
-            )
-            .await;
+        let r = put(
+            &t,
+            &format!("/v2/webhooks/{id}/"),
+            spec(&receiver.url, collections),
+        )
+        .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
     }
     // A real delivery to "all", so its retry below is refused for the
     // token, not for want of a delivery.
     t.create("secret_docs", "published", json!({"title": "S1"}))
         .await;
-    pump_until(&t, || receiver.count() >= 2).await;
+    t.deliver_until(Duration::from_secs(30), || receiver.count() >= 2)
+        .await;
     let log = t.request("GET", "/v2/webhooks/all/deliveries/", None).await;
     let delivery = log.body["data"][0]["delivery_id"]
         .as_str()
@@ -179,13 +170,7 @@ async fn a_collection_limited_token_sees_and_touches_only_endpoints_within_its_c
 async fn operation_limits_bind_every_webhook_route() {
     let t = TestApp::spawn().await;
     let receiver = Receiver::start(always(200)).await.unwrap();
-    let r = t
-        .request(
-            "PUT",
-            "/v2/webhooks/site/",
-            Some(spec(&receiver.url, json!(null))),
-        )
-        .await;
+    let r = put(&t, "/v2/webhooks/site/", spec(&receiver.url, json!(null))).await;
     assert_eq!(r.status, 201);
     let before = stored(&t, "site").await.unwrap();
 
@@ -267,13 +252,12 @@ async fn operation_limits_bind_every_webhook_route() {
 #[tokio::test]
 async fn another_organizations_token_finds_no_webhook() {
     let t = TestApp::spawn().await;
-    let r = t
-        .request(
-            "PUT",
-            "/v2/webhooks/site/",
-            Some(spec("http://127.0.0.1:9/x", json!(null))),
-        )
-        .await;
+    let r = put(
+        &t,
+        "/v2/webhooks/site/",
+        spec("http://127.0.0.1:9/x", json!(null)),
+    )
+    .await;
     assert_eq!(r.status, 201);
     let other = t.create_org(&[]).await;
     let stranger = t.mint(&other, &[Scope::Admin]).await;
@@ -303,13 +287,7 @@ async fn an_organization_registers_at_most_its_cap_of_endpoints_even_at_once() {
     t.app.config.webhooks_per_org = 5;
     let url = "http://127.0.0.1:9/hook";
     for id in ["a", "b"] {
-        let r = t
-            .request(
-                "PUT",
-                &format!("/v2/webhooks/{id}/"),
-                Some(spec(url, json!(null))),
-            )
-            .await;
+        let r = put(&t, &format!("/v2/webhooks/{id}/"), spec(url, json!(null))).await;
         assert_eq!(r.status, 201, "{:?}", r.body);
     }
     // Ten registrations at once for the three places left.
@@ -329,13 +307,7 @@ async fn an_organization_registers_at_most_its_cap_of_endpoints_even_at_once() {
     assert_eq!(listed(&all).len(), 5);
 
     // At the cap, an endpoint still changes; one deleted makes room.
-    let r = t
-        .request(
-            "PUT",
-            "/v2/webhooks/a/",
-            Some(spec(url, json!(["team_members"]))),
-        )
-        .await;
+    let r = put(&t, "/v2/webhooks/a/", spec(url, json!(["team_members"]))).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(
         t.request("DELETE", "/v2/webhooks/b/", None).await.status,
@@ -362,13 +334,7 @@ async fn the_endpoint_list_pages_with_a_cursor_and_skips_what_a_token_cannot_rea
         } else {
             json!(null)
         };
-        let r = t
-            .request(
-                "PUT",
-                &format!("/v2/webhooks/e{i}/"),
-                Some(spec(url, collections)),
-            )
-            .await;
+        let r = put(&t, &format!("/v2/webhooks/e{i}/"), spec(url, collections)).await;
         assert_eq!(r.status, 201);
     }
     let walk = |token: String, page_size: usize| {
@@ -424,13 +390,12 @@ async fn the_endpoint_list_pages_with_a_cursor_and_skips_what_a_token_cannot_rea
 #[tokio::test]
 async fn a_second_rotation_waits_until_the_previous_secret_has_expired() {
     let t = TestApp::spawn().await;
-    let r = t
-        .request(
-            "PUT",
-            "/v2/webhooks/site/",
-            Some(spec("http://127.0.0.1:9/x", json!(null))),
-        )
-        .await;
+    let r = put(
+        &t,
+        "/v2/webhooks/site/",
+        spec("http://127.0.0.1:9/x", json!(null)),
+    )
+    .await;
     assert_eq!(r.status, 201);
     let first = t.request("POST", "/v2/webhooks/site/rotate/", None).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
@@ -459,17 +424,12 @@ async fn a_delivery_is_not_resent_outside_the_endpoints_filter_or_the_tokens_col
     // An endpoint for every collection whose receiver fails: the delivery
     // of a secret_docs event stays undelivered, and retryable by hand.
     let receiver = Receiver::start(always(500)).await.unwrap();
-    let r = t
-        .request(
-            "PUT",
-            "/v2/webhooks/site/",
-            Some(spec(&receiver.url, json!(null))),
-        )
-        .await;
+    let r = put(&t, "/v2/webhooks/site/", spec(&receiver.url, json!(null))).await;
     assert_eq!(r.status, 201);
     t.create("secret_docs", "published", json!({"title": "S1"}))
         .await;
-    pump_until(&t, || receiver.count() >= 1).await;
+    t.deliver_until(Duration::from_secs(30), || receiver.count() >= 1)
+        .await;
     let log = t
         .request("GET", "/v2/webhooks/site/deliveries/", None)
         .await;
@@ -483,13 +443,12 @@ async fn a_delivery_is_not_resent_outside_the_endpoints_filter_or_the_tokens_col
     // token limited to team_members now reaches it, and may re-point it,
     // but the secret_docs delivery in its log is not there for that token,
     // and nobody re-sends it to an endpoint that no longer asks for it.
-    let r = t
-        .request(
-            "PUT",
-            "/v2/webhooks/site/",
-            Some(spec(&receiver.url, json!(["team_members"]))),
-        )
-        .await;
+    let r = put(
+        &t,
+        "/v2/webhooks/site/",
+        spec(&receiver.url, json!(["team_members"])),
+    )
+    .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let team = token(&t, Some(&["team_members"]), None).await;
     let sent = receiver.count();

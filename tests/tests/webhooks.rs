@@ -28,20 +28,6 @@ async fn register(t: &TestApp, id: &str, url: &str) -> String {
         .to_owned()
 }
 
-/// Relay, worker and deliverer rounds until `done` holds.
-async fn pump_until(t: &TestApp, deadline: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + deadline;
-    while !done() {
-        assert!(Instant::now() < until, "not done within {deadline:?}");
-        t.pump.lock().await.pump(&t.relay).await.unwrap();
-        t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
-        t.deliveries
-            .pump(&t.deliverer, Duration::from_millis(200))
-            .await
-            .unwrap();
-    }
-}
-
 fn ids(r: &Receiver) -> Vec<String> {
     r.received()
         .iter()
@@ -278,7 +264,7 @@ async fn failing_receivers_never_delay_or_duplicate_deliveries_to_a_healthy_one(
 
     let started = Instant::now();
     let mut healthy_at = None;
-    pump_until(&t, Duration::from_secs(60), || {
+    t.deliver_until(Duration::from_secs(60), || {
         if healthy.count() >= 3 && healthy_at.is_none() {
             healthy_at = Some(started.elapsed());
         }
@@ -354,7 +340,8 @@ async fn failing_receivers_never_delay_or_duplicate_deliveries_to_a_healthy_one(
     // One more event: the healthy receiver gets it, the disabled one does not.
     t.create("team_members", "published", json!({"en": {"name": "Late"}}))
         .await;
-    pump_until(&t, Duration::from_secs(30), || healthy.count() >= 4).await;
+    t.deliver_until(Duration::from_secs(30), || healthy.count() >= 4)
+        .await;
     assert_eq!(
         gone.count(),
         gone_before,
@@ -490,7 +477,8 @@ async fn test_ping_manual_retry_and_rotation_are_signed_with_the_right_secrets()
 
     t.create("team_members", "draft", json!({"en": {"name": "Draft"}}))
         .await;
-    pump_until(&t, Duration::from_secs(30), || receiver.count() >= 2).await;
+    t.deliver_until(Duration::from_secs(30), || receiver.count() >= 2)
+        .await;
     let first = receiver.received()[1].clone();
     assert_eq!(first.json()["webhook"]["event"], "collectionitem.draft");
 
@@ -580,7 +568,8 @@ async fn no_webhook_secret_or_url_token_reaches_the_logs() {
     t.request("POST", "/v2/webhooks/logged/test/", None).await;
     t.create("team_members", "published", json!({"en": {"name": "Log"}}))
         .await;
-    pump_until(&t, Duration::from_secs(30), || flaky.count() >= 2).await;
+    t.deliver_until(Duration::from_secs(30), || flaky.count() >= 2)
+        .await;
     let rotated = t.request("POST", "/v2/webhooks/logged/rotate/", None).await;
     let new_secret = rotated.body["secret"].as_str().unwrap().to_owned();
     let log = t
@@ -634,7 +623,8 @@ async fn a_manual_retry_that_delivers_ends_the_queued_retries() {
     t.create("team_members", "published", json!({"en": {"name": "M"}}))
         .await;
     // The first attempt fails; the message waits out its backoff.
-    pump_until(&t, Duration::from_secs(30), || flaky.count() >= 1).await;
+    t.deliver_until(Duration::from_secs(30), || flaky.count() >= 1)
+        .await;
     let id = flaky.received()[0].webhook_id().to_owned();
     let retry = t
         .request(

@@ -200,21 +200,27 @@ impl Store {
 
     /// Every record of `org`'s partition whose sort key starts with
     /// `prefix` (collections, webhook endpoints), all pages.
-    pub(crate) async fn org_records(
+    /// A Query of the records in `org`'s partition whose sort key starts
+    /// with `prefix` (its collections, its webhook endpoints).
+    pub(crate) fn org_query(
         &self,
         org: &OrgId,
         prefix: &str,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
-        let mut pages = self
-            .ddb
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
-            .into_paginator()
-            .items()
-            .send();
+    }
+
+    pub(crate) async fn org_records(
+        &self,
+        org: &OrgId,
+        prefix: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, Error> {
+        let mut pages = self.org_query(org, prefix).into_paginator().items().send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
             out.push(item.map_err(Error::internal)?);

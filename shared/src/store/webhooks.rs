@@ -157,12 +157,7 @@ impl Store {
             return Ok(());
         }
         let out = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::WEBHOOK_PREFIX.into()))
+            .org_query(org, keys::WEBHOOK_PREFIX)
             .select(aws_sdk_dynamodb::types::Select::Count)
             .consistent_read(true)
             .into_paginator()
@@ -318,12 +313,7 @@ impl Store {
         limit: i32,
     ) -> Result<(Vec<Webhook>, Option<WebhookId>), Error> {
         let out = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(org)))
-            .expression_attribute_values(":prefix", AttributeValue::S(keys::WEBHOOK_PREFIX.into()))
+            .org_query(org, keys::WEBHOOK_PREFIX)
             .set_exclusive_start_key(after.map(|id| keys::webhook(org, id)))
             .limit(limit)
             .send()

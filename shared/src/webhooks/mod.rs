@@ -153,6 +153,7 @@ pub fn payload(event: &Event, target: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::hook;
     use super::*;
     use crate::ids::{ItemId, OrgId};
 
@@ -166,26 +167,6 @@ mod tests {
         );
         e.occurred_at = "2026-11-29T00:00:00.000000Z".into();
         e
-    }
-
-    fn hook(key: &SecretKey, secret: &Secret) -> Webhook {
-        let org = OrgId::parse("acme").unwrap();
-        let id = WebhookId::parse("site-build").unwrap();
-        Webhook {
-            secret: key.seal(secret, &seal_context(&org, &id)),
-            org,
-            id,
-            url: "https://example.com/hook".into(),
-            events: vec!["collectionitem.published".into()],
-            collections: None,
-            enabled: true,
-            disabled_reason: None,
-            previous_secret: None,
-            previous_until: None,
-            log_id: "l".into(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
     }
 
     #[test]
@@ -232,5 +213,33 @@ mod tests {
         h.collections = None;
         h.enabled = false;
         assert!(!h.wants(&event(EventType::Delete)));
+    }
+}
+
+/// What the webhook modules' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::ids::OrgId;
+
+    /// An endpoint of `acme` holding `secret`, sealed with `key`.
+    pub(crate) fn hook(key: &SecretKey, secret: &Secret) -> Webhook {
+        let org = OrgId::parse("acme").unwrap();
+        let id = WebhookId::parse("site-build").unwrap();
+        Webhook {
+            secret: key.seal(secret, &seal_context(&org, &id)),
+            org,
+            id,
+            url: "https://example.com/hook".into(),
+            events: vec!["collectionitem.published".into()],
+            collections: None,
+            enabled: true,
+            disabled_reason: None,
+            previous_secret: None,
+            previous_until: None,
+            log_id: "l".into(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
     }
 }

@@ -241,31 +241,11 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{OrgId, WebhookId};
-    use crate::webhooks::{seal_context, Secret};
+    use crate::webhooks::testing::hook;
+    use crate::webhooks::Secret;
 
     fn default_timeouts() -> Timeouts {
         timeouts_from_env(&Env::with(|_| None)).unwrap()
-    }
-
-    fn hook(key: &SecretKey, secret: &Secret) -> Webhook {
-        let org = OrgId::parse("acme").unwrap();
-        let id = WebhookId::parse("site-build").unwrap();
-        Webhook {
-            secret: key.seal(secret, &seal_context(&org, &id)),
-            org,
-            id,
-            url: "https://example.com/hook".into(),
-            events: vec!["collectionitem.published".into()],
-            collections: None,
-            enabled: true,
-            disabled_reason: None,
-            previous_secret: None,
-            previous_until: None,
-            log_id: "l".into(),
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
     }
 
     #[test]
