@@ -9,7 +9,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::routes::{Endpoint, ENDPOINTS};
-use super::{create, update};
+use super::{create, update, webhooks};
 use crate::schema::{CollectionSpec, FIELD_TYPES};
 use crate::store::webhooks::AttemptRecord;
 use crate::webhooks::WebhookSpec;
@@ -270,13 +270,13 @@ fn doc(function: &str) -> Doc {
             ..d(
                 "Register (operation `create`) or change (`update`) a webhook endpoint (201 with its secret when new)",
                 "webhooks",
-                (200, Some("Webhook")),
+                (200, Some("WebhookBody")),
             )
         },
         "get-webhook" => d(
             "Read a webhook endpoint (never its secret)",
             "webhooks",
-            (200, Some("Webhook")),
+            (200, Some("WebhookBody")),
         ),
         "list-webhooks" => Doc {
             query: &["webhooks_page_size", "webhooks_cursor"],
@@ -284,7 +284,7 @@ fn doc(function: &str) -> Doc {
             ..d(
                 "List webhook endpoints, a page at a time by id",
                 "webhooks",
-                (200, Some("WebhookList")),
+                (200, Some("WebhookPage")),
             )
         },
         "delete-webhook" => Doc {
@@ -296,7 +296,7 @@ fn doc(function: &str) -> Doc {
             ..d(
                 "Rotate the signing secret (the old one signs too for 24 h)",
                 "webhooks",
-                (200, Some("Rotated")),
+                (200, Some("WebhookRotated")),
             )
         },
         "test-webhook" => Doc {
@@ -304,7 +304,7 @@ fn doc(function: &str) -> Doc {
             ..d(
                 "Send a signed webhook.test ping now",
                 "webhooks",
-                (200, Some("Attempt")),
+                (200, Some("AttemptSent")),
             )
         },
         "list-webhook-deliveries" => Doc {
@@ -313,7 +313,7 @@ fn doc(function: &str) -> Doc {
             ..d(
                 "The last delivery attempts, newest first",
                 "webhooks",
-                (200, Some("AttemptList")),
+                (200, Some("AttemptPage")),
             )
         },
         "retry-webhook-delivery" => Doc {
@@ -321,7 +321,7 @@ fn doc(function: &str) -> Doc {
             ..d(
                 "Re-send one delivery now",
                 "webhooks",
-                (200, Some("Attempt")),
+                (200, Some("AttemptSent")),
             )
         },
         other => unreachable!("{other} is not in the endpoint table"),
@@ -524,6 +524,12 @@ fn components() -> Value {
     with_refs::<update::PatchBody>(&mut schemas);
     with_refs::<WebhookSpec>(&mut schemas);
     with_refs::<AttemptRecord>(&mut schemas);
+    with_refs::<webhooks::WebhookBody>(&mut schemas);
+    with_refs::<webhooks::WebhookCreated>(&mut schemas);
+    with_refs::<webhooks::WebhookRotated>(&mut schemas);
+    with_refs::<webhooks::WebhookPage>(&mut schemas);
+    with_refs::<webhooks::AttemptPage>(&mut schemas);
+    with_refs::<webhooks::AttemptSent>(&mut schemas);
     let Value::Object(responses) = response_schemas() else {
         unreachable!("an object literal")
     };
@@ -707,24 +713,6 @@ fn response_schemas() -> Value {
         "BatchDeleteErrors": {"type": "object", "required": ["detail"], "properties": {
             "detail": string, "deletedCount": {"type": "integer"},
             "errors": {"type": "array", "items": string}}},
-        "Webhook": {"type": "object", "required": ["id", "url", "events", "enabled"], "properties": {
-            "id": string, "url": string, "events": {"type": "array", "items": string},
-            "collections": {"type": ["array", "null"], "items": string},
-            "enabled": {"type": "boolean"}, "disabled_reason": {"type": ["string", "null"]},
-            "created_at": time, "updated_at": time}},
-        "WebhookCreated": {"allOf": [schema_ref("Webhook"), {"type": "object", "required": ["secret"],
-            "properties": {"secret": {"type": "string", "description": "`whsec_…`, shown this once."}}}]},
-        "Rotated": {"allOf": [schema_ref("Webhook"), {"type": "object", "required": ["secret"],
-            "properties": {"secret": string, "previous_secret_expires_at": time}}]},
-        "WebhookList": {"type": "object", "required": ["data", "meta"], "properties": {
-            "data": {"type": "array", "items": schema_ref("Webhook")},
-            "meta": {"type": "object", "required": ["next_cursor"], "properties": {
-                "next_cursor": {"type": ["string", "null"],
-                    "description": "Where the next page starts (`cursor`); null on the last."}}}}},
-        "Attempt": {"allOf": [schema_ref("AttemptRecord"), {"type": "object",
-            "properties": {"delivered": {"type": "boolean"}}}]},
-        "AttemptList": {"type": "object", "required": ["data"], "properties": {
-            "data": {"type": "array", "items": schema_ref("AttemptRecord")}}},
     })
 }
 

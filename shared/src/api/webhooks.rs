@@ -14,7 +14,9 @@ use std::convert::Infallible;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::auth::{Operation, Principal, Scope};
@@ -60,6 +62,89 @@ const DELIVERIES_PAGE: i32 = 50;
 const DELIVERIES_MAX: i32 = 100;
 /// Endpoints a page of `GET /v2/webhooks/` shows by default, and at most.
 const LIST_PAGE: usize = 100;
+
+/// An endpoint as the API shows it: never its secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookBody {
+    #[schema(value_type = String)]
+    pub id: WebhookId,
+    pub url: String,
+    /// Event types, or `collectionitem.*`.
+    pub events: Vec<String>,
+    /// Only these collections' events; null for all.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub collections: Option<Vec<crate::ids::CollectionKey>>,
+    pub enabled: bool,
+    /// Why Folio turned it off (a receiver's `410 Gone`), if it did.
+    pub disabled_reason: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&Webhook> for WebhookBody {
+    fn from(hook: &Webhook) -> Self {
+        WebhookBody {
+            id: hook.id.clone(),
+            url: hook.url.clone(),
+            events: hook.events.clone(),
+            collections: hook.collections.clone(),
+            enabled: hook.enabled,
+            disabled_reason: hook.disabled_reason.clone(),
+            created_at: hook.created_at.clone(),
+            updated_at: hook.updated_at.clone(),
+        }
+    }
+}
+
+/// A new endpoint, with its secret: the one time the secret is shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookCreated {
+    #[serde(flatten)]
+    pub webhook: WebhookBody,
+    /// `whsec_…`, shown this once.
+    pub secret: String,
+}
+
+/// An endpoint after a rotation, with its new secret (shown this once).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookRotated {
+    #[serde(flatten)]
+    pub webhook: WebhookBody,
+    /// `whsec_…`, shown this once.
+    pub secret: String,
+    /// Until when the secret before it signs too.
+    #[schema(format = DateTime)]
+    pub previous_secret_expires_at: String,
+}
+
+/// A page of endpoints, by id.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookPage {
+    pub data: Vec<WebhookBody>,
+    pub meta: WebhookPageMeta,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookPageMeta {
+    /// Where the next page starts (`cursor`); null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The last attempts at an endpoint, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptPage {
+    pub data: Vec<AttemptRecord>,
+}
+
+/// An attempt made now (a test ping, a re-send), and whether it delivered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptSent {
+    #[serde(flatten)]
+    pub attempt: AttemptRecord,
+    pub delivered: bool,
+}
 
 /// What a token may do with endpoints, as with content: the operation
 /// (register `create`, change, rotate, test and retry `update`, remove
@@ -113,7 +198,7 @@ pub async fn put(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
 pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, GET, |call| async move {
         let hook = find(app, &call, Operation::Read).await?;
-        Ok(json_response(200, &hook.to_json()))
+        Ok(json_response(200, &WebhookBody::from(&hook)))
     })
     .await
 }
@@ -164,7 +249,7 @@ pub async fn deliveries(app: &App, req: Request) -> Result<Response<Body>, Infal
                 })?,
         };
         let attempts = app.store.list_attempts(&hook, limit).await?;
-        Ok(json_response(200, &json!({ "data": attempts })))
+        Ok(json_response(200, &AttemptPage { data: attempts }))
     })
     .await
 }
@@ -232,10 +317,12 @@ async fn list_webhooks(app: &App, call: Call) -> Result<Response<Body>, Error> {
         shown.truncate(want);
         encode_cursor(&shown[want - 1].id)
     });
-    let data: Vec<Value> = shown.iter().map(Webhook::to_json).collect();
     Ok(json_response(
         200,
-        &json!({ "data": data, "meta": { "next_cursor": next_cursor } }),
+        &WebhookPage {
+            data: shown.iter().map(WebhookBody::from).collect(),
+            meta: WebhookPageMeta { next_cursor },
+        },
     ))
 }
 
@@ -307,8 +394,10 @@ async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
         let cap = app.config.webhooks_per_org;
         match app.store.create_webhook(&hook, cap).await? {
             Registered::Created => {
-                let mut body = hook.to_json();
-                body["secret"] = json!(secret.expose());
+                let body = WebhookCreated {
+                    webhook: WebhookBody::from(&hook),
+                    secret: secret.expose().to_owned(),
+                };
                 return Ok(json_response(201, &body));
             }
             Registered::Full => {
@@ -327,7 +416,7 @@ async fn put_webhook(app: &App, call: Call) -> Result<Response<Body>, Error> {
         found => found?,
     };
     match app.store.update_webhook(&hook, &current).await? {
-        Some(updated) => Ok(json_response(200, &updated.to_json())),
+        Some(updated) => Ok(json_response(200, &WebhookBody::from(&updated))),
         // Deleted or changed between the read and the write: the caller
         // may simply try again.
         None => Err(Error::Conflict(
@@ -363,9 +452,11 @@ async fn rotate_secret(app: &App, call: Call) -> Result<Response<Body>, Error> {
         .ok_or_else(|| {
             Error::Conflict("The webhook changed while its secret was rotated; try again.".into())
         })?;
-    let mut body = rotated.to_json();
-    body["secret"] = json!(secret.expose());
-    body["previous_secret_expires_at"] = json!(epoch_time(until)?);
+    let body = WebhookRotated {
+        webhook: WebhookBody::from(&rotated),
+        secret: secret.expose().to_owned(),
+        previous_secret_expires_at: epoch_time(until)?,
+    };
     Ok(json_response(200, &body))
 }
 
@@ -523,8 +614,9 @@ fn attempt_record(
     }
 }
 
-fn attempt_json(record: &AttemptRecord, outcome: &Outcome) -> Value {
-    let mut v = serde_json::to_value(record).expect("an attempt serializes");
-    v["delivered"] = json!(matches!(outcome, Outcome::Delivered(_)));
-    v
+fn attempt_json(record: &AttemptRecord, outcome: &Outcome) -> AttemptSent {
+    AttemptSent {
+        attempt: record.clone(),
+        delivered: matches!(outcome, Outcome::Delivered(_)),
+    }
 }

@@ -98,20 +98,6 @@ impl Webhook {
                 .is_none_or(|c| c.contains(&event.collection))
     }
 
-    /// What the API shows: never the secret.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "url": self.url,
-            "events": self.events,
-            "collections": self.collections,
-            "enabled": self.enabled,
-            "disabled_reason": self.disabled_reason,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        })
-    }
-
     /// The associated data its secrets are sealed with.
     pub fn seal_context(&self) -> String {
         seal_context(&self.org, &self.id)
