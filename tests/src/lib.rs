@@ -85,6 +85,21 @@ impl std::io::Write for CapturedLogs {
     }
 }
 
+/// One SQS message holding `body`, as the queue's trigger delivers it.
+pub fn sqs_event(message_id: &str, body: &str) -> aws_lambda_events::event::sqs::SqsEvent {
+    serde_json::from_value(json!({"Records": [{
+        "messageId": message_id,
+        "receiptHandle": format!("handle-{message_id}"),
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:folio-events",
+        "awsRegion": "us-east-1"
+    }]}))
+    .expect("an SQS event")
+}
+
 /// The guard of tests and `make dev`: 127.0.0.1 (only) allow-listed.
 pub fn loopback_allowed() -> folio::outbound::Guard {
     folio::outbound::Guard::allowing(vec!["127.0.0.1/32".parse().unwrap()])

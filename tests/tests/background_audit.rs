@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use folio::event::{Event, EventType};
 use folio::events::deliver::{Deliverer, DeliveryMessage};
 use folio::ids::{CollectionKey, ItemId};
@@ -192,21 +191,6 @@ async fn a_release_by_a_stale_claimant_does_not_reopen_a_done_job() {
     assert_eq!(claim(long).await.unwrap(), Claim::Done);
 }
 
-/// One SQS message holding `body`, as the queue's trigger delivers it.
-fn sqs_event(message_id: &str, body: &str) -> SqsEvent {
-    serde_json::from_value(json!({"Records": [{
-        "messageId": message_id,
-        "receiptHandle": format!("handle-{message_id}"),
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:folio-events",
-        "awsRegion": "us-east-1"
-    }]}))
-    .unwrap()
-}
-
 /// A message whose job fails inside (a 3,000-character `event_id` makes a
 /// job record key DynamoDB refuses) used to log only
 /// `job … failed: Internal error`.
@@ -223,7 +207,10 @@ async fn a_failed_jobs_log_line_carries_its_cause() {
     e.event_id = "e".repeat(3000);
     let body = serde_json::to_string(&e).unwrap();
     let (captured, _guard) = folio_tests::capture_logs(tracing::Level::INFO);
-    let response = t.worker.handle(sqs_event("long-id", &body)).await;
+    let response = t
+        .worker
+        .handle(folio_tests::sqs_event("long-id", &body))
+        .await;
     assert_eq!(response.batch_item_failures.len(), 1, "the message failed");
     let logs = captured.text();
     let line: Value = logs

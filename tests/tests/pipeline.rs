@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use folio::event::{event_id, Event, EventType};
 use folio::events::worker::{Job, Message};
 use folio::ids::{CollectionKey, ItemId};
@@ -75,21 +74,6 @@ async fn delete(t: &TestApp, collection: &str, id: &str) {
         .request("DELETE", &format!("/v2/content/{collection}/{id}/"), None)
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
-}
-
-/// One SQS message holding `body`, as the queue's trigger delivers it.
-fn sqs_event(message_id: &str, body: &str) -> SqsEvent {
-    serde_json::from_value(json!({"Records": [{
-        "messageId": message_id,
-        "receiptHandle": format!("handle-{message_id}"),
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:folio-events",
-        "awsRegion": "us-east-1"
-    }]}))
-    .unwrap()
 }
 
 /// `n` people whose mentors are `mentors`; returns their ids.
@@ -211,13 +195,13 @@ async fn the_same_message_delivered_three_times_twice_at_once_runs_its_job_once(
     assert_eq!(delete_event.kind, EventType::Delete);
     let body = serde_json::to_string(delete_event).unwrap();
     let (a, b) = tokio::join!(
-        t.worker.handle(sqs_event("m-1", &body)),
-        t.worker.handle(sqs_event("m-1", &body))
+        t.worker.handle(folio_tests::sqs_event("m-1", &body)),
+        t.worker.handle(folio_tests::sqs_event("m-1", &body))
     );
     // At most one of the two at once found the job held by the other (and
     // would be retried); the third delivery finds it done.
     assert!(a.batch_item_failures.len() + b.batch_item_failures.len() <= 1);
-    let c = t.worker.handle(sqs_event("m-1", &body)).await;
+    let c = t.worker.handle(folio_tests::sqs_event("m-1", &body)).await;
     assert!(c.batch_item_failures.is_empty());
     for r in &rs {
         let item = t.stored("people", r).await.unwrap();

@@ -58,8 +58,8 @@ pub const RETRY: Route = admin(
 );
 
 /// Attempts the deliveries log shows by default, and at most.
-const DELIVERIES_PAGE: i32 = 50;
-const DELIVERIES_MAX: i32 = 100;
+const DELIVERIES_PAGE: usize = 50;
+const DELIVERIES_MAX: usize = 100;
 /// Endpoints a page of `GET /v2/webhooks/` shows by default, and at most.
 const LIST_PAGE: usize = 100;
 
@@ -235,19 +235,7 @@ pub async fn test(app: &App, req: Request) -> Result<Response<Body>, Infallible>
 pub async fn deliveries(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, DELIVERIES, |call| async move {
         let hook = find(app, &call, Operation::Read).await?;
-        let limit = match call.query("page_size") {
-            None => DELIVERIES_PAGE,
-            Some(n) => n
-                .parse::<i32>()
-                .ok()
-                .filter(|n| (1..=DELIVERIES_MAX).contains(n))
-                .ok_or_else(|| {
-                    Error::field(
-                        "page_size",
-                        format!("A whole number from 1 to {DELIVERIES_MAX}."),
-                    )
-                })?,
-        };
+        let limit = page_size(&call, DELIVERIES_PAGE, DELIVERIES_MAX)? as i32;
         let attempts = app.store.list_attempts(&hook, limit).await?;
         Ok(json_response(200, &AttemptPage { data: attempts }))
     })
@@ -256,6 +244,18 @@ pub async fn deliveries(app: &App, req: Request) -> Result<Response<Body>, Infal
 
 pub async fn retry(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, RETRY, |call| retry_delivery(app, call)).await
+}
+
+/// `?page_size=`: `default` when absent, 1 to `max` when given.
+fn page_size(call: &Call, default: usize, max: usize) -> Result<usize, Error> {
+    match call.query("page_size") {
+        None => Ok(default),
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Error::field("page_size", format!("A whole number from 1 to {max}."))),
+    }
 }
 
 /// The path's webhook id; a malformed one names no endpoint: 404.
@@ -281,19 +281,7 @@ async fn find(app: &App, call: &Call, op: Operation) -> Result<Webhook, Error> {
 /// continues after the last one shown.
 async fn list_webhooks(app: &App, call: Call) -> Result<Response<Body>, Error> {
     allow(&call.principal, Operation::Read)?;
-    let want = match call.query("page_size") {
-        None => LIST_PAGE,
-        Some(n) => n
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=LIST_PAGE).contains(n))
-            .ok_or_else(|| {
-                Error::field(
-                    "page_size",
-                    format!("A whole number from 1 to {LIST_PAGE}."),
-                )
-            })?,
-    };
+    let want = page_size(&call, LIST_PAGE, LIST_PAGE)?;
     let mut after = call.query("cursor").map(decode_cursor).transpose()?;
     let mut shown: Vec<Webhook> = Vec::new();
     // Endpoints out of the token's reach are skipped. Each Query reads a
