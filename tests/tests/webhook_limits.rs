@@ -46,6 +46,19 @@ async fn put(t: &TestApp, path: &str, body: Value) -> TestResponse {
     t.request("PUT", path, Some(body)).await
 }
 
+/// A test app whose organization has endpoint `site`, for every collection.
+async fn with_site() -> TestApp {
+    let t = TestApp::spawn().await;
+    let r = put(
+        &t,
+        "/v2/webhooks/site/",
+        spec("http://127.0.0.1:9/x", json!(null)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    t
+}
+
 fn spec(url: &str, collections: Value) -> Value {
     json!({"url": url, "events": ["collectionitem.*"], "collections": collections})
 }
@@ -251,14 +264,7 @@ async fn operation_limits_bind_every_webhook_route() {
 
 #[tokio::test]
 async fn another_organizations_token_finds_no_webhook() {
-    let t = TestApp::spawn().await;
-    let r = put(
-        &t,
-        "/v2/webhooks/site/",
-        spec("http://127.0.0.1:9/x", json!(null)),
-    )
-    .await;
-    assert_eq!(r.status, 201);
+    let t = with_site().await;
     let other = t.create_org(&[]).await;
     let stranger = t.mint(&other, &[Scope::Admin]).await;
     let list = as_token(&t, &stranger, "GET", "/v2/webhooks/", None).await;
@@ -389,14 +395,7 @@ async fn the_endpoint_list_pages_with_a_cursor_and_skips_what_a_token_cannot_rea
 
 #[tokio::test]
 async fn a_second_rotation_waits_until_the_previous_secret_has_expired() {
-    let t = TestApp::spawn().await;
-    let r = put(
-        &t,
-        "/v2/webhooks/site/",
-        spec("http://127.0.0.1:9/x", json!(null)),
-    )
-    .await;
-    assert_eq!(r.status, 201);
+    let t = with_site().await;
     let first = t.request("POST", "/v2/webhooks/site/rotate/", None).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     let after_first = stored(&t, "site").await.unwrap();
