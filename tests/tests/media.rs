@@ -3,7 +3,7 @@
 //! stores it in moto's S3 under its hash and rewrites the field. With the
 //! allow-list off, every spelling of loopback is refused and the server is
 //! never reached. (Addresses outside loopback are tested only against the
-//! guard itself, in `shared/src/outbound/guard.rs`.)
+//! guard itself, in `shared/app/src/outbound/guard.rs`.)
 
 #![recursion_limit = "256"]
 

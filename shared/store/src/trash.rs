@@ -20,9 +20,9 @@ use super::writes::{
     decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
 };
 use super::Store;
-use crate::content::{ItemRecord, OutRef, Relinks};
-use crate::error::Error;
-use crate::schema::OnDelete;
+use folio_core::content::{ItemRecord, OutRef, Relinks};
+use folio_core::error::Error;
+use folio_core::schema::OnDelete;
 use futures::stream::{self, StreamExt};
 
 /// Referrers named in a refused delete; the total is counted exactly.

@@ -37,11 +37,12 @@ use super::expr::Expr;
 use super::keys;
 use super::record::when_live;
 use super::Store;
-use crate::content::order::{encode, kind_of, Kind};
-use crate::content::{ItemRecord, Status};
-use crate::error::Error;
-use crate::ids::{CollectionKey, FieldKey, ItemId, Locale, OrgId};
-use crate::schema::{Collection, Org};
+use crate::sdk::from_sdk;
+use folio_core::content::order::{encode, kind_of, Kind};
+use folio_core::content::{ItemRecord, Status};
+use folio_core::error::Error;
+use folio_core::ids::{CollectionKey, FieldKey, ItemId, Locale, OrgId};
+use folio_core::schema::{Collection, Org};
 
 /// The indexed fields of a collection as an item write keeps them.
 #[derive(Debug, Clone, Default)]
@@ -237,7 +238,7 @@ mod build_cursor {
 
     use aws_sdk_dynamodb::types::AttributeValue;
 
-    use crate::error::Error;
+    use folio_core::error::Error;
 
     pub fn encode(key: &HashMap<String, AttributeValue>) -> Result<String, Error> {
         let strings: BTreeMap<&str, &str> = key
@@ -468,7 +469,8 @@ impl Store {
             .set_exclusive_start_key(after.map(build_cursor::decode).transpose()?)
             .limit(limit)
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         let items: Vec<ItemRecord> = out
             .items
             .unwrap_or_default()
@@ -692,7 +694,7 @@ impl Store {
         }
         if all {
             collection = self
-                .mark_building(&org.id, &collection, &crate::clock::now())
+                .mark_building(&org.id, &collection, &folio_core::clock::now())
                 .await?;
         } else if Self::build_fields(&org, &collection).is_empty() {
             return Ok(Built::default());
@@ -716,7 +718,7 @@ impl Store {
         let mut marked = Vec::new();
         for c in self.list_collections(&org.id).await? {
             if c.indexed_fields().next().is_some() {
-                self.mark_building(&org.id, &c, &crate::clock::now())
+                self.mark_building(&org.id, &c, &folio_core::clock::now())
                     .await?;
                 marked.push(c.key);
             }

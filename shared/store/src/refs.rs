@@ -18,10 +18,11 @@ use super::expr::Expr;
 use super::keys;
 use super::record::when_live;
 use super::Store;
-use crate::content::{distinct_targets, limit_message, OutRef, MAX_TARGETS};
-use crate::error::{Error, Referrer};
-use crate::ids::{CollectionKey, ItemId, OrgId};
-use crate::schema::OnDelete;
+use crate::sdk::from_sdk;
+use folio_core::content::{distinct_targets, limit_message, OutRef, MAX_TARGETS};
+use folio_core::error::{Error, Referrer};
+use folio_core::ids::{CollectionKey, ItemId, OrgId};
+use folio_core::schema::OnDelete;
 
 // `content::MAX_TARGETS` (24) is what keeps every write in one
 // transaction: a replace can release every old target and link as many new
@@ -275,7 +276,8 @@ impl Store {
             .expression_attribute_values(":pk", AttributeValue::S(holders))
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         let keys: Vec<keys::Key> = listed
             .items
             .unwrap_or_default()

@@ -15,7 +15,8 @@ use super::expr::Expr;
 use super::keys;
 use super::writes::now_epoch;
 use super::Store;
-use crate::error::Error;
+use crate::sdk::from_sdk;
+use folio_core::error::Error;
 
 /// How long a job record is kept: longer than any redelivery or replay
 /// window of the queue (14 days' retention in the DLQ).
@@ -103,7 +104,10 @@ impl Store {
     /// `release_claim`); tests use it to stage a run that died.
     pub async fn release_job(&self, event_id: &str, job: &str) -> Result<(), Error> {
         let expr = state_expr(RUNNING, Some(0));
-        self.job_update(event_id, job, &expr).send().await?;
+        self.job_update(event_id, job, &expr)
+            .send()
+            .await
+            .map_err(from_sdk)?;
         Ok(())
     }
 
@@ -169,7 +173,7 @@ fn state_expr(state: &str, lease_until: Option<i64>) -> Expr {
     let mut expr = Expr::new();
     expr.set_value("state", AttributeValue::S(state.into()));
     if state == DONE {
-        expr.set_value("finished_at", AttributeValue::S(crate::clock::now()));
+        expr.set_value("finished_at", AttributeValue::S(folio_core::clock::now()));
     }
     if let Some(t) = lease_until {
         expr.set_value("lease_until", AttributeValue::N(t.to_string()));

@@ -131,33 +131,6 @@ impl Error {
     }
 }
 
-/// Error codes by which AWS says "too much, slow down".
-const THROTTLED: [&str; 4] = [
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-];
-
-impl<E, R> From<aws_sdk_dynamodb::error::SdkError<E, R>> for Error
-where
-    E: std::error::Error
-        + aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + Send
-        + Sync
-        + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    fn from(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self {
-        use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-        if e.code().is_some_and(|c| THROTTLED.contains(&c)) {
-            tracing::warn!(code = e.code(), "throttled by AWS");
-            return Error::Throttled;
-        }
-        Error::Internal(Box::new(e))
-    }
-}
-
 /// An error and its causes, `outer: inner: …`, for log lines. A response
 /// shows an `Error::Internal` as "Internal error" only; what went wrong is
 /// in its sources, and a log without them says nothing. A cause whose text
@@ -183,22 +156,6 @@ impl std::fmt::Display for Causes<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_dynamodb::error::SdkError;
-    use aws_sdk_dynamodb::operation::get_item::GetItemError;
-    use aws_smithy_runtime_api::http::{Response, StatusCode};
-    use aws_smithy_types::body::SdkBody;
-    use aws_smithy_types::error::ErrorMetadata;
-
-    fn service_error(code: &str) -> Error {
-        let e = GetItemError::generic(
-            ErrorMetadata::builder()
-                .code(code)
-                .message("Size of hashkey has exceeded the maximum size limit of 2048 bytes")
-                .build(),
-        );
-        let raw = Response::new(StatusCode::try_from(400).unwrap(), SdkBody::empty());
-        SdkError::service_error(e, raw).into()
-    }
 
     #[test]
     fn shown_errors_are_the_first_hundred_clipped_with_the_total() {
@@ -220,29 +177,9 @@ mod tests {
     }
 
     #[test]
-    fn throttling_is_a_429_and_other_service_errors_a_500() {
-        for code in [
-            "ThrottlingException",
-            "ProvisionedThroughputExceededException",
-        ] {
-            let e = service_error(code);
-            assert!(matches!(e, Error::Throttled), "{code}");
-            assert_eq!(e.status(), 429);
-        }
-        assert_eq!(service_error("ValidationException").status(), 500);
-    }
-
-    #[test]
-    fn a_log_shows_an_internal_errors_causes_and_a_response_does_not() {
-        let e = service_error("ValidationException");
-        assert_eq!(e.to_string(), "Internal error", "what a body may say");
-        let logged = Causes(&e).to_string();
-        assert!(logged.starts_with("Internal error: "), "{logged}");
-        assert!(
-            logged.contains("ValidationException") && logged.contains("hashkey"),
-            "{logged}"
-        );
+    fn a_log_shows_a_plain_errors_causes() {
         let plain = Error::internal("FOLIO_TABLE is not set");
+        assert_eq!(plain.to_string(), "Internal error", "what a body may say");
         assert_eq!(
             Causes(&plain).to_string(),
             "Internal error: FOLIO_TABLE is not set"

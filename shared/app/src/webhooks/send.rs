@@ -241,8 +241,8 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::testing::hook;
     use crate::webhooks::Secret;
+    use folio_core::webhooks::testing::hook;
 
     fn default_timeouts() -> Timeouts {
         timeouts_from_env(&Env::with(|_| None)).unwrap()

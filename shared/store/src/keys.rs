@@ -43,7 +43,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
-use crate::ids::{CollectionKey, ItemId, OrgId, WebhookId};
+use folio_core::ids::{CollectionKey, ItemId, OrgId, WebhookId};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";

@@ -1,4 +1,6 @@
-//! DynamoDB access; nothing outside this module sees an `AttributeValue`.
+//! Folio's store: DynamoDB access on the domain of `folio-core`; nothing
+//! outside this crate sees an `AttributeValue`, and nothing here knows of
+//! HTTP, queues or the application above it.
 //! - `keys`: every key and index attribute, written once;
 //! - `record`: an item's stored form and the "live" condition;
 //! - `commit`: one request per write attempt, failures, bounds, retries;
@@ -6,7 +8,8 @@
 //! - `refs`: reference edges and the delete guard's counter;
 //! - `reads`: gets, batch gets and index queries;
 //! - `pages`: listings paged by DynamoDB, and the counts that page them;
-//! - `cleanup`: detaching references to deleted items; `jobs`: job records.
+//! - `cleanup`: detaching references to deleted items; `jobs`: job records;
+//! - `sdk`: AWS SDK errors as the domain's (`from_sdk`).
 
 pub mod admin;
 pub mod cleanup;
@@ -15,11 +18,14 @@ pub mod entries;
 pub mod expr;
 pub mod jobs;
 pub mod keys;
+#[cfg(feature = "testing")]
+mod load;
 pub mod media;
 pub mod pages;
 mod reads;
 mod record;
 pub mod refs;
+pub mod sdk;
 pub mod size;
 mod trash;
 pub mod webhooks;
@@ -35,10 +41,11 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::TokenRecord;
-use crate::error::Error;
-use crate::ids::{CollectionKey, FieldKey, Locale, OrgId};
-use crate::schema::{parse_collection, Collection, CollectionSpec, FieldSpec, Org};
+use crate::sdk::from_sdk;
+use folio_core::auth::TokenRecord;
+use folio_core::error::Error;
+use folio_core::ids::{CollectionKey, FieldKey, Locale, OrgId};
+use folio_core::schema::{parse_collection, Collection, CollectionSpec, FieldSpec, Org};
 
 pub use commit::Target;
 pub use trash::REFERRERS_SHOWN;
@@ -114,7 +121,7 @@ where
     match out {
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(&failed) => Ok(false),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(from_sdk(e)),
     }
 }
 
@@ -194,7 +201,8 @@ impl Store {
             .set_key(Some(key))
             .consistent_read(consistent)
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         Ok(out.item)
     }
 
@@ -263,7 +271,8 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(with_key(keys::org(&org.id), &record)?))
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         Ok(())
     }
 
@@ -283,7 +292,8 @@ impl Store {
             .set_item(Some(with_key(keys::token(hash), record)?))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         Ok(())
     }
 
@@ -404,7 +414,7 @@ impl Store {
                     "This collection was created, changed or removed by another request; try again.".into(),
                 ))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(from_sdk(e)),
         };
         let attrs = out.attributes.unwrap_or_default();
         let created_at = attrs
@@ -443,7 +453,7 @@ impl Store {
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(from_sdk(e)),
         }
         let attr = |name: &str| {
             AttributeDefinition::builder()
@@ -517,7 +527,8 @@ impl Store {
                     .map_err(Error::internal)?,
             )
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         self.ddb
             .update_time_to_live()
             .table_name(&self.table)
@@ -529,7 +540,8 @@ impl Store {
                     .map_err(Error::internal)?,
             )
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         Ok(true)
     }
 }

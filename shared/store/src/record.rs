@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expr::Expr;
 use super::keys;
-use crate::content::{ItemRecord, Status};
-use crate::error::Error;
-use crate::ids::{CollectionKey, ItemId, OrgId};
+use folio_core::content::{ItemRecord, Status};
+use folio_core::error::Error;
+use folio_core::ids::{CollectionKey, ItemId, OrgId};
 
 /// `attribute_exists(pk) AND attribute_not_exists(deleted_at)`: the item is
 /// there and not soft-deleted. Every write that needs a live item uses this.

@@ -20,8 +20,8 @@ use super::expr::Expr;
 use super::keys;
 use super::record::{touch, when_live};
 use super::Store;
-use crate::content::{ItemRecord, MediaStatus};
-use crate::error::Error;
+use folio_core::content::{ItemRecord, MediaStatus};
+use folio_core::error::Error;
 
 /// A field downloaded and stored: `(storage key, source URL, library URL)`.
 pub type Ingested = (String, String, String);

@@ -18,9 +18,9 @@ use super::record::{live_item, set_status, touch, when_live};
 use super::refs::{check_target_limit, edge_ops, RefChange};
 use super::size::{item_size, MAX_ITEM_BYTES};
 use super::Store;
-use crate::content::{ItemRecord, OutRef, Status};
-use crate::error::{Error, FieldErrors};
-use crate::ids::{CollectionKey, ItemId, OrgId};
+use folio_core::content::{ItemRecord, OutRef, Status};
+use folio_core::error::{Error, FieldErrors};
+use folio_core::ids::{CollectionKey, ItemId, OrgId};
 
 /// Everything a write needs to say about the item it writes.
 #[derive(Debug, Clone)]

@@ -10,9 +10,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use super::commit::{parse_record, Target};
 use super::keys;
 use super::Store;
-use crate::content::ItemRecord;
-use crate::error::Error;
-use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::sdk::from_sdk;
+use folio_core::content::ItemRecord;
+use folio_core::error::Error;
+use folio_core::ids::{CollectionKey, ItemId, OrgId};
 
 /// `BatchGetItem` reads at most 100 keys a request.
 const BATCH_GET_KEYS: usize = 100;
@@ -32,7 +33,8 @@ impl Store {
             .set_key(Some(keys::item(org, collection, id)))
             .consistent_read(true)
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         out.item.map(parse_record).transpose()
     }
 
@@ -127,7 +129,8 @@ impl Store {
                 .request_items(&self.table, request)
                 .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
                 .send()
-                .await?;
+                .await
+                .map_err(from_sdk)?;
             for c in r.consumed_capacity() {
                 self.reads.record(Some(c));
             }
@@ -213,7 +216,8 @@ impl Store {
                 .projection_expression(projection.join(", "))
                 .set_exclusive_start_key(start.take())
                 .send()
-                .await?;
+                .await
+                .map_err(from_sdk)?;
             self.reads.record(page.consumed_capacity());
             for item in page.items.unwrap_or_default() {
                 out.push(parse_record(item)?);

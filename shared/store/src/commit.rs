@@ -22,9 +22,10 @@ use super::expr::Expr;
 use super::keys::{self, Key};
 use super::size::{item_size, value_size};
 use super::Store;
-use crate::content::ItemRecord;
-use crate::error::Error;
-use crate::ids::{CollectionKey, ItemId};
+use crate::sdk::from_sdk;
+use folio_core::content::ItemRecord;
+use folio_core::error::Error;
+use folio_core::ids::{CollectionKey, ItemId};
 
 /// DynamoDB's bounds for one `TransactWriteItems`.
 pub const MAX_ACTIONS: usize = 100;
@@ -584,6 +585,7 @@ impl Store {
 
     /// One conditional write outside a transaction (a bulk load's count
     /// updates): a failed condition or a conflict is an error.
+    #[cfg(feature = "testing")]
     pub(super) async fn write_one(&self, op: Op) -> Result<(), Error> {
         match self.commit_one(op).await {
             Ok(_) => Ok(()),
@@ -613,7 +615,7 @@ impl Store {
             if is_too_large(e.code(), e.message()) {
                 return Failed::Other(WriteFailure::TooLarge);
             }
-            Failed::Other(WriteFailure::Fault(e.into()))
+            Failed::Other(WriteFailure::Fault(from_sdk(e)))
         }
         // A failed condition hands back the item as it is.
         macro_rules! on_condition {
@@ -704,7 +706,7 @@ impl Store {
         if is_too_large(err.code(), err.message()) {
             return Err(Failed::Other(WriteFailure::TooLarge));
         }
-        Err(Failed::Other(WriteFailure::Fault(err.into())))
+        Err(Failed::Other(WriteFailure::Fault(from_sdk(err))))
     }
 
     fn transact_item(&self, action: Action) -> Result<TransactWriteItem, Error> {
@@ -822,7 +824,7 @@ mod tests {
 
     #[test]
     fn entries_are_sent_conditioned_with_their_value_counts_summed() {
-        let org = crate::ids::OrgId::parse("a").unwrap();
+        let org = folio_core::ids::OrgId::parse("a").unwrap();
         let entry = |sk: &str, counted| EntryKeys {
             ix_pk: "a#c#city#p".into(),
             ix_sk: sk.into(),
@@ -905,7 +907,7 @@ mod tests {
         let op = || Op {
             role: Role::Edge,
             action: Action::Delete {
-                key: super::super::keys::org(&crate::ids::OrgId::parse("a").unwrap()),
+                key: super::super::keys::org(&folio_core::ids::OrgId::parse("a").unwrap()),
                 expr: Expr::new(),
             },
         };

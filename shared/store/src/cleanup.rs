@@ -17,10 +17,11 @@ use super::record::{touch, when_live};
 use super::trash::drop_reference;
 use super::writes::{decode_refs, item_ops, set_out_refs, ItemWrite};
 use super::Store;
-use crate::content::OutRef;
-use crate::error::Error;
-use crate::ids::{CollectionKey, ItemId, OrgId};
-use crate::schema::OnDelete;
+use crate::sdk::from_sdk;
+use folio_core::content::OutRef;
+use folio_core::error::Error;
+use folio_core::ids::{CollectionKey, ItemId, OrgId};
+use folio_core::schema::OnDelete;
 
 /// What detaching one referrer did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +71,7 @@ impl Store {
                 .exclusive_start_key(keys::PK, AttributeValue::S(pk))
                 .exclusive_start_key(keys::SK, AttributeValue::S(after.to_owned()));
         }
-        let out = q.send().await?;
+        let out = q.send().await.map_err(from_sdk)?;
         let referrers = out
             .items()
             .iter()

@@ -16,7 +16,7 @@ use crate::webhooks::WebhookSpec;
 
 /// The document as YAML, as committed in `openapi.yaml`.
 pub fn yaml() -> String {
-    let header = "# Generated from the endpoint table (shared/src/api/openapi.rs): \
+    let header = "# Generated from the endpoint table (shared/app/src/api/openapi.rs): \
                   regenerate with `make openapi`, never edit by hand.\n";
     // The top level in the order readers expect; below it, keys sort.
     let doc = document();
@@ -772,7 +772,7 @@ mod tests {
 
     #[test]
     fn the_committed_openapi_yaml_is_the_generated_one() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml");
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             committed == yaml(),

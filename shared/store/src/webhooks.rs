@@ -14,10 +14,11 @@ use super::expr::Expr;
 use super::keys;
 use super::writes::now_epoch;
 use super::{with_key, Store};
-use crate::error::Error;
-use crate::event::Event;
-use crate::ids::{OrgId, WebhookId};
-use crate::webhooks::Webhook;
+use crate::sdk::from_sdk;
+use folio_core::error::Error;
+use folio_core::event::Event;
+use folio_core::ids::{OrgId, WebhookId};
+use folio_core::webhooks::Webhook;
 
 /// How long the deliveries log keeps an attempt (retries last about a day).
 pub const DELIVERY_LOG_DAYS: i64 = 7;
@@ -141,7 +142,7 @@ impl Store {
                     Some(Failed::Other(_)) | None => {}
                 }
             }
-            return Err(err.into());
+            return Err(from_sdk(err));
         }
         Err(Error::Conflict(
             "Other webhook endpoints of this organization are being changed at once; try again."
@@ -166,7 +167,7 @@ impl Store {
             .await;
         let mut n = 0;
         for page in out {
-            n += page?.count;
+            n += page.map_err(from_sdk)?.count;
         }
         let mut item = keys::webhook_count(org);
         item.insert(COUNT.into(), AttributeValue::N(n.to_string()));
@@ -181,7 +182,7 @@ impl Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(from_sdk(e)),
         }
     }
 
@@ -230,7 +231,7 @@ impl Store {
         let mut expr = Expr::new();
         expr.set_value("enabled", AttributeValue::Bool(false));
         expr.set_value("disabled_reason", AttributeValue::S(reason.to_owned()));
-        expr.set_value("updated_at", AttributeValue::S(crate::clock::now()));
+        expr.set_value("updated_at", AttributeValue::S(folio_core::clock::now()));
         expr.when_exists(keys::PK);
         self.webhook_update(org, id, &expr).await
     }
@@ -252,7 +253,7 @@ impl Store {
             "previous_until",
             AttributeValue::N(previous_until.to_string()),
         );
-        expr.set_value("updated_at", AttributeValue::S(crate::clock::now()));
+        expr.set_value("updated_at", AttributeValue::S(folio_core::clock::now()));
         expr.when_equals("secret", AttributeValue::S(hook.secret.clone()));
         // Unchanged since it was read: a change meanwhile may have moved it
         // out of the caller's reach.
@@ -283,7 +284,7 @@ impl Store {
         match result {
             Ok(out) => out.attributes.map(from_item).transpose(),
             Err(e) if is_condition_failure(&e) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(from_sdk(e)),
         }
     }
 
@@ -317,7 +318,8 @@ impl Store {
             .set_exclusive_start_key(after.map(|id| keys::webhook(org, id)))
             .limit(limit)
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         let next = match out.last_evaluated_key.as_ref().map(|k| k.get(keys::SK)) {
             None => None,
             Some(sk) => Some(
@@ -406,11 +408,11 @@ impl Store {
                     )?))
                     .send();
                 let (a, d) = tokio::join!(put_attempt, put_delivery);
-                a?;
-                d?;
+                a.map_err(from_sdk)?;
+                d.map_err(from_sdk)?;
             }
             None => {
-                put_attempt.await?;
+                put_attempt.await.map_err(from_sdk)?;
             }
         }
         Ok(())
@@ -436,7 +438,8 @@ impl Store {
             .limit(limit)
             .consistent_read(true)
             .send()
-            .await?;
+            .await
+            .map_err(from_sdk)?;
         out.items
             .unwrap_or_default()
             .into_iter()

@@ -9,9 +9,9 @@ use super::commit::parse_record;
 use super::expr::Expr;
 use super::keys;
 use super::Store;
-use crate::content::ItemRecord;
-use crate::error::Error;
-use crate::ids::{CollectionKey, OrgId};
+use folio_core::content::ItemRecord;
+use folio_core::error::Error;
+use folio_core::ids::{CollectionKey, OrgId};
 
 /// Which items to replay: an organization's items, optionally of one
 /// collection, optionally changed (`updated_at`) within a time range.

@@ -14,8 +14,6 @@
 
 pub mod secret;
 
-pub mod send;
-
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -203,13 +201,13 @@ mod tests {
 }
 
 /// What the webhook modules' tests share.
-#[cfg(test)]
-pub(crate) mod testing {
+#[cfg(any(test, feature = "testing"))]
+pub mod testing {
     use super::*;
     use crate::ids::OrgId;
 
     /// An endpoint of `acme` holding `secret`, sealed with `key`.
-    pub(crate) fn hook(key: &SecretKey, secret: &Secret) -> Webhook {
+    pub fn hook(key: &SecretKey, secret: &Secret) -> Webhook {
         let org = OrgId::parse("acme").unwrap();
         let id = WebhookId::parse("site-build").unwrap();
         Webhook {
