@@ -1,12 +1,7 @@
-//! `POST /v2/webhooks/{webhook_id}/test/`: sends a signed ping and answers what the receiver said.
-//! All logic lives in `folio::api::webhooks`; this binary only wires it.
-
-use folio::App;
-use lambda_http::{run, service_fn, Error};
+//! One HTTP function: the row of the endpoint table
+//! (`folio::api::routes`) whose function is this package's name.
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    folio::init_tracing();
-    let app = App::from_env().await?;
-    run(service_fn(|req| folio::api::webhooks::test(&app, req))).await
+async fn main() -> Result<(), lambda_http::Error> {
+    folio::api::routes::serve(env!("CARGO_PKG_NAME")).await
 }

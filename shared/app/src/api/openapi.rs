@@ -8,7 +8,10 @@ use serde_json::{json, Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
-use super::routes::{Endpoint, ENDPOINTS};
+use super::routes::{
+    Endpoint, CREATE_ITEM, CREATE_ITEM_IN, DELETE_ITEM, ENDPOINTS, GET_ITEM, GET_WEBHOOK,
+    LIST_WEBHOOKS, PATCH_ITEM, REPLACE_ITEM, RESTORE_ITEM,
+};
 use super::{create, update, webhooks};
 use crate::schema::{CollectionSpec, FIELD_TYPES};
 use crate::store::webhooks::AttemptRecord;
@@ -84,252 +87,8 @@ pub fn document() -> Value {
     })
 }
 
-/// What differs per endpoint; the rest follows from its route.
-struct Doc {
-    summary: &'static str,
-    tag: &'static str,
-    query: &'static [&'static str],
-    headers: &'static [&'static str],
-    body: Option<&'static str>,
-    /// Success status and the schema of its body (`None`: no body).
-    ok: (u16, Option<&'static str>),
-    /// Statuses besides 308, 401, 403, 404, 429 and 500.
-    errors: &'static [(u16, &'static str)],
-}
-
-const READ_QUERY: &[&str] = &[
-    "page",
-    "page_size",
-    "cursor",
-    "locale",
-    "preview",
-    "order",
-    "levels",
-    "updated_after",
-];
-const INVALID: (u16, &str) = (400, "Invalid");
-
-fn doc(function: &str) -> Doc {
-    let d = |summary, tag, ok| Doc {
-        summary,
-        tag,
-        query: &[],
-        headers: &[],
-        body: None,
-        ok,
-        errors: &[],
-    };
-    match function {
-        "put-collection" => Doc {
-            body: Some("CollectionSpec"),
-            errors: &[INVALID, (409, "Error"), (413, "Error")],
-            ..d(
-                "Define or replace a collection (201 when new, 200 when replaced)",
-                "collections",
-                (200, Some("Collection")),
-            )
-        },
-        "get-collection" => d(
-            "Read a collection's schema",
-            "collections",
-            (200, Some("Collection")),
-        ),
-        "delete-collection" => Doc {
-            errors: &[(400, "Error"), (409, "Error")],
-            ..d(
-                "Delete a collection that has no live items and no referencing schema",
-                "collections",
-                (204, None),
-            )
-        },
-        "list-collections" => d(
-            "List the collections",
-            "collections",
-            (200, Some("CollectionList")),
-        ),
-        "create-item" => Doc {
-            body: Some("CreateBody"),
-            headers: &["Idempotency-Key"],
-            errors: &[INVALID, (409, "Error"), (413, "Error"), (422, "Error")],
-            ..d(
-                "Create 1 to 25 items, all or none",
-                "content",
-                (202, Some("Created")),
-            )
-        },
-        "read-content" => Doc {
-            query: &[
-                "keys",
-                "page",
-                "page_size",
-                "cursor",
-                "locale",
-                "preview",
-                "order",
-                "levels",
-                "updated_after",
-            ],
-            headers: &["If-None-Match"],
-            errors: &[INVALID],
-            ..d(
-                "Read one or more collections, or one item (ButterCMS `keys=`)",
-                "content",
-                (200, Some("KeysRead")),
-            )
-        },
-        "list-items" => Doc {
-            query: READ_QUERY,
-            headers: &["If-None-Match"],
-            errors: &[INVALID],
-            ..d(
-                "List a collection's items (published only unless preview=1; filter with \
-                 `fields.<name>=<value>`, a parameter name OpenAPI cannot declare)",
-                "content",
-                (200, Some("ListRead")),
-            )
-        },
-        "get-item" => Doc {
-            query: &["locale", "preview", "levels"],
-            headers: &["If-None-Match"],
-            errors: &[INVALID],
-            ..d("Read one item", "content", (200, Some("Item")))
-        },
-        "replace-item" => Doc {
-            body: Some("ReplaceBody"),
-            headers: &["If-Match"],
-            errors: &[
-                INVALID,
-                (409, "Error"),
-                (412, "VersionMismatch"),
-                (413, "Error"),
-            ],
-            ..d(
-                "Replace every field of an item",
-                "content",
-                (202, Some("Written")),
-            )
-        },
-        "patch-item" => Doc {
-            body: Some("PatchBody"),
-            headers: &["If-Match"],
-            errors: &[
-                INVALID,
-                (409, "Error"),
-                (412, "VersionMismatch"),
-                (413, "Error"),
-            ],
-            ..d(
-                "Change some fields or the status of an item",
-                "content",
-                (202, Some("Written")),
-            )
-        },
-        "delete-item" => Doc {
-            headers: &["If-Match"],
-            errors: &[
-                (400, "Referenced"),
-                (409, "Error"),
-                (412, "VersionMismatch"),
-            ],
-            ..d(
-                "Soft-delete an item (refused while a restrict reference holds it)",
-                "content",
-                (204, None),
-            )
-        },
-        "batch-delete" => Doc {
-            body: Some("BatchDeleteBody"),
-            errors: &[(400, "BatchDeleteErrors")],
-            ..d(
-                "Delete up to 100 items by id (Flotiq)",
-                "content",
-                (200, Some("BatchDeleted")),
-            )
-        },
-        "list-deleted" => Doc {
-            query: &["deleted_after", "page", "trash_page_size"],
-            errors: &[INVALID],
-            ..d(
-                "List deleted items, oldest deletion first",
-                "trash",
-                (200, Some("DeletedList")),
-            )
-        },
-        "restore-item" => Doc {
-            headers: &["If-Match"],
-            errors: &[(400, "Error"), (409, "Error"), (412, "VersionMismatch")],
-            ..d(
-                "Restore a deleted item with its references",
-                "trash",
-                (200, Some("Restored")),
-            )
-        },
-        "put-webhook" => Doc {
-            body: Some("WebhookSpec"),
-            errors: &[INVALID, (409, "Error")],
-            ..d(
-                "Register (operation `create`) or change (`update`) a webhook endpoint (201 with its secret when new)",
-                "webhooks",
-                (200, Some("WebhookBody")),
-            )
-        },
-        "get-webhook" => d(
-            "Read a webhook endpoint (never its secret)",
-            "webhooks",
-            (200, Some("WebhookBody")),
-        ),
-        "list-webhooks" => Doc {
-            query: &["webhooks_page_size", "webhooks_cursor"],
-            errors: &[INVALID],
-            ..d(
-                "List webhook endpoints, a page at a time by id",
-                "webhooks",
-                (200, Some("WebhookPage")),
-            )
-        },
-        "delete-webhook" => Doc {
-            errors: &[(400, "Error"), (409, "Error")],
-            ..d("Delete a webhook endpoint", "webhooks", (204, None))
-        },
-        "rotate-webhook-secret" => Doc {
-            errors: &[(400, "Error"), (409, "Error")],
-            ..d(
-                "Rotate the signing secret (the old one signs too for 24 h)",
-                "webhooks",
-                (200, Some("WebhookRotated")),
-            )
-        },
-        "test-webhook" => Doc {
-            errors: &[(400, "Error"), (409, "Error")],
-            ..d(
-                "Send a signed webhook.test ping now",
-                "webhooks",
-                (200, Some("AttemptSent")),
-            )
-        },
-        "list-webhook-deliveries" => Doc {
-            query: &["deliveries_page_size"],
-            errors: &[INVALID],
-            ..d(
-                "The last delivery attempts, newest first",
-                "webhooks",
-                (200, Some("AttemptPage")),
-            )
-        },
-        "retry-webhook-delivery" => Doc {
-            errors: &[(400, "Error"), (409, "Error")],
-            ..d(
-                "Re-send one delivery now",
-                "webhooks",
-                (200, Some("AttemptSent")),
-            )
-        },
-        other => unreachable!("{other} is not in the endpoint table"),
-    }
-}
-
 fn operation(e: &Endpoint) -> Value {
-    let doc = doc(e.function);
+    let doc = &e.doc;
     let parameters: Vec<Value> = doc
         .query
         .iter()
@@ -343,12 +102,7 @@ fn operation(e: &Endpoint) -> Value {
         ok["links"] = links;
     }
     responses.insert(status.to_string(), ok);
-    if e.function == "put-collection" || e.function == "put-webhook" {
-        let created = if e.function == "put-webhook" {
-            "WebhookCreated"
-        } else {
-            "Collection"
-        };
+    if let Some(created) = doc.created {
         responses.insert("201".into(), ok_response(e, 201, Some(created)));
     }
     if e.method == "GET" {
@@ -378,7 +132,7 @@ fn operation(e: &Endpoint) -> Value {
         security.push(json!({"authToken": []}));
     }
     let mut op = json!({
-        "operationId": operation_id(e),
+        "operationId": e.operation_id(),
         "summary": doc.summary,
         "tags": [doc.tag],
         "description": format!(
@@ -408,54 +162,50 @@ fn operation(e: &Endpoint) -> Value {
 /// Where a response's ids lead (schemathesis follows these in its stateful
 /// runs: create → read, patch, replace, delete → restore).
 fn links(e: &Endpoint) -> Option<Value> {
-    let to = |operation: &str, collection: &str, item: &str| {
-        json!({"operationId": operation,
+    let to = |target: &Endpoint, collection: &str, item: &str| {
+        json!({"operationId": target.operation_id(),
                "parameters": {"collection_key": collection, "item_id": item}})
     };
     // Drafts (the default status) are read with preview=1.
     let read = |collection: &str, item: &str| {
-        let mut link = to("get-item", collection, item);
+        let mut link = to(&GET_ITEM, collection, item);
         link["parameters"]["preview"] = json!("1");
         link
     };
     let item_ops = |collection: &str, item: &str| {
         json!({
             "GetItem": read(collection, item),
-            "PatchItem": to("patch-item", collection, item),
-            "ReplaceItem": to("replace-item", collection, item),
-            "DeleteItem": to("delete-item", collection, item),
+            "PatchItem": to(&PATCH_ITEM, collection, item),
+            "ReplaceItem": to(&REPLACE_ITEM, collection, item),
+            "DeleteItem": to(&DELETE_ITEM, collection, item),
         })
     };
     let created = "$response.body#/items/0/meta/id";
-    match operation_id(e).as_str() {
-        "create-item" => Some(item_ops("$request.body#/key", created)),
-        "create-item-in-collection" => Some(item_ops("$request.path.collection_key", created)),
-        "patch-item" | "replace-item" => Some(json!({
+    let id = e.operation_id();
+    if id == CREATE_ITEM.operation_id() {
+        Some(item_ops("$request.body#/key", created))
+    } else if id == CREATE_ITEM_IN.operation_id() {
+        Some(item_ops("$request.path.collection_key", created))
+    } else if id == PATCH_ITEM.function || id == REPLACE_ITEM.function {
+        Some(json!({
             "GetItem": read("$request.path.collection_key", "$response.body#/meta/id"),
-        })),
-        "delete-item" => Some(json!({
-            "RestoreItem": to("restore-item", "$request.path.collection_key", "$request.path.item_id"),
+        }))
+    } else if id == DELETE_ITEM.function {
+        Some(json!({
+            "RestoreItem": to(&RESTORE_ITEM, "$request.path.collection_key", "$request.path.item_id"),
             "GetDeletedItem": read("$request.path.collection_key", "$request.path.item_id"),
-        })),
-        "restore-item" => Some(json!({
+        }))
+    } else if id == RESTORE_ITEM.function {
+        Some(json!({
             "GetItem": read("$request.path.collection_key", "$response.body#/meta/id"),
-        })),
-        "list-webhooks" => Some(json!({
-            "GetWebhook": {"operationId": "get-webhook",
+        }))
+    } else if id == LIST_WEBHOOKS.function {
+        Some(json!({
+            "GetWebhook": {"operationId": GET_WEBHOOK.operation_id(),
                            "parameters": {"webhook_id": "$response.body#/data/0/id"}},
-        })),
-        _ => None,
-    }
-}
-
-/// Unique per operation: the function, and for the second path a function
-/// serves, the path's shape.
-fn operation_id(e: &Endpoint) -> String {
-    match e.route.pattern {
-        "/v2/content/{collection_key}/" if e.function == "create-item" => {
-            "create-item-in-collection".into()
-        }
-        _ => e.function.into(),
+        }))
+    } else {
+        None
     }
 }
 
