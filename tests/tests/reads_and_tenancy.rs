@@ -1,9 +1,9 @@
 //! What a token may see through references, the bounds of reference
 //! expansion, another organization's token on every endpoint, and logs.
 
-use folio::api::expand::{MAX_EXPANDED_ITEMS, MAX_RESPONSE_BYTES};
 use folio::auth::{Operation, Scope, TokenRecord};
 use folio::ids::CollectionKey;
+use folio::reads::expand::{MAX_EXPANDED_ITEMS, MAX_RESPONSE_BYTES};
 use folio_tests::{folio, TestApp};
 use serde_json::{json, Value};
 

@@ -17,6 +17,8 @@
 //! - `events`: the stream relay, the worker and the webhook deliverer;
 //! - `outbound`: HTTP to users' URLs behind the address guard;
 //! - `webhooks::send`: signing and sending a delivery;
+//! - `reads`: what a read shows: a listing planned (index or memory, count,
+//!   budgets) and run, references expanded to `levels`;
 //! - `media`: media ingest (download, check, store).
 
 pub use folio_core::{auth, clock, content, error, event, ids, schema, settings};
@@ -29,6 +31,7 @@ pub mod events;
 pub mod http;
 pub mod media;
 pub mod outbound;
+pub mod reads;
 pub mod webhooks;
 
 pub use app::{App, Config};

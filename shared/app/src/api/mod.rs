@@ -5,9 +5,7 @@
 
 pub mod collections;
 pub mod create;
-pub mod cursor;
 pub mod delete;
-pub mod expand;
 pub mod openapi;
 pub mod read;
 pub mod routes;

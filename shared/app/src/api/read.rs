@@ -9,17 +9,15 @@ use std::convert::Infallible;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::cursor::Cursor;
-use super::expand::{visible, Expander, ReadView};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
-use crate::content::order::{self, compare, matches, Filter};
-use crate::content::{field_value, ItemRecord, View};
+use crate::content::View;
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, with_read_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
+use crate::reads::expand::{visible, Expander, ReadView};
+use crate::reads::{self, ListQuery};
 use crate::schema::{Collection, Org};
-use crate::store::pages::{PageQuery, Sorted};
 
 pub const GET: Route = Route {
     pattern: "/v2/content/{collection_key}/{item_id}/",
@@ -168,150 +166,48 @@ pub(crate) fn time_param(call: &Call, name: &str) -> Result<Option<String>, Erro
         .transpose()
 }
 
-/// Butter's paging `meta` for `count` items of which `page` shows up to `page_size`.
-pub(crate) fn page_meta(
-    count: usize,
-    page: usize,
-    page_size: usize,
-) -> (Value, std::ops::Range<usize>) {
-    let start = (page - 1).saturating_mul(page_size).min(count);
-    let end = start.saturating_add(page_size).min(count);
-    let meta = json!({
-        "count": count,
-        "next_page": (end < count).then_some(page + 1),
-        "previous_page": (page > 1).then(|| page - 1),
-    });
-    (meta, start..end)
-}
-
-/// Entries a page number may pass over; past them a listing is walked with
-/// `cursor` (reaching page N reads the keys before it).
-pub const MAX_SKIP: usize = 50_000;
-/// Items fetched by key at a time while filling a page, so that a page of
-/// large items never sits in memory twice over.
-const FETCH_CHUNK: usize = 10;
-/// A page's own items stop here (their JSON), under Lambda's 6 MB response
-/// with room for expanded references; `next_cursor` continues.
-pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
-
-/// What a listing asks for, parsed and checked against the collection.
-struct ListArgs {
-    page: usize,
-    page_size: usize,
-    updated_after: Option<String>,
-    filters: Vec<(String, String)>,
-    /// Field (or `created_at`, `updated_at`, `id`) and descending.
-    order: Option<(String, bool)>,
-}
-
-impl ListArgs {
-    fn parse(call: &Call, collection: &Collection) -> Result<ListArgs, Error> {
-        let (page, page_size) = paging(call, DEFAULT_PAGE_SIZE)?;
-        let updated_after = time_param(call, "updated_after")?;
-        let mut filters = Vec::new();
-        for (name, want) in call.query_pairs() {
-            if let Some(field) = name.strip_prefix("fields.") {
-                if collection.field(field).is_none() {
-                    return Err(bad(name, "Unknown field."));
-                }
-                filters.push((field.to_owned(), want.to_owned()));
+/// A listing's query, checked against its collection.
+fn list_query(call: &Call, collection: &Collection) -> Result<ListQuery, Error> {
+    let (page, page_size) = paging(call, DEFAULT_PAGE_SIZE)?;
+    let updated_after = time_param(call, "updated_after")?;
+    let mut filters = Vec::new();
+    for (name, want) in call.query_pairs() {
+        if let Some(field) = name.strip_prefix("fields.") {
+            if collection.field(field).is_none() {
+                return Err(bad(name, "Unknown field."));
             }
-        }
-        let order = match call.query("order") {
-            None => None,
-            Some(o) => {
-                let (desc, name) = o.strip_prefix('-').map_or((false, o), |n| (true, n));
-                if collection.field(name).is_none()
-                    && !matches!(name, "created_at" | "updated_at" | "id")
-                {
-                    return Err(bad(
-                        "order",
-                        "Order by a field of the collection, created_at, updated_at or id.",
-                    ));
-                }
-                Some((name.to_owned(), desc))
-            }
-        };
-        Ok(ListArgs {
-            page,
-            page_size,
-            updated_after,
-            filters,
-            order,
-        })
-    }
-
-    /// How DynamoDB serves this listing, if it does: creation order
-    /// (`created_at`, `id`, or none given) and last write, either way,
-    /// without field filters (`updated_after` with the last-write order);
-    /// an indexed field's order; one filter on an indexed field, in
-    /// creation order or that field's. Indexes of fields still building, or
-    /// built in another default locale, or read in another `locale`, do not.
-    fn served(
-        &self,
-        collection: &Collection,
-        org: &Org,
-        locale: Option<&Locale>,
-    ) -> Option<Served> {
-        let order = self.order.as_ref().map(|(n, d)| (n.as_str(), *d));
-        let indexed = |name: &str| {
-            collection
-                .field(name)
-                .filter(|_| collection.index_serves(name, org, locale))
-        };
-        match self.filters.as_slice() {
-            [] => {
-                let (sorted, descending) = match order {
-                    None => (Sorted::Created, false),
-                    Some(("created_at" | "id", d)) => (Sorted::Created, d),
-                    Some(("updated_at", d)) => (Sorted::Updated, d),
-                    Some((name, d)) => (Sorted::Field(indexed(name)?.key.clone()), d),
-                };
-                if self.updated_after.is_some() && sorted != Sorted::Updated {
-                    return None;
-                }
-                Some(Served {
-                    sorted,
-                    descending,
-                    equals: None,
-                })
-            }
-            [(name, want)] if self.updated_after.is_none() => {
-                let field = indexed(name)?;
-                let descending = match order {
-                    None => false,
-                    Some(("created_at" | "id", d)) => d,
-                    Some((o, d)) if o == name => d,
-                    Some(_) => return None,
-                };
-                let equals = match order::filter(order::kind_of(&field.kind), want) {
-                    Filter::Prefix(p) => p,
-                    Filter::Nothing => order::NOTHING.to_owned(),
-                    Filter::Unserved => return None,
-                };
-                Some(Served {
-                    sorted: Sorted::Field(field.key.clone()),
-                    descending,
-                    equals: Some(equals),
-                })
-            }
-            _ => None,
+            filters.push((field.to_owned(), want.to_owned()));
         }
     }
-}
-
-/// How DynamoDB serves a listing: the index order, its direction, and for
-/// a filter on an indexed field the prefix of its entries' sort keys.
-struct Served {
-    sorted: Sorted,
-    descending: bool,
-    equals: Option<String>,
+    let order = match call.query("order") {
+        None => None,
+        Some(o) => {
+            let (desc, name) = o.strip_prefix('-').map_or((false, o), |n| (true, n));
+            if collection.field(name).is_none()
+                && !matches!(name, "created_at" | "updated_at" | "id")
+            {
+                return Err(bad(
+                    "order",
+                    "Order by a field of the collection, created_at, updated_at or id.",
+                ));
+            }
+            Some((name.to_owned(), desc))
+        }
+    };
+    Ok(ListQuery {
+        page,
+        page_given: call.query("page").is_some(),
+        page_size,
+        cursor: call.query("cursor").map(str::to_owned),
+        updated_after,
+        filters,
+        order,
+    })
 }
 
 /// One page of a collection's list, as the query asks: its `meta` (Butter's
 /// `count`, `next_page`, `previous_page`, and `next_cursor`) and its items.
-/// `memory` is what is left of the request's in-memory budget (items a
-/// list filtered or ordered in memory may read; `memory_page`).
+/// `memory` is what is left of the request's in-memory budget.
 async fn list_page(
     app: &App,
     call: &Call,
@@ -321,348 +217,8 @@ async fn list_page(
     memory: &mut usize,
 ) -> Result<(Value, Vec<Value>), Error> {
     let collection = app.collection(&org.id, key, false).await?;
-    let args = ListArgs::parse(call, &collection)?;
-    match args.served(&collection, org, opts.view.locale.as_ref()) {
-        Some(served) => indexed_page(app, call, org, opts, &collection, &args, served).await,
-        None if call.query("cursor").is_some() => Err(bad(
-            "cursor",
-            "A cursor pages lists in created_at or updated_at order, or by one indexed field, without other filters; use page with this one.",
-        )),
-        None => memory_page(app, call, org, opts, &collection, &args, memory).await,
-    }
-}
-
-/// A page served by DynamoDB: the count, the page's keys from the index in
-/// its order, then its items by key, a few at a time, up to `PAGE_BYTES`.
-async fn indexed_page(
-    app: &App,
-    call: &Call,
-    org: &Org,
-    opts: &ReadView,
-    collection: &Collection,
-    args: &ListArgs,
-    served: Served,
-) -> Result<(Value, Vec<Value>), Error> {
-    let Served {
-        sorted,
-        descending,
-        equals,
-    } = served;
-    let cursor = call
-        .query("cursor")
-        .map(|c| Cursor::decode(c, sorted.clone(), descending))
-        .transpose()?;
-    if cursor.is_some() && call.query("page").is_some() {
-        return Err(bad("cursor", "Send page or cursor, not both."));
-    }
-    let skip = match cursor {
-        Some(_) => 0,
-        None => (args.page - 1).saturating_mul(args.page_size),
-    };
-    let preview = opts.view.preview;
-    let query = PageQuery {
-        org: &org.id,
-        collection: &collection.key,
-        sorted: sorted.clone(),
-        descending,
-        preview,
-        after: cursor.as_ref().map(|c| c.after.as_str()),
-        updated_after: args.updated_after.as_deref(),
-        equals: equals.as_deref(),
-        skip,
-        take: args.page_size,
-    };
-    // Every live item has one entry in each order, so the collection's
-    // count is the listing's, unless a range of entries is asked for: a
-    // value's count is kept with its entries (in collections defined or
-    // built since value counts exist), a time range is counted by its keys.
-    let count = if equals.is_some() && args.updated_after.is_none() && collection.counted {
-        app.store.count_value(&query).await?
-    } else if args.updated_after.is_some() || equals.is_some() {
-        app.store.count_entries(&query).await?
-    } else {
-        app.store
-            .count_items(&org.id, &collection.key, preview)
-            .await?
-    };
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
-    // Past the end is an empty page; a deep page short of it costs the keys
-    // before it, so page numbers stop at MAX_SKIP.
-    if skip > MAX_SKIP && skip < count {
-        return Err(bad(
-            "page",
-            &format!("Pages by number reach the first {MAX_SKIP} items; walk further with cursor=<meta.next_cursor>."),
-        ));
-    }
-    let (entries, more) = if cursor.is_none() && skip >= count {
-        (Vec::new(), false)
-    } else {
-        app.store.page_keys(&query).await?
-    };
-    // The page's items, fetched a few at a time until the byte budget; an
-    // entry whose item has moved on since the index listed it (deleted,
-    // unpublished) is passed over.
-    let mut items: Vec<ItemRecord> = Vec::with_capacity(entries.len());
-    let mut bytes = 0usize;
-    let mut shown = 0usize;
-    'fetch: while shown < entries.len() {
-        // As many as the budget left holds at the sizes seen so far (all
-        // FETCH_CHUNK at first), so large items are not read in vain.
-        let fits = match items.len() {
-            0 => FETCH_CHUNK,
-            n => PAGE_BYTES.saturating_sub(bytes) / (bytes / n).max(1) + 1,
-        };
-        let chunk = &entries[shown..(shown + fits.clamp(1, FETCH_CHUNK)).min(entries.len())];
-        let ids: Vec<ItemId> = chunk.iter().map(|e| e.id).collect();
-        let mut found = app
-            .store
-            .get_listed(&org.id, &collection.key, &ids)
-            .await?
-            .into_iter()
-            .peekable();
-        for entry in chunk {
-            let item = match found.peek() {
-                Some(i) if i.id == entry.id => found.next(),
-                _ => None,
-            };
-            // An index lags its table: an item whose value moved off the
-            // filter since the entry was read is passed over too.
-            let still = |i: &ItemRecord| {
-                args.filters.iter().all(|(f, want)| {
-                    field_value(org, i, f, opts.view.locale.as_ref())
-                        .is_some_and(|v| matches(v, want))
-                })
-            };
-            if let Some(item) = item.filter(|i| visible(i, preview) && still(i)) {
-                let size = json_len(&item.fields);
-                if !items.is_empty() && bytes + size > PAGE_BYTES {
-                    break 'fetch;
-                }
-                bytes += size;
-                items.push(item);
-            }
-            shown += 1;
-        }
-    }
-    let page_items: Vec<&ItemRecord> = items.iter().collect();
-    let data = render_page(app, call, org, opts, collection, &page_items).await?;
-    // Entries consumed: up to the last one shown when rendering cut the
-    // page, else every one fetched (those passed over included).
-    let consumed = match data.len() {
-        n if n > 0 && n < page_items.len() => entries
-            .iter()
-            .position(|e| e.id == page_items[n - 1].id)
-            .map_or(shown, |i| i + 1),
-        _ => shown,
-    };
-    let next_cursor = (more || consumed < entries.len())
-        .then(|| consumed.checked_sub(1))
-        .flatten()
-        .map(|i| {
-            Cursor {
-                sorted: sorted.clone(),
-                descending,
-                after: entries[i].sort_key.clone(),
-            }
-            .encode()
-        });
-    let paged = cursor.is_none();
-    let meta = json!({
-        "count": count,
-        "next_page": (paged && skip.saturating_add(args.page_size) < count).then_some(args.page + 1),
-        "previous_page": (paged && args.page > 1).then(|| args.page - 1),
-        "next_cursor": next_cursor,
-    });
-    Ok((meta, data))
-}
-
-/// Renders a page's items: each one's own fields first, so the expansion
-/// budget goes to what is left, stopping before the item that would pass
-/// the response budget (one item always shows); then their expansions.
-/// Fewer than `items` when the budget cut the page.
-async fn render_page(
-    app: &App,
-    call: &Call,
-    org: &Org,
-    opts: &ReadView,
-    collection: &Collection,
-    items: &[&ItemRecord],
-) -> Result<Vec<Value>, Error> {
-    let mut expander = Expander::load(app, org, &call.principal, opts, collection, items).await?;
-    let mut data: Vec<Map<String, Value>> = Vec::with_capacity(items.len());
-    for item in items {
-        let base = expander.linked(collection, item);
-        if !expander.charge(&base) && !data.is_empty() {
-            break;
-        }
-        data.push(base);
-    }
-    Ok(items
-        .iter()
-        .zip(data)
-        .map(|(item, base)| Value::Object(expander.expand_item(collection, item, base)))
-        .collect())
-}
-
-/// A page filtered or ordered in memory (fields not indexed, several
-/// filters, `updated_after` in creation order): reads the collection's
-/// live items with only the values it compares, sorts, then fetches the
-/// page's items by key. Above `memory_list_max` live items it is a 400
-/// naming what to index instead. The limit bounds a request, not a list:
-/// the lists of one `keys` read draw on one `memory` budget, so naming ten
-/// collections never sorts ten times the limit; past it, a 400 too.
-async fn memory_page(
-    app: &App,
-    call: &Call,
-    org: &Org,
-    opts: &ReadView,
-    collection: &Collection,
-    args: &ListArgs,
-    memory: &mut usize,
-) -> Result<(Value, Vec<Value>), Error> {
-    let ListArgs {
-        page,
-        page_size,
-        updated_after,
-        filters,
-        order,
-    } = args;
-    let locale = opts.view.locale.as_ref();
-    let live = app
-        .store
-        .count_items(&org.id, &collection.key, true)
-        .await?;
-    let live = usize::try_from(live).unwrap_or(usize::MAX);
-    let max = app.config.memory_list_max;
-    if live > max {
-        return Err(too_many_for_memory(args, collection, org, locale, max));
-    }
-    // Within the limit alone, so the lists before this one spent the rest.
-    *memory = memory.checked_sub(live).ok_or_else(|| {
-        bad(
-            "keys",
-            &format!("These collections together have more than {max} items to filter or order in memory; name fewer collections in keys, or filter and order them by indexed fields."),
-        )
-    })?;
-    // The values compared: each named field in the locale read and the
-    // default one (the fallback).
-    let named = filters
-        .iter()
-        .map(|(f, _)| f.as_str())
-        .chain(order.as_ref().map(|(f, _)| f.as_str()));
-    let mut stored: Vec<String> = Vec::new();
-    for f in named.filter(|f| collection.field(f).is_some()) {
-        if org.is_localized() {
-            for l in locale.into_iter().chain(org.default_locale.as_ref()) {
-                stored.push(format!("{l}.{f}"));
-            }
-        } else {
-            stored.push(f.to_owned());
-        }
-    }
-    stored.sort();
-    stored.dedup();
-    let mut items: Vec<ItemRecord> = app
-        .store
-        .list_projected(&org.id, &collection.key, &stored)
-        .await?
-        .into_iter()
-        .filter(|i| visible(i, opts.view.preview))
-        .filter(|i| updated_after.as_ref().is_none_or(|t| i.updated_at > *t))
-        .filter(|i| {
-            filters
-                .iter()
-                .all(|(f, want)| field_value(org, i, f, locale).is_some_and(|v| matches(v, want)))
-        })
-        .collect();
-    if let Some((name, desc)) = &order {
-        let sort_key = |i: &ItemRecord| -> Value {
-            match name.as_str() {
-                "created_at" => json!(i.created_at),
-                "updated_at" => json!(i.updated_at),
-                "id" => json!(i.id),
-                f => field_value(org, i, f, locale)
-                    .cloned()
-                    .unwrap_or(Value::Null),
-            }
-        };
-        // Equal values in creation order; `-field` is the exact reverse
-        // of `field` (as an index reads it backwards).
-        items.sort_by(|a, b| compare(&sort_key(a), &sort_key(b)).then_with(|| a.id.cmp(&b.id)));
-        if *desc {
-            items.reverse();
-        }
-    }
-    let (mut meta, range) = page_meta(items.len(), *page, *page_size);
-    meta["next_cursor"] = Value::Null;
-    let ids: Vec<ItemId> = items[range].iter().map(|i| i.id).collect();
-    drop(items);
-    // The page's items whole; one changed since (deleted, unpublished) is
-    // passed over, as an index page does.
-    let full: Vec<ItemRecord> = app
-        .store
-        .get_listed(&org.id, &collection.key, &ids)
-        .await?
-        .into_iter()
-        .filter(|i| visible(i, opts.view.preview))
-        .collect();
-    let page_items: Vec<&ItemRecord> = full.iter().collect();
-    let data = render_page(app, call, org, opts, collection, &page_items).await?;
-    if data.len() < page_items.len() {
-        return Err(bad(
-            "page_size",
-            "This page is larger than a response may be (4 MB); ask for a smaller page_size.",
-        ));
-    }
-    Ok((meta, data))
-}
-
-/// The 400 of a list that would sort more than `max` items in memory:
-/// it names the parameter to change and the field to index.
-fn too_many_for_memory(
-    args: &ListArgs,
-    collection: &Collection,
-    org: &Org,
-    locale: Option<&Locale>,
-    max: usize,
-) -> Error {
-    let over = format!("This collection has more than {max} items");
-    let serves = |f: &str| collection.index_serves(f, org, locale);
-    let building = |f: &str| collection.building.iter().any(|b| b.as_str() == f);
-    let unindexed = |f: &str| -> String {
-        if building(f) {
-            format!("{over}, and the index of \"{f}\" is still being built; try again in a minute.")
-        } else if collection.field(f).is_some_and(|d| d.indexed) {
-            format!("{over}; the index of \"{f}\" serves the organization's default locale only.")
-        } else {
-            format!("{over}: mark the field \"{f}\" as indexed in the collection to filter or order by it.")
-        }
-    };
-    if let Some((f, _)) = args.filters.iter().find(|(f, _)| !serves(f)) {
-        return bad(&format!("fields.{f}"), &unindexed(f));
-    }
-    if let Some((f, _)) = args
-        .order
-        .as_ref()
-        .filter(|(f, _)| !matches!(f.as_str(), "created_at" | "updated_at" | "id") && !serves(f))
-    {
-        return bad("order", &unindexed(f));
-    }
-    if args.updated_after.is_some() {
-        return bad(
-            "updated_after",
-            &format!("{over}: use updated_after with order=updated_at (or -updated_at)."),
-        );
-    }
-    let first = args.filters.first().map_or("fields", |(f, _)| f.as_str());
-    bad(
-        &format!("fields.{first}"),
-        &format!("{over}: list it with one filter on an indexed field, in creation order or that field's (a text value up to 256 bytes)."),
-    )
-}
-
-fn json_len<T: serde::Serialize>(v: &T) -> usize {
-    serde_json::to_vec(v).map_or(0, |b| b.len())
+    let query = list_query(call, &collection)?;
+    reads::list_page(app, &call.principal, org, opts, &collection, &query, memory).await
 }
 
 /// `GET /v2/content/?keys=a,b` (ButterCMS's read of several collections):

@@ -44,7 +44,7 @@ pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible>
             .into_iter()
             .filter(|i| i.expires_at.is_none_or(|t| t > now))
             .collect();
-        let (meta, range) = super::read::page_meta(deleted.len(), page, page_size);
+        let (meta, range) = crate::reads::page_meta(deleted.len(), page, page_size);
         let data: Vec<Value> = deleted[range]
             .iter()
             .map(|i| {
