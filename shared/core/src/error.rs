@@ -53,7 +53,7 @@ pub fn shown_errors(errors: &FieldErrors) -> (FieldErrors, usize) {
 }
 
 /// A live item that points at another one through a `restrict` reference.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 pub struct Referrer {
     pub collection: String,
     pub id: String,

@@ -5,8 +5,8 @@
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
 
+use super::bodies::{CollectionBody, CollectionList, Count};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::error::{Error, FieldErrors};
@@ -37,18 +37,6 @@ pub const LIST: Route = Route {
     operation: None,
     query_token: true,
 };
-
-pub fn to_json(c: &Collection) -> Value {
-    json!({
-        "key": c.key,
-        "name": c.name,
-        "description": c.description,
-        "fields": c.specs(),
-        "building": c.building,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-    })
-}
 
 pub async fn put(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, PUT, |call| put_collection(app, call)).await
@@ -102,7 +90,7 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
             && c.description == collection.description
             && c.specs() == collection.specs()
     }) {
-        return Ok(json_response(200, &to_json(old)));
+        return Ok(json_response(200, &CollectionBody::from(old)));
     }
     // A new collection's indexes serve at once: it has no items, and no
     // instance holds an older schema of it. Fields indexed on an existing
@@ -130,7 +118,7 @@ async fn put_collection(app: &App, call: Call) -> Result<Response<Body>, Error> 
     };
     Ok(json_response(
         if created { 201 } else { 200 },
-        &to_json(&stored),
+        &CollectionBody::from(&stored),
     ))
 }
 
@@ -142,7 +130,7 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
             .get_collection(&call.principal.org, &key)
             .await?
             .ok_or(Error::NotFound)?;
-        Ok(json_response(200, &to_json(&c)))
+        Ok(json_response(200, &CollectionBody::from(&c)))
     })
     .await
 }
@@ -151,15 +139,13 @@ pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible>
     serve(app, req, LIST, |call| async move {
         let all = app.store.list_collections(&call.principal.org).await?;
         // A token limited to some collections sees only those.
-        let data: Vec<Value> = all
+        let data: Vec<CollectionBody> = all
             .iter()
             .filter(|c| call.allow(&c.key).is_ok())
-            .map(to_json)
+            .map(CollectionBody::from)
             .collect();
-        Ok(json_response(
-            200,
-            &json!({"meta": {"count": data.len()}, "data": data}),
-        ))
+        let meta = Count { count: data.len() };
+        Ok(json_response(200, &CollectionList { meta, data }))
     })
     .await
 }

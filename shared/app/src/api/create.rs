@@ -5,9 +5,10 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::bodies::{self, CreatedItem, IdVersion, Pending};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, ItemRecord, OutRef, Status, Validated};
@@ -132,15 +133,24 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             ..ItemRecord::new(&org_id, &key, status, &now, v.values.clone())
         })
         .collect();
-    let response = json!({
-        "status": "pending",
-        "items": records.iter().map(|r| json!({"meta": {"id": r.id, "version": 1}})).collect::<Vec<_>>(),
-    });
+    let response = bodies::Created {
+        status: Pending::Pending,
+        items: records
+            .iter()
+            .map(|r| CreatedItem {
+                meta: IdVersion {
+                    id: r.id,
+                    version: 1,
+                },
+            })
+            .collect(),
+    };
+    let stored = serde_json::to_string(&response).map_err(Error::internal)?;
     let idempotency = idempotency_key.map(|k| Idempotency {
         token_hash: call.principal.token_hash.clone(),
         key: k,
         request_hash: request_hash(&key, call.body()),
-        response: response.to_string(),
+        response: stored,
         expires_at: now_epoch() + IDEMPOTENCY_TTL_SECS,
     });
     let refs: Vec<Vec<OutRef>> = items.into_iter().map(|v| v.refs).collect();

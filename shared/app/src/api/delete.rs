@@ -6,8 +6,9 @@
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::bodies::{BatchDeleteErrors, BatchDeleted};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::error::Error;
@@ -183,15 +184,18 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
         }
     }
     if errors.is_empty() {
-        Ok(json_response(200, &json!({"deletedCount": deleted})))
+        let body = BatchDeleted {
+            deleted_count: deleted,
+        };
+        Ok(json_response(200, &body))
     } else {
         Ok(json_response(
             400,
-            &json!({
-                "detail": "Some content objects could not be deleted.",
-                "deletedCount": deleted,
-                "errors": errors,
-            }),
+            &BatchDeleteErrors {
+                detail: "Some content objects could not be deleted.".into(),
+                deleted_count: deleted,
+                errors,
+            },
         ))
     }
 }

@@ -3,6 +3,7 @@
 //! response; they hold no invariant of their own. A write's only request is
 //! its DynamoDB write: its event leaves through the table's stream.
 
+pub mod bodies;
 pub mod collections;
 pub mod create;
 pub mod delete;

@@ -12,7 +12,8 @@ use super::routes::{
     Endpoint, CREATE_ITEM, CREATE_ITEM_IN, DELETE_ITEM, ENDPOINTS, GET_ITEM, GET_WEBHOOK,
     LIST_WEBHOOKS, PATCH_ITEM, REPLACE_ITEM, RESTORE_ITEM,
 };
-use super::{create, update, webhooks};
+use super::{bodies, create, update, webhooks};
+use crate::http::refusals;
 use crate::schema::{CollectionSpec, FIELD_TYPES};
 use crate::store::webhooks::AttemptRecord;
 use crate::webhooks::WebhookSpec;
@@ -268,7 +269,6 @@ fn with_refs<T: ToSchema>(schemas: &mut Map<String, Value>) {
 fn components() -> Value {
     let mut schemas = Map::new();
     with_refs::<CollectionSpec>(&mut schemas);
-    schemas["FieldSpec"]["properties"]["type"]["enum"] = json!(FIELD_TYPES);
     with_refs::<create::CreateBody>(&mut schemas);
     with_refs::<update::ReplaceBody>(&mut schemas);
     with_refs::<update::PatchBody>(&mut schemas);
@@ -280,6 +280,20 @@ fn components() -> Value {
     with_refs::<webhooks::WebhookPage>(&mut schemas);
     with_refs::<webhooks::AttemptPage>(&mut schemas);
     with_refs::<webhooks::AttemptSent>(&mut schemas);
+    with_refs::<bodies::CollectionBody>(&mut schemas);
+    with_refs::<bodies::CollectionList>(&mut schemas);
+    with_refs::<bodies::Created>(&mut schemas);
+    with_refs::<bodies::Written>(&mut schemas);
+    with_refs::<bodies::Restored>(&mut schemas);
+    with_refs::<bodies::BatchDeleted>(&mut schemas);
+    with_refs::<bodies::BatchDeleteErrors>(&mut schemas);
+    with_refs::<refusals::Detail>(&mut schemas);
+    with_refs::<refusals::Invalid>(&mut schemas);
+    with_refs::<refusals::Referenced>(&mut schemas);
+    with_refs::<refusals::VersionMismatch>(&mut schemas);
+    with_refs::<refusals::Internal>(&mut schemas);
+    // Every schema naming FieldSpec wrote it again: its types, once, last.
+    schemas["FieldSpec"]["properties"]["type"]["enum"] = json!(FIELD_TYPES);
     let Value::Object(responses) = response_schemas() else {
         unreachable!("an object literal")
     };
@@ -398,41 +412,8 @@ fn response_schemas() -> Value {
     let string = json!({"type": "string"});
     let time = json!({"type": "string", "format": "date-time"});
     let nullable_time = json!({"type": ["string", "null"], "format": "date-time"});
-    let id_version = json!({"type": "object", "required": ["id", "version"],
-        "properties": {"id": string, "version": {"type": "integer", "minimum": 1}}});
     let item_list = json!({"type": "object", "additionalProperties": {"type": "array", "items": schema_ref("Item")}});
     json!({
-        "Error": {"type": "object", "required": ["detail"], "properties": {"detail": string}},
-        "Internal": {"type": "object", "required": ["detail", "request_id"],
-            "properties": {"detail": {"const": "Internal error"}, "request_id": string}},
-        "Invalid": {"type": "object", "required": ["detail"], "properties": {
-            "detail": string,
-            "errors": {"type": "object", "description": "Messages per field (`en.name` when localized): the first 100.",
-                       "additionalProperties": {"type": "array", "items": string}},
-            "errors_total": {"type": "integer", "description": "How many messages there are in all."}}},
-        "Referenced": {"type": "object", "required": ["detail"], "properties": {
-            "detail": string,
-            "referenced_by": {"type": "array", "items": {"type": "object",
-                "properties": {"collection": string, "id": string, "field": string}}},
-            "referenced_by_total": {"type": "integer"}}},
-        "VersionMismatch": {"type": "object", "required": ["detail"], "properties": {
-            "detail": string, "current_version": {"type": "integer"}}},
-        "Collection": {"type": "object", "required": ["key", "name", "fields"], "properties": {
-            "key": string, "name": string, "description": {"type": ["string", "null"]},
-            "fields": {"type": "array", "items": schema_ref("FieldSpec")},
-            "building": {"type": "array", "items": string, "description": "Indexed fields whose \
-                index is still being built: lists by them are served from memory meanwhile."},
-            "created_at": time, "updated_at": time}},
-        "CollectionList": {"type": "object", "required": ["meta", "data"], "properties": {
-            "meta": {"type": "object", "properties": {"count": {"type": "integer"}}},
-            "data": {"type": "array", "items": schema_ref("Collection")}}},
-        "Created": {"type": "object", "required": ["status", "items"], "properties": {
-            "status": {"const": "pending"},
-            "items": {"type": "array", "items": {"type": "object", "properties": {"meta": id_version}}}}},
-        "Written": {"type": "object", "required": ["status", "meta"], "properties": {
-            "status": {"const": "pending"}, "meta": id_version}},
-        "Restored": {"type": "object", "required": ["status", "meta"], "properties": {
-            "status": {"const": "restored"}, "meta": id_version}},
         "ItemMeta": {"type": "object", "required": ["id", "version"], "properties": {
             "id": string, "status": {"enum": ["draft", "published"]},
             "version": {"type": "integer"}, "created_at": time, "updated_at": time,
@@ -458,11 +439,6 @@ fn response_schemas() -> Value {
                 starts, when more follow (lists served in created_at or updated_at order, or by \
                 an indexed field; also when a page stopped short at its 4 MB budget)."}}},
         "BatchDeleteBody": {"type": "array", "maxItems": 100, "items": string},
-        "BatchDeleted": {"type": "object", "required": ["deletedCount"], "properties": {
-            "deletedCount": {"type": "integer"}}},
-        "BatchDeleteErrors": {"type": "object", "required": ["detail"], "properties": {
-            "detail": string, "deletedCount": {"type": "integer"},
-            "errors": {"type": "array", "items": string}}},
     })
 }
 

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
+use super::bodies::{IdVersion, Restored, RestoredStatus};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{relinks, render, View};
@@ -98,7 +99,10 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
             Ok(relinks)
         };
         let version = app.store.restore(&w, plan).await?.version;
-        let body = json!({"status": "restored", "meta": {"id": id, "version": version}});
+        let body = Restored {
+            status: RestoredStatus::Restored,
+            meta: IdVersion { id, version },
+        };
         Ok(with_etag(json_response(200, &body), version))
     })
     .await

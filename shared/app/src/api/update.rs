@@ -7,6 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::bodies::{self, IdVersion, Pending};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, validate_patch, OutRef, Status};
@@ -156,6 +157,12 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
 /// The response of an accepted PUT or PATCH; a write that changed nothing
 /// keeps its version (and, not moving it, makes no event).
 fn finish(w: &ItemWrite<'_>, written: Written) -> Result<Response<Body>, Error> {
-    let body = json!({"status": "pending", "meta": {"id": w.id, "version": written.version}});
+    let body = bodies::Written {
+        status: Pending::Pending,
+        meta: IdVersion {
+            id: w.id,
+            version: written.version,
+        },
+    };
     Ok(with_etag(json_response(202, &body), written.version))
 }

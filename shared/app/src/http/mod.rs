@@ -2,6 +2,8 @@
 //! parameters, authentication and scopes, body parsing, and the one mapping
 //! from `Error` to a status and a `{"detail"}` body.
 
+pub mod refusals;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,7 +11,6 @@ use std::future::Future;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::json;
 use tracing::Instrument;
 
 use crate::app::App;
@@ -448,29 +449,45 @@ pub fn error_response(e: &Error, request_id: &str) -> Response<Body> {
     let status = e.status();
     let message = e.to_string();
     let detail = crate::error::clip(&message, crate::error::DETAIL_CHARS);
-    let body = match e {
-        Error::Invalid(errors) => {
-            let (shown, total) = crate::error::shown_errors(errors);
-            json!({"detail": detail, "errors": shown, "errors_total": total})
-        }
-        Error::Referenced { by, total } => json!({
-            "detail": detail,
-            "referenced_by": by,
-            "referenced_by_total": total,
-        }),
-        Error::VersionMismatch { current, .. } => {
-            json!({"detail": detail, "current_version": current})
-        }
-        Error::Internal(source) => {
-            tracing::error!(error = %source, debug = ?source, "internal error");
-            json!({"detail": "Internal error", "request_id": request_id})
-        }
-        _ => json!({"detail": detail}),
-    };
     if status < 500 {
         tracing::info!(status, detail = %detail, "refused");
     }
-    let mut response = json_response(status, &body);
+    let detail = detail.into_owned();
+    let mut response = match e {
+        Error::Invalid(errors) => {
+            let (errors, errors_total) = crate::error::shown_errors(errors);
+            let body = refusals::Invalid {
+                detail,
+                errors,
+                errors_total,
+            };
+            json_response(status, &body)
+        }
+        Error::Referenced { by, total } => {
+            let body = refusals::Referenced {
+                detail,
+                referenced_by: by.clone(),
+                referenced_by_total: *total,
+            };
+            json_response(status, &body)
+        }
+        Error::VersionMismatch { current, .. } => {
+            let body = refusals::VersionMismatch {
+                detail,
+                current_version: *current,
+            };
+            json_response(status, &body)
+        }
+        Error::Internal(source) => {
+            tracing::error!(error = %source, debug = ?source, "internal error");
+            let body = refusals::Internal {
+                detail: refusals::InternalError::InternalError,
+                request_id: request_id.to_owned(),
+            };
+            json_response(status, &body)
+        }
+        _ => json_response(status, &refusals::Detail { detail }),
+    };
     if let Error::AddSlash { location } = e {
         if let Ok(v) = location.parse() {
             response.headers_mut().insert(http::header::LOCATION, v);

@@ -1,4 +1,5 @@
 use super::*;
+use serde_json::json;
 
 #[test]
 fn paths_match_with_or_without_a_stage_prefix() {

@@ -1,0 +1,124 @@
+//! The response bodies the handlers answer with, each a type: the handler
+//! serializes it and the OpenAPI document describes it (`ToSchema`), so
+//! the two cannot drift (refusals: `http::refusals`). Items are the exception in part: their fields
+//! are defined per collection at run time, so an item is `meta` plus open
+//! fields (`reads`, `content::render`).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ids::ItemId;
+use crate::schema::{Collection, FieldSpec};
+
+/// A collection's definition, as defined and read.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Collection)]
+pub struct CollectionBody {
+    #[schema(value_type = String)]
+    pub key: crate::ids::CollectionKey,
+    pub name: String,
+    pub description: Option<String>,
+    pub fields: Vec<FieldSpec>,
+    /// Indexed fields whose index is still being built: lists by them are
+    /// served from memory meanwhile.
+    #[schema(value_type = Vec<String>)]
+    pub building: BTreeSet<crate::ids::FieldKey>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&Collection> for CollectionBody {
+    fn from(c: &Collection) -> Self {
+        CollectionBody {
+            key: c.key.clone(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            fields: c.specs(),
+            building: c.building.clone(),
+            created_at: c.created_at.clone(),
+            updated_at: c.updated_at.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CollectionList {
+    pub meta: Count,
+    pub data: Vec<CollectionBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Count {
+    pub count: usize,
+}
+
+/// What a write answers before its background work: `pending`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Pending {
+    Pending,
+}
+
+/// An item as a write leaves it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdVersion {
+    #[schema(value_type = String)]
+    pub id: ItemId,
+    #[schema(minimum = 1)]
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedItem {
+    pub meta: IdVersion,
+}
+
+/// The 202 of a create: every item's id, in the order sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Created {
+    pub status: Pending,
+    pub items: Vec<CreatedItem>,
+}
+
+/// The 202 of a replace or patch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Written {
+    pub status: Pending,
+    pub meta: IdVersion,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoredStatus {
+    Restored,
+}
+
+/// The 200 of a restore.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Restored {
+    pub status: RestoredStatus,
+    pub meta: IdVersion,
+}
+
+/// Flotiq's answer to a batch delete that deleted every id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchDeleted {
+    #[serde(rename = "deletedCount")]
+    pub deleted_count: usize,
+}
+
+/// A batch delete that could not delete some ids: what it deleted, and why
+/// each other one was not. (Its other 400s are a plain `{"detail"}`.)
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchDeleteErrors {
+    pub detail: String,
+    #[serde(rename = "deletedCount")]
+    #[schema(required = false)]
+    pub deleted_count: usize,
+    #[schema(required = false)]
+    pub errors: Vec<String>,
+}
