@@ -585,7 +585,6 @@ impl Store {
 
     /// One conditional write outside a transaction (a bulk load's count
     /// updates): a failed condition or a conflict is an error.
-    #[cfg(feature = "testing")]
     pub(super) async fn write_one(&self, op: Op) -> Result<(), Error> {
         match self.commit_one(op).await {
             Ok(_) => Ok(()),

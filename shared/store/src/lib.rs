@@ -18,7 +18,6 @@ pub mod entries;
 pub mod expr;
 pub mod jobs;
 pub mod keys;
-#[cfg(feature = "testing")]
 mod load;
 pub mod media;
 pub mod pages;

@@ -1,5 +1,8 @@
 //! Bulk loading (`Store::load_items`) for tests, benchmarks and imports
-//! run by hand: behind the `testing` feature, so no binary carries it.
+//! run by hand; no function calls it. It is not behind a cargo feature on
+//! purpose: the tests and the benchmark turning one on would make cargo
+//! build the store and the application twice (with and without it), and
+//! `cargo lambda watch` compile while `make dev` or the contract run serve.
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::{StreamExt, TryStreamExt};

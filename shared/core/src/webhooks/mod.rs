@@ -200,8 +200,10 @@ mod tests {
     }
 }
 
-/// What the webhook modules' tests share.
-#[cfg(any(test, feature = "testing"))]
+/// What the webhook modules' tests share (here and in the application's
+/// `webhooks::send`). Not behind a feature: a feature the tests turn on
+/// would make cargo build this crate, and all above it, twice in one run.
+#[doc(hidden)]
 pub mod testing {
     use super::*;
     use crate::ids::OrgId;
