@@ -4,12 +4,14 @@
 //! are defined per collection at run time, so an item is `meta` plus open
 //! fields (`reads`, `content::render`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::content::Rendered;
 use crate::ids::ItemId;
+use crate::reads::{ListMeta, PageMeta};
 use crate::schema::{Collection, FieldSpec};
 
 /// A collection's definition, as defined and read.
@@ -121,4 +123,29 @@ pub struct BatchDeleteErrors {
     pub deleted_count: usize,
     #[schema(required = false)]
     pub errors: Vec<String>,
+}
+
+/// A page of a collection's list, its items under the collection's key
+/// (ButterCMS's shape).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemList {
+    pub meta: ListMeta,
+    pub data: BTreeMap<String, Vec<Rendered>>,
+}
+
+/// A `keys=` read: each collection's page, or one item (`a[_id=<id>]`,
+/// `[]` when it is not there), under its key; with one key the list's
+/// `meta` too, exactly as the list answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeysRead {
+    pub data: BTreeMap<String, Vec<Rendered>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<ListMeta>,
+}
+
+/// A page of the trash, oldest deletion first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedList {
+    pub meta: PageMeta,
+    pub data: BTreeMap<String, Vec<Rendered>>,
 }

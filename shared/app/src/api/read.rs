@@ -4,19 +4,20 @@
 //! only in preview, locales, filters, ordering, paging and reference
 //! expansion to `levels` deep.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Map, Value};
 
+use super::bodies::{ItemList, KeysRead};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
-use crate::content::View;
+use crate::content::{Rendered, View};
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, with_read_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
 use crate::reads::expand::{visible, Expander, ReadView};
-use crate::reads::{self, ListQuery};
+use crate::reads::{self, ListMeta, ListQuery};
 use crate::schema::{Collection, Org};
 
 pub const GET: Route = Route {
@@ -131,11 +132,9 @@ async fn list_items(app: &App, call: Call) -> Result<Response<Body>, Error> {
     let org = app.org(&call.principal.org).await?;
     let opts = read_options(&call, &org)?;
     let mut memory = app.config.memory_list_max;
-    let (meta, data) = list_page(app, &call, &org, &opts, &key, &mut memory).await?;
-    Ok(json_response(
-        200,
-        &json!({"meta": meta, "data": {key.as_str(): data}}),
-    ))
+    let (meta, items) = list_page(app, &call, &org, &opts, &key, &mut memory).await?;
+    let data = BTreeMap::from([(key.to_string(), items)]);
+    Ok(json_response(200, &ItemList { meta, data }))
 }
 
 /// `page` (from 1) and `page_size` (1–100) as the query gives them.
@@ -215,7 +214,7 @@ async fn list_page(
     opts: &ReadView,
     key: &CollectionKey,
     memory: &mut usize,
-) -> Result<(Value, Vec<Value>), Error> {
+) -> Result<(ListMeta, Vec<Rendered>), Error> {
     let collection = app.collection(&org.id, key, false).await?;
     let query = list_query(call, &collection)?;
     reads::list_page(app, &call.principal, org, opts, &collection, &query, memory).await
@@ -286,7 +285,7 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
     }
     let org = app.org(&call.principal.org).await?;
     let opts = read_options(call, &org)?;
-    let mut data = Map::new();
+    let mut data = BTreeMap::new();
     let mut meta = None;
     // One budget for every list the request names (`memory_page`).
     let mut memory = app.config.memory_list_max;
@@ -313,7 +312,7 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
                             &[&item],
                         )
                         .await?;
-                        vec![Value::Object(expander.render(&collection, &item))]
+                        vec![expander.render(&collection, &item)]
                     }
                     None => Vec::new(),
                 }
@@ -324,12 +323,12 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
                 items
             }
         };
-        data.insert(key.to_string(), Value::Array(items));
+        data.insert(key.to_string(), items);
     }
-    let mut body = json!({ "data": data });
-    if let (1, Some(m)) = (wanted.len(), meta) {
-        body["meta"] = m;
-    }
+    let body = KeysRead {
+        data,
+        meta: meta.filter(|_| wanted.len() == 1),
+    };
     if serde_json::to_vec(&body).map_or(0, |b| b.len()) > MAX_KEYS_BODY {
         return Err(bad(
             "keys",

@@ -2,15 +2,15 @@
 //! `POST /v2/content/{collection_key}/{item_id}/restore/` (admin scope):
 //! the trash, until DynamoDB TTL purges it after the retention period.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
 
-use super::bodies::{IdVersion, Restored, RestoredStatus};
+use super::bodies::{DeletedList, IdVersion, Restored, RestoredStatus};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
-use crate::content::{relinks, render, View};
+use crate::content::{relinks, render, Rendered, View};
 use crate::http::{json_response, serve, with_etag, Route};
 use crate::store::entries::Indexing;
 use crate::store::{now_epoch, ItemWrite};
@@ -46,27 +46,21 @@ pub async fn list(app: &App, req: Request) -> Result<Response<Body>, Infallible>
             .filter(|i| i.expires_at.is_none_or(|t| t > now))
             .collect();
         let (meta, range) = crate::reads::page_meta(deleted.len(), page, page_size);
-        let data: Vec<Value> = deleted[range]
+        let items: Vec<Rendered> = deleted[range]
             .iter()
             .map(|i| {
                 let mut out = render(&org, &collection, i, &View::default());
-                if let Some(Value::Object(meta)) = out.get_mut("meta") {
-                    meta.insert("deleted_at".into(), json!(i.deleted_at));
-                    meta.insert(
-                        "purge_at".into(),
-                        json!(i
-                            .expires_at
-                            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-                            .map(crate::clock::format_time)),
-                    );
-                }
-                Value::Object(out)
+                out.meta.deleted_at = i.deleted_at.clone();
+                out.meta.purge_at = Some(
+                    i.expires_at
+                        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                        .map(crate::clock::format_time),
+                );
+                out
             })
             .collect();
-        Ok(json_response(
-            200,
-            &json!({"meta": meta, "data": {key.as_str(): data}}),
-        ))
+        let data = BTreeMap::from([(key.to_string(), items)]);
+        Ok(json_response(200, &DeletedList { meta, data }))
     })
     .await
 }

@@ -7,11 +7,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::app::App;
 use crate::auth::Principal;
-use crate::content::{render, ItemRecord, Status, View};
+use crate::content::{render, ItemRecord, Rendered, Status, View};
 use crate::error::Error;
 use crate::ids::{CollectionKey, ItemId};
 use crate::schema::{Collection, Org};
@@ -129,7 +129,7 @@ impl<'a> Expander<'a> {
 
     /// An item rendered with every reference as its link: what the
     /// response holds before any expansion.
-    pub fn linked(&self, collection: &Collection, item: &ItemRecord) -> Map<String, Value> {
+    pub fn linked(&self, collection: &Collection, item: &ItemRecord) -> Rendered {
         let mut out = render(self.org, collection, item, &self.read.view);
         for (field, target, many) in collection.reference_fields() {
             let links = reference_ids(item, self.org, field.key.as_str(), &self.read.view)
@@ -140,20 +140,20 @@ impl<'a> Expander<'a> {
             } else {
                 links.into_iter().next().unwrap_or(Value::Null)
             };
-            out.insert(field.key.to_string(), value);
+            out.fields.insert(field.key.to_string(), value);
         }
         out
     }
 
     /// Charges a top-level item (as `linked` renders it) to the response
     /// budget; `false` once the top-level items alone pass it.
-    pub fn charge(&mut self, linked: &Map<String, Value>) -> bool {
+    pub fn charge(&mut self, linked: &Rendered) -> bool {
         self.bytes += json_len(linked);
         self.bytes <= MAX_RESPONSE_BYTES
     }
 
     /// Renders an item of `collection` with its references expanded.
-    pub fn render(&mut self, collection: &Collection, item: &ItemRecord) -> Map<String, Value> {
+    pub fn render(&mut self, collection: &Collection, item: &ItemRecord) -> Rendered {
         let out = self.linked(collection, item);
         self.charge(&out);
         self.expand(collection, item, out, 1)
@@ -164,8 +164,8 @@ impl<'a> Expander<'a> {
         &mut self,
         collection: &Collection,
         item: &ItemRecord,
-        linked: Map<String, Value>,
-    ) -> Map<String, Value> {
+        linked: Rendered,
+    ) -> Rendered {
         self.expand(collection, item, linked, 1)
     }
 
@@ -176,9 +176,9 @@ impl<'a> Expander<'a> {
         &mut self,
         collection: &Collection,
         item: &ItemRecord,
-        mut out: Map<String, Value>,
+        mut out: Rendered,
         depth: u8,
-    ) -> Map<String, Value> {
+    ) -> Rendered {
         for (field, target, many) in collection.reference_fields() {
             if depth >= self.read.levels || !self.principal.may_read(target) {
                 continue;
@@ -212,7 +212,7 @@ impl<'a> Expander<'a> {
             } else {
                 values.into_iter().next().unwrap_or(Value::Null)
             };
-            out.insert(field.key.to_string(), value);
+            out.fields.insert(field.key.to_string(), value);
         }
         out
     }
@@ -234,7 +234,7 @@ impl<'a> Expander<'a> {
         }
         self.expanded += 1;
         self.bytes += size;
-        Some(Value::Object(self.expand(schema, child, linked, depth + 1)))
+        Some(self.expand(schema, child, linked, depth + 1).into_value())
     }
 
     pub fn expanded(&self) -> usize {
@@ -242,6 +242,6 @@ impl<'a> Expander<'a> {
     }
 }
 
-fn json_len(m: &Map<String, Value>) -> usize {
+fn json_len(m: &Rendered) -> usize {
     serde_json::to_vec(m).map_or(0, |v| v.len())
 }

@@ -10,5 +10,5 @@ pub mod expand;
 mod page;
 mod plan;
 
-pub use page::{list_page, page_meta, MAX_SKIP, PAGE_BYTES};
+pub use page::{list_page, page_meta, ListMeta, PageMeta, MAX_SKIP, PAGE_BYTES};
 pub use plan::{ListQuery, Served};

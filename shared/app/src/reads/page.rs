@@ -2,7 +2,9 @@
 //! items by key under the byte budget) or filtered and ordered in memory
 //! (under the request's memory budget), then rendered with its expansions.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::cursor::Cursor;
 use super::expand::{visible, Expander, ReadView};
@@ -10,7 +12,7 @@ use super::plan::{too_many_for_memory, ListQuery, Served};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::content::order::{compare, matches};
-use crate::content::{field_value, ItemRecord};
+use crate::content::{field_value, ItemRecord, Rendered};
 use crate::error::Error;
 use crate::ids::ItemId;
 use crate::schema::{Collection, Org};
@@ -30,15 +32,38 @@ const FETCH_CHUNK: usize = 10;
 /// with room for expanded references; `next_cursor` continues.
 pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
+/// Butter's paging `meta`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PageMeta {
+    pub count: usize,
+    pub next_page: Option<usize>,
+    pub previous_page: Option<usize>,
+}
+
+/// A list's `meta`: Butter's paging, and where the next page starts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListMeta {
+    #[serde(flatten)]
+    pub page: PageMeta,
+    /// Where the next page starts, when more follow (lists served in
+    /// created_at or updated_at order, or by an indexed field; also when a
+    /// page stopped short at its 4 MB budget).
+    pub next_cursor: Option<String>,
+}
+
 /// Butter's paging `meta` for `count` items of which `page` shows up to `page_size`.
-pub fn page_meta(count: usize, page: usize, page_size: usize) -> (Value, std::ops::Range<usize>) {
+pub fn page_meta(
+    count: usize,
+    page: usize,
+    page_size: usize,
+) -> (PageMeta, std::ops::Range<usize>) {
     let start = (page - 1).saturating_mul(page_size).min(count);
     let end = start.saturating_add(page_size).min(count);
-    let meta = json!({
-        "count": count,
-        "next_page": (end < count).then_some(page + 1),
-        "previous_page": (page > 1).then(|| page - 1),
-    });
+    let meta = PageMeta {
+        count,
+        next_page: (end < count).then_some(page + 1),
+        previous_page: (page > 1).then(|| page - 1),
+    };
     (meta, start..end)
 }
 
@@ -54,7 +79,7 @@ pub async fn list_page(
     collection: &Collection,
     args: &ListQuery,
     memory: &mut usize,
-) -> Result<(Value, Vec<Value>), Error> {
+) -> Result<(ListMeta, Vec<Rendered>), Error> {
     match args.served(collection, org, opts.view.locale.as_ref()) {
         Some(served) => indexed_page(app, principal, org, opts, collection, args, served).await,
         None if args.cursor.is_some() => Err(bad(
@@ -75,7 +100,7 @@ async fn indexed_page(
     collection: &Collection,
     args: &ListQuery,
     served: Served,
-) -> Result<(Value, Vec<Value>), Error> {
+) -> Result<(ListMeta, Vec<Rendered>), Error> {
     let Served {
         sorted,
         descending,
@@ -201,12 +226,15 @@ async fn indexed_page(
             .encode()
         });
     let paged = cursor.is_none();
-    let meta = json!({
-        "count": count,
-        "next_page": (paged && skip.saturating_add(args.page_size) < count).then_some(args.page + 1),
-        "previous_page": (paged && args.page > 1).then(|| args.page - 1),
-        "next_cursor": next_cursor,
-    });
+    let meta = ListMeta {
+        page: PageMeta {
+            count,
+            next_page: (paged && skip.saturating_add(args.page_size) < count)
+                .then_some(args.page + 1),
+            previous_page: (paged && args.page > 1).then(|| args.page - 1),
+        },
+        next_cursor,
+    };
     Ok((meta, data))
 }
 
@@ -221,9 +249,9 @@ async fn render_page(
     opts: &ReadView,
     collection: &Collection,
     items: &[&ItemRecord],
-) -> Result<Vec<Value>, Error> {
+) -> Result<Vec<Rendered>, Error> {
     let mut expander = Expander::load(app, org, principal, opts, collection, items).await?;
-    let mut data: Vec<Map<String, Value>> = Vec::with_capacity(items.len());
+    let mut data: Vec<Rendered> = Vec::with_capacity(items.len());
     for item in items {
         let base = expander.linked(collection, item);
         if !expander.charge(&base) && !data.is_empty() {
@@ -234,7 +262,7 @@ async fn render_page(
     Ok(items
         .iter()
         .zip(data)
-        .map(|(item, base)| Value::Object(expander.expand_item(collection, item, base)))
+        .map(|(item, base)| expander.expand_item(collection, item, base))
         .collect())
 }
 
@@ -253,7 +281,7 @@ async fn memory_page(
     collection: &Collection,
     args: &ListQuery,
     memory: &mut usize,
-) -> Result<(Value, Vec<Value>), Error> {
+) -> Result<(ListMeta, Vec<Rendered>), Error> {
     let ListQuery {
         page,
         page_size,
@@ -328,8 +356,11 @@ async fn memory_page(
             items.reverse();
         }
     }
-    let (mut meta, range) = page_meta(items.len(), *page, *page_size);
-    meta["next_cursor"] = Value::Null;
+    let (page, range) = page_meta(items.len(), *page, *page_size);
+    let meta = ListMeta {
+        page,
+        next_cursor: None,
+    };
     let ids: Vec<ItemId> = items[range].iter().map(|i| i.id).collect();
     drop(items);
     // The page's items whole; one changed since (deleted, unpublished) is

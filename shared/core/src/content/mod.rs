@@ -145,47 +145,87 @@ pub struct View {
     pub preview: bool,
 }
 
-/// Renders an item: `{"meta": {...}, <field>: <value>, ...}`. Only the
-/// schema's current fields are shown; in a localized org a value missing in
-/// the requested locale falls back to the default locale's.
-pub fn render(
-    org: &Org,
-    collection: &Collection,
-    item: &ItemRecord,
-    view: &View,
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert(
-        "meta".into(),
-        json!({
-            "id": item.id,
-            "status": item.status,
-            "version": item.version,
-            "created_at": item.created_at,
-            "updated_at": item.updated_at,
-        }),
-    );
-    if view.preview {
-        let failures: Map<String, Value> = item
-            .media_status
-            .iter()
-            .filter(|(key, s)| item.fields.get(*key).and_then(Value::as_str) == Some(&s.source))
-            .map(|(key, s)| (key.clone(), json!(s)))
-            .collect();
-        if !failures.is_empty() {
-            out["meta"]["media"] = Value::Object(failures);
-        }
+/// An item as a read shows it: `meta`, and beside it the collection's
+/// current fields (defined at run time, so open: references as links or
+/// expanded items, `null` where no value is stored).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Item)]
+pub struct Rendered {
+    pub meta: ItemMeta,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub fields: Map<String, Value>,
+}
+
+impl Rendered {
+    /// As a value, to stand in another item's field (an expansion).
+    pub fn into_value(self) -> Value {
+        let mut out = self.fields;
+        out.insert("meta".into(), json!(self.meta));
+        Value::Object(out)
     }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ItemMeta {
+    #[schema(value_type = String)]
+    pub id: ItemId,
+    pub status: Status,
+    #[schema(minimum = 1)]
+    pub version: u64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// With `preview=1`: media fields whose ingest failed, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub media: Option<Map<String, Value>>,
+    /// In the trash: when it was deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub deleted_at: Option<String>,
+    /// In the trash: when it is purged (`null`: kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub purge_at: Option<Option<String>>,
+}
+
+/// Renders an item: its `meta` and the schema's current fields only; in a
+/// localized org a value missing in the requested locale falls back to the
+/// default locale's.
+pub fn render(org: &Org, collection: &Collection, item: &ItemRecord, view: &View) -> Rendered {
+    let media = view
+        .preview
+        .then(|| {
+            item.media_status
+                .iter()
+                .filter(|(key, s)| item.fields.get(*key).and_then(Value::as_str) == Some(&s.source))
+                .map(|(key, s)| (key.clone(), json!(s)))
+                .collect::<Map<String, Value>>()
+        })
+        .filter(|failures| !failures.is_empty());
+    let meta = ItemMeta {
+        id: item.id,
+        status: item.status,
+        version: item.version,
+        created_at: item.created_at.clone(),
+        updated_at: item.updated_at.clone(),
+        media,
+        deleted_at: None,
+        purge_at: None,
+    };
     let locale = view.locale.as_ref().or(org.default_locale.as_ref());
+    let mut fields = Map::new();
     for field in &collection.fields {
-        out.insert(
+        fields.insert(
             field.key.to_string(),
             field_value(org, item, field.key.as_str(), locale)
                 .cloned()
                 .unwrap_or(Value::Null),
         );
     }
-    out
+    Rendered { meta, fields }
 }
 
 /// A field's stored value for a locale, with the default-locale fallback.
