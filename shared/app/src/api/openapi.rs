@@ -14,7 +14,7 @@ use super::routes::{
 };
 use super::{bodies, create, update, webhooks};
 use crate::http::refusals;
-use crate::schema::{CollectionSpec, FIELD_TYPES};
+use crate::schema::{CollectionSpec, FIELD_TYPES, MAX_OPTIONS, MAX_OPTION_CHARS};
 use crate::store::webhooks::AttemptRecord;
 use crate::webhooks::WebhookSpec;
 
@@ -88,11 +88,42 @@ pub fn document() -> Value {
     })
 }
 
+// The static shapes the server parses (`ids`, `api::read`, `api::update`),
+// as JSON Schema patterns; a test holds each to its parser.
+macro_rules! key {
+    () => {
+        "[a-z][a-z0-9_]{0,63}"
+    };
+}
+macro_rules! item_id {
+    () => {
+        "[0-7][0-9A-HJKMNP-TV-Z]{25}"
+    };
+}
+macro_rules! keys_part {
+    () => {
+        concat!(key!(), r"(\[_id=", item_id!(), r"\])?")
+    };
+}
+const KEY_PATTERN: &str = concat!("^", key!(), "$");
+/// `a`, `a,b` (at most `read::MAX_KEYS`), any of them as `a[_id=<id>]`.
+const KEYS_PATTERN: &str = concat!("^", keys_part!(), "(,", keys_part!(), "){0,9}$");
+/// A ULID in its canonical spelling.
+const ITEM_ID_PATTERN: &str = concat!("^", item_id!(), "$");
+const WEBHOOK_ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+const DELIVERY_ID_PATTERN: &str = "^msg_[0-9a-f]{32}$";
+const LOCALE_PATTERN: &str = "^[a-z][a-z0-9-]{1,15}$";
+const ORDER_PATTERN: &str = concat!("^-?", key!(), "$");
+/// What `Version::from_if_match` reads: a version, in quotes or not, weak
+/// or not, with or without a read tag's `-<digest>`.
+const IF_MATCH_PATTERN: &str = r#"^(W/)?"*\+?[0-9]{1,19}("*|-[!-~]*)$"#;
+
 fn operation(e: &Endpoint) -> Value {
     let doc = &e.doc;
     let parameters: Vec<Value> = doc
-        .query
+        .path
         .iter()
+        .chain(doc.query)
         .chain(doc.headers)
         .map(|p| json!({"$ref": format!("#/components/parameters/{p}")}))
         .collect();
@@ -258,21 +289,112 @@ fn with_refs<T: ToSchema>(schemas: &mut Map<String, Value>) {
     let mut refs: Vec<(String, RefOr<Schema>)> = Vec::new();
     T::schemas(&mut refs);
     refs.push((T::name().into_owned(), T::schema()));
+    // A schema several types name is written once, so what `components`
+    // adds to it after its first writing stays.
     for (name, schema) in refs {
-        schemas.insert(
-            name,
-            serde_json::to_value(schema).expect("schemas serialize"),
-        );
+        schemas
+            .entry(name)
+            .or_insert_with(|| serde_json::to_value(schema).expect("schemas serialize"));
     }
+}
+
+/// Field properties that only some types take (`schema::parse_collection`).
+const TYPED: [&str; 9] = [
+    "options",
+    "collection",
+    "many",
+    "on_delete",
+    "min_length",
+    "max_length",
+    "pattern",
+    "min",
+    "max",
+];
+
+/// What each field type takes besides `key`, `type`, `label` and
+/// `required`, one `oneOf` branch per type: a property of other types is
+/// absent or null, and `indexed` is true only on an indexable type (a
+/// reference holding many is not).
+fn field_rules() -> Value {
+    let takes = |kind: &str| -> &'static [&'static str] {
+        match kind {
+            "text" | "long_text" | "html" => &["min_length", "max_length", "pattern"],
+            "number" => &["min", "max"],
+            "dropdown" => &["options"],
+            "reference" => &["collection", "many", "on_delete"],
+            "page_reference" => &["many"],
+            _ => &[],
+        }
+    };
+    let indexable = |kind: &str| {
+        matches!(
+            kind,
+            "text" | "number" | "boolean" | "date" | "datetime" | "dropdown" | "reference"
+        )
+    };
+    let mut branches = Vec::new();
+    for kind in FIELD_TYPES {
+        let mut properties = Map::new();
+        properties.insert("type".into(), json!({"const": kind}));
+        for p in TYPED.iter().filter(|p| !takes(kind).contains(p)) {
+            properties.insert((*p).into(), json!({"type": "null"}));
+        }
+        if !indexable(kind) {
+            properties.insert("indexed".into(), json!({"const": false}));
+        }
+        let mut branch = json!({"title": kind, "type": "object", "properties": properties});
+        match kind {
+            "dropdown" => {
+                branch["properties"]["options"] = json!({
+                    "type": "array", "minItems": 1, "maxItems": MAX_OPTIONS, "uniqueItems": true,
+                    "items": {"type": "string", "minLength": 1, "maxLength": MAX_OPTION_CHARS}});
+                branch["required"] = json!(["options"]);
+            }
+            "reference" => {
+                branch["properties"]["collection"] = json!({"type": "string"});
+                branch["required"] = json!(["collection"]);
+                // One reference or many; only one is indexable.
+                let mut many = branch.clone();
+                branch["title"] = json!("reference (one)");
+                branch["properties"]["many"] = json!({"enum": [false, null]});
+                many["title"] = json!("reference (many)");
+                many["properties"]["many"] = json!({"const": true});
+                many["properties"]["indexed"] = json!({"const": false});
+                many["required"] = json!(["collection", "many"]);
+                branches.push(branch);
+                branch = many;
+            }
+            _ => {}
+        }
+        branches.push(branch);
+    }
+    Value::Array(branches)
+}
+
+/// Every event type an endpoint may name, and `collectionitem.*`.
+fn event_names() -> Vec<&'static str> {
+    use crate::event::EventType::*;
+    let mut names = vec![crate::webhooks::ALL_EVENTS];
+    names.extend([Draft, Published, Unpublished, Delete, Restore, Purge].map(|e| e.as_str()));
+    names
 }
 
 fn components() -> Value {
     let mut schemas = Map::new();
     with_refs::<CollectionSpec>(&mut schemas);
+    let field = &mut schemas["FieldSpec"];
+    field["properties"]["type"]["enum"] = json!(FIELD_TYPES);
+    for bound in ["min_length", "max_length"] {
+        field["properties"][bound]["maximum"] = json!(u64::MAX);
+    }
+    field["oneOf"] = field_rules();
     with_refs::<create::CreateBody>(&mut schemas);
     with_refs::<update::ReplaceBody>(&mut schemas);
     with_refs::<update::PatchBody>(&mut schemas);
     with_refs::<WebhookSpec>(&mut schemas);
+    let webhook = &mut schemas["WebhookSpec"]["properties"];
+    webhook["events"]["items"] = json!({"enum": event_names()});
+    webhook["collections"]["items"] = json!({"type": "string", "pattern": KEY_PATTERN});
     with_refs::<AttemptRecord>(&mut schemas);
     with_refs::<webhooks::WebhookBody>(&mut schemas);
     with_refs::<webhooks::WebhookCreated>(&mut schemas);
@@ -297,8 +419,6 @@ fn components() -> Value {
     with_refs::<refusals::Referenced>(&mut schemas);
     with_refs::<refusals::VersionMismatch>(&mut schemas);
     with_refs::<refusals::Internal>(&mut schemas);
-    // Every schema naming FieldSpec wrote it again: its types, once, last.
-    schemas["FieldSpec"]["properties"]["type"]["enum"] = json!(FIELD_TYPES);
     let Value::Object(responses) = response_schemas() else {
         unreachable!("an object literal")
     };
@@ -364,17 +484,22 @@ fn parameters() -> Value {
         json!({"name": name, "in": "query", "required": false,
                "description": description, "schema": schema})
     };
-    let header = |name: &str, description: &str| {
+    let header = |name: &str, description: &str, schema: Value| {
         json!({"name": name, "in": "header", "required": false,
-               "description": description, "schema": {"type": "string"}})
+               "description": description, "schema": schema})
     };
     json!({
-        "collection_key": path("collection_key", "A collection key: [a-z][a-z0-9_]* (any other names nothing: 404). \
-            Listing also takes `a,b` or `a[_id=<id>]`, read as `GET /v2/content/?keys=`.",
-            json!({"type": "string", "examples": ["people"]})),
-        "item_id": path("item_id", "An item id (26 characters, as created).", json!({"type": "string"})),
-        "webhook_id": path("webhook_id", "A webhook endpoint's id, chosen at registration.", json!({"type": "string"})),
-        "delivery_id": path("delivery_id", "A delivery's id (`msg_…`) from the deliveries log.", json!({"type": "string"})),
+        "collection_key": path("collection_key", "A collection key (any other name names nothing: 404).",
+            json!({"type": "string", "pattern": KEY_PATTERN, "examples": ["people"]})),
+        "collection_keys": path("collection_key", "A collection key (any other name names nothing: 404); \
+            also `a,b` or `a[_id=<id>]`, read as `GET /v2/content/?keys=`.",
+            json!({"type": "string", "pattern": KEYS_PATTERN, "examples": ["people"]})),
+        "item_id": path("item_id", "An item id (26 characters, as created).",
+            json!({"type": "string", "pattern": ITEM_ID_PATTERN})),
+        "webhook_id": path("webhook_id", "A webhook endpoint's id, chosen at registration.",
+            json!({"type": "string", "pattern": WEBHOOK_ID_PATTERN})),
+        "delivery_id": path("delivery_id", "A delivery's id (`msg_…`) from the deliveries log.",
+            json!({"type": "string", "pattern": DELIVERY_ID_PATTERN})),
         "page": query("page", "Page number, from 1.", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
         "page_size": query("page_size", "Items per page (per collection with keys=).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
         "cursor": query("cursor", "Continue a listing after its last page: `meta.next_cursor` as it came \
@@ -396,19 +521,23 @@ fn parameters() -> Value {
         "deliveries_page_size": {"name": "page_size", "in": "query", "required": false,
             "description": "Attempts to show, newest first.",
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
-        "locale": query("locale", "One of the organization's locales; missing translations fall back to the default.", json!({"type": "string"})),
+        "locale": query("locale", "One of the organization's locales; missing translations fall back to the default.",
+            json!({"type": "string", "pattern": LOCALE_PATTERN})),
         "preview": query("preview", "1: drafts too (never cached).", json!({"type": "string", "enum": ["0", "1", "true", "false"]})),
         "order": query("order", "A field, created_at, updated_at or id; `-` first for descending (the exact \
             reverse: equal values newest first). Fields marked `indexed` are ordered by DynamoDB; others \
-            in memory.", json!({"type": "string"})),
+            in memory.", json!({"type": "string", "pattern": ORDER_PATTERN, "examples": ["-created_at"]})),
         "levels": query("levels", "Depth to which references are expanded; deeper ones render as links.", json!({"type": "integer", "minimum": 1, "maximum": 5, "default": 2})),
         "keys": {"name": "keys", "in": "query", "required": true,
-            "description": "Comma-separated collection keys (at most 10), or `<key>[_id=<id>]` for one item.",
-            "schema": {"type": "string"}},
+            "description": "Comma-separated collection keys (at most 10, each once), any of them as \
+                `<key>[_id=<id>]` for one item.",
+            "schema": {"type": "string", "pattern": KEYS_PATTERN, "examples": ["people"]}},
         "deleted_after": query("deleted_after", "Only items deleted after this time (RFC 3339).", json!({"type": "string", "format": "date-time"})),
-        "If-Match": header("If-Match", "The version the write expects (`\"3\"`, or an item read's ETag `\"3-<digest>\"`): 412 when the item has moved on."),
-        "If-None-Match": header("If-None-Match", "A tag from an earlier ETag: 304 when it is current."),
-        "Idempotency-Key": header("Idempotency-Key", "1–255 printable characters: a retry with the same key and body replays the first response (24 h)."),
+        "If-Match": header("If-Match", "The version the write expects (`\"3\"`, or an item read's ETag `\"3-<digest>\"`): 412 when the item has moved on.",
+            json!({"type": "string", "pattern": IF_MATCH_PATTERN})),
+        "If-None-Match": header("If-None-Match", "A tag from an earlier ETag: 304 when it is current.", json!({"type": "string"})),
+        "Idempotency-Key": header("Idempotency-Key", "1–255 printable characters: a retry with the same key and body replays the first response (24 h).",
+            json!({"type": "string", "pattern": "^[!-~]{1,255}$"})),
     })
 }
 
@@ -419,7 +548,8 @@ fn response_schemas() -> Value {
         "ListRead": {"description": "A collection's list; with `a,b` or `a[_id=<id>]` in the path \
             (ButterCMS's JavaScript client), the `keys=` read.",
             "anyOf": [schema_ref("ItemList"), schema_ref("KeysRead")]},
-        "BatchDeleteBody": {"type": "array", "maxItems": 100, "items": {"type": "string"}},
+        "BatchDeleteBody": {"type": "array", "maxItems": 100,
+            "items": {"type": "string", "pattern": ITEM_ID_PATTERN}},
     })
 }
 
@@ -474,6 +604,175 @@ mod tests {
                 doc["components"][path[0]][path[1]].is_object(),
                 "{path:?} is not defined"
             );
+        }
+    }
+
+    #[test]
+    fn each_pattern_is_what_its_parser_accepts() {
+        use crate::ids::{CollectionKey, ItemId, Locale, Version, WebhookId};
+        let matches = |pattern: &str, s: &str| regex_lite::Regex::new(pattern).unwrap().is_match(s);
+        let long = "a".repeat(64);
+        let longer = "a".repeat(65);
+        for s in [
+            "a",
+            "team_members",
+            "a_1",
+            &long,
+            &longer,
+            "",
+            "A",
+            "1a",
+            "a-b",
+            "_a",
+        ] {
+            assert_eq!(
+                matches(KEY_PATTERN, s),
+                CollectionKey::parse(s).is_ok(),
+                "{s}"
+            );
+            let order = format!("-{s}");
+            assert_eq!(
+                matches(ORDER_PATTERN, s),
+                CollectionKey::parse(s).is_ok(),
+                "{s}"
+            );
+            assert_eq!(
+                matches(ORDER_PATTERN, &order),
+                CollectionKey::parse(s).is_ok(),
+                "{order}"
+            );
+        }
+        let id = ItemId::new().to_string();
+        let ids = [
+            id.clone(),
+            id.to_lowercase(),
+            format!("8{}", &id[1..]),
+            format!("{}I", &id[..25]),
+            format!("{}U", &id[..25]),
+            id[..25].to_owned(),
+            format!("{id}0"),
+        ];
+        for s in &ids {
+            assert_eq!(matches(ITEM_ID_PATTERN, s), ItemId::parse(s).is_ok(), "{s}");
+        }
+        let hook = format!("0{}", "a".repeat(63));
+        let hook_long = format!("{hook}a");
+        for s in [
+            "site",
+            "site-build_2",
+            "0",
+            &hook,
+            &hook_long,
+            "",
+            "-a",
+            "_a",
+            "A",
+        ] {
+            assert_eq!(
+                matches(WEBHOOK_ID_PATTERN, s),
+                WebhookId::parse(s).is_ok(),
+                "{s}"
+            );
+        }
+        for s in [
+            "en",
+            "pt-br",
+            "a1",
+            "e",
+            "EN",
+            "1e",
+            "abcdefghijklmnop",
+            "abcdefghijklmnopq",
+        ] {
+            assert_eq!(matches(LOCALE_PATTERN, s), Locale::parse(s).is_ok(), "{s}");
+        }
+        let hook = WebhookId::parse("site").unwrap();
+        assert!(matches(
+            DELIVERY_ID_PATTERN,
+            &crate::webhooks::delivery_id("e", &hook)
+        ));
+        // Every tag the pattern allows names a version; the forms clients
+        // send are allowed.
+        for s in [
+            r#""3""#,
+            r#"W/"3""#,
+            r#""3-0a1b""#,
+            "3",
+            r#""""3"#,
+            "+3",
+            "9999999999999999999",
+        ] {
+            assert!(matches(IF_MATCH_PATTERN, s), "{s}");
+            assert!(Version::from_if_match(s).is_some(), "{s}");
+        }
+        for s in ["*", r#""""#, "W/", "-3", r#""3"x"#, "99999999999999999999"] {
+            assert!(!matches(IF_MATCH_PATTERN, s), "{s}");
+        }
+        let ten = "a,".repeat(9) + "a";
+        for s in ["people", "a,b", &format!("a[_id={id}],b"), &ten] {
+            assert!(matches(KEYS_PATTERN, s), "{s}");
+        }
+        let one_more = "a,".repeat(10) + "a";
+        for s in ["", "a,", ",a", "a[", "a[_id=1]", "A", &one_more] {
+            assert!(!matches(KEYS_PATTERN, s), "{s}");
+        }
+    }
+
+    #[test]
+    fn each_field_type_takes_what_parse_collection_allows() {
+        use crate::schema::{parse_collection, FieldSpec, OnDelete};
+        let doc = document();
+        let branches = doc["components"]["schemas"]["FieldSpec"]["oneOf"]
+            .as_array()
+            .unwrap();
+        assert_eq!(
+            branches.len(),
+            FIELD_TYPES.len() + 1,
+            "a reference is one or many"
+        );
+        for branch in branches {
+            let kind = branch["properties"]["type"]["const"].as_str().unwrap();
+            let base = FieldSpec {
+                key: "f".into(),
+                kind: kind.into(),
+                options: (kind == "dropdown").then(|| vec!["a".into()]),
+                collection: (kind == "reference").then(|| "team".into()),
+                many: (branch["properties"]["many"]["const"] == true).then_some(true),
+                ..FieldSpec::default()
+            };
+            let accepted = |f: FieldSpec| {
+                let spec = CollectionSpec {
+                    name: "Team".into(),
+                    description: None,
+                    fields: vec![f],
+                };
+                let key = crate::ids::CollectionKey::parse("team").unwrap();
+                parse_collection(key, spec, String::new(), String::new()).is_ok()
+            };
+            assert!(accepted(base.clone()), "{kind}");
+            for property in TYPED {
+                let mut f = base.clone();
+                match property {
+                    "options" => f.options = Some(vec!["b".into()]),
+                    "collection" => f.collection = Some("team".into()),
+                    "many" => f.many = Some(base.many.unwrap_or(false)),
+                    "on_delete" => f.on_delete = Some(OnDelete::Detach),
+                    "min_length" => f.min_length = Some(1),
+                    "max_length" => f.max_length = Some(1),
+                    "pattern" => f.pattern = Some("a".into()),
+                    "min" => f.min = Some(1.0),
+                    "max" => f.max = Some(1.0),
+                    other => unreachable!("{other}"),
+                }
+                let takes = branch["properties"][property] != json!({"type": "null"});
+                assert_eq!(accepted(f), takes, "{} {property}", branch["title"]);
+            }
+            let indexable = branch["properties"]["indexed"] != json!({"const": false});
+            let f = FieldSpec {
+                indexed: true,
+                ..base
+            };
+            assert_eq!(accepted(f), indexable, "{} indexed", branch["title"]);
         }
     }
 

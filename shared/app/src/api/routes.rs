@@ -44,7 +44,10 @@ pub struct Doc {
     pub tag: &'static str,
     /// Its operation id when not the function's name (a function's second path).
     pub operation_id: Option<&'static str>,
-    /// Query parameters and headers, by their names in `components.parameters`.
+    /// Path parameters this operation declares otherwise than its path
+    /// does, then query parameters and headers, by their names in
+    /// `components.parameters`.
+    pub path: &'static [&'static str],
     pub query: &'static [&'static str],
     pub headers: &'static [&'static str],
     /// The request body's schema.
@@ -62,6 +65,7 @@ const fn doc(summary: &'static str, tag: &'static str, ok: (u16, Option<&'static
         summary,
         tag,
         operation_id: None,
+        path: &[],
         query: &[],
         headers: &[],
         body: None,
@@ -197,6 +201,7 @@ pub const LIST_ITEMS: Endpoint = Endpoint {
     route: read::LIST,
     handler: |app, req| Box::pin(read::list(app, req)),
     doc: Doc {
+        path: &["collection_keys"],
         query: READ_QUERY,
         headers: &["If-None-Match"],
         errors: &[INVALID],

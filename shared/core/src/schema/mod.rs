@@ -166,6 +166,7 @@ pub struct FieldSpec {
     // field error rather than a parse error (openapi.yaml lists them).
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub label: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub required: bool,
@@ -177,11 +178,14 @@ pub struct FieldSpec {
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// A regular expression (Rust `regex-lite` syntax) that text values must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
     pub pattern: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z][a-z0-9_]*$", max_length = 64)]
     pub collection: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub many: Option<bool>,
@@ -198,7 +202,8 @@ pub struct FieldSpec {
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectionSpec {
-    #[schema(max_length = 200)]
+    /// 1 to 200 characters, not all of them spaces (it is stored trimmed).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     #[schema(max_length = 2000)]
