@@ -8,13 +8,20 @@ use serde_json::{json, Map, Value};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
+mod constraints;
+
+use constraints::{
+    event_names, field_rules, DELIVERY_ID_PATTERN, IF_MATCH_PATTERN, ITEM_ID_PATTERN, KEYS_PATTERN,
+    KEY_PATTERN, LOCALE_PATTERN, ORDER_PATTERN, WEBHOOK_ID_PATTERN,
+};
+
 use super::routes::{
     Endpoint, CREATE_ITEM, CREATE_ITEM_IN, DELETE_ITEM, ENDPOINTS, GET_ITEM, GET_WEBHOOK,
     LIST_WEBHOOKS, PATCH_ITEM, REPLACE_ITEM, RESTORE_ITEM,
 };
 use super::{bodies, create, update, webhooks};
 use crate::http::refusals;
-use crate::schema::{CollectionSpec, FIELD_TYPES, MAX_OPTIONS, MAX_OPTION_CHARS};
+use crate::schema::{CollectionSpec, FIELD_TYPES};
 use crate::store::webhooks::AttemptRecord;
 use crate::webhooks::WebhookSpec;
 
@@ -87,36 +94,6 @@ pub fn document() -> Value {
         "components": components(),
     })
 }
-
-// The static shapes the server parses (`ids`, `api::read`, `api::update`),
-// as JSON Schema patterns; a test holds each to its parser.
-macro_rules! key {
-    () => {
-        "[a-z][a-z0-9_]{0,63}"
-    };
-}
-macro_rules! item_id {
-    () => {
-        "[0-7][0-9A-HJKMNP-TV-Z]{25}"
-    };
-}
-macro_rules! keys_part {
-    () => {
-        concat!(key!(), r"(\[_id=", item_id!(), r"\])?")
-    };
-}
-const KEY_PATTERN: &str = concat!("^", key!(), "$");
-/// `a`, `a,b` (at most `read::MAX_KEYS`), any of them as `a[_id=<id>]`.
-const KEYS_PATTERN: &str = concat!("^", keys_part!(), "(,", keys_part!(), "){0,9}$");
-/// A ULID in its canonical spelling.
-const ITEM_ID_PATTERN: &str = concat!("^", item_id!(), "$");
-const WEBHOOK_ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
-const DELIVERY_ID_PATTERN: &str = "^msg_[0-9a-f]{32}$";
-const LOCALE_PATTERN: &str = "^[a-z][a-z0-9-]{1,15}$";
-const ORDER_PATTERN: &str = concat!("^-?", key!(), "$");
-/// What `Version::from_if_match` reads: a version, in quotes or not, weak
-/// or not, with or without a read tag's `-<digest>`.
-const IF_MATCH_PATTERN: &str = r#"^(W/)?"*\+?[0-9]{1,19}("*|-[!-~]*)$"#;
 
 fn operation(e: &Endpoint) -> Value {
     let doc = &e.doc;
@@ -298,87 +275,6 @@ fn with_refs<T: ToSchema>(schemas: &mut Map<String, Value>) {
     }
 }
 
-/// Field properties that only some types take (`schema::parse_collection`).
-const TYPED: [&str; 9] = [
-    "options",
-    "collection",
-    "many",
-    "on_delete",
-    "min_length",
-    "max_length",
-    "pattern",
-    "min",
-    "max",
-];
-
-/// What each field type takes besides `key`, `type`, `label` and
-/// `required`, one `oneOf` branch per type: a property of other types is
-/// absent or null, and `indexed` is true only on an indexable type (a
-/// reference holding many is not).
-fn field_rules() -> Value {
-    let takes = |kind: &str| -> &'static [&'static str] {
-        match kind {
-            "text" | "long_text" | "html" => &["min_length", "max_length", "pattern"],
-            "number" => &["min", "max"],
-            "dropdown" => &["options"],
-            "reference" => &["collection", "many", "on_delete"],
-            "page_reference" => &["many"],
-            _ => &[],
-        }
-    };
-    let indexable = |kind: &str| {
-        matches!(
-            kind,
-            "text" | "number" | "boolean" | "date" | "datetime" | "dropdown" | "reference"
-        )
-    };
-    let mut branches = Vec::new();
-    for kind in FIELD_TYPES {
-        let mut properties = Map::new();
-        properties.insert("type".into(), json!({"const": kind}));
-        for p in TYPED.iter().filter(|p| !takes(kind).contains(p)) {
-            properties.insert((*p).into(), json!({"type": "null"}));
-        }
-        if !indexable(kind) {
-            properties.insert("indexed".into(), json!({"const": false}));
-        }
-        let mut branch = json!({"title": kind, "type": "object", "properties": properties});
-        match kind {
-            "dropdown" => {
-                branch["properties"]["options"] = json!({
-                    "type": "array", "minItems": 1, "maxItems": MAX_OPTIONS, "uniqueItems": true,
-                    "items": {"type": "string", "minLength": 1, "maxLength": MAX_OPTION_CHARS}});
-                branch["required"] = json!(["options"]);
-            }
-            "reference" => {
-                branch["properties"]["collection"] = json!({"type": "string"});
-                branch["required"] = json!(["collection"]);
-                // One reference or many; only one is indexable.
-                let mut many = branch.clone();
-                branch["title"] = json!("reference (one)");
-                branch["properties"]["many"] = json!({"enum": [false, null]});
-                many["title"] = json!("reference (many)");
-                many["properties"]["many"] = json!({"const": true});
-                many["properties"]["indexed"] = json!({"const": false});
-                many["required"] = json!(["collection", "many"]);
-                branches.push(branch);
-                branch = many;
-            }
-            _ => {}
-        }
-        branches.push(branch);
-    }
-    Value::Array(branches)
-}
-
-/// Every event type an endpoint may name, and `collectionitem.*`.
-fn event_names() -> Vec<&'static str> {
-    use crate::event::EventType::*;
-    let mut names = vec![crate::webhooks::ALL_EVENTS];
-    names.extend([Draft, Published, Unpublished, Delete, Restore, Purge].map(|e| e.as_str()));
-    names
-}
-
 fn components() -> Value {
     let mut schemas = Map::new();
     with_refs::<CollectionSpec>(&mut schemas);
@@ -554,235 +450,4 @@ fn response_schemas() -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_endpoint_is_one_operation_with_its_security() {
-        let doc = document();
-        for e in &ENDPOINTS {
-            let op = &doc["paths"][e.route.pattern][e.method.to_ascii_lowercase()];
-            assert!(op.is_object(), "{} {}", e.method, e.route.pattern);
-            let query = op["security"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s.get("authToken").is_some());
-            assert_eq!(query, e.route.query_token, "{}", e.function);
-        }
-        let ops: usize = doc["paths"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|p| {
-                p.as_object()
-                    .unwrap()
-                    .keys()
-                    .filter(|k| *k != "parameters")
-                    .count()
-            })
-            .sum();
-        assert_eq!(ops, ENDPOINTS.len());
-    }
-
-    #[test]
-    fn request_bodies_come_from_the_parsed_types() {
-        let doc = document();
-        let create = &doc["components"]["schemas"]["CreateBody"];
-        assert_eq!(create["properties"]["fields"]["maxItems"], 25);
-        assert_eq!(create["additionalProperties"], false, "deny_unknown_fields");
-        let field = &doc["components"]["schemas"]["FieldSpec"];
-        assert!(field["properties"]["type"]["enum"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("page_reference")));
-        // Every $ref points at something defined.
-        let text = serde_json::to_string(&doc).unwrap();
-        for r in text.split("\"$ref\":\"#/components/").skip(1) {
-            let path: Vec<&str> = r.split('"').next().unwrap().split('/').collect();
-            assert!(
-                doc["components"][path[0]][path[1]].is_object(),
-                "{path:?} is not defined"
-            );
-        }
-    }
-
-    #[test]
-    fn each_pattern_is_what_its_parser_accepts() {
-        use crate::ids::{CollectionKey, ItemId, Locale, Version, WebhookId};
-        let matches = |pattern: &str, s: &str| regex_lite::Regex::new(pattern).unwrap().is_match(s);
-        let long = "a".repeat(64);
-        let longer = "a".repeat(65);
-        for s in [
-            "a",
-            "team_members",
-            "a_1",
-            &long,
-            &longer,
-            "",
-            "A",
-            "1a",
-            "a-b",
-            "_a",
-        ] {
-            assert_eq!(
-                matches(KEY_PATTERN, s),
-                CollectionKey::parse(s).is_ok(),
-                "{s}"
-            );
-            let order = format!("-{s}");
-            assert_eq!(
-                matches(ORDER_PATTERN, s),
-                CollectionKey::parse(s).is_ok(),
-                "{s}"
-            );
-            assert_eq!(
-                matches(ORDER_PATTERN, &order),
-                CollectionKey::parse(s).is_ok(),
-                "{order}"
-            );
-        }
-        let id = ItemId::new().to_string();
-        let ids = [
-            id.clone(),
-            id.to_lowercase(),
-            format!("8{}", &id[1..]),
-            format!("{}I", &id[..25]),
-            format!("{}U", &id[..25]),
-            id[..25].to_owned(),
-            format!("{id}0"),
-        ];
-        for s in &ids {
-            assert_eq!(matches(ITEM_ID_PATTERN, s), ItemId::parse(s).is_ok(), "{s}");
-        }
-        let hook = format!("0{}", "a".repeat(63));
-        let hook_long = format!("{hook}a");
-        for s in [
-            "site",
-            "site-build_2",
-            "0",
-            &hook,
-            &hook_long,
-            "",
-            "-a",
-            "_a",
-            "A",
-        ] {
-            assert_eq!(
-                matches(WEBHOOK_ID_PATTERN, s),
-                WebhookId::parse(s).is_ok(),
-                "{s}"
-            );
-        }
-        for s in [
-            "en",
-            "pt-br",
-            "a1",
-            "e",
-            "EN",
-            "1e",
-            "abcdefghijklmnop",
-            "abcdefghijklmnopq",
-        ] {
-            assert_eq!(matches(LOCALE_PATTERN, s), Locale::parse(s).is_ok(), "{s}");
-        }
-        let hook = WebhookId::parse("site").unwrap();
-        assert!(matches(
-            DELIVERY_ID_PATTERN,
-            &crate::webhooks::delivery_id("e", &hook)
-        ));
-        // Every tag the pattern allows names a version; the forms clients
-        // send are allowed.
-        for s in [
-            r#""3""#,
-            r#"W/"3""#,
-            r#""3-0a1b""#,
-            "3",
-            r#""""3"#,
-            "+3",
-            "9999999999999999999",
-        ] {
-            assert!(matches(IF_MATCH_PATTERN, s), "{s}");
-            assert!(Version::from_if_match(s).is_some(), "{s}");
-        }
-        for s in ["*", r#""""#, "W/", "-3", r#""3"x"#, "99999999999999999999"] {
-            assert!(!matches(IF_MATCH_PATTERN, s), "{s}");
-        }
-        let ten = "a,".repeat(9) + "a";
-        for s in ["people", "a,b", &format!("a[_id={id}],b"), &ten] {
-            assert!(matches(KEYS_PATTERN, s), "{s}");
-        }
-        let one_more = "a,".repeat(10) + "a";
-        for s in ["", "a,", ",a", "a[", "a[_id=1]", "A", &one_more] {
-            assert!(!matches(KEYS_PATTERN, s), "{s}");
-        }
-    }
-
-    #[test]
-    fn each_field_type_takes_what_parse_collection_allows() {
-        use crate::schema::{parse_collection, FieldSpec, OnDelete};
-        let doc = document();
-        let branches = doc["components"]["schemas"]["FieldSpec"]["oneOf"]
-            .as_array()
-            .unwrap();
-        assert_eq!(
-            branches.len(),
-            FIELD_TYPES.len() + 1,
-            "a reference is one or many"
-        );
-        for branch in branches {
-            let kind = branch["properties"]["type"]["const"].as_str().unwrap();
-            let base = FieldSpec {
-                key: "f".into(),
-                kind: kind.into(),
-                options: (kind == "dropdown").then(|| vec!["a".into()]),
-                collection: (kind == "reference").then(|| "team".into()),
-                many: (branch["properties"]["many"]["const"] == true).then_some(true),
-                ..FieldSpec::default()
-            };
-            let accepted = |f: FieldSpec| {
-                let spec = CollectionSpec {
-                    name: "Team".into(),
-                    description: None,
-                    fields: vec![f],
-                };
-                let key = crate::ids::CollectionKey::parse("team").unwrap();
-                parse_collection(key, spec, String::new(), String::new()).is_ok()
-            };
-            assert!(accepted(base.clone()), "{kind}");
-            for property in TYPED {
-                let mut f = base.clone();
-                match property {
-                    "options" => f.options = Some(vec!["b".into()]),
-                    "collection" => f.collection = Some("team".into()),
-                    "many" => f.many = Some(base.many.unwrap_or(false)),
-                    "on_delete" => f.on_delete = Some(OnDelete::Detach),
-                    "min_length" => f.min_length = Some(1),
-                    "max_length" => f.max_length = Some(1),
-                    "pattern" => f.pattern = Some("a".into()),
-                    "min" => f.min = Some(1.0),
-                    "max" => f.max = Some(1.0),
-                    other => unreachable!("{other}"),
-                }
-                let takes = branch["properties"][property] != json!({"type": "null"});
-                assert_eq!(accepted(f), takes, "{} {property}", branch["title"]);
-            }
-            let indexable = branch["properties"]["indexed"] != json!({"const": false});
-            let f = FieldSpec {
-                indexed: true,
-                ..base
-            };
-            assert_eq!(accepted(f), indexable, "{} indexed", branch["title"]);
-        }
-    }
-
-    #[test]
-    fn the_committed_openapi_yaml_is_the_generated_one() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.yaml");
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == yaml(),
-            "openapi.yaml is out of date: run `make openapi` and commit it"
-        );
-    }
-}
+mod tests;
