@@ -552,7 +552,7 @@ async fn cold_starts(starts: usize) -> Value {
         .unwrap_or_default();
     let mut out = serde_json::Map::new();
     // The floor first: a bare runtime answering the same event.
-    let echo_event = event_text(&events["get-item"]);
+    let echo_event = event_text(&events[folio::api::routes::GET_ITEM.function]);
     out.insert(
         "echo_floor".into(),
         cold_start(
