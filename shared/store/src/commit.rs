@@ -5,7 +5,8 @@
 //! - `ops`: what a write is planned as (`Op`: a role and an action), index
 //!   entries as sent with their value counts (`wire`), and the bounds;
 //! - `send`: sending an attempt and reading why it failed (`Store::commit`);
-//! - `retry`: the attempts of one write (tokens, budget, backoff).
+//! - `retry`: the attempts of one write, and what every write does with
+//!   the failures it has no reaction of its own to (`Retry`).
 //!
 //! A write is recognised as already done when a failed condition hands back
 //! an item carrying this request's `write_token`: a retry after a lost
@@ -16,7 +17,7 @@ mod retry;
 mod send;
 
 pub(crate) use ops::{Action, EntryKeys, Op, Role};
-pub(crate) use retry::Attempts;
+pub(crate) use retry::{Attempts, Retry};
 pub(crate) use send::{cancellation, parse_record, Failed};
 
 use folio_core::content::ItemRecord;

@@ -32,7 +32,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::Value;
 
-use super::commit::{Action, Attempts, EntryKeys, Op, Role, WriteFailure};
+use super::commit::{Action, Attempts, EntryKeys, Op, Retry, Role, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::record::when_live;
@@ -508,8 +508,10 @@ impl Store {
         mut item: ItemRecord,
         run: &str,
     ) -> Result<bool, Error> {
-        let mut attempts = Attempts::new(&format!("build#{run}#{}#{}", item.collection, item.id));
-        while attempts.next() {
+        let attempts = Attempts::new(&format!("build#{run}#{}#{}", item.collection, item.id));
+        let mut retry = Retry::new(attempts).unexpected("an entry build failed as a link would");
+        loop {
+            let attempts = retry.next()?;
             if !item.is_live(super::now_epoch()) {
                 return Ok(false);
             }
@@ -531,16 +533,13 @@ impl Store {
                 None,
                 Some(Shown::from(&item)),
             ));
-            match self.commit(ops, &attempts).await {
+            match self.commit(ops, attempts).await {
                 Ok(_) => return Ok(true),
                 Err(WriteFailure::Item(Some(now))) => item = *now,
                 Err(WriteFailure::Item(None)) => return Ok(false),
-                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
-                Err(WriteFailure::Fault(e)) => return Err(e),
-                Err(_) => return Err(Error::internal("an entry build failed as a link would")),
+                Err(f) => retry.failed(f).await?,
             }
         }
-        Err(Attempts::conflict())
     }
 
     /// Deletes every entry in one partition of `field`'s entries, with
@@ -619,16 +618,15 @@ impl Store {
     }
 
     async fn purge_group(&self, ops: Vec<Op>, request: String) -> Result<(), Error> {
-        let mut attempts = Attempts::new(&request);
-        while attempts.next() {
-            match self.commit(ops.clone(), &attempts).await {
+        let mut retry =
+            Retry::new(Attempts::new(&request)).unexpected("an entry purge failed as a link would");
+        loop {
+            let attempts = retry.next()?;
+            match self.commit(ops.clone(), attempts).await {
                 Ok(_) => return Ok(()),
-                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
-                Err(WriteFailure::Fault(e)) => return Err(e),
-                Err(_) => return Err(Error::internal("an entry purge failed as a link would")),
+                Err(f) => retry.failed(f).await?,
             }
         }
-        Err(Attempts::conflict())
     }
 
     /// Marks the building fields built, in the organization's default

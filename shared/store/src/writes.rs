@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
-use super::commit::{Action, Attempts, Committed, Op, Role, Target, WriteFailure};
+use super::commit::{Action, Attempts, Committed, Op, Retry, Role, Target, WriteFailure};
 use super::entries::{entry_ops, Indexing, Shown};
 use super::expr::Expr;
 use super::keys;
@@ -244,7 +244,7 @@ impl Store {
         let Some(first) = records.first() else {
             return Ok(Created::New);
         };
-        let mut attempts = Attempts::new(&format!(
+        let attempts = Attempts::new(&format!(
             "{request_id}#create#{}#{}",
             first.collection, first.id
         ));
@@ -260,7 +260,15 @@ impl Store {
             }
             items.push(item);
         }
-        while attempts.next() {
+        let mut retry = Retry::new(attempts)
+            .unexpected("a new item id already existed")
+            .when_spent(|| {
+                Error::Conflict(
+                    "Referenced items are being changed by other requests; try again.".into(),
+                )
+            });
+        loop {
+            let attempts = retry.next()?;
             let mut ops: Vec<Op> = items
                 .iter()
                 .map(|item| {
@@ -327,7 +335,7 @@ impl Store {
                     action: Action::Put { item, expr },
                 });
             }
-            match self.commit(ops, &attempts).await {
+            match self.commit(ops, attempts).await {
                 Ok(_) => return Ok(Created::New),
                 Err(WriteFailure::Idempotent(stored)) => {
                     let ours = idempotency.map(|i| i.request_hash.as_str());
@@ -352,7 +360,6 @@ impl Store {
                         "A request with this Idempotency-Key is still in progress.".into(),
                     ));
                 }
-                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
                 Err(WriteFailure::TooMany) => {
                     return Err(Error::bad_request(
                         "This request touches more than 100 items (created items, their index entries, referenced items and their links); split it.",
@@ -363,17 +370,9 @@ impl Store {
                         "These items together are larger than the 4 MB one request may write; split them.".into(),
                     ))
                 }
-                Err(WriteFailure::Item(_))
-                | Err(WriteFailure::GoneTargets(_))
-                | Err(WriteFailure::Restored) => {
-                    return Err(Error::internal("a new item id already existed"))
-                }
-                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(f) => retry.failed(f).await?,
             }
         }
-        Err(Error::Conflict(
-            "Referenced items are being changed by other requests; try again.".into(),
-        ))
     }
 
     /// Replaces every field of a live item (PUT).
@@ -534,10 +533,12 @@ impl Store {
     where
         F: Fn(Option<&ItemRecord>) -> Result<Planned, Error>,
     {
-        let mut attempts = w.attempts("write");
+        let mut retry =
+            Retry::new(w.attempts("write")).unexpected("unexpected idempotency failure");
         let mut known: Option<ItemRecord> = None;
         let mut gone = BTreeSet::new();
-        while attempts.next() {
+        loop {
+            let attempts = retry.next()?;
             let Planned {
                 mut expr,
                 new_refs,
@@ -598,7 +599,7 @@ impl Store {
                     Some(after),
                 ));
             }
-            match self.commit(ops, &attempts).await {
+            match self.commit(ops, attempts).await {
                 Ok(committed) => return Written::from_commit(committed, known),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
                 Err(WriteFailure::Item(Some(now))) => {
@@ -624,7 +625,6 @@ impl Store {
                     return Err(Error::Invalid(missing_target_errors(&missing, &refs, "")));
                 }
                 Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
-                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
                 // Only with indexed fields: replacing every one of 24
                 // references by 24 others while indexed values change.
                 Err(WriteFailure::TooMany) => {
@@ -633,12 +633,8 @@ impl Store {
                     ))
                 }
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),
-                Err(WriteFailure::Idempotent(_)) | Err(WriteFailure::Restored) => {
-                    return Err(Error::internal("unexpected idempotency failure"))
-                }
-                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(f) => retry.failed(f).await?,
             }
         }
-        Err(Attempts::conflict())
     }
 }

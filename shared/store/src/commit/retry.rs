@@ -1,9 +1,17 @@
-//! The attempts of one write: request tokens, budget and backoff.
+//! The attempts of one write (request tokens, budget, backoff) and how a
+//! write retries (`Retry`): plan, commit, react to the failure, plan
+//! again. A write plans an attempt, commits it and answers the failures
+//! it has a reaction of its own to (an item handed back → plan on it; a
+//! target gone → plan without it; a version moved → 412 …); `Retry` owns
+//! the rest: the attempt budget, the backoff after a transaction
+//! conflict, faults, failures the write cannot meet, and the 409 once the
+//! attempts are spent.
 
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::WriteFailure;
 use folio_core::error::Error;
 
 /// Attempts of one write before it answers 409: lost races re-plan at
@@ -71,6 +79,83 @@ fn token(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))[..32].to_owned()
 }
 
+/// How one write is retried: its attempts, and what it answers when a
+/// failure comes that it has no reaction of its own to, or when the
+/// attempts are spent. A write runs
+///
+/// ```text
+/// let mut retry = Retry::new(attempts).unexpected("…");
+/// loop {
+///     let attempts = retry.next()?;      // the 409 once spent
+///     let ops = /* plan on what is known */;
+///     match self.commit(ops, attempts).await {
+///         Ok(done) => return /* the answer */,
+///         /* the failures it reacts to: learn, answer or refuse */
+///         Err(f) => retry.failed(f).await?,  // backoff, fault, 500
+///     }
+/// }
+/// ```
+///
+/// (A loop at each write rather than a closure run here: a closure's
+/// future borrowing the write's state is not provably `Send` to the
+/// compiler, which a Lambda handler needs.)
+#[derive(Debug)]
+pub(crate) struct Retry {
+    attempts: Attempts,
+    unexpected: &'static str,
+    spent: fn() -> Error,
+}
+
+impl Retry {
+    /// Retries with `attempts`: a 409 (`Attempts::conflict`) once they are
+    /// spent.
+    pub fn new(attempts: Attempts) -> Self {
+        Retry {
+            attempts,
+            unexpected: "a write failed in a way it cannot",
+            spent: Attempts::conflict,
+        }
+    }
+
+    /// The message of the 500 for a failure the write cannot meet.
+    pub fn unexpected(self, message: &'static str) -> Self {
+        Retry {
+            unexpected: message,
+            ..self
+        }
+    }
+
+    /// The answer once the attempts are spent, instead of the usual 409.
+    pub fn when_spent(self, spent: fn() -> Error) -> Self {
+        Retry { spent, ..self }
+    }
+
+    /// Starts the next attempt: its `Attempts`, for the tokens of its
+    /// requests; the answer for spent attempts when none is left.
+    pub fn next(&mut self) -> Result<&Attempts, Error> {
+        if self.attempts.next() {
+            Ok(&self.attempts)
+        } else {
+            Err((self.spent)())
+        }
+    }
+
+    /// Meets a failure the write has no reaction of its own to: after a
+    /// transaction conflict it waits (full jitter) and the write plans
+    /// again; a fault is the answer; any other cannot happen to this
+    /// write (a 500 saying `unexpected`).
+    pub async fn failed(&self, failure: WriteFailure) -> Result<(), Error> {
+        match failure {
+            WriteFailure::Conflict { .. } => {
+                self.attempts.backoff().await;
+                Ok(())
+            }
+            WriteFailure::Fault(e) => Err(e),
+            _ => Err(Error::internal(self.unexpected)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +175,30 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, MAX_ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn a_retry_waits_out_conflicts_and_answers_the_rest() {
+        let mut retry = Retry::new(Attempts::new("req-1")).unexpected("no such failure here");
+        let mut tried = 0;
+        while retry.next().is_ok() {
+            tried += 1;
+        }
+        assert_eq!(tried, MAX_ATTEMPTS);
+        assert!(matches!(retry.next(), Err(Error::Conflict(_))));
+        let mut retry =
+            Retry::new(Attempts::new("req-2")).when_spent(|| Error::Conflict("busy".into()));
+        assert!(retry
+            .failed(WriteFailure::Conflict { idempotency: false })
+            .await
+            .is_ok());
+        assert!(matches!(
+            retry.failed(WriteFailure::Fault(Error::NotFound)).await,
+            Err(Error::NotFound)
+        ));
+        let unexpected = retry.failed(WriteFailure::TooMany).await.unwrap_err();
+        assert!(matches!(unexpected, Error::Internal(_)));
+        while retry.next().is_ok() {}
+        assert!(matches!(retry.next(), Err(Error::Conflict(m)) if m == "busy"));
     }
 }
