@@ -43,7 +43,7 @@ impl Attempts {
     }
 
     /// Waits before retrying a transaction conflict: full jitter.
-    pub async fn backoff(&self) {
+    async fn backoff(&self) {
         let cap = BACKOFF_CAP_MS.min(BACKOFF_BASE_MS << self.n.min(10));
         let mut bytes = [0u8; 8];
         let r = getrandom::fill(&mut bytes).map_or(cap / 2, |_| u64::from_le_bytes(bytes));
@@ -70,7 +70,7 @@ impl Attempts {
         token(&self.request_id)
     }
 
-    pub fn conflict() -> Error {
+    fn conflict() -> Error {
         Error::Conflict("The item is being changed by other requests; try again.".into())
     }
 }
