@@ -1,4 +1,4 @@
-//! Value counts of indexed fields (`store::commit::wire`) against DynamoDB
+//! Value counts of indexed fields (`store::commit::ops::wire`) against DynamoDB
 //! Local: a listing filtered on an indexed field reads its `count` from
 //! count shards kept in the entries' own transactions, so the count is
 //! exact after every kind of write, under racing writes and a build, for

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
+use super::commit::{Action, Op, Retry, Role, Target, WriteFailure};
 use super::entries::{entry_ops, Indexing, Shown};
 use super::expr::Expr;
 use super::keys;
@@ -112,14 +112,16 @@ impl Store {
             request_id,
             indexing,
         };
-        let mut attempts = w.attempts("detach");
+        let mut retry =
+            Retry::new(w.attempts("detach")).unexpected("a detach failed as a link would");
         let held = |r: &OutRef| {
             r.collection == *target.0 && r.id == *target.1 && r.on_delete == OnDelete::Detach
         };
         let mut gone = BTreeSet::new();
         // The referrer as a failed condition handed it back, else read.
         let mut known = None;
-        while attempts.next() {
+        loop {
+            let attempts = retry.next()?;
             let item = match known.take() {
                 Some(item) => item,
                 None => match self.get_item(org, referrer.0, referrer.1).await? {
@@ -180,7 +182,7 @@ impl Store {
                     expr: still_deleted,
                 },
             });
-            match self.commit(ops, &attempts).await {
+            match self.commit(ops, attempts).await {
                 Ok(_) => {
                     return Ok(Detached::Done {
                         version: item.version + 1,
@@ -191,16 +193,8 @@ impl Store {
                 Err(WriteFailure::Item(Some(now))) => known = Some(*now),
                 Err(WriteFailure::Item(None)) => return Ok(Detached::NotHeld),
                 Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
-                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
-                Err(WriteFailure::Fault(e)) => return Err(e),
-                Err(
-                    WriteFailure::MissingTargets(_)
-                    | WriteFailure::Idempotent(_)
-                    | WriteFailure::TooMany
-                    | WriteFailure::TooLarge,
-                ) => return Err(Error::internal("a detach failed as a link would")),
+                Err(f) => retry.failed(f).await?,
             }
         }
-        Err(Attempts::conflict())
     }
 }

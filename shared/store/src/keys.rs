@@ -38,7 +38,7 @@
 //! <org>#<collection>#<field>#<p|d>`, `ix_sk = <encoded value>#<id>`
 //! (see `store::entries`). One index serves every indexed field. How many
 //! entries hold a value is kept in `VCOUNT#<ix_pk>` / `<encoded value>#<nn>`
-//! shards, written with the entries (`store::commit::wire`).
+//! shards, written with the entries (`store::commit::ops::wire`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
-use super::commit::{Action, Attempts, Op, Role, Target, WriteFailure};
+use super::commit::{Action, Attempts, Op, Retry, Role, Target, WriteFailure};
 use super::entries::{entry_ops, leaving_ops, Shown};
 use super::expr::Expr;
 use super::keys;
@@ -80,7 +80,7 @@ impl Store {
         w: &ItemWrite<'_>,
         retention_secs: i64,
     ) -> Result<Written, Error> {
-        let mut attempts = w.attempts("delete");
+        let attempts = w.attempts("delete");
         let mut known = self
             .get_item(w.org, w.collection, &w.id)
             .await?
@@ -95,7 +95,9 @@ impl Store {
         }
         still_writable(&known, w.expected)?;
         let mut gone = BTreeSet::new();
-        while attempts.next() {
+        let mut retry = Retry::new(attempts).unexpected("a release failed as a link would");
+        loop {
+            let attempts = retry.next()?;
             if known.restrict_count > 0 {
                 let by = self
                     .restrict_referrers(
@@ -110,7 +112,7 @@ impl Store {
                     total: known.restrict_count,
                 });
             }
-            let expr = trash_expr(w, &known, &attempts, retention_secs);
+            let expr = trash_expr(w, &known, attempts, retention_secs);
             let old_refs = decode_refs(&known);
             let mut ops = item_ops(w, expr, &old_refs, &[], &gone);
             ops.extend(count_op(
@@ -119,7 +121,7 @@ impl Store {
                 Tally::change(Some(known.status), None),
             ));
             ops.extend(leaving_ops(w.org, w.collection, &known, w.indexing));
-            match self.commit(ops, &attempts).await {
+            match self.commit(ops, attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(known)),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
                 Err(WriteFailure::Item(Some(now))) => {
@@ -127,18 +129,10 @@ impl Store {
                     known = *now;
                 }
                 Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
-                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),
-                Err(WriteFailure::MissingTargets(_))
-                | Err(WriteFailure::TooMany)
-                | Err(WriteFailure::Idempotent(_))
-                | Err(WriteFailure::Restored) => {
-                    return Err(Error::internal("a release failed as a link would"))
-                }
-                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(f) => retry.failed(f).await?,
             }
         }
-        Err(Attempts::conflict())
     }
 
     /// Soft-deletes items of one collection (a batch delete), each as
@@ -341,9 +335,11 @@ impl Store {
         w: &ItemWrite<'_>,
         plan: impl Fn(Vec<OutRef>) -> Result<Relinks, Error>,
     ) -> Result<Written, Error> {
-        let mut attempts = w.attempts("restore");
+        let mut retry = Retry::new(w.attempts("restore"))
+            .unexpected("a restore failed as only a release would");
         let mut dropped: BTreeSet<Target> = BTreeSet::new();
-        while attempts.next() {
+        loop {
+            let attempts = retry.next()?;
             let old = self
                 .get_item(w.org, w.collection, &w.id)
                 .await?
@@ -414,7 +410,7 @@ impl Store {
                 None,
                 Some(back),
             ));
-            match self.commit(ops, &attempts).await {
+            match self.commit(ops, attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(old)),
                 Err(WriteFailure::Item(_)) => {}
                 Err(WriteFailure::MissingTargets(missing)) => {
@@ -434,18 +430,10 @@ impl Store {
                     }
                     dropped.extend(missing);
                 }
-                Err(WriteFailure::Conflict { .. }) => attempts.backoff().await,
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),
-                Err(WriteFailure::GoneTargets(_))
-                | Err(WriteFailure::TooMany)
-                | Err(WriteFailure::Idempotent(_))
-                | Err(WriteFailure::Restored) => {
-                    return Err(Error::internal("a restore failed as only a release would"))
-                }
-                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(f) => retry.failed(f).await?,
             }
         }
-        Err(Attempts::conflict())
     }
 }
 

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::commit::{cancellation, Attempts, Failed, WriteFailure};
+use super::commit::{cancellation, Attempts, Failed, Retry, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::writes::now_epoch;
@@ -114,8 +114,10 @@ impl Store {
         &self,
         actions: [TransactWriteItem; 2],
     ) -> Result<Option<[bool; 2]>, Error> {
-        let mut attempts = Attempts::new(&ulid::Ulid::new().to_string());
-        while attempts.next() {
+        let mut retry =
+            Retry::new(Attempts::new(&ulid::Ulid::new().to_string())).when_spent(endpoints_busy);
+        loop {
+            retry.next()?;
             let err = match self
                 .ddb
                 .transact_write_items()
@@ -135,7 +137,9 @@ impl Store {
                         return Ok(Some([failed(0), failed(1)]));
                     }
                     Some(Failed::Conflicts(_)) => {
-                        attempts.backoff().await;
+                        retry
+                            .failed(WriteFailure::Conflict { idempotency: false })
+                            .await?;
                         continue;
                     }
                     Some(Failed::Other(WriteFailure::Fault(e))) => return Err(e),
@@ -144,10 +148,6 @@ impl Store {
             }
             return Err(from_sdk(err));
         }
-        Err(Error::Conflict(
-            "Other webhook endpoints of this organization are being changed at once; try again."
-                .into(),
-        ))
     }
 
     /// Writes `org`'s endpoint count from its endpoints when it has none
@@ -469,6 +469,13 @@ impl Store {
         let event = serde_json::from_str(&r.event).map_err(Error::internal)?;
         Ok(Some((event, r.attempts)))
     }
+}
+
+/// The 409 once a registration or removal has spent its attempts.
+fn endpoints_busy() -> Error {
+    Error::Conflict(
+        "Other webhook endpoints of this organization are being changed at once; try again.".into(),
+    )
 }
 
 fn from_item(item: std::collections::HashMap<String, AttributeValue>) -> Result<Webhook, Error> {
