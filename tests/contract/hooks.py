@@ -4,7 +4,7 @@
 itself, before any function runs, to a body that is not UTF-8 and to a
 header value that is not ASCII; API Gateway instead hands such bodies to
 the function base64-encoded. Those inputs are kept out of the emulator run
-here and sent to every handler directly by tests/tests/fuzz_handlers.rs.
+here and sent to every handler directly by tests/tests/suite/fuzz_handlers.rs.
 """
 
 import schemathesis
