@@ -3,6 +3,8 @@
 //! `scripts/test.sh` runs each module on fresh local services of its own
 //! (`cargo test -p folio-tests --test suite -- --exact <its tests>`);
 //! `cargo test -p folio-tests --test suite -- webhooks::` runs one by hand.
+//! proptest keeps the failures it saw in `../proptest-regressions/` (beside
+//! the directory holding `main.rs`): `paging.rs`'s in `paging.txt`.
 
 // Crate-level: hot_targets, keys_reads, media, paging and webhooks each set
 // it when they were binaries of their own.
