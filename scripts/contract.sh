@@ -145,9 +145,9 @@ EOF
 echo "contract.sh: schemathesis against $api (log: $state/)" >&2
 # Left out, with reason: registering a webhook resolves the host names the
 # fuzzer invents, and this machine may only talk to loopback
-# (tests/tests/webhooks.rs covers registration). The emulator's own 500s for bodies that are not UTF-8 and
+# (tests/tests/suite/webhooks.rs covers registration). The emulator's own 500s for bodies that are not UTF-8 and
 # for non-ASCII header values never reach a function (API Gateway passes
-# such bodies base64-encoded): tests/tests/fuzz_handlers.rs sends those to
+# such bodies base64-encoded): tests/tests/suite/fuzz_handlers.rs sends those to
 # every handler directly; here strings are generated as ASCII.
 # Response times are the benchmark's business (a first request here waits
 # for the emulator to start the function), hence the loose limit.

@@ -4,7 +4,7 @@
 itself, before any function runs, to a body that is not UTF-8 and to a
 header value that is not ASCII; API Gateway instead hands such bodies to
 the function base64-encoded. Those inputs are kept out of the emulator run
-here and sent to every handler directly by tests/tests/fuzz_handlers.rs.
+here and sent to every handler directly by tests/tests/suite/fuzz_handlers.rs.
 
 positive_data_acceptance holds the server to accept what openapi.yaml
 allows; `filter_failure` excuses, one by one, the refusals OpenAPI cannot
@@ -81,7 +81,7 @@ LISTS = {"read-content", "list-items"}
 FIELD = r"fields\[\d+\]"
 REFUSALS = [
     # The contract's organization has no locales, so a well-formed locale
-    # is still none of its own (localized reads: tests/tests/items.rs).
+    # is still none of its own (localized reads: tests/tests/suite/items.rs).
     (READS, r"locale", r"Unknown locale for this organization\."),
     # A cursor is opaque: only a meta.next_cursor as issued, for the same
     # order and filter, one collection, without page.

@@ -5,8 +5,6 @@
 //! never reached. (Addresses outside loopback are tested only against the
 //! guard itself, in `shared/app/src/outbound/guard.rs`.)
 
-#![recursion_limit = "256"]
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -2,8 +2,6 @@
 //! worker, sent by the deliverer to receivers on 127.0.0.1 (allow-listed in
 //! the test app, as in `make dev`) that fail in every way a receiver can.
 
-#![recursion_limit = "256"]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

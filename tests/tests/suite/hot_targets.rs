@@ -3,8 +3,6 @@
 //! own in the target's partition (docs/design.md §3), not a map on the
 //! target that would pass DynamoDB's 400 KB at ~7,000 referrers.
 
-#![recursion_limit = "256"]
-
 use std::time::{Duration, Instant};
 
 use folio::content::{ItemRecord, OutRef, Status};

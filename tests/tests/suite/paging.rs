@@ -4,8 +4,6 @@
 //! set sorted in memory (a model), also while items change between pages;
 //! and page 1 of a large collection reads only the page.
 
-#![recursion_limit = "256"]
-
 use std::collections::BTreeMap;
 
 use folio::content::{ItemRecord, Status};

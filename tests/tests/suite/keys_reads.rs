@@ -2,8 +2,6 @@
 //! the shape its clients parse, and the links that `levels` renders and
 //! webhook payloads carry resolving through it.
 
-#![recursion_limit = "256"]
-
 use folio::auth::{Operation, Scope, TokenRecord};
 use folio::ids::CollectionKey;
 use folio_tests::{folio, TestApp};
