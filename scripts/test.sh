@@ -56,6 +56,14 @@ run "unit tests" --workspace --lib -- "${threads[@]}"
 # module runs on its own services, by the exact names of its tests.
 suite=(-p folio-tests --test suite)
 listed=$(cargo test -q "${suite[@]}" -- --list --format terse | sed -n 's/: test$//p')
+# A test file beside suite/ would be a binary of its own that no run below
+# reaches: refuse it rather than skip it.
+for t in tests/tests/*.rs; do
+  [[ -e $t ]] || continue
+  echo "$t: integration tests live in tests/tests/suite/ (a module in its main.rs)" >&2
+  failed+=("$(basename "$t" .rs)")
+done
+scheduled=0
 for t in tests/tests/suite/*.rs; do
   name=$(basename "$t" .rs)
   [[ $name != main ]] || continue
@@ -65,8 +73,14 @@ for t in tests/tests/suite/*.rs; do
     failed+=("$name")
     continue
   fi
+  scheduled=$((scheduled + ${#tests[@]}))
   run "$name" "${suite[@]}" -- --exact "${tests[@]}" "${threads[@]}"
 done
+# Every listed test ran in one module's run (none in main.rs or a mod.rs).
+if ((scheduled != $(grep -c . <<<"$listed"))); then
+  echo "the suite lists $(grep -c . <<<"$listed") tests, the module runs took $scheduled" >&2
+  failed+=("suite listing")
+fi
 if ((${#failed[@]})); then
   echo "failed: ${failed[*]}" >&2
   exit 1

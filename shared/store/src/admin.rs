@@ -9,6 +9,7 @@ use super::commit::parse_record;
 use super::expr::Expr;
 use super::keys;
 use super::Store;
+use crate::sdk::from_sdk;
 use folio_core::content::ItemRecord;
 use folio_core::error::Error;
 use folio_core::ids::{CollectionKey, OrgId};
@@ -84,7 +85,7 @@ impl Store {
             .send();
         let mut listed = 0;
         while let Some(page) = pages.next().await {
-            let page = page.map_err(Error::internal)?;
+            let page = page.map_err(from_sdk)?;
             let applied = futures::stream::iter(page.items.unwrap_or_default())
                 .map(|edge| self.list_restrict_edge(edge))
                 .buffer_unordered(8)

@@ -230,7 +230,7 @@ impl Store {
         let mut pages = self.org_query(org, prefix).into_paginator().items().send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
-            out.push(item.map_err(Error::internal)?);
+            out.push(item.map_err(from_sdk)?);
         }
         Ok(out)
     }

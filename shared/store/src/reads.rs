@@ -271,7 +271,7 @@ impl Store {
         let mut pages = q.into_paginator().items().send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
-            out.push(parse_record(item.map_err(Error::internal)?)?);
+            out.push(parse_record(item.map_err(from_sdk)?)?);
         }
         Ok(out)
     }

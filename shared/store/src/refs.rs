@@ -248,7 +248,7 @@ impl Store {
             let Some(edge) = pages.next().await else {
                 break;
             };
-            out.push(Edge::from_item(&edge.map_err(Error::internal)?));
+            out.push(Edge::from_item(&edge.map_err(from_sdk)?));
         }
         Ok(out)
     }

@@ -1,5 +1,5 @@
-//! AWS SDK errors as the domain's `Error`, for every AWS call (DynamoDB
-//! here; SQS and S3 in the application): `.await.map_err(from_sdk)?`.
+//! DynamoDB's SDK errors as the domain's `Error`, for every call the
+//! store makes: `.await.map_err(from_sdk)?`.
 //! Throttling that outlasted the SDK's own retries is `Error::Throttled`
 //! (429 with `Retry-After`); anything else is `Error::Internal`, its cause
 //! kept for the log and never shown in a body.

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::auth::{Operation, Scope};
 use crate::content::{validate_full, ItemRecord, OutRef, Status, Validated};
 use crate::error::Error;
-use crate::http::{json_response, serve, Call, Route};
+use crate::http::{json_response, json_text, serve, Call, Route};
 use crate::ids::CollectionKey;
 use crate::store::entries::Indexing;
 use crate::store::{now_epoch, Created, Idempotency};
@@ -166,9 +166,8 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
         )
         .await?;
     if let Created::Replayed(stored) = created {
-        let replay: Value = serde_json::from_str(&stored)
-            .map_err(|_| Error::internal("idempotency record without a response"))?;
-        let mut response = json_response(202, &replay);
+        // The first answer's very bytes.
+        let mut response = json_text(202, stored);
         response.headers_mut().insert(
             "idempotent-replayed",
             http::HeaderValue::from_static("true"),

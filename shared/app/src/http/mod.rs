@@ -404,7 +404,14 @@ fn token(req: &Request, allow_query: bool) -> Result<Token, Error> {
 }
 
 pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
-    let body = serde_json::to_string(body).expect("responses serialize");
+    json_text(
+        status,
+        serde_json::to_string(body).expect("responses serialize"),
+    )
+}
+
+/// A response of JSON already written (an idempotent replay's stored answer).
+pub fn json_text(status: u16, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")

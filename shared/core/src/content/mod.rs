@@ -148,20 +148,37 @@ pub struct View {
 /// An item as a read shows it: `meta`, and beside it the collection's
 /// current fields (defined at run time, so open: references as links or
 /// expanded items, `null` where no value is stored).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A field named `meta` (nothing reserves the name) stands in the item's
+/// `meta`, as it always has.
+#[derive(Debug, Clone, utoipa::ToSchema)]
 #[schema(as = Item)]
 pub struct Rendered {
     pub meta: ItemMeta,
-    #[serde(flatten)]
     #[schema(ignore)]
     pub fields: Map<String, Value>,
+}
+
+impl Serialize for Rendered {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let own_meta = !self.fields.contains_key("meta");
+        let mut map = s.serialize_map(Some(self.fields.len() + usize::from(own_meta)))?;
+        if own_meta {
+            map.serialize_entry("meta", &self.meta)?;
+        }
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 impl Rendered {
     /// As a value, to stand in another item's field (an expansion).
     pub fn into_value(self) -> Value {
-        let mut out = self.fields;
+        let mut out = Map::new();
         out.insert("meta".into(), json!(self.meta));
+        out.extend(self.fields);
         Value::Object(out)
     }
 }
@@ -245,4 +262,47 @@ pub fn field_value<'a>(
                 .as_ref()
                 .and_then(|d| item.fields.get(&format!("{d}.{field}")))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(fields: Value) -> Rendered {
+        let Value::Object(fields) = fields else {
+            unreachable!("an object")
+        };
+        Rendered {
+            meta: ItemMeta {
+                id: ItemId::parse("01JF0000000000000000000000").unwrap(),
+                status: Status::Published,
+                version: 3,
+                created_at: "2026-01-01T00:00:00Z".into(),
+                updated_at: "2026-01-02T00:00:00Z".into(),
+                media: None,
+                deleted_at: None,
+                purge_at: None,
+            },
+            fields,
+        }
+    }
+
+    #[test]
+    fn an_item_is_its_meta_beside_its_fields_and_a_field_named_meta_stands_in_it() {
+        let plain = rendered(json!({"name": "Ada", "role": null}));
+        let body = serde_json::to_value(&plain).unwrap();
+        assert_eq!(body["meta"]["version"], 3);
+        assert_eq!(body["name"], "Ada");
+        assert!(body["meta"].get("media").is_none(), "absent, not null");
+        assert_eq!(plain.clone().into_value(), body);
+        // One `meta` key, the field's, at the top and when nested alike.
+        let odd = rendered(json!({"meta": "a field's value"}));
+        let text = serde_json::to_string(&odd).unwrap();
+        assert_eq!(text.matches("\"meta\"").count(), 1, "{text}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap()["meta"],
+            "a field's value"
+        );
+        assert_eq!(odd.into_value()["meta"], "a field's value");
+    }
 }

@@ -383,7 +383,7 @@ impl Store {
         let mut n = 0;
         let mut round = 0;
         while let Some(listed) = pages.next().await {
-            let listed = listed.map_err(Error::internal)?;
+            let listed = listed.map_err(from_sdk)?;
             let more = listed.last_evaluated_key().is_some();
             // By key: one transaction may touch an item once.
             let mut deletes = BTreeMap::new();
