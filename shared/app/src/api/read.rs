@@ -48,30 +48,29 @@ pub const MAX_PAGE: usize = 1_000_000;
 pub const DEFAULT_LEVELS: u8 = 2;
 pub const MAX_LEVELS: u8 = 5;
 
-fn bad(param: &str, msg: &str) -> Error {
-    Error::field(param, msg)
-}
-
 fn read_options(call: &Call, org: &Org) -> Result<ReadView, Error> {
     let preview = match call.query("preview") {
         None | Some("0") | Some("false") => false,
         Some("1") | Some("true") => true,
-        Some(_) => return Err(bad("preview", "Use preview=1 or preview=0.")),
+        Some(_) => return Err(Error::field("preview", "Use preview=1 or preview=0.")),
     };
-    let locale = match call.query("locale") {
-        None => None,
-        Some(l) => {
-            let locale = Locale::parse(l).ok().filter(|l| org.locales.contains(l));
-            Some(locale.ok_or_else(|| bad("locale", "Unknown locale for this organization."))?)
-        }
-    };
+    let locale =
+        match call.query("locale") {
+            None => None,
+            Some(l) => {
+                let locale = Locale::parse(l).ok().filter(|l| org.locales.contains(l));
+                Some(locale.ok_or_else(|| {
+                    Error::field("locale", "Unknown locale for this organization.")
+                })?)
+            }
+        };
     let levels = match call.query("levels") {
         None => DEFAULT_LEVELS,
         Some(v) => v
             .parse()
             .ok()
             .filter(|l| (1..=MAX_LEVELS).contains(l))
-            .ok_or_else(|| bad("levels", "Must be a whole number from 1 to 5."))?,
+            .ok_or_else(|| Error::field("levels", "Must be a whole number from 1 to 5."))?,
     };
     Ok(ReadView {
         view: View { locale, preview },
@@ -145,7 +144,7 @@ pub(crate) fn paging(call: &Call, default_size: usize) -> Result<(usize, usize),
             .parse()
             .ok()
             .filter(|p| (1..=MAX_PAGE).contains(p))
-            .ok_or_else(|| bad("page", "Must be a whole number from 1 to 1000000."))?,
+            .ok_or_else(|| Error::field("page", "Must be a whole number from 1 to 1000000."))?,
     };
     let page_size: usize = match call.query("page_size") {
         None => default_size,
@@ -153,7 +152,7 @@ pub(crate) fn paging(call: &Call, default_size: usize) -> Result<(usize, usize),
             .parse()
             .ok()
             .filter(|p| (1..=MAX_PAGE_SIZE).contains(p))
-            .ok_or_else(|| bad("page_size", "Must be a whole number from 1 to 100."))?,
+            .ok_or_else(|| Error::field("page_size", "Must be a whole number from 1 to 100."))?,
     };
     Ok((page, page_size))
 }
@@ -161,7 +160,9 @@ pub(crate) fn paging(call: &Call, default_size: usize) -> Result<(usize, usize),
 /// An RFC 3339 time parameter, in the stored form (which sorts as time).
 pub(crate) fn time_param(call: &Call, name: &str) -> Result<Option<String>, Error> {
     call.query(name)
-        .map(|t| crate::clock::parse_time(t).ok_or_else(|| bad(name, "Use an RFC 3339 time.")))
+        .map(|t| {
+            crate::clock::parse_time(t).ok_or_else(|| Error::field(name, "Use an RFC 3339 time."))
+        })
         .transpose()
 }
 
@@ -173,7 +174,7 @@ fn list_query(call: &Call, collection: &Collection) -> Result<ListQuery, Error> 
     for (name, want) in call.query_pairs() {
         if let Some(field) = name.strip_prefix("fields.") {
             if collection.field(field).is_none() {
-                return Err(bad(name, "Unknown field."));
+                return Err(Error::field(name, "Unknown field."));
             }
             filters.push((field.to_owned(), want.to_owned()));
         }
@@ -185,7 +186,7 @@ fn list_query(call: &Call, collection: &Collection) -> Result<ListQuery, Error> 
             if collection.field(name).is_none()
                 && !matches!(name, "created_at" | "updated_at" | "id")
             {
-                return Err(bad(
+                return Err(Error::field(
                     "order",
                     "Order by a field of the collection, created_at, updated_at or id.",
                 ));
@@ -232,7 +233,7 @@ pub async fn keys(app: &App, req: Request) -> Result<Response<Body>, Infallible>
             .query("keys")
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                bad(
+                Error::field(
                     "keys",
                     "Name one or more collections: keys=a,b or keys=a[_id=<id>].",
                 )
@@ -257,28 +258,30 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
                 let id = rest
                     .strip_suffix(']')
                     .and_then(|f| f.strip_prefix("_id="))
-                    .ok_or_else(|| bad("keys", "Only [_id=<id>] may follow a collection key."))?;
+                    .ok_or_else(|| {
+                        Error::field("keys", "Only [_id=<id>] may follow a collection key.")
+                    })?;
                 (
                     name,
-                    Some(ItemId::parse(id).map_err(|e| bad("keys", &e.0))?),
+                    Some(ItemId::parse(id).map_err(|e| Error::field("keys", &e.0))?),
                 )
             }
         };
-        let key = CollectionKey::parse(name).map_err(|e| bad("keys", &e.0))?;
+        let key = CollectionKey::parse(name).map_err(|e| Error::field("keys", &e.0))?;
         call.allow(&key)?;
         if wanted.iter().any(|(k, _)| *k == key) {
-            return Err(bad("keys", "Name each collection once."));
+            return Err(Error::field("keys", "Name each collection once."));
         }
         wanted.push((key, id));
     }
     if wanted.len() > MAX_KEYS {
-        return Err(bad(
+        return Err(Error::field(
             "keys",
-            &format!("At most {MAX_KEYS} collections at once."),
+            format!("At most {MAX_KEYS} collections at once."),
         ));
     }
     if wanted.len() > 1 && call.query("cursor").is_some() {
-        return Err(bad(
+        return Err(Error::field(
             "cursor",
             "A cursor continues one collection's list; name one key.",
         ));
@@ -330,7 +333,7 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
         meta: meta.filter(|_| wanted.len() == 1),
     };
     if serde_json::to_vec(&body).map_or(0, |b| b.len()) > MAX_KEYS_BODY {
-        return Err(bad(
+        return Err(Error::field(
             "keys",
             "The response would be larger than 5 MB; name fewer collections or ask for a smaller page_size or fewer levels.",
         ));

@@ -18,10 +18,6 @@ use crate::ids::ItemId;
 use crate::schema::{Collection, Org};
 use crate::store::pages::PageQuery;
 
-fn bad(param: &str, msg: &str) -> Error {
-    Error::field(param, msg)
-}
-
 /// Entries a page number may pass over; past them a listing is walked with
 /// `cursor` (reaching page N reads the keys before it).
 pub const MAX_SKIP: usize = 50_000;
@@ -82,7 +78,7 @@ pub async fn list_page(
 ) -> Result<(ListMeta, Vec<Rendered>), Error> {
     match args.served(collection, org, opts.view.locale.as_ref()) {
         Some(served) => indexed_page(app, principal, org, opts, collection, args, served).await,
-        None if args.cursor.is_some() => Err(bad(
+        None if args.cursor.is_some() => Err(Error::field(
             "cursor",
             "A cursor pages lists in created_at or updated_at order, or by one indexed field, without other filters; use page with this one.",
         )),
@@ -112,7 +108,7 @@ async fn indexed_page(
         .map(|c| Cursor::decode(c, sorted.clone(), descending))
         .transpose()?;
     if cursor.is_some() && args.page_given {
-        return Err(bad("cursor", "Send page or cursor, not both."));
+        return Err(Error::field("cursor", "Send page or cursor, not both."));
     }
     let skip = match cursor {
         Some(_) => 0,
@@ -148,9 +144,9 @@ async fn indexed_page(
     // Past the end is an empty page; a deep page short of it costs the keys
     // before it, so page numbers stop at MAX_SKIP.
     if skip > MAX_SKIP && skip < count {
-        return Err(bad(
+        return Err(Error::field(
             "page",
-            &format!("Pages by number reach the first {MAX_SKIP} items; walk further with cursor=<meta.next_cursor>."),
+            format!("Pages by number reach the first {MAX_SKIP} items; walk further with cursor=<meta.next_cursor>."),
         ));
     }
     let (entries, more) = if cursor.is_none() && skip >= count {
@@ -302,9 +298,9 @@ async fn memory_page(
     }
     // Within the limit alone, so the lists before this one spent the rest.
     *memory = memory.checked_sub(live).ok_or_else(|| {
-        bad(
+        Error::field(
             "keys",
-            &format!("These collections together have more than {max} items to filter or order in memory; name fewer collections in keys, or filter and order them by indexed fields."),
+            format!("These collections together have more than {max} items to filter or order in memory; name fewer collections in keys, or filter and order them by indexed fields."),
         )
     })?;
     // The values compared: each named field in the locale read and the
@@ -375,7 +371,7 @@ async fn memory_page(
     let page_items: Vec<&ItemRecord> = full.iter().collect();
     let data = render_page(app, principal, org, opts, collection, &page_items).await?;
     if data.len() < page_items.len() {
-        return Err(bad(
+        return Err(Error::field(
             "page_size",
             "This page is larger than a response may be (4 MB); ask for a smaller page_size.",
         ));

@@ -8,10 +8,6 @@ use crate::ids::Locale;
 use crate::schema::{Collection, Org};
 use crate::store::pages::Sorted;
 
-fn bad(param: &str, msg: &str) -> Error {
-    Error::field(param, msg)
-}
-
 /// What a listing asks for, parsed (by the HTTP edge) and checked
 /// against the collection.
 pub struct ListQuery {
@@ -118,24 +114,24 @@ pub(super) fn too_many_for_memory(
         }
     };
     if let Some((f, _)) = args.filters.iter().find(|(f, _)| !serves(f)) {
-        return bad(&format!("fields.{f}"), &unindexed(f));
+        return Error::field(format!("fields.{f}"), unindexed(f));
     }
     if let Some((f, _)) = args
         .order
         .as_ref()
         .filter(|(f, _)| !matches!(f.as_str(), "created_at" | "updated_at" | "id") && !serves(f))
     {
-        return bad("order", &unindexed(f));
+        return Error::field("order", unindexed(f));
     }
     if args.updated_after.is_some() {
-        return bad(
+        return Error::field(
             "updated_after",
-            &format!("{over}: use updated_after with order=updated_at (or -updated_at)."),
+            format!("{over}: use updated_after with order=updated_at (or -updated_at)."),
         );
     }
     let first = args.filters.first().map_or("fields", |(f, _)| f.as_str());
-    bad(
-        &format!("fields.{first}"),
-        &format!("{over}: list it with one filter on an indexed field, in creation order or that field's (a text value up to 256 bytes)."),
+    Error::field(
+        format!("fields.{first}"),
+        format!("{over}: list it with one filter on an indexed field, in creation order or that field's (a text value up to 256 bytes)."),
     )
 }
