@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::content::{ItemRecord, Status};
+use crate::content::{ItemRecord, State};
 use crate::ids::{CollectionKey, ItemId, OrgId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -29,13 +29,14 @@ pub enum EventType {
 }
 
 impl EventType {
-    /// The event for a write that leaves an item in `new` status, having
-    /// been in `old` (None: the item is new).
-    pub fn for_write(old: Option<Status>, new: Status) -> Self {
+    /// The event for a write that leaves an item in state `new`, having
+    /// been in `old` (None: the item is new): a draft saved over a live
+    /// item is a draft, not an unpublish; only leaving the live site is.
+    pub fn for_write(old: Option<State>, new: State) -> Self {
         match (old, new) {
-            (_, Status::Published) => EventType::Published,
-            (Some(Status::Published), Status::Draft) => EventType::Unpublished,
-            (_, Status::Draft) => EventType::Draft,
+            (_, State::Published) => EventType::Published,
+            (Some(old), State::Draft) if old.is_live() => EventType::Unpublished,
+            (_, State::Draft | State::PublishedWithDraft) => EventType::Draft,
         }
     }
 }
@@ -152,22 +153,40 @@ mod tests {
 
     #[test]
     fn status_changes_pick_the_event_type() {
-        assert_eq!(EventType::for_write(None, Status::Draft), EventType::Draft);
+        assert_eq!(EventType::for_write(None, State::Draft), EventType::Draft);
         assert_eq!(
-            EventType::for_write(Some(Status::Draft), Status::Published),
+            EventType::for_write(Some(State::Draft), State::Published),
             EventType::Published
         );
         assert_eq!(
-            EventType::for_write(Some(Status::Published), Status::Draft),
+            EventType::for_write(Some(State::Published), State::Draft),
             EventType::Unpublished
         );
         assert_eq!(
-            EventType::for_write(Some(Status::Published), Status::Published),
+            EventType::for_write(Some(State::Published), State::Published),
             EventType::Published
+        );
+        // A draft over a live item does not unpublish; leaving the site does.
+        let with_draft = State::PublishedWithDraft;
+        assert_eq!(
+            EventType::for_write(Some(State::Published), with_draft),
+            EventType::Draft
+        );
+        assert_eq!(
+            EventType::for_write(Some(with_draft), with_draft),
+            EventType::Draft
+        );
+        assert_eq!(
+            EventType::for_write(Some(with_draft), State::Published),
+            EventType::Published
+        );
+        assert_eq!(
+            EventType::for_write(Some(with_draft), State::Draft),
+            EventType::Unpublished
         );
     }
 
-    fn item(version: u64, status: Status, deleted: bool) -> ItemRecord {
+    fn item(version: u64, status: State, deleted: bool) -> ItemRecord {
         ItemRecord {
             org: OrgId::parse("acme").unwrap(),
             collection: CollectionKey::parse("team").unwrap(),
@@ -177,6 +196,8 @@ mod tests {
             created_at: "t0".into(),
             updated_at: format!("t{version}"),
             fields: Default::default(),
+            live: None,
+            newest_version: None,
             deleted_at: deleted.then(|| "t".to_owned()),
             expires_at: None,
             out_refs: Vec::new(),
@@ -188,7 +209,7 @@ mod tests {
 
     #[test]
     fn every_change_of_version_is_one_event_and_nothing_else_is() {
-        use Status::{Draft, Published};
+        use State::{Draft, Published};
         let kind = |old: Option<ItemRecord>, new: Option<ItemRecord>| {
             from_change(old.as_ref(), new.as_ref(), "now").map(|e| (e.kind, e.version))
         };
@@ -226,20 +247,20 @@ mod tests {
 
     #[test]
     fn event_ids_are_stable_per_change_and_distinct_across_changes() {
-        let a = from_change(None, Some(&item(1, Status::Draft, false)), "now").unwrap();
-        let b = from_change(None, Some(&item(1, Status::Draft, false)), "later").unwrap();
+        let a = from_change(None, Some(&item(1, State::Draft, false)), "now").unwrap();
+        let b = from_change(None, Some(&item(1, State::Draft, false)), "later").unwrap();
         assert_eq!(a.event_id, b.event_id);
         let c = from_change(
-            Some(&item(1, Status::Draft, false)),
-            Some(&item(2, Status::Published, false)),
+            Some(&item(1, State::Draft, false)),
+            Some(&item(2, State::Published, false)),
             "now",
         )
         .unwrap();
         assert_ne!(a.event_id, c.event_id);
-        let purge = from_change(Some(&item(2, Status::Draft, true)), None, "now").unwrap();
+        let purge = from_change(Some(&item(2, State::Draft, true)), None, "now").unwrap();
         let delete = from_change(
-            Some(&item(1, Status::Draft, false)),
-            Some(&item(2, Status::Draft, true)),
+            Some(&item(1, State::Draft, false)),
+            Some(&item(2, State::Draft, true)),
             "now",
         )
         .unwrap();

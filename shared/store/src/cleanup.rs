@@ -10,12 +10,10 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::commit::{Action, Op, Retry, Role, Target, WriteFailure};
-use super::entries::{entry_ops, Indexing, Shown};
+use super::entries::Indexing;
 use super::expr::Expr;
 use super::keys;
-use super::record::{touch, when_live};
-use super::trash::drop_reference;
-use super::writes::{decode_refs, item_ops, set_out_refs, ItemWrite};
+use super::writes::{decode_refs, move_ops, without_refs, ItemWrite};
 use super::Store;
 use crate::sdk::from_sdk;
 use folio_core::content::OutRef;
@@ -138,37 +136,12 @@ impl Store {
             if item.deleted_at.is_some() || !old_refs.iter().any(held) {
                 return Ok(Detached::NotHeld);
             }
-            let (lost, kept): (Vec<OutRef>, Vec<OutRef>) =
-                old_refs.iter().cloned().partition(|r| held(r));
-            let mut fields = item.fields.clone();
-            for r in &lost {
-                drop_reference(&mut fields, r);
-            }
-            let mut expr = Expr::new();
-            expr.set_value(
-                "fields",
-                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&fields)
-                    .map_err(Error::internal)?,
-            );
-            set_out_refs(&mut expr, &kept);
-            touch(&mut expr, referrer.1, now);
-            expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
-            expr.bump_version();
-            when_live(&mut expr);
-            expr.when_equals("version", AttributeValue::N(item.version.to_string()));
-            let mut ops = item_ops(&w, expr, &old_refs, &kept, &gone);
-            let after = Shown {
-                fields: &fields,
-                status: item.status,
-            };
-            ops.extend(entry_ops(
-                org,
-                referrer.0,
-                referrer.1,
-                indexing,
-                Some((&item).into()),
-                Some(after),
-            ));
+            let lost: Vec<OutRef> = old_refs.iter().filter(|r| held(r)).cloned().collect();
+            // Out of both versions: a draft's reference goes as the live one's does.
+            let mut after = without_refs(&item, &lost);
+            after.version = item.version + 1;
+            after.updated_at = now.to_owned();
+            let mut ops = move_ops(&w, &item, &after, attempts.write_token(), &gone)?;
             let mut still_deleted = Expr::new();
             let pk = still_deleted.name(keys::PK);
             let deleted = still_deleted.name("deleted_at");

@@ -1,6 +1,6 @@
 //! Indexed fields. A field marked `indexed: true` keeps, for every live
 //! item, one entry item in the item's partition (`keys::entry`, sk
-//! `IDX#<field>`) carrying `ix_pk = <org>#<collection>#<field>#<p|d>` and
+//! `IDX#<field>`) carrying `ix_pk = <org>#<collection>#<field>#<p|d|l>` and
 //! `ix_sk = <encoded value>#<id>`. The one keys-only `by_field` index lists
 //! them, so `order=<field>` reads the entries in value order and
 //! `fields.<field>=<v>` reads those whose `ix_sk` begins with `v`'s
@@ -38,10 +38,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use super::commit::{Action, EntryKeys, Op, Role};
-use super::keys;
+use super::keys::{self, Side};
 use super::Store;
 use folio_core::content::order::{encode, kind_of, Kind};
-use folio_core::content::{ItemRecord, Status};
+use folio_core::content::{ItemRecord, State};
 use folio_core::error::Error;
 use folio_core::ids::{CollectionKey, FieldKey, ItemId, Locale, OrgId};
 use folio_core::schema::{Collection, Org};
@@ -95,20 +95,32 @@ impl Indexing {
     }
 }
 
-/// An item as its entries see it: its values and whether it is published.
+/// One version of an item as its entries see it: its values and the side
+/// of the listings it is on (`keys::Side`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Shown<'a> {
+struct Shown<'a> {
     pub fields: &'a BTreeMap<String, Value>,
-    pub status: Status,
+    pub side: Side,
 }
 
-impl<'a> From<&'a ItemRecord> for Shown<'a> {
-    fn from(r: &'a ItemRecord) -> Self {
-        Shown {
+/// The versions of a live item that have entries: its newest content
+/// (`IDX#<field>`), and the live version under a draft (`LIVE#IDX#<field>`).
+fn slots(r: &ItemRecord) -> [Option<Shown<'_>>; 2] {
+    let live = r
+        .live
+        .as_ref()
+        .filter(|_| r.status == State::PublishedWithDraft)
+        .map(|l| Shown {
+            fields: &l.fields,
+            side: Side::Live,
+        });
+    [
+        Some(Shown {
             fields: &r.fields,
-            status: r.status,
-        }
-    }
+            side: Side::of(r.status),
+        }),
+        live,
+    ]
 }
 
 /// An entry's index keys as a write makes them.
@@ -120,9 +132,8 @@ fn entry_keys(
     field: &FieldKey,
     item: Shown<'_>,
 ) -> EntryKeys {
-    let published = item.status == Status::Published;
     EntryKeys {
-        ix_pk: keys::field_partition(org, collection, field.as_str(), published),
+        ix_pk: keys::field_partition(org, collection, field.as_str(), item.side),
         ix_sk: format!("{}#{id}", encode(ix.value(item.fields, field.as_str()))),
         counted: true,
     }
@@ -130,30 +141,37 @@ fn entry_keys(
 
 /// The entry moves that take an item from `old` to `new` (None: not live;
 /// for `old`, also unknown: each entry is then believed absent, and
-/// `Store::commit` learns any stored one): one per entry whose keys change.
+/// `Store::commit` learns any stored one): one per entry whose keys change,
+/// for both of its versions.
 pub(crate) fn entry_ops(
     org: &OrgId,
     collection: &CollectionKey,
     id: &ItemId,
     ix: &Indexing,
-    old: Option<Shown<'_>>,
-    new: Option<Shown<'_>>,
+    old: Option<&ItemRecord>,
+    new: Option<&ItemRecord>,
 ) -> Vec<Op> {
+    let (old, new) = (old.map(slots), new.map(slots));
     let mut ops = Vec::new();
-    for (field, _) in &ix.fields {
-        let from = old.map(|o| entry_keys(org, collection, id, ix, field, o));
-        let to = new.map(|n| entry_keys(org, collection, id, ix, field, n));
-        if from == to {
-            continue;
+    for slot in 0..2 {
+        let live = slot == 1;
+        let before = old.and_then(|o| o[slot]);
+        let after = new.and_then(|n| n[slot]);
+        for (field, _) in &ix.fields {
+            let from = before.map(|o| entry_keys(org, collection, id, ix, field, o));
+            let to = after.map(|n| entry_keys(org, collection, id, ix, field, n));
+            if from == to {
+                continue;
+            }
+            ops.push(Op {
+                role: Role::Entry,
+                action: Action::Entry {
+                    key: keys::entry(org, collection, id, field.as_str(), live),
+                    from,
+                    to,
+                },
+            });
         }
-        ops.push(Op {
-            role: Role::Entry,
-            action: Action::Entry {
-                key: keys::entry(org, collection, id, field.as_str()),
-                from,
-                to,
-            },
-        });
     }
     ops
 }
@@ -165,7 +183,7 @@ pub(crate) fn leaving_ops(
     item: &ItemRecord,
     ix: &Indexing,
 ) -> Vec<Op> {
-    entry_ops(org, collection, &item.id, ix, Some(item.into()), None)
+    entry_ops(org, collection, &item.id, ix, Some(item), None)
 }
 
 /// A collection record's `building` attribute.
@@ -205,7 +223,7 @@ impl Store {
         field: &str,
     ) -> Result<Option<(String, String)>, Error> {
         let Some(item) = self
-            .get_strong(keys::entry(org, collection, id, field))
+            .get_strong(keys::entry(org, collection, id, field, false))
             .await?
         else {
             return Ok(None);

@@ -9,7 +9,8 @@
 //! | idempotency key | `IDEM#<token hash>#<key>`       | `IDEM`          |
 //! | reference edge  | the target item's pk            | `REF#<referrer collection>#<referrer id>` |
 //! | count shard     | `COUNT#<org>#<collection>`      | `SHARD#<nn>`    |
-//! | index entry     | the item's pk                   | `IDX#<field>`   |
+//! | index entry     | the item's pk                   | `IDX#<field>` (`LIVE#IDX#<field>`: the live version's) |
+//! | live listing    | the item's pk                   | `LIVE` (an item with a draft: the published view's entry) |
 //! | value count     | `VCOUNT#<entries' ix_pk>`       | `<encoded value>#<nn>` |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
@@ -28,9 +29,9 @@
 //!
 //! Listings page in DynamoDB through two keys-only indexes of live items,
 //! `by_created` (`vis_pk`, `cr_sk = <id>`) and `by_updated` (`vis_pk`,
-//! `up_sk = <updated_at>#<id>`), where `vis_pk = <org>#<collection>#<p|d>`
-//! splits published items from drafts: a published listing is one Query, a
-//! preview listing merges the two partitions. An item's count is kept in
+//! `up_sk = <updated_at>#<id>`), where `vis_pk = <org>#<collection>#<p|d|l>`
+//! names the views that list the entry (`Side`): a published listing
+//! merges `p` and `l`, a preview `p` and `d`. An item's count is kept in
 //! `COUNT#<org>#<collection>` / `SHARD#<nn>` (see `store::pages`).
 //!
 //! An indexed field's value is an entry item in the item's partition,
@@ -43,6 +44,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
+use folio_core::content::State;
 use folio_core::ids::{CollectionKey, ItemId, OrgId, WebhookId};
 
 pub const PK: &str = "pk";
@@ -68,6 +70,7 @@ pub const IX_SK: &str = "ix_sk";
 /// On an entry: its value count holds it.
 pub const COUNTED: &str = "counted";
 pub const ENTRY_PREFIX: &str = "IDX#";
+pub const LIVE_LISTING_SK: &str = "LIVE";
 /// Count shards per collection: writes spread over them, a count reads
 /// them all (one strongly consistent Query of a few hundred bytes).
 pub const COUNT_SHARDS: u32 = 32;
@@ -194,30 +197,76 @@ pub fn collection_partition(org: &OrgId, collection: &CollectionKey) -> String {
     format!("{org}#{collection}")
 }
 
-/// The `vis_pk` of a live item: its collection and whether it is published.
-pub fn visibility_partition(org: &OrgId, collection: &CollectionKey, published: bool) -> String {
-    let v = if published { 'p' } else { 'd' };
-    format!("{org}#{collection}#{v}")
+/// Which views list a listing entry or an index entry: the last letter of
+/// its partition. A published view reads `p` and `l`, a preview `p` and
+/// `d`, so each view lists every item once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Side {
+    /// Both views: a published item without a draft (`p`).
+    Published,
+    /// Preview only: the newest content of a draft, or of an item with a
+    /// draft over its live version (`d`).
+    Draft,
+    /// The published view only: the live version of an item with a draft (`l`).
+    Live,
 }
 
-/// An item's entry for one indexed field, in the item's partition.
-pub fn entry(org: &OrgId, collection: &CollectionKey, id: &ItemId, field: &str) -> Key {
+impl Side {
+    /// The side of an item's newest content in state `state`.
+    pub fn of(state: State) -> Side {
+        match state {
+            State::Published => Side::Published,
+            State::Draft | State::PublishedWithDraft => Side::Draft,
+        }
+    }
+
+    /// The partitions a view reads.
+    pub fn read_by(preview: bool) -> [Side; 2] {
+        if preview {
+            [Side::Published, Side::Draft]
+        } else {
+            [Side::Published, Side::Live]
+        }
+    }
+
+    /// Every side (a purge of all of a field's entries).
+    pub const ALL: [Side; 3] = [Side::Published, Side::Draft, Side::Live];
+
+    fn letter(self) -> char {
+        match self {
+            Side::Published => 'p',
+            Side::Draft => 'd',
+            Side::Live => 'l',
+        }
+    }
+}
+
+/// The `vis_pk` of a listing entry: its collection and side.
+pub fn visibility_partition(org: &OrgId, collection: &CollectionKey, side: Side) -> String {
+    format!("{org}#{collection}#{}", side.letter())
+}
+
+/// The published view's listing entry of an item with a draft (its own
+/// record in the item's partition; the item carries the preview's).
+pub fn live_listing(org: &OrgId, collection: &CollectionKey, id: &ItemId) -> Key {
+    key(item_pk(org, collection, id), LIVE_LISTING_SK)
+}
+
+/// An item's entry for one indexed field, in the item's partition: of its
+/// newest content (`IDX#<field>`) or of the live version under a draft
+/// (`LIVE#IDX#<field>`).
+pub fn entry(org: &OrgId, collection: &CollectionKey, id: &ItemId, field: &str, live: bool) -> Key {
+    let prefix = if live { "LIVE#" } else { "" };
     key(
         item_pk(org, collection, id),
-        &format!("{ENTRY_PREFIX}{field}"),
+        &format!("{prefix}{ENTRY_PREFIX}{field}"),
     )
 }
 
 /// The `ix_pk` of an indexed field's entries: its collection, the field
-/// and whether the item is published.
-pub fn field_partition(
-    org: &OrgId,
-    collection: &CollectionKey,
-    field: &str,
-    published: bool,
-) -> String {
-    let v = if published { 'p' } else { 'd' };
-    format!("{org}#{collection}#{field}#{v}")
+/// and the side.
+pub fn field_partition(org: &OrgId, collection: &CollectionKey, field: &str, side: Side) -> String {
+    format!("{org}#{collection}#{field}#{}", side.letter())
 }
 
 /// The `by_updated` index's sort key: last write time, then id.
@@ -271,9 +320,31 @@ mod tests {
         assert_eq!(&org_pk(&org), collection(&org, &coll)[PK].as_s().unwrap());
         assert_eq!(collection_partition(&org, &coll), "acme#team_members");
         assert_eq!(
-            visibility_partition(&org, &coll, true),
+            visibility_partition(&org, &coll, Side::Published),
             "acme#team_members#p"
         );
+        assert_eq!(
+            field_partition(&org, &coll, "name", Side::Live),
+            "acme#team_members#name#l"
+        );
+        assert_eq!(live_listing(&org, &coll, &id)[PK], k[PK]);
+        assert_eq!(
+            entry(&org, &coll, &id, "name", true)[SK].as_s().unwrap(),
+            "LIVE#IDX#name"
+        );
+        // Each view reads every side an item can be listed on once.
+        for state in [State::Draft, State::Published, State::PublishedWithDraft] {
+            let mut sides = vec![Side::of(state)];
+            if state == State::PublishedWithDraft {
+                sides.push(Side::Live);
+            }
+            for preview in [false, true] {
+                let read = Side::read_by(preview);
+                let seen = sides.iter().filter(|s| read.contains(s)).count();
+                let shown = preview || state.is_live();
+                assert_eq!(seen, usize::from(shown), "{state:?} preview={preview}");
+            }
+        }
         assert_eq!(
             updated_sk("2026-11-29T08:00:00.000000Z", &id),
             "2026-11-29T08:00:00.000000Z#01JF0000000000000000000000"

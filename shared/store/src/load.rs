@@ -63,7 +63,7 @@ impl Store {
             let t = tallies.entry((&r.org, &r.collection)).or_default();
             *t = t.plus(Tally::of(r.status));
             writes.push(put(live_item(r)?)?);
-            for op in entry_ops(&r.org, &r.collection, &r.id, ix, None, Some(r.into())) {
+            for op in entry_ops(&r.org, &r.collection, &r.id, ix, None, Some(r)) {
                 if let Action::Entry {
                     key, to: Some(to), ..
                 } = op.action

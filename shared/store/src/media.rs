@@ -6,7 +6,8 @@
 //! conditioned on the item being live and on each field still holding the
 //! URL that was downloaded: an edit that landed during the download wins,
 //! and its value is kept. Every write is conditioned on the version read
-//! (a lost race re-reads and plans again). A failure is recorded in
+//! (a lost race re-reads and plans again). The live version of an item
+//! with a draft is rewritten too where it holds the same URL. A failure is recorded in
 //! `media_status` without a new version (bookkeeping, no event).
 
 use std::collections::BTreeMap;
@@ -105,6 +106,24 @@ impl Store {
                     let src = expr.value(AttributeValue::S(src.clone()));
                     expr.set(format!("{fields}.{key} = {lib}"));
                     expr.when(format!("{fields}.{key} = {src}"));
+                }
+                // The live version under a draft holding the same source
+                // is rewritten with it (it keeps its version number).
+                let live = current.live.as_ref();
+                let live_holds = |k: &str, s: &str| {
+                    live.and_then(|l| l.fields.get(k)).and_then(Value::as_str) == Some(s)
+                };
+                for (k, src, lib) in done.iter().filter(|(k, s, _)| live_holds(k, s)) {
+                    let path = format!(
+                        "{}.{}.{}",
+                        expr.name("live"),
+                        expr.name("fields"),
+                        expr.name(k)
+                    );
+                    let lib = expr.value(AttributeValue::S(lib.clone()));
+                    let src = expr.value(AttributeValue::S(src.clone()));
+                    expr.set(format!("{path} = {lib}"));
+                    expr.when(format!("{path} = {src}"));
                 }
                 touch(&mut expr, &current.id, now);
                 expr.set_value("write_token", AttributeValue::S(token.to_owned()));

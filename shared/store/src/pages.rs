@@ -3,8 +3,10 @@
 //! Two keys-only indexes hold live items in the orders a listing can be
 //! served in: `by_created` (sort key: the id, a ULID, so creation order) and
 //! `by_updated` (`<updated_at>#<id>`). Their partition `vis_pk` is the
-//! collection and the item's visibility (`…#p` published, `…#d` draft), so
-//! a published listing is one Query and a preview listing merges two; each
+//! collection and the views that list the entry (`keys::Side`: `…#p`
+//! published, `…#d` a draft, `…#l` the live version of an item with a
+//! draft), so a published listing merges `p` and `l` and a preview `p` and
+//! `d`, each item once; each
 //! reads only the keys of the page (plus one, to know whether more follow),
 //! and the page's items are then fetched by key. Reaching page N reads the
 //! keys before it; a cursor (the last sort key shown) reads none.
@@ -26,7 +28,7 @@ use super::expr::Expr;
 use super::keys;
 use super::Store;
 use crate::sdk::from_sdk;
-use folio_core::content::Status;
+use folio_core::content::State;
 use folio_core::error::Error;
 use folio_core::ids::{CollectionKey, FieldKey, ItemId, OrgId};
 
@@ -41,17 +43,17 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// One live item of `status`.
-    pub fn of(status: Status) -> Tally {
+    /// One live item in `state` (published: it has a live version).
+    pub fn of(state: State) -> Tally {
         Tally {
             live: 1,
-            published: i64::from(status == Status::Published),
+            published: i64::from(state.is_live()),
         }
     }
 
-    /// From an item of status `old` (None: not live) to `new`.
-    pub fn change(old: Option<Status>, new: Option<Status>) -> Tally {
-        let side = |s: Option<Status>| s.map(Tally::of).unwrap_or_default();
+    /// From an item in state `old` (None: not live) to `new`.
+    pub fn change(old: Option<State>, new: Option<State>) -> Tally {
+        let side = |s: Option<State>| s.map(Tally::of).unwrap_or_default();
         let (a, b) = (side(old), side(new));
         Tally {
             live: b.live - a.live,
@@ -188,17 +190,11 @@ fn written_after_bound(t: &str) -> String {
 
 impl PageQuery<'_> {
     fn partitions(&self) -> Vec<String> {
-        let partition = |published| match &self.sorted {
-            Sorted::Field(f) => {
-                keys::field_partition(self.org, self.collection, f.as_str(), published)
-            }
-            _ => keys::visibility_partition(self.org, self.collection, published),
+        let partition = |side| match &self.sorted {
+            Sorted::Field(f) => keys::field_partition(self.org, self.collection, f.as_str(), side),
+            _ => keys::visibility_partition(self.org, self.collection, side),
         };
-        let mut out = vec![partition(true)];
-        if self.preview {
-            out.push(partition(false));
-        }
-        out
+        keys::Side::read_by(self.preview).map(partition).to_vec()
     }
 
     /// The exclusive bounds of the sort keys wanted: (low, high).
@@ -477,7 +473,7 @@ mod tests {
 
     #[test]
     fn tallies_follow_status_changes() {
-        use Status::*;
+        use State::*;
         let t = |live, published| Tally { live, published };
         assert_eq!(Tally::change(None, Some(Draft)), t(1, 0));
         assert_eq!(Tally::change(None, Some(Published)), t(1, 1));
@@ -485,6 +481,11 @@ mod tests {
         assert_eq!(Tally::change(Some(Draft), Some(Published)), t(0, 1));
         assert_eq!(Tally::change(Some(Published), Some(Draft)), t(0, -1));
         assert_eq!(Tally::change(Some(Draft), Some(Draft)), t(0, 0));
+        // A draft over a live item keeps it published, once.
+        let with_draft = State::PublishedWithDraft;
+        assert_eq!(Tally::change(Some(Published), Some(with_draft)), t(0, 0));
+        assert_eq!(Tally::change(Some(with_draft), Some(Draft)), t(0, -1));
+        assert_eq!(Tally::change(Some(with_draft), None), t(-1, -1));
         assert!(count_op(
             &OrgId::parse("acme").unwrap(),
             &CollectionKey::parse("posts").unwrap(),

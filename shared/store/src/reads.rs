@@ -201,12 +201,19 @@ impl Store {
             q = q.expression_attribute_names(format!("#m{i}"), *name);
             projection.push(format!("#m{i}"));
         }
+        // The live version under a draft too: the published view shows it.
+        q = q.expression_attribute_names("#live", "live");
+        for (i, name) in ["version", "updated_at"].iter().enumerate() {
+            q = q.expression_attribute_names(format!("#l{i}"), *name);
+            projection.push(format!("#live.#l{i}"));
+        }
         if !fields.is_empty() {
             q = q.expression_attribute_names("#fields", "fields");
         }
         for (i, f) in fields.iter().enumerate() {
             q = q.expression_attribute_names(format!("#f{i}"), f);
             projection.push(format!("#fields.#f{i}"));
+            projection.push(format!("#live.#fields.#f{i}"));
         }
         let mut start = None;
         let mut out = Vec::new();

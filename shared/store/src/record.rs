@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::commit::{Action, Op, Role};
 use super::expr::Expr;
-use super::keys;
-use folio_core::content::{ItemRecord, Status};
+use super::keys::{self, Side};
+use folio_core::content::{ItemRecord, State};
 use folio_core::error::Error;
 use folio_core::ids::{CollectionKey, ItemId, OrgId};
 
@@ -32,10 +33,13 @@ pub(crate) fn live_item(record: &ItemRecord) -> Result<HashMap<String, Attribute
         AttributeValue::S(record.id.to_string()),
     );
     let (org, coll, id) = (&record.org, &record.collection, &record.id);
-    let published = record.status == Status::Published;
     item.insert(
         keys::VIS_PK.into(),
-        AttributeValue::S(keys::visibility_partition(org, coll, published)),
+        AttributeValue::S(keys::visibility_partition(
+            org,
+            coll,
+            Side::of(record.status),
+        )),
     );
     item.insert(keys::CR_SK.into(), AttributeValue::S(id.to_string()));
     item.insert(
@@ -45,14 +49,57 @@ pub(crate) fn live_item(record: &ItemRecord) -> Result<HashMap<String, Attribute
     Ok(item)
 }
 
-/// Sets a live item's status and moves its listing entries to match.
-pub(crate) fn set_status(expr: &mut Expr, org: &OrgId, coll: &CollectionKey, status: Status) {
-    expr.set_value("status", AttributeValue::S(status.as_str().into()));
-    let published = status == Status::Published;
+/// Sets a live item's state and moves its listing entry to match.
+pub(crate) fn set_status(expr: &mut Expr, org: &OrgId, coll: &CollectionKey, state: State) {
+    expr.set_value("status", AttributeValue::S(state.as_str().into()));
     expr.set_value(
         keys::VIS_PK,
-        AttributeValue::S(keys::visibility_partition(org, coll, published)),
+        AttributeValue::S(keys::visibility_partition(org, coll, Side::of(state))),
     );
+}
+
+/// The live version's time, when the published view lists it apart from
+/// the item (an item with a draft).
+fn live_listed(item: Option<&ItemRecord>) -> Option<&str> {
+    let item = item.filter(|i| i.status == State::PublishedWithDraft)?;
+    Some(item.live.as_ref()?.updated_at.as_str())
+}
+
+/// The move of the published view's listing entry of an item with a
+/// draft (`keys::live_listing`) from `old` to `new` (None: not live), if
+/// it moves: put while the item has a draft over its live version,
+/// deleted when it stops having one.
+pub(crate) fn live_listing_op(old: Option<&ItemRecord>, new: Option<&ItemRecord>) -> Option<Op> {
+    let (before, after) = (live_listed(old), live_listed(new));
+    if before == after {
+        return None;
+    }
+    let r = new.or(old)?;
+    let key = keys::live_listing(&r.org, &r.collection, &r.id);
+    let action = match after {
+        Some(at) => {
+            let mut item = key;
+            let partition = keys::visibility_partition(&r.org, &r.collection, Side::Live);
+            item.insert(keys::VIS_PK.into(), AttributeValue::S(partition));
+            item.insert(keys::CR_SK.into(), AttributeValue::S(r.id.to_string()));
+            item.insert(
+                keys::UP_SK.into(),
+                AttributeValue::S(keys::updated_sk(at, &r.id)),
+            );
+            Action::Put {
+                item,
+                expr: Expr::new(),
+            }
+        }
+        None => Action::Delete {
+            key,
+            expr: Expr::new(),
+        },
+    };
+    Some(Op {
+        role: Role::Listing,
+        action,
+    })
 }
 
 /// Records a write of a live item at `now`: `updated_at` and its place in

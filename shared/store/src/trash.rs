@@ -10,14 +10,15 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use super::commit::{Action, Attempts, Op, Retry, Role, Target, WriteFailure};
-use super::entries::{entry_ops, leaving_ops, Shown};
+use super::entries::{entry_ops, leaving_ops};
 use super::expr::Expr;
 use super::keys;
 use super::pages::{count_op, Tally};
-use super::record::{to_live, to_trash, when_live};
+use super::record::{live_listing_op, to_live, to_trash, when_live};
 use super::refs::{edge_ops, RefChange};
 use super::writes::{
-    decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large, ItemWrite, Written,
+    attribute, decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large,
+    without_refs, ItemWrite, Written,
 };
 use super::Store;
 use folio_core::content::{ItemRecord, OutRef, Relinks};
@@ -121,6 +122,7 @@ impl Store {
                 Tally::change(Some(known.status), None),
             ));
             ops.extend(leaving_ops(w.org, w.collection, &known, w.indexing));
+            ops.extend(live_listing_op(Some(&known), None));
             match self.commit(ops, attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(known)),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
@@ -201,7 +203,8 @@ impl Store {
                 + leaving_ops(w.org, w.collection, &known, w.indexing)
                     .iter()
                     .map(Op::actions)
-                    .sum::<usize>();
+                    .sum::<usize>()
+                + live_listing_op(Some(&known), None).map_or(0, |op| op.actions());
             deletable.push(Deletable {
                 at,
                 w,
@@ -296,6 +299,7 @@ impl Store {
                 },
             });
             ops.extend(leaving_ops(d.w.org, d.w.collection, &d.known, d.w.indexing));
+            ops.extend(live_listing_op(Some(&d.known), None));
             tally = tally.plus(Tally::change(Some(d.known.status), None));
             changes.push(RefChange {
                 collection: d.w.collection,
@@ -379,18 +383,14 @@ impl Store {
             expr.bump_version();
             expr.when_exists("deleted_at");
             expr.when_equals("version", AttributeValue::N(old.version.to_string()));
-            let mut fields = std::borrow::Cow::Borrowed(&old.fields);
+            // Both versions come back, without the references lost.
+            let back = without_refs(&old, &lost);
             if !lost.is_empty() {
-                let fields = fields.to_mut();
-                for r in &lost {
-                    drop_reference(fields, r);
+                expr.set_value("fields", attribute(&back.fields)?);
+                if let Some(live) = &back.live {
+                    expr.set_value("live", attribute(live)?);
                 }
-                let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&*fields)
-                    .map_err(Error::internal)?;
-                expr.set_value("fields", fields);
-            }
-            if kept != stored {
-                set_out_refs(&mut expr, &kept);
+                set_out_refs(&mut expr, &back.out_refs);
             }
             let mut ops = item_ops(w, expr, &[], &kept, &BTreeSet::new());
             ops.extend(count_op(
@@ -398,18 +398,15 @@ impl Store {
                 w.collection,
                 Tally::change(None, Some(old.status)),
             ));
-            let back = Shown {
-                fields: &fields,
-                status: old.status,
-            };
             ops.extend(entry_ops(
                 w.org,
                 w.collection,
                 &w.id,
                 w.indexing,
                 None,
-                Some(back),
+                Some(&back),
             ));
+            ops.extend(live_listing_op(None, Some(&back)));
             match self.commit(ops, attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(old)),
                 Err(WriteFailure::Item(_)) => {}

@@ -17,11 +17,14 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::commit::{Action, Attempts, Committed, Op, Role, Target};
-use super::entries::Indexing;
+use super::entries::{entry_ops, Indexing};
 use super::expr::Expr;
 use super::keys;
+use super::pages::{count_op, Tally};
+use super::record::{live_listing_op, set_status, touch, when_live};
 use super::refs::{edge_ops, RefChange};
-use folio_core::content::{ItemRecord, OutRef, Status};
+use super::trash::drop_reference;
+use folio_core::content::{ItemRecord, OutRef, State};
 use folio_core::error::{Error, FieldErrors};
 use folio_core::ids::{CollectionKey, ItemId, OrgId};
 
@@ -56,8 +59,8 @@ impl ItemWrite<'_> {
 pub struct Written {
     /// The item's version now.
     pub version: u64,
-    /// The item's status before the write.
-    pub old_status: Status,
+    /// The item's state before the write.
+    pub old_status: State,
     /// False when the write changed nothing: the version stayed.
     pub changed: bool,
 }
@@ -148,25 +151,107 @@ pub enum Created {
     Replayed(String),
 }
 
-pub(crate) fn decode_refs(item: &ItemRecord) -> Vec<OutRef> {
-    let mut refs: Vec<OutRef> = item
-        .out_refs
-        .iter()
-        .filter_map(|s| OutRef::decode(s))
-        .collect();
+fn decode(encoded: &[String]) -> Vec<OutRef> {
+    let mut refs: Vec<OutRef> = encoded.iter().filter_map(|s| OutRef::decode(s)).collect();
     refs.sort();
+    refs.dedup();
     refs
 }
 
-pub(crate) fn set_out_refs(expr: &mut Expr, refs: &[OutRef]) {
+/// The references an item holds in either of its versions: what its
+/// edges, its targets' guards and a restore's links cover.
+pub(crate) fn decode_refs(item: &ItemRecord) -> Vec<OutRef> {
+    decode(&item.all_out_refs())
+}
+
+/// The references of an item's newest content (what a patch edits).
+pub fn newest_refs(item: &ItemRecord) -> Vec<OutRef> {
+    decode(&item.out_refs)
+}
+
+pub(crate) fn encode_refs(refs: &[OutRef]) -> Vec<String> {
+    refs.iter().map(OutRef::encode).collect()
+}
+
+pub(crate) fn set_out_refs(expr: &mut Expr, refs: &[String]) {
     if refs.is_empty() {
         expr.remove_attr("out_refs");
     } else {
         expr.set_value(
             "out_refs",
-            AttributeValue::L(refs.iter().map(|r| AttributeValue::S(r.encode())).collect()),
+            AttributeValue::L(refs.iter().map(|r| AttributeValue::S(r.clone())).collect()),
         );
     }
+}
+
+/// The item without the references in `lost`, from both of its versions:
+/// their values and their reference lists.
+pub(crate) fn without_refs(item: &ItemRecord, lost: &[OutRef]) -> ItemRecord {
+    let mut out = item.clone();
+    let keep = |refs: &mut Vec<String>| {
+        refs.retain(|s| OutRef::decode(s).is_none_or(|r| !lost.contains(&r)));
+    };
+    for r in lost {
+        drop_reference(&mut out.fields, r);
+        if let Some(live) = out.live.as_mut() {
+            drop_reference(&mut live.fields, r);
+        }
+    }
+    keep(&mut out.out_refs);
+    if let Some(live) = out.live.as_mut() {
+        keep(&mut live.out_refs);
+    }
+    out
+}
+
+pub(crate) fn attribute<T: serde::Serialize>(value: &T) -> Result<AttributeValue, Error> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value).map_err(Error::internal)
+}
+
+/// The ops that take a live item from `old`, as read, to `new`, the same
+/// item after a write (`ItemRecord::written`, `unpublished`, a worker's
+/// rewrite), in one commit conditioned on `old`'s version: the item's own
+/// update (content of both versions, state, listing keys), the published
+/// view's listing of an item with a draft, the edges of both versions'
+/// references (targets in `gone` no longer exist), the collection's counts
+/// and the index entries of both versions. Every such write goes through
+/// here, so no write can move one of these without the others.
+pub(crate) fn move_ops(
+    w: &ItemWrite<'_>,
+    old: &ItemRecord,
+    new: &ItemRecord,
+    write_token: String,
+    gone: &BTreeSet<Target>,
+) -> Result<Vec<Op>, Error> {
+    let mut expr = Expr::new();
+    expr.set_value("fields", attribute(&new.fields)?);
+    match &new.live {
+        Some(live) => expr.set_value("live", attribute(live)?),
+        None => expr.remove_attr("live"),
+    };
+    set_status(&mut expr, w.org, w.collection, new.status);
+    set_out_refs(&mut expr, &new.out_refs);
+    touch(&mut expr, &w.id, &new.updated_at);
+    expr.set_value("write_token", AttributeValue::S(write_token));
+    expr.set_value("version", AttributeValue::N(new.version.to_string()));
+    when_live(&mut expr);
+    expr.when_equals("version", AttributeValue::N(old.version.to_string()));
+    let mut ops = item_ops(w, expr, &decode_refs(old), &decode_refs(new), gone);
+    ops.extend(live_listing_op(Some(old), Some(new)));
+    ops.extend(count_op(
+        w.org,
+        w.collection,
+        Tally::change(Some(old.status), Some(new.status)),
+    ));
+    ops.extend(entry_ops(
+        w.org,
+        w.collection,
+        &w.id,
+        w.indexing,
+        Some(old),
+        Some(new),
+    ));
+    Ok(ops)
 }
 
 /// Field errors for the references in `refs` whose targets are missing or

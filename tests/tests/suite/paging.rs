@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use folio::content::{ItemRecord, Status};
+use folio::content::{ItemRecord, State, Status};
 use folio::ids::{CollectionKey, ItemId};
 use folio::store::entries::Indexing;
 use folio_tests::{folio, listed_ids, TestApp};
@@ -48,7 +48,7 @@ async fn page_1_of_5000_items_reads_only_the_page() {
     records.sort_by_key(|r| r.id);
     let published: Vec<&ItemRecord> = records
         .iter()
-        .filter(|r| r.status == Status::Published)
+        .filter(|r| r.status == State::Published)
         .collect();
 
     let meter = t.app.store.read_meter();
@@ -225,7 +225,7 @@ impl Listing {
 
     /// The sort key of an item in this listing, None when it is not listed.
     fn key(&self, i: &ItemRecord) -> Option<String> {
-        let listed = i.deleted_at.is_none() && (self.preview || i.status == Status::Published);
+        let listed = i.deleted_at.is_none() && (self.preview || i.status == State::Published);
         let matched = match &self.filter {
             None => true,
             Some((true, v)) => i.fields.get("rank") == Some(&json!(v.parse::<u64>().unwrap())),
@@ -344,7 +344,7 @@ async fn apply(t: &TestApp, collection: &str, ids: &[ItemId], change: &Change) {
                 .await
                 .unwrap()
                 .unwrap();
-            let status = if now.status == Status::Published {
+            let status = if now.status == State::Published {
                 "draft"
             } else {
                 "published"

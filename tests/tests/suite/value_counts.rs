@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue::S;
 use folio::content::order::{filter, Filter, Kind};
-use folio::content::{ItemRecord, Status};
+use folio::content::{ItemRecord, State, Status};
 use folio::ids::{CollectionKey, FieldKey, ItemId};
 use folio::store::entries::Indexing;
 use folio::store::pages::{PageQuery, Sorted};
@@ -51,7 +51,7 @@ async fn truth(t: &TestApp, ids: &[String]) -> BTreeMap<String, (Option<String>,
                 .get("city")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned);
-            Some((id.clone(), (city, r.status == Status::Published)))
+            Some((id.clone(), (city, r.status == State::Published)))
         })
         .collect()
 }
@@ -372,6 +372,7 @@ async fn entries_written_before_value_counts_are_counted_once_built() {
                 &key,
                 &ItemId::parse(id).unwrap(),
                 "city",
+                false,
             )))
             .update_expression("REMOVE #c")
             .expression_attribute_names("#c", folio::store::keys::COUNTED)
@@ -380,8 +381,8 @@ async fn entries_written_before_value_counts_are_counted_once_built() {
             .unwrap();
     }
     let mut removed = 0;
-    for published in [true, false] {
-        let partition = folio::store::keys::field_partition(&t.org, &key, "city", published);
+    for side in folio::store::keys::Side::ALL {
+        let partition = folio::store::keys::field_partition(&t.org, &key, "city", side);
         let counts = ddb
             .query()
             .table_name(table)
@@ -418,7 +419,12 @@ async fn entries_written_before_value_counts_are_counted_once_built() {
 
     // A count shard of a value no item holds: not read while the
     // collection counts by keys, read once it counts by shards.
-    let published = folio::store::keys::field_partition(&t.org, &key, "city", true);
+    let published = folio::store::keys::field_partition(
+        &t.org,
+        &key,
+        "city",
+        folio::store::keys::Side::Published,
+    );
     let paris = match filter(Kind::Text, "paris") {
         Filter::Prefix(p) => p.trim_end_matches('#').to_owned(),
         _ => unreachable!(),

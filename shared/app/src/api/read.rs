@@ -16,7 +16,7 @@ use crate::content::{Rendered, View};
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, with_read_etag, Call, Route};
 use crate::ids::{CollectionKey, ItemId, Locale};
-use crate::reads::expand::{visible, Expander, ReadView};
+use crate::reads::expand::{viewed, Expander, ReadView};
 use crate::reads::{self, ListMeta, ListQuery};
 use crate::schema::{Collection, Org};
 
@@ -90,7 +90,7 @@ pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> 
             .store
             .get_item(&org.id, &key, &id)
             .await?
-            .filter(|i| visible(i, opts.view.preview))
+            .and_then(|i| viewed(i, opts.view.preview))
             .ok_or(Error::NotFound)?;
         let collection = app.collection_for(&org.id, &key, &item.updated_at).await?;
         let mut expander =
@@ -302,7 +302,7 @@ async fn read_keys(app: &App, call: &Call, raw: &str) -> Result<Response<Body>, 
                     .store
                     .get_item(&org.id, key, id)
                     .await?
-                    .filter(|i| visible(i, opts.view.preview))
+                    .and_then(|i| viewed(i, opts.view.preview))
                 {
                     Some(item) => {
                         shown = Some(item.version);

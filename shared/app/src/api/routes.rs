@@ -258,6 +258,21 @@ pub const PATCH_ITEM: Endpoint = Endpoint {
         )
     },
 };
+pub const UNPUBLISH_ITEM: Endpoint = Endpoint {
+    function: "unpublish-item",
+    method: "POST",
+    route: update::UNPUBLISH,
+    handler: |app, req| Box::pin(update::unpublish(app, req)),
+    doc: Doc {
+        headers: &["If-Match"],
+        errors: &[CONFLICT, STALE],
+        ..doc(
+            "Take an item off the live site; its newest content stays as a draft",
+            "content",
+            (202, Some("Written")),
+        )
+    },
+};
 pub const DELETE_ITEM: Endpoint = Endpoint {
     function: "delete-item",
     method: "DELETE",
@@ -428,7 +443,7 @@ pub const RETRY_WEBHOOK_DELIVERY: Endpoint = Endpoint {
     },
 };
 
-pub const ENDPOINTS: [Endpoint; 23] = [
+pub const ENDPOINTS: [Endpoint; 24] = [
     PUT_COLLECTION,
     GET_COLLECTION,
     DELETE_COLLECTION,
@@ -440,6 +455,7 @@ pub const ENDPOINTS: [Endpoint; 23] = [
     GET_ITEM,
     REPLACE_ITEM,
     PATCH_ITEM,
+    UNPUBLISH_ITEM,
     DELETE_ITEM,
     BATCH_DELETE,
     LIST_DELETED,
@@ -569,6 +585,10 @@ mod tests {
             endpoint("GET", "/v2/content/").map(|e| e.function),
             Some("read-content")
         );
-        assert_eq!(functions().len(), 22);
+        assert_eq!(
+            endpoint("POST", &format!("/v2/content/team/{id}/unpublish/")).map(|e| e.function),
+            Some("unpublish-item")
+        );
+        assert_eq!(functions().len(), 23);
     }
 }

@@ -1,5 +1,10 @@
 //! `PUT` (replace) and `PATCH` (partial update) of
-//! `/v2/content/{collection_key}/{item_id}/`, both honouring `If-Match`.
+//! `/v2/content/{collection_key}/{item_id}/`, and `POST …/unpublish/`, all
+//! honouring `If-Match` (the newest version's: a draft's when there is one).
+//! A write's `status` moves the item's state (`content::state`): `draft`
+//! saves a draft and leaves a published version live, `published`
+//! publishes, none keeps the state; only unpublish takes an item off the
+//! live site.
 
 use std::convert::Infallible;
 
@@ -24,6 +29,10 @@ pub const REPLACE: Route = Route {
     query_token: false,
 };
 pub const PATCH: Route = REPLACE;
+pub const UNPUBLISH: Route = Route {
+    pattern: "/v2/content/{collection_key}/{item_id}/unpublish/",
+    ..REPLACE
+};
 
 /// Every field of the item (omitted optional ones are cleared).
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -55,6 +64,10 @@ pub async fn replace(app: &App, req: Request) -> Result<Response<Body>, Infallib
 
 pub async fn patch(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, PATCH, |call| patch_item(app, call)).await
+}
+
+pub async fn unpublish(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
+    serve(app, req, UNPUBLISH, |call| unpublish_item(app, call)).await
 }
 
 pub(crate) fn if_match(call: &Call) -> Result<Option<u64>, Error> {
@@ -154,7 +167,29 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     finish(&w, written)
 }
 
-/// The response of an accepted PUT or PATCH; a write that changed nothing
+/// Takes the item off the live site; its newest content stays as a draft.
+async fn unpublish_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
+    let key = call.collection_key()?;
+    let id = call.item_id()?;
+    call.no_body()?;
+    let expected = if_match(&call)?;
+    let org = &call.principal.org;
+    let indexing = app.indexing(org, &key).await?;
+    let now = crate::clock::now();
+    let w = ItemWrite {
+        org,
+        collection: &key,
+        id,
+        now: &now,
+        expected,
+        request_id: &call.request_id,
+        indexing: &indexing,
+    };
+    let written = app.store.unpublish(&w).await?;
+    finish(&w, written)
+}
+
+/// The response of an accepted PUT, PATCH or unpublish; a write that changed nothing
 /// keeps its version (and, not moving it, makes no event).
 fn finish(w: &ItemWrite<'_>, written: Written) -> Result<Response<Body>, Error> {
     let body = bodies::Written {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::auth::Principal;
-use crate::content::{render, ItemRecord, Rendered, Status, View};
+use crate::content::{render, ItemRecord, Rendered, View};
 use crate::error::Error;
 use crate::ids::{CollectionKey, ItemId};
 use crate::schema::{Collection, Org};
@@ -31,8 +31,13 @@ pub struct ReadView {
     pub levels: u8,
 }
 
-pub fn visible(item: &ItemRecord, preview: bool) -> bool {
-    item.is_live(now_epoch()) && (preview || item.status == Status::Published)
+/// The item as a read in this view shows it (`ItemRecord::in_view`: the
+/// live version of an item with a draft without `preview`), or None when
+/// the view does not show it (deleted, or a draft outside preview).
+pub fn viewed(item: ItemRecord, preview: bool) -> Option<ItemRecord> {
+    Some(item)
+        .filter(|i| i.is_live(now_epoch()))?
+        .in_view(preview)
 }
 
 /// The ids a reference field holds, as stored.
@@ -117,7 +122,7 @@ impl<'a> Expander<'a> {
             let mut found = app.store.get_items(&org.id, &wanted).await?;
             frontier = Vec::new();
             for t in wanted {
-                let item = found.remove(&t).filter(|i| visible(i, read.view.preview));
+                let item = found.remove(&t).and_then(|i| viewed(i, read.view.preview));
                 if let Some(i) = &item {
                     frontier.push(i.clone());
                 }

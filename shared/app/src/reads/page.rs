@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::cursor::Cursor;
-use super::expand::{visible, Expander, ReadView};
+use super::expand::{viewed, Expander, ReadView};
 use super::plan::{too_many_for_memory, ListQuery, Served};
 use crate::app::App;
 use crate::auth::Principal;
@@ -188,7 +188,7 @@ async fn indexed_page(
                         .is_some_and(|v| matches(v, want))
                 })
             };
-            if let Some(item) = item.filter(|i| visible(i, preview) && still(i)) {
+            if let Some(item) = item.and_then(|i| viewed(i, preview)).filter(still) {
                 let size = json_len(&item.fields);
                 if !items.is_empty() && bytes + size > PAGE_BYTES {
                     break 'fetch;
@@ -326,7 +326,7 @@ async fn memory_page(
         .list_projected(&org.id, &collection.key, &stored)
         .await?
         .into_iter()
-        .filter(|i| visible(i, opts.view.preview))
+        .filter_map(|i| viewed(i, opts.view.preview))
         .filter(|i| updated_after.as_ref().is_none_or(|t| i.updated_at > *t))
         .filter(|i| {
             filters
@@ -366,7 +366,7 @@ async fn memory_page(
         .get_listed(&org.id, &collection.key, &ids)
         .await?
         .into_iter()
-        .filter(|i| visible(i, opts.view.preview))
+        .filter_map(|i| viewed(i, opts.view.preview))
         .collect();
     let page_items: Vec<&ItemRecord> = full.iter().collect();
     let data = render_page(app, principal, org, opts, collection, &page_items).await?;

@@ -3,9 +3,11 @@
 
 pub mod order;
 mod relink;
+mod state;
 mod validate;
 
 pub use relink::{relinks, Relinks};
+pub use state::{Live, State};
 pub use validate::{storage_key, validate_full, validate_patch, OutRef, Patch, Validated};
 
 use std::collections::BTreeMap;
@@ -63,13 +65,23 @@ pub struct ItemRecord {
     pub org: OrgId,
     pub collection: CollectionKey,
     pub id: ItemId,
-    pub status: Status,
+    /// The item's state (`content::state`).
+    pub status: State,
+    /// The newest version (every write moves it; If-Match compares it).
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
-    /// Field values by storage key: `name`, or `en.name` in a localized org.
+    /// The newest content's field values by storage key: `name`, or
+    /// `en.name` in a localized org.
     #[serde(default)]
     pub fields: BTreeMap<String, Value>,
+    /// The published version while a newer draft exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<Live>,
+    /// Set by `in_view` on an item with a draft shown in the published
+    /// view: the draft's version. Never stored.
+    #[serde(skip)]
+    pub newest_version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
     /// Epoch seconds after which DynamoDB TTL purges a deleted item.
@@ -116,11 +128,13 @@ impl ItemRecord {
             org: org.clone(),
             collection: collection.clone(),
             id: ItemId::new(),
-            status,
+            status: status.into(),
             version: 1,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
             fields,
+            live: None,
+            newest_version: None,
             deleted_at: None,
             expires_at: None,
             out_refs: Vec::new(),
@@ -187,9 +201,21 @@ impl Rendered {
 pub struct ItemMeta {
     #[schema(value_type = String)]
     pub id: ItemId,
-    pub status: Status,
+    /// The item's state, the same in both views.
+    pub status: State,
+    /// The version shown: the published one without `preview`, the
+    /// newest with it.
     #[schema(minimum = 1)]
     pub version: u64,
+    /// The live version, when the item is published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub published_version: Option<u64>,
+    /// The draft's version, when the newest content is a draft: what
+    /// If-Match names (writes apply to the newest version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub draft_version: Option<u64>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -226,6 +252,8 @@ pub fn render(org: &Org, collection: &Collection, item: &ItemRecord, view: &View
         id: item.id,
         status: item.status,
         version: item.version,
+        published_version: item.published_version(),
+        draft_version: item.draft_version(),
         created_at: item.created_at.clone(),
         updated_at: item.updated_at.clone(),
         media,
@@ -275,8 +303,10 @@ mod tests {
         Rendered {
             meta: ItemMeta {
                 id: ItemId::parse("01JF0000000000000000000000").unwrap(),
-                status: Status::Published,
+                status: State::Published,
                 version: 3,
+                published_version: Some(3),
+                draft_version: None,
                 created_at: "2026-01-01T00:00:00Z".into(),
                 updated_at: "2026-01-02T00:00:00Z".into(),
                 media: None,

@@ -25,6 +25,9 @@ pub(crate) enum Role {
     Edge,
     /// A count shard (`store::pages`); written without a condition.
     Count,
+    /// The published view's listing entry of an item with a draft
+    /// (`record::live_listing_op`); written without a condition.
+    Listing,
     /// An indexed field's entry (`store::entries`): conditioned on the
     /// entry the write believes is stored, so that its value counts move
     /// exactly with it (`Store::commit` learns the stored one on a miss).

@@ -18,6 +18,10 @@ use folio_core::error::Error;
 /// once, transaction conflicts back off (full jitter, 20 ms doubling to
 /// 640 ms; about 2.5 s in the worst case, well inside a 10 s function).
 const MAX_ATTEMPTS: u32 = 10;
+/// Attempts a write may add by losing races to other writers of its item
+/// (`Retry::lost_race`): each lost race is another writer landing, so a
+/// burst of n writers of one item needs up to n attempts.
+const MAX_LOST_RACES: u32 = 30;
 const BACKOFF_BASE_MS: u64 = 20;
 const BACKOFF_CAP_MS: u64 = 640;
 
@@ -26,6 +30,8 @@ const BACKOFF_CAP_MS: u64 = 640;
 pub(crate) struct Attempts {
     request_id: String,
     n: u32,
+    /// Races lost so far: each adds an attempt.
+    lost: u32,
 }
 
 impl Attempts {
@@ -33,13 +39,14 @@ impl Attempts {
         Attempts {
             request_id: request_id.to_owned(),
             n: 0,
+            lost: 0,
         }
     }
 
     /// Starts the next attempt; false when the budget is spent.
     pub fn next(&mut self) -> bool {
         self.n += 1;
-        self.n <= MAX_ATTEMPTS
+        self.n <= MAX_ATTEMPTS + self.lost
     }
 
     /// Waits before retrying a transaction conflict: full jitter.
@@ -140,6 +147,16 @@ impl Retry {
         }
     }
 
+    /// After losing a race to another writer of the item (its version
+    /// moved): one more attempt, while fewer than `MAX_LOST_RACES` were
+    /// lost, after a jittered wait so that a burst of writers spreads out.
+    pub async fn lost_race(&mut self) {
+        if self.attempts.lost < MAX_LOST_RACES {
+            self.attempts.lost += 1;
+        }
+        self.attempts.backoff().await;
+    }
+
     /// Meets a failure the write has no reaction of its own to: after a
     /// transaction conflict it waits (full jitter) and the write plans
     /// again; a fault is the answer; any other cannot happen to this
@@ -200,5 +217,15 @@ mod tests {
         assert!(matches!(unexpected, Error::Internal(_)));
         while retry.next().is_ok() {}
         assert!(matches!(retry.next(), Err(Error::Conflict(m)) if m == "busy"));
+        // Each race lost to another writer adds an attempt, up to a bound.
+        let mut retry = Retry::new(Attempts::new("req-3"));
+        let mut tried = 0;
+        while retry.next().is_ok() {
+            tried += 1;
+            if tried <= 3 {
+                retry.attempts.lost += 1;
+            }
+        }
+        assert_eq!(tried, MAX_ATTEMPTS + 3);
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{entry_ops, field_list, locale_value, Indexing, Shown};
+use super::{entry_ops, field_list, locale_value, Indexing};
 use crate::commit::{Action, Attempts, EntryKeys, Op, Retry, Role, WriteFailure};
 use crate::expr::Expr;
 use crate::keys;
@@ -246,9 +246,9 @@ impl Store {
         let deadline = budget.map(|b| std::time::Instant::now() + b);
         let mut purged = Purged::default();
         for field in Self::build_fields(org, collection) {
-            for published in [true, false] {
+            for side in keys::Side::ALL {
                 let (entries, done) = self
-                    .purge_entries(&org.id, &collection.key, &field, published, page, deadline)
+                    .purge_entries(&org.id, &collection.key, &field, side, page, deadline)
                     .await?;
                 purged.entries += entries;
                 if !done {
@@ -341,7 +341,7 @@ impl Store {
                 &item.id,
                 ix,
                 None,
-                Some(Shown::from(&item)),
+                Some(&item),
             ));
             match self.commit(ops, attempts).await {
                 Ok(_) => return Ok(true),
@@ -363,11 +363,11 @@ impl Store {
         org: &OrgId,
         collection: &CollectionKey,
         field: &FieldKey,
-        published: bool,
+        side: keys::Side,
         page: i32,
         deadline: Option<std::time::Instant>,
     ) -> Result<(usize, bool), Error> {
-        let partition = keys::field_partition(org, collection, field.as_str(), published);
+        let partition = keys::field_partition(org, collection, field.as_str(), side);
         let mut pages = self
             .ddb
             .query()

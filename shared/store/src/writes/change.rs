@@ -1,50 +1,29 @@
-//! Changing a live item: replace (PUT) and patch (PATCH), one request
-//! per attempt. Without a known old item a change is tried as one
-//! UpdateItem; a lost race re-plans from the item the failed condition
-//! handed back, and a write that changes nothing keeps the item's version.
+//! Changing a live item: replace (PUT), patch (PATCH) and unpublish. Each
+//! reads the item first (one strongly consistent read), computes it as the
+//! write leaves it (`ItemRecord::written`: both versions and the state),
+//! and commits the difference conditioned on the version it read
+//! (`writes::move_ops`). A lost race plans again on the item the failed
+//! condition handed back, after a jittered wait, so concurrent writers of
+//! one item all land (patches of different fields all survive). A write
+//! that changes nothing keeps the item's version.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use super::{
-    decode_refs, item_ops, missing_target_errors, set_out_refs, still_writable, too_large,
-    ItemWrite, Written,
+    decode_refs, encode_refs, missing_target_errors, move_ops, newest_refs, still_writable,
+    too_large, ItemWrite, Written,
 };
-use crate::commit::{Retry, WriteFailure};
-use crate::entries::{entry_ops, Shown};
-use crate::expr::Expr;
-use crate::pages::{count_op, Tally};
-use crate::record::{set_status, touch, when_live};
+use crate::commit::{Committed, Retry, WriteFailure};
 use crate::refs::check_target_limit;
 use crate::size::{item_size, MAX_ITEM_BYTES};
 use crate::Store;
 use folio_core::content::{ItemRecord, OutRef, Status};
 use folio_core::error::Error;
 
-/// A PUT or PATCH as planned against what is known of the item.
-pub(crate) struct Planned {
-    /// The item's own changes, with a condition that holds only if they
-    /// change something.
-    pub expr: Expr,
-    /// The item's references after the write; None: left as they are.
-    pub new_refs: Option<Vec<OutRef>>,
-    /// The status the write sets (already in `expr`); None: left as it is.
-    pub status: Option<Status>,
-    /// Every field value after the write, when the plan knows them (the
-    /// old item was given, or the write replaces them all).
-    pub fields: Option<BTreeMap<String, Value>>,
-}
-
-/// `attribute_not_exists(path) OR path <> :v`: the path would change.
-fn differs(expr: &mut Expr, path: &str, value: AttributeValue) -> String {
-    let v = expr.value(value);
-    format!("attribute_not_exists({path}) OR {path} <> {v}")
-}
-
 impl Store {
-    /// Replaces every field of a live item (PUT).
+    /// Replaces every field of a live item's newest content (PUT).
     pub async fn replace_item(
         &self,
         w: &ItemWrite<'_>,
@@ -54,36 +33,26 @@ impl Store {
     ) -> Result<Written, Error> {
         let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(values)
             .map_err(Error::internal)?;
-        if item_size(&HashMap::from([("fields".to_owned(), fields.clone())]))
-            > MAX_ITEM_BYTES - 4096
-        {
+        if item_size(&HashMap::from([("fields".to_owned(), fields)])) > MAX_ITEM_BYTES - 4096 {
             return Err(too_large(""));
         }
         check_target_limit(refs, "")?;
-        self.versioned_write(w, |_| {
-            let mut expr = Expr::new();
-            let f = expr.name("fields");
-            let mut changed = vec![differs(&mut expr, &f, fields.clone())];
-            expr.set_value("fields", fields.clone());
-            if let Some(s) = status {
-                let n = expr.name("status");
-                changed.push(differs(&mut expr, &n, AttributeValue::S(s.as_str().into())));
-                set_status(&mut expr, w.org, w.collection, s);
-            }
-            expr.when(changed.join(" OR "));
-            Ok(Planned {
-                expr,
-                new_refs: Some(refs.to_vec()),
+        let refs = encode_refs(refs);
+        self.change(w, |old| {
+            Ok(Some(old.written(
                 status,
-                fields: Some(values.clone()),
-            })
+                values.clone(),
+                refs.clone(),
+                w.now,
+            )))
         })
         .await
     }
 
-    /// Changes only the given fields (PATCH): each is its own attribute path,
-    /// so concurrent patches of different fields all survive. `ref_fields`
-    /// holds the new references of every patched reference field.
+    /// Changes only the given fields of a live item's newest content
+    /// (PATCH), on the item as read: a patch racing another plans again on
+    /// it, so concurrent patches of different fields all survive.
+    /// `ref_fields` holds the new references of every patched reference field.
     pub async fn patch_item(
         &self,
         w: &ItemWrite<'_>,
@@ -91,85 +60,42 @@ impl Store {
         changes: &BTreeMap<String, Option<Value>>,
         ref_fields: &BTreeMap<String, Vec<OutRef>>,
     ) -> Result<Written, Error> {
-        if changes.is_empty() && status.is_none() {
-            return self.unchanged(w).await;
-        }
-        let mut values = Vec::with_capacity(changes.len());
-        for (k, v) in changes {
-            let v = v
-                .as_ref()
-                .map(serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value)
-                .transpose()
-                .map_err(Error::internal)?;
-            values.push((k.clone(), v));
-        }
-        let patch_size: usize = values
+        let patch_size: usize = changes
             .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-            .map(|(k, v)| item_size(&HashMap::from([(k.clone(), v.clone())])))
-            .sum();
+            .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+            .map(|(k, v)| {
+                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(v)
+                    .map(|v| item_size(&HashMap::from([(k.clone(), v)])))
+            })
+            .sum::<Result<usize, _>>()
+            .map_err(Error::internal)?;
         if patch_size > MAX_ITEM_BYTES {
             return Err(too_large(""));
         }
-        self.versioned_write(w, |old| {
-            let mut expr = Expr::new();
-            let mut changed = Vec::new();
-            for (k, v) in &values {
-                let path = format!("{}.{}", expr.name("fields"), expr.name(k));
+        self.change(w, |old| {
+            let mut fields = old.fields.clone();
+            for (k, v) in changes {
                 match v {
-                    Some(v) => {
-                        changed.push(differs(&mut expr, &path, v.clone()));
-                        let v = expr.value(v.clone());
-                        expr.set(format!("{path} = {v}"));
-                    }
-                    None => {
-                        changed.push(format!("attribute_exists({path})"));
-                        expr.remove(path);
-                    }
-                }
+                    Some(v) => fields.insert(k.clone(), v.clone()),
+                    None => fields.remove(k),
+                };
             }
-            if let Some(s) = status {
-                let n = expr.name("status");
-                changed.push(differs(&mut expr, &n, AttributeValue::S(s.as_str().into())));
-                set_status(&mut expr, w.org, w.collection, s);
-            }
-            expr.when(changed.join(" OR "));
-            let fields = old.map(|o| {
-                let mut fields = o.fields.clone();
-                for (k, v) in changes {
-                    match v {
-                        Some(v) => fields.insert(k.clone(), v.clone()),
-                        None => fields.remove(k),
-                    };
-                }
-                fields
-            });
-            // Only a patch of reference fields touches references; others
-            // stay one UpdateItem whatever the item points at.
-            if ref_fields.is_empty() {
-                return Ok(Planned {
-                    expr,
-                    new_refs: None,
-                    status,
-                    fields,
-                });
-            }
-            let old_refs = old.map(decode_refs).unwrap_or_default();
-            let mut new_refs: Vec<OutRef> = old_refs
+            let mut refs: Vec<OutRef> = newest_refs(old)
                 .into_iter()
                 .filter(|r| !ref_fields.contains_key(&r.field))
                 .collect();
-            new_refs.extend(ref_fields.values().flatten().cloned());
-            new_refs.sort();
-            check_target_limit(&new_refs, "")?;
-            Ok(Planned {
-                expr,
-                new_refs: Some(new_refs),
-                status,
-                fields,
-            })
+            refs.extend(ref_fields.values().flatten().cloned());
+            refs.sort();
+            check_target_limit(&refs, "")?;
+            Ok(Some(old.written(status, fields, encode_refs(&refs), w.now)))
         })
         .await
+    }
+
+    /// Takes a live item off the live site (`POST …/unpublish/`): its
+    /// newest content stays, as a draft. A draft already: unchanged.
+    pub async fn unpublish(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
+        self.change(w, |old| Ok(old.unpublished(w.now))).await
     }
 
     /// The item a write is about, read (strongly consistent) when a write
@@ -183,115 +109,55 @@ impl Store {
         Ok(item)
     }
 
-    /// A write that asks for no change: the item's version as it is.
-    async fn unchanged(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
-        let item = self.read_writable(w).await?;
-        Ok(Written {
-            version: item.version,
-            old_status: item.status,
-            changed: false,
-        })
-    }
-
-    /// The shared path of PUT and PATCH. `plan(old)` returns the item's
-    /// update and its references after the write. Without a known old item
-    /// the write is tried as one UpdateItem guarded so that it cannot change
-    /// references; when that guard fails, the old item it returns drives a
-    /// transaction conditioned on the version it read.
-    async fn versioned_write<F>(&self, w: &ItemWrite<'_>, plan: F) -> Result<Written, Error>
+    /// The shared path of every change of a live item: `plan(old)` is the
+    /// item after the write (None: nothing to do). The item is read, then
+    /// written conditioned on the version read.
+    async fn change<F>(&self, w: &ItemWrite<'_>, plan: F) -> Result<Written, Error>
     where
-        F: Fn(Option<&ItemRecord>) -> Result<Planned, Error>,
+        F: Fn(&ItemRecord) -> Result<Option<ItemRecord>, Error>,
     {
         let mut retry =
             Retry::new(w.attempts("write")).unexpected("unexpected idempotency failure");
-        let mut known: Option<ItemRecord> = None;
+        let mut known = self.read_writable(w).await?;
         let mut gone = BTreeSet::new();
         loop {
             let attempts = retry.next()?;
-            let Planned {
-                mut expr,
-                new_refs,
-                status,
-                fields,
-            } = plan(known.as_ref())?;
-            let links = new_refs.as_ref().is_some_and(|r| !r.is_empty());
-            if known.is_none() && (links || !w.indexing.is_empty()) {
-                // Linking and moving index entries take a transaction,
-                // which returns no old item: read it first (its version
-                // then guards the transaction), as the entries need it.
-                known = Some(self.read_writable(w).await?);
-                continue;
-            }
-            touch(&mut expr, &w.id, w.now);
-            expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
-            expr.bump_version();
-            when_live(&mut expr);
-            if let Some(v) = w.expected.or(known.as_ref().map(|k| k.version)) {
-                expr.when_equals("version", AttributeValue::N(v.to_string()));
-            }
-            // A status change moves the collection's counts, which takes the
-            // status before the write: unread, it is assumed unchanged (and
-            // a failed condition hands back the item to see it).
-            let tally = match (status, known.as_ref()) {
-                (Some(new), Some(k)) => Tally::change(Some(k.status), Some(new)),
-                (Some(new), None) => {
-                    expr.when_equals("status", AttributeValue::S(new.as_str().into()));
-                    Tally::default()
-                }
-                (None, _) => Tally::default(),
+            let Some(new) = plan(&known)?.filter(|new| known.changed_by(new)) else {
+                return Ok(Written {
+                    version: known.version,
+                    old_status: known.status,
+                    changed: false,
+                });
             };
-            let old_refs = known.as_ref().map(decode_refs).unwrap_or_default();
-            if let Some(refs) = &new_refs {
-                if known.is_none() {
-                    // Unread, the item is assumed to reference nothing; if it
-                    // does, the failed condition hands back the item to see them.
-                    expr.when_absent("out_refs");
-                }
-                set_out_refs(&mut expr, refs);
-            }
-            let mut ops = match &new_refs {
-                Some(refs) => item_ops(w, expr, &old_refs, refs, &gone),
-                None => item_ops(w, expr, &[], &[], &gone),
-            };
-            ops.extend(count_op(w.org, w.collection, tally));
-            if let Some(k) = known.as_ref() {
-                let after = Shown {
-                    fields: fields.as_ref().unwrap_or(&k.fields),
-                    status: status.unwrap_or(k.status),
-                };
-                ops.extend(entry_ops(
-                    w.org,
-                    w.collection,
-                    &w.id,
-                    w.indexing,
-                    Some(k.into()),
-                    Some(after),
-                ));
-            }
+            // Both versions' references share the item's edges and the
+            // transaction bound.
+            let held = decode_refs(&new);
+            check_target_limit(&held, "")?;
+            let ops = move_ops(w, &known, &new, attempts.write_token(), &gone)?;
             match self.commit(ops, attempts).await {
-                Ok(committed) => return Written::from_commit(committed, known),
-                Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
-                Err(WriteFailure::Item(Some(now))) => {
-                    still_writable(&now, w.expected)?;
-                    let moved = known.as_ref().is_some_and(|k| k.version != now.version);
-                    let unseen_refs =
-                        known.is_none() && new_refs.is_some() && !now.out_refs.is_empty();
-                    let status_moves = known.is_none() && status.is_some_and(|s| s != now.status);
-                    if moved || unseen_refs || status_moves {
-                        known = Some(*now);
-                        continue;
-                    }
-                    // Live, at the version planned against, references as
-                    // assumed: only "this changes something" failed.
+                Ok(Committed::Done(_)) => {
+                    return Ok(Written {
+                        version: new.version,
+                        old_status: known.status,
+                        changed: true,
+                    })
+                }
+                Ok(Committed::AlreadyDone(now)) => {
                     return Ok(Written {
                         version: now.version,
                         old_status: now.status,
-                        changed: false,
-                    });
+                        changed: true,
+                    })
+                }
+                Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
+                Err(WriteFailure::Item(Some(now))) => {
+                    // Another writer landed first: plan again on its item.
+                    still_writable(&now, w.expected)?;
+                    known = *now;
+                    retry.lost_race().await;
                 }
                 Err(WriteFailure::MissingTargets(missing)) => {
-                    let refs = new_refs.unwrap_or_default();
-                    return Err(Error::Invalid(missing_target_errors(&missing, &refs, "")));
+                    return Err(Error::Invalid(missing_target_errors(&missing, &held, "")));
                 }
                 Err(WriteFailure::GoneTargets(g)) => gone.extend(g),
                 // Only with indexed fields: replacing every one of 24

@@ -93,7 +93,7 @@ impl Store {
                     &r.id,
                     indexing,
                     None,
-                    Some(r.into()),
+                    Some(r),
                 ));
             }
             let mut tallies: BTreeMap<&CollectionKey, Tally> = BTreeMap::new();
