@@ -530,6 +530,8 @@ mod tests {
         q.sorted = Sorted::Created;
         q.after = None;
         assert_eq!(q.bounds(), (None, None));
-        assert_eq!(q.partitions(), vec!["acme#posts#p".to_owned()]);
+        assert_eq!(q.partitions(), ["acme#posts#p", "acme#posts#l"]);
+        q.preview = true;
+        assert_eq!(q.partitions(), ["acme#posts#p", "acme#posts#d"]);
     }
 }

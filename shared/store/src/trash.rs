@@ -383,9 +383,14 @@ impl Store {
             expr.bump_version();
             expr.when_exists("deleted_at");
             expr.when_equals("version", AttributeValue::N(old.version.to_string()));
-            // Both versions come back, without the references lost.
-            let back = without_refs(&old, &lost);
-            if !lost.is_empty() {
+            // Both versions come back, without the references lost, each
+            // holding what is linked again (in today's mode).
+            let mut back = without_refs(&old, &lost);
+            back.out_refs = relinked(&kept, &back.out_refs);
+            if let Some(live) = back.live.as_mut() {
+                live.out_refs = relinked(&kept, &live.out_refs);
+            }
+            if !lost.is_empty() || back.out_refs != old.out_refs || back.live != old.live {
                 expr.set_value("fields", attribute(&back.fields)?);
                 if let Some(live) = &back.live {
                     expr.set_value("live", attribute(live)?);
@@ -432,6 +437,20 @@ impl Store {
             }
         }
     }
+}
+
+/// The references of `stored` (one version's, encoded) that a restore
+/// links again (`kept`, in the mode the schema gives them now).
+fn relinked(kept: &[OutRef], stored: &[String]) -> Vec<String> {
+    let stored: Vec<OutRef> = stored.iter().filter_map(|s| OutRef::decode(s)).collect();
+    kept.iter()
+        .filter(|k| {
+            stored
+                .iter()
+                .any(|r| r.collection == k.collection && r.id == k.id && r.field == k.field)
+        })
+        .map(OutRef::encode)
+        .collect()
 }
 
 /// Removes `r`'s target from the field value that holds it.

@@ -308,7 +308,8 @@ async fn patch_changes_only_what_it_sends() {
         .await;
     assert_eq!(es.body["name"], "Ada ES");
 
-    // Status alone: unpublishing is its own event type.
+    // Status alone: a draft over the live item (it stays live), then an
+    // explicit unpublish, each its own event type.
     let r = t
         .invoke_file(
             "patch-item-status.json",
@@ -317,6 +318,26 @@ async fn patch_changes_only_what_it_sends() {
         .await;
     assert_eq!(r.status, 202);
     assert_eq!(r.body["meta"]["version"], 3);
+    let item = format!("/v2/content/team_members/{id}/");
+    let live = t.request("GET", &item, None).await;
+    assert_eq!(live.status, 200, "a draft does not unpublish");
+    assert_eq!(live.body["meta"]["status"], "published_with_draft");
+    assert_eq!(
+        (
+            &live.body["meta"]["version"],
+            &live.body["meta"]["draft_version"]
+        ),
+        (&json!(2), &json!(3))
+    );
+    let r = t
+        .invoke_file(
+            "unpublish-item.json",
+            &[("01JF0000000000000000000000", id.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert_eq!(r.body["meta"]["version"], 4);
+    assert_eq!(t.request("GET", &item, None).await.status, 404);
     let kinds: Vec<_> = t
         .drain_events()
         .await
@@ -327,7 +348,11 @@ async fn patch_changes_only_what_it_sends() {
         .collect();
     assert_eq!(
         kinds,
-        vec![(2, EventType::Published), (3, EventType::Unpublished)]
+        vec![
+            (2, EventType::Published),
+            (3, EventType::Draft),
+            (4, EventType::Unpublished)
+        ]
     );
 
     let empty = t

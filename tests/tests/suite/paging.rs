@@ -225,13 +225,17 @@ impl Listing {
 
     /// The sort key of an item in this listing, None when it is not listed.
     fn key(&self, i: &ItemRecord) -> Option<String> {
-        let listed = i.deleted_at.is_none() && (self.preview || i.status == State::Published);
+        if i.deleted_at.is_some() {
+            return None;
+        }
+        // The view's version of the item: its live one without preview.
+        let i = &i.clone().in_view(self.preview)?;
         let matched = match &self.filter {
             None => true,
             Some((true, v)) => i.fields.get("rank") == Some(&json!(v.parse::<u64>().unwrap())),
             Some((false, v)) => i.fields.get("tag") == Some(&json!(v)),
         };
-        (listed && matched).then(|| match self.order {
+        matched.then(|| match self.order {
             Order::Created => i.id.to_string(),
             Order::Updated => format!("{}#{}", i.updated_at, i.id),
             Order::Rank => format!("{}\u{0}{}", model_value(i.fields.get("rank")), i.id),
@@ -344,12 +348,17 @@ async fn apply(t: &TestApp, collection: &str, ids: &[ItemId], change: &Change) {
                 .await
                 .unwrap()
                 .unwrap();
-            let status = if now.status == State::Published {
-                "draft"
-            } else {
-                "published"
-            };
-            ("PATCH", path(*i), Some(json!({"status": status})))
+            // Through every state: a draft over the live version, then
+            // unpublished, then published again.
+            match now.status {
+                State::Published => ("PATCH", path(*i), Some(json!({"status": "draft"}))),
+                State::PublishedWithDraft => (
+                    "POST",
+                    format!("/v2/content/{collection}/{id}/unpublish/"),
+                    None,
+                ),
+                State::Draft => ("PATCH", path(*i), Some(json!({"status": "published"}))),
+            }
         }
         Change::Delete(i) => ("DELETE", path(*i), None),
         Change::Rerank(i, rank) => ("PATCH", path(*i), Some(json!({"fields": {"rank": rank}}))),

@@ -186,10 +186,49 @@ impl ItemRecord {
     /// the newest content and the live version. (A write that changes
     /// nothing keeps the item's version.)
     pub fn changed_by(&self, new: &ItemRecord) -> bool {
+        let live_changed = match (&self.live, &new.live) {
+            (None, None) => false,
+            (Some(a), Some(b)) => {
+                a.version != b.version
+                    || a.out_refs != b.out_refs
+                    || !same_fields(&a.fields, &b.fields)
+            }
+            _ => true,
+        };
         self.status != new.status
-            || self.fields != new.fields
-            || self.live != new.live
+            || !same_fields(&self.fields, &new.fields)
+            || live_changed
             || self.out_refs != new.out_refs
+    }
+}
+
+/// Whether two sets of values are the same as DynamoDB stores them:
+/// numbers compare by value (`36` and `36.0` are one number), so a write
+/// of what is stored changes nothing.
+fn same_fields(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_value(v, w))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
     }
 }
 
