@@ -1,6 +1,6 @@
 //! Change events: one per change of an item's content or state, sent to
 //! the SQS queue for the background worker. Shape:
-//! `{event_id, org, collection, item_id, version, type, occurred_at}`.
+//! `{event_id, org, collection, item_id, version, type, occurred_at, state}`.
 //! `event_id` is derived from the item, its version and the type, so every
 //! stage (relay, worker, webhook receivers) can deduplicate on it, and
 //! `from_change` derives an event from an item's state before and after.
@@ -68,6 +68,10 @@ pub struct Event {
     /// When the change happened (the item's `updated_at`; a purge: when seen).
     #[serde(default)]
     pub occurred_at: String,
+    /// The item's state after the change (`content::State`); absent on
+    /// events queued before states existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
 }
 
 /// The event id of a change: stable across retries and replays.
@@ -109,6 +113,7 @@ pub fn from_change(old: Option<&ItemRecord>, new: Option<&ItemRecord>, now: &str
     };
     let mut e = Event::new(&item.org, &item.collection, item.id, item.version, kind);
     e.occurred_at = at;
+    e.state = Some(item.status);
     Some(e)
 }
 
@@ -124,6 +129,7 @@ pub fn current_state(item: &ItemRecord) -> Event {
     };
     let mut e = Event::new(&item.org, &item.collection, item.id, item.version, kind);
     e.occurred_at = item.updated_at.clone();
+    e.state = Some(item.status);
     e
 }
 
@@ -143,6 +149,7 @@ impl Event {
             version,
             kind,
             occurred_at: crate::clock::now(),
+            state: None,
         }
     }
 }

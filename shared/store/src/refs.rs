@@ -24,10 +24,13 @@ use folio_core::error::{Error, Referrer};
 use folio_core::ids::{CollectionKey, ItemId, OrgId};
 use folio_core::schema::OnDelete;
 
-// `content::MAX_TARGETS` (24) is what keeps every write in one
-// transaction: a replace can release every old target and link as many new
-// ones, two actions each, beside the item itself, an idempotency record and
-// a count shard: 1 + 1 + 1 + 2 × 2 × 24 = 99 ≤ 100.
+// `content::MAX_TARGETS` (24 distinct targets, both versions of an item
+// together) is what keeps every write in one transaction: a replace can
+// release every old target and link as many new ones, two actions each,
+// beside the item itself, a count shard and either an idempotency record
+// (a create) or the published view's listing (a draft saved over a live
+// item): 1 + 1 + 1 + 2 × 2 × 24 = 99 ≤ 100 (`writes::tests` checks it over
+// every state).
 const _: () = assert!(3 + 4 * MAX_TARGETS <= MAX_ACTIONS);
 
 /// The fields of one referrer that point at one target, by mode.

@@ -295,3 +295,6 @@ pub fn too_large(prefix: &str) -> Error {
 pub fn now_epoch() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,9 +18,9 @@ use serde_json::{json, Map, Value};
 use crate::ids::{CollectionKey, ItemId, Locale, OrgId};
 use crate::schema::{Collection, Org};
 
-/// Most distinct items one item may reference: what one DynamoDB
-/// transaction can link and release in a write (`store::refs` checks it
-/// against the transaction's bound).
+/// Most distinct items one item may reference, its live version and its
+/// draft together: what one DynamoDB transaction can link and release in a
+/// write (`store::refs` checks it against the transaction's bound).
 pub const MAX_TARGETS: usize = 24;
 
 /// Distinct items referenced by `refs`.
@@ -32,7 +32,7 @@ pub fn distinct_targets(refs: &[OutRef]) -> usize {
 }
 
 pub fn limit_message() -> String {
-    format!("An item may reference at most {MAX_TARGETS} distinct items.")
+    format!("An item may reference at most {MAX_TARGETS} distinct items (its published version and its draft together).")
 }
 
 /// The link an item renders as where it is not shown whole (a reference

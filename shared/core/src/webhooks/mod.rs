@@ -128,6 +128,7 @@ pub fn payload(event: &Event, target: &str) -> Value {
             "timestamp": event.occurred_at,
             "locale": null,
             "status": status,
+            "state": event.state,
             "version": event.version,
             "event_id": event.event_id,
         },
@@ -155,7 +156,8 @@ mod tests {
 
     #[test]
     fn the_payload_is_butters_with_version_and_event_id() {
-        let e = event(EventType::Delete);
+        let mut e = event(EventType::Delete);
+        e.state = Some(crate::content::State::PublishedWithDraft);
         let p = payload(&e, "https://example.com/hook");
         assert_eq!(
             p,
@@ -166,6 +168,7 @@ mod tests {
                     "timestamp": "2026-11-29T00:00:00.000000Z",
                     "locale": null,
                     "status": "deleted",
+                    "state": "published_with_draft",
                     "version": 4,
                     "event_id": e.event_id,
                 },
