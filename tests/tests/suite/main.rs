@@ -16,6 +16,7 @@ mod background_audit;
 mod binaries;
 mod concurrency_and_faults;
 mod drafts;
+mod drafts_events;
 mod fuzz_handlers;
 mod hot_targets;
 mod indexed;
