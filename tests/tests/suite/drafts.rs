@@ -12,17 +12,21 @@ use folio::auth::Scope;
 use folio_tests::{folio, listed_ids, TestApp, TestResponse};
 use serde_json::{json, Value};
 
-/// `articles` (`city` indexed; `note` and `size` not) and `posts`, whose
-/// `article` references one; an unlocalized org.
-pub(crate) async fn app() -> TestApp {
-    let t = TestApp::spawn_with(&[]).await;
-    let articles = json!({"name": "Articles", "fields": [
+/// `articles`: `city` indexed or not; `note` and `size` never.
+pub(crate) fn articles_schema(indexed: bool) -> Value {
+    json!({"name": "Articles", "fields": [
         {"key": "title", "type": "text", "required": true},
-        {"key": "city", "type": "text", "indexed": true},
+        {"key": "city", "type": "text", "indexed": indexed},
         {"key": "note", "type": "text"},
         {"key": "size", "type": "number"}
-    ]});
-    let r = t.put_collection("articles", articles).await;
+    ]})
+}
+
+/// `articles` (`city` indexed) and `posts`, whose `article` references
+/// one; an unlocalized org.
+pub(crate) async fn app() -> TestApp {
+    let t = TestApp::spawn_with(&[]).await;
+    let r = t.put_collection("articles", articles_schema(true)).await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     assert_eq!(r.body["building"], json!([]), "indexed from the start");
     let posts = json!({"name": "Posts", "fields": [
@@ -78,7 +82,7 @@ fn previewed_query(query: &str) -> String {
 
 /// The ids a listing of articles shows, checked to be listed once each
 /// and to be what `meta.count` counts.
-async fn listed(t: &TestApp, query: &str) -> Vec<String> {
+pub(crate) async fn listed(t: &TestApp, query: &str) -> Vec<String> {
     let r = read(t, &format!("/v2/content/articles/?{query}")).await;
     let ids = listed_ids(&r.body, "articles");
     assert_eq!(
@@ -106,7 +110,7 @@ pub(crate) async fn none_listed(t: &TestApp, preview: &str) {
 /// Every page of a listing one item a page, by cursor (or page number
 /// where the listing is served from memory): the ids in order, and
 /// whether the index served it (it hands out cursors).
-async fn paged(t: &TestApp, query: &str) -> (Vec<String>, bool) {
+pub(crate) async fn paged(t: &TestApp, query: &str) -> (Vec<String>, bool) {
     let base = format!("/v2/content/articles/?{query}&page_size=1");
     let mut r = read(t, &base).await;
     let count = r.body["meta"]["count"].as_u64().unwrap() as usize;

@@ -6,10 +6,12 @@
 use std::time::Duration;
 
 use folio_local::receiver::{always, Receiver};
-use folio_tests::{folio, TestApp};
+use folio_tests::{folio, listed_ids, TestApp};
 use serde_json::{json, Value};
 
-use super::drafts::{app, item, none_listed, published, read, write};
+use super::drafts::{
+    app, articles_schema, item, listed, none_listed, paged, published, read, write,
+};
 
 fn person(id: &str) -> String {
     format!("/v2/content/people/{id}/")
@@ -138,70 +140,113 @@ async fn a_restrict_reference_held_by_either_version_guards_its_target() {
 #[tokio::test]
 async fn delete_and_restore_take_both_versions() {
     let t = app().await;
-    let a = published(&t, json!({"title": "Live", "city": "oslo"})).await;
-    let draft = json!({"status": "draft", "fields": {"title": "Draft", "city": "rome"}});
-    assert_eq!(write(&t, "PATCH", &item(&a), draft).await, 2);
-    assert_eq!(t.request("DELETE", &item(&a), None).await.status, 204);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = published(&t, json!({"title": "Live", "city": "oslo"})).await;
+        let draft = json!({"status": "draft", "fields": {"title": "Draft", "city": "rome"}});
+        assert_eq!(write(&t, "PATCH", &item(&id), draft).await, 2);
+        ids.push(id);
+    }
+    // One by its own delete, one by a batch delete.
+    assert_eq!(t.request("DELETE", &item(&ids[0]), None).await.status, 204);
+    let batch = Some(json!([ids[1]]));
+    let r = t
+        .request("POST", "/v2/content/articles/batch-delete/", batch)
+        .await;
+    assert_eq!((r.status, &r.body), (200, &json!({"deletedCount": 1})));
 
     for preview in ["", "&preview=1"] {
-        let r = t
-            .request("GET", &format!("{}?levels=1{preview}", item(&a)), None)
+        for id in &ids {
+            let r = t
+                .request("GET", &format!("{}?levels=1{preview}", item(id)), None)
+                .await;
+            assert_eq!(r.status, 404, "{preview}: {:?}", r.body);
+            let r = read(
+                &t,
+                &format!("/v2/content/?keys=articles[_id={id}]{preview}"),
+            )
             .await;
-        assert_eq!(r.status, 404, "{preview}: {:?}", r.body);
+            assert_eq!(r.body["data"]["articles"], json!([]), "{preview}");
+        }
         none_listed(&t, preview).await;
-        let r = read(&t, &format!("/v2/content/?keys=articles[_id={a}]{preview}")).await;
-        assert_eq!(r.body["data"]["articles"], json!([]), "{preview}");
     }
     let trash = read(&t, "/v2/content/articles/deleted/").await;
-    assert_eq!(trash.body["meta"]["count"], 1, "{:?}", trash.body);
-    let r = t
-        .request("POST", &format!("/v2/content/articles/{a}/restore/"), None)
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(trash.body["meta"]["count"], 2, "{:?}", trash.body);
 
-    let live = read(&t, &item(&a)).await;
-    let newest = read(&t, &format!("{}?preview=1", item(&a))).await;
-    assert_eq!(
-        (&live.body["title"], &live.body["city"]),
-        (&json!("Live"), &json!("oslo"))
-    );
-    assert_eq!(
-        (&newest.body["title"], &newest.body["city"]),
-        (&json!("Draft"), &json!("rome"))
-    );
-    for r in [&live, &newest] {
-        assert_eq!(
-            r.body["meta"]["status"], "published_with_draft",
-            "{:?}",
-            r.body
+    for id in &ids {
+        let restore = format!("/v2/content/articles/{id}/restore/");
+        let r = t.request("POST", &restore, None).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let live = read(&t, &item(id)).await.body;
+        let newest = read(&t, &format!("{}?preview=1", item(id))).await.body;
+        let shown = |b: &Value| (b["title"].clone(), b["city"].clone());
+        assert_eq!(shown(&live), (json!("Live"), json!("oslo")));
+        assert_eq!(shown(&newest), (json!("Draft"), json!("rome")));
+        for b in [&live, &newest] {
+            assert_eq!(b["meta"]["status"], "published_with_draft", "{b:?}");
+            assert_eq!(b["meta"]["published_version"], 1, "{b:?}");
+        }
+        assert_eq!(live["meta"]["version"], 1);
+        let draft_version = newest["meta"]["draft_version"].as_u64().unwrap();
+        assert_eq!(newest["meta"]["version"], draft_version);
+        assert!(
+            draft_version > 2,
+            "delete and restore moved it: {draft_version}"
         );
-        assert_eq!(r.body["meta"]["published_version"], 1, "{:?}", r.body);
     }
-    assert_eq!(live.body["meta"]["version"], 1);
-    let draft_version = newest.body["meta"]["draft_version"].as_u64().unwrap();
-    assert_eq!(newest.body["meta"]["version"], draft_version);
-    assert!(
-        draft_version > 2,
-        "delete and restore moved it: {draft_version}"
-    );
-    for (q, want) in [
-        ("fields.city=oslo", 1),
-        ("fields.city=rome", 0),
-        ("fields.city=oslo&preview=1", 0),
-        ("fields.city=rome&preview=1", 1),
-        ("", 1),
-        ("preview=1", 1),
-        ("order=city", 1),
-        ("order=city&preview=1", 1),
+    for (q, listed_here) in [
+        ("fields.city=oslo", true),
+        ("fields.city=rome", false),
+        ("fields.city=oslo&preview=1", false),
+        ("fields.city=rome&preview=1", true),
+        ("", true),
+        ("preview=1", true),
+        ("order=city", true),
+        ("order=city&preview=1", true),
     ] {
-        let r = read(&t, &format!("/v2/content/articles/?{q}")).await;
-        assert_eq!(r.body["meta"]["count"], want, "{q}: {:?}", r.body);
-        assert_eq!(
-            r.body["data"]["articles"].as_array().unwrap().len(),
-            want,
-            "{q}"
-        );
+        let want = if listed_here { ids.clone() } else { vec![] };
+        assert_eq!(listed(&t, q).await, want, "{q}");
     }
+}
+
+/// A field indexed on a collection whose items have drafts: the build
+/// writes the entries of both versions, so the index serves each view
+/// its version.
+#[tokio::test]
+async fn an_index_built_over_items_with_drafts_serves_each_view_its_version() {
+    let t = app().await;
+    let r = t.put_collection("articles", articles_schema(false)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let a = published(&t, json!({"title": "A", "city": "oslo"})).await;
+    let draft = json!({"status": "draft", "fields": {"city": "rome"}});
+    assert_eq!(write(&t, "PATCH", &item(&a), draft).await, 2);
+    let b = published(&t, json!({"title": "B", "city": "lima"})).await;
+    let r = t.put_collection("articles", articles_schema(true)).await;
+    assert_eq!(r.body["building"], json!(["city"]), "{:?}", r.body);
+    let key = folio::ids::CollectionKey::parse("articles").unwrap();
+    let built = t
+        .app
+        .store
+        .reindex(&t.org, &key, false, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(built.items, 2);
+    t.app.forget_collection(&t.org, &key);
+    let r = read(&t, "/v2/collections/articles/").await;
+    assert_eq!(r.body["building"], json!([]));
+
+    let (a_, b_) = (vec![a.clone()], vec![b.clone()]);
+    for (q, public, preview) in [
+        ("fields.city=oslo", &a_, &vec![]),
+        ("fields.city=rome", &vec![], &a_),
+        ("fields.city=lima", &b_, &b_),
+    ] {
+        assert_eq!(&listed(&t, q).await, public, "{q}");
+        assert_eq!(&listed(&t, &format!("{q}&preview=1")).await, preview, "{q}");
+    }
+    let by_index = |ids: [&String; 2]| (ids.map(String::clone).to_vec(), true);
+    assert_eq!(paged(&t, "order=city").await, by_index([&b, &a]));
+    assert_eq!(paged(&t, "order=-city&preview=1").await, by_index([&a, &b]));
 }
 
 /// Each transition's webhook, in order of version: a draft saved over a
@@ -276,11 +321,11 @@ async fn each_transition_sends_its_webhook() {
     assert_eq!(got, want);
 }
 
-#[tokio::test]
-async fn eight_concurrent_draft_patches_of_a_published_item_all_survive_in_the_draft() {
-    let t = TestApp::spawn_with(&[]).await;
+/// `wide` (`f0`…`f7`, numbers, `f0` indexed) and a published item of it
+/// with every field 0; the item's path.
+async fn wide(t: &TestApp) -> String {
     let fields: Vec<Value> = (0..8)
-        .map(|i| json!({"key": format!("f{i}"), "type": "number"}))
+        .map(|i| json!({"key": format!("f{i}"), "type": "number", "indexed": i == 0}))
         .collect();
     let schema = json!({"name": "Wide", "fields": fields});
     assert_eq!(t.put_collection("wide", schema).await.status, 201);
@@ -289,44 +334,101 @@ async fn eight_concurrent_draft_patches_of_a_published_item_all_survive_in_the_d
         .collect::<serde_json::Map<_, _>>()
         .into();
     let id = t.create("wide", "published", live).await;
-    let path = format!("/v2/content/wide/{id}/");
-    let results = futures::future::join_all((0..8).map(|i| {
-        let body = json!({"status": "draft", "fields": {format!("f{i}"): i + 1}});
-        t.request("PATCH", &path, Some(body))
-    }))
-    .await;
+    format!("/v2/content/wide/{id}/")
+}
+
+/// A draft PATCH setting `f<i>` to `i + 1`.
+fn set(i: usize) -> Option<Value> {
+    Some(json!({"status": "draft", "fields": {format!("f{i}"): i + 1}}))
+}
+
+/// Checks that a view's listing, count and index filter on `f0` agree
+/// with its read of the item (`shown`, None: the view does not show it).
+async fn agrees(t: &TestApp, view: &str, shown: Option<&Value>) {
+    let count = usize::from(shown.is_some());
+    let r = read(t, &format!("/v2/content/wide/?{view}")).await;
+    assert_eq!(r.body["meta"]["count"], count, "{view}: {:?}", r.body);
+    assert_eq!(listed_ids(&r.body, "wide").len(), count, "{view}");
+    let Some(shown) = shown else { return };
+    let f0 = shown["f0"].as_u64().unwrap();
+    for (value, want) in [(f0, 1), (1 - f0.min(1), 0)] {
+        let q = format!("/v2/content/wide/?fields.f0={value}&{view}");
+        let r = read(t, &q).await;
+        assert_eq!(r.body["meta"]["count"], want, "{q}: {:?}", r.body);
+        assert_eq!(listed_ids(&r.body, "wide").len(), want, "{q}");
+    }
+}
+
+#[tokio::test]
+async fn eight_concurrent_draft_patches_of_a_published_item_all_survive_in_the_draft() {
+    let t = TestApp::spawn_with(&[]).await;
+    let path = wide(&t).await;
+    let results =
+        futures::future::join_all((0..8).map(|i| t.request("PATCH", &path, set(i)))).await;
     let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
-    assert_eq!(
-        statuses,
-        vec![202; 8],
-        "{:?}",
-        results.iter().map(|r| &r.body).collect::<Vec<_>>()
-    );
-    let mut versions: Vec<u64> = results
+    let bodies: Vec<&Value> = results.iter().map(|r| &r.body).collect();
+    assert_eq!(statuses, vec![202; 8], "{bodies:?}");
+    let mut versions: Vec<u64> = bodies
         .iter()
-        .map(|r| r.body["meta"]["version"].as_u64().unwrap())
+        .map(|b| b["meta"]["version"].as_u64().unwrap())
         .collect();
     versions.sort();
     assert_eq!(versions, (2..=9).collect::<Vec<_>>(), "a version each");
-    let newest = read(&t, &format!("{path}?preview=1")).await;
-    let public = read(&t, &path).await;
+    let newest = read(&t, &format!("{path}?preview=1")).await.body;
+    let public = read(&t, &path).await.body;
     for i in 0..8 {
         let f = format!("f{i}");
-        assert_eq!(newest.body[&f], json!(i + 1), "{f} lost: {:?}", newest.body);
+        assert_eq!(newest[&f], json!(i + 1), "{f} lost: {newest:?}");
         assert_eq!(
-            public.body[&f],
+            public[&f],
             json!(0),
-            "{f} reached the live version: {:?}",
-            public.body
+            "{f} reached the live version: {public:?}"
         );
     }
-    assert_eq!(newest.body["meta"]["status"], "published_with_draft");
-    assert_eq!(
+    assert_eq!(newest["meta"]["status"], "published_with_draft");
+    let versions = |b: &Value| {
         (
-            &newest.body["meta"]["version"],
-            &public.body["meta"]["version"]
-        ),
-        (&json!(9), &json!(1))
-    );
-    assert_eq!(public.body["meta"]["draft_version"], 9);
+            b["meta"]["version"].clone(),
+            b["meta"]["draft_version"].clone(),
+        )
+    };
+    assert_eq!(versions(&newest), (json!(9), json!(9)));
+    assert_eq!(versions(&public), (json!(1), json!(9)));
+    agrees(&t, "", Some(&public)).await;
+    agrees(&t, "preview=1", Some(&newest)).await;
+}
+
+/// Draft edits racing a publish and an unpublish: whatever order they
+/// land in, every edit survives in the newest content, and each view's
+/// listing, count and index filter agree with what its read shows.
+#[tokio::test]
+async fn draft_edits_racing_a_publish_and_an_unpublish_leave_each_view_consistent() {
+    let t = TestApp::spawn_with(&[]).await;
+    let path = wide(&t).await;
+    let unpublish = format!("{path}unpublish/");
+    let mut writes: Vec<_> = (0..8).map(|i| t.request("PATCH", &path, set(i))).collect();
+    writes.push(t.request("PATCH", &path, Some(json!({"status": "published"}))));
+    writes.push(t.request("POST", &unpublish, None));
+    let results = futures::future::join_all(writes).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![202; 10], "{results:?}");
+
+    let newest = read(&t, &format!("{path}?preview=1")).await.body;
+    for i in 0..8 {
+        assert_eq!(
+            newest[format!("f{i}")],
+            json!(i + 1),
+            "f{i} lost: {newest:?}"
+        );
+    }
+    let public = t.request("GET", &path, None).await;
+    let state = newest["meta"]["status"].as_str().unwrap();
+    match public.status {
+        404 => assert_eq!(state, "draft", "{newest:?}"),
+        200 => assert_eq!(public.body["meta"]["status"], state, "{:?}", public.body),
+        other => panic!("{other}: {:?}", public.body),
+    }
+    let shown = (public.status == 200).then_some(&public.body);
+    agrees(&t, "", shown).await;
+    agrees(&t, "preview=1", Some(&newest)).await;
 }
