@@ -15,6 +15,8 @@ mod auth_and_collections;
 mod background_audit;
 mod binaries;
 mod concurrency_and_faults;
+mod drafts;
+mod drafts_events;
 mod fuzz_handlers;
 mod hot_targets;
 mod indexed;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// `people` (with a restrict `manager` and a detach `mentors` list) and
 /// `projects` (restrict `lead`), in an unlocalized org.
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     let t = TestApp::spawn_with(&[]).await;
     let people = json!({"name": "People", "fields": [
         {"key": "name", "type": "text", "required": true},
