@@ -265,7 +265,7 @@ pub const UNPUBLISH_ITEM: Endpoint = Endpoint {
     handler: |app, req| Box::pin(update::unpublish(app, req)),
     doc: Doc {
         headers: &["If-Match"],
-        errors: &[CONFLICT, STALE],
+        errors: &[REFUSED, CONFLICT, STALE],
         ..doc(
             "Take an item off the live site; its newest content stays as a draft",
             "content",
