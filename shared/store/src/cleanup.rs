@@ -16,7 +16,7 @@ use super::keys;
 use super::writes::{decode_refs, move_ops, without_refs, ItemWrite};
 use super::Store;
 use crate::sdk::from_sdk;
-use folio_core::content::OutRef;
+use folio_core::content::{Action as Made, Author, OutRef};
 use folio_core::error::Error;
 use folio_core::ids::{CollectionKey, ItemId, OrgId};
 use folio_core::schema::OnDelete;
@@ -101,6 +101,7 @@ impl Store {
         request_id: &str,
         indexing: &Indexing,
     ) -> Result<Detached, Error> {
+        let by = Author::worker(request_id);
         let w = ItemWrite {
             org,
             collection: referrer.0,
@@ -109,6 +110,7 @@ impl Store {
             expected: None,
             request_id,
             indexing,
+            by: &by,
         };
         let mut retry =
             Retry::new(w.attempts("detach")).unexpected("a detach failed as a link would");
@@ -141,7 +143,14 @@ impl Store {
             let mut after = without_refs(&item, &lost);
             after.version = item.version + 1;
             after.updated_at = now.to_owned();
-            let mut ops = move_ops(&w, &item, &after, attempts.write_token(), &gone)?;
+            let mut ops = move_ops(
+                &w,
+                &item,
+                &after,
+                Made::Detach,
+                attempts.write_token(),
+                &gone,
+            )?;
             let mut still_deleted = Expr::new();
             let pk = still_deleted.name(keys::PK);
             let deleted = still_deleted.name("deleted_at");

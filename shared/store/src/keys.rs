@@ -11,6 +11,7 @@
 //! | count shard     | `COUNT#<org>#<collection>`      | `SHARD#<nn>`    |
 //! | index entry     | the item's pk                   | `IDX#<field>` (`LIVE#IDX#<field>`: the live version's) |
 //! | live listing    | the item's pk                   | `LIVE` (an item with a draft: the published view's entry) |
+//! | version         | the item's pk                   | `VER#<20-digit version>` |
 //! | value count     | `VCOUNT#<entries' ix_pk>`       | `<encoded value>#<nn>` |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
@@ -71,6 +72,7 @@ pub const IX_SK: &str = "ix_sk";
 pub const COUNTED: &str = "counted";
 pub const ENTRY_PREFIX: &str = "IDX#";
 pub const LIVE_LISTING_SK: &str = "LIVE";
+pub const VERSION_PREFIX: &str = "VER#";
 /// Count shards per collection: writes spread over them, a count reads
 /// them all (one strongly consistent Query of a few hundred bytes).
 pub const COUNT_SHARDS: u32 = 32;
@@ -113,6 +115,15 @@ pub fn item_pk(org: &OrgId, collection: &CollectionKey, id: &ItemId) -> String {
 
 pub fn item(org: &OrgId, collection: &CollectionKey, id: &ItemId) -> Key {
     key(item_pk(org, collection, id), ITEM_SK)
+}
+
+/// Version `version` of an item, in the item's partition (sort keys in
+/// version order: 20 digits).
+pub fn version(org: &OrgId, collection: &CollectionKey, id: &ItemId, version: u64) -> Key {
+    key(
+        item_pk(org, collection, id),
+        &format!("{VERSION_PREFIX}{version:020}"),
+    )
 }
 
 /// The edge from `referrer` to `target`, kept in the target's partition.
@@ -328,6 +339,10 @@ mod tests {
             "acme#team_members#name#l"
         );
         assert_eq!(live_listing(&org, &coll, &id)[PK], k[PK]);
+        assert_eq!(
+            version(&org, &coll, &id, 42)[SK].as_s().unwrap(),
+            "VER#00000000000000000042"
+        );
         assert_eq!(
             entry(&org, &coll, &id, "name", true)[SK].as_s().unwrap(),
             "LIVE#IDX#name"

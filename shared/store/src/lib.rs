@@ -9,6 +9,7 @@
 //! - `reads`: gets, batch gets and index queries;
 //! - `pages`: listings paged by DynamoDB, and the counts that page them;
 //! - `cleanup`: detaching references to deleted items; `jobs`: job records;
+//! - `versions`: every write's version of an item, its reads and upkeep;
 //! - `sdk`: AWS SDK errors as the domain's (`from_sdk`).
 
 pub mod admin;
@@ -27,6 +28,7 @@ pub mod refs;
 pub mod sdk;
 pub mod size;
 mod trash;
+pub mod versions;
 pub mod webhooks;
 pub mod writes;
 

@@ -1,10 +1,10 @@
 //! Media ingest's writes (docs/design.md §10): rewriting `media` fields to
 //! their library URLs, and recording why a field could not be ingested.
 //!
-//! A rewrite is one UpdateItem that sets each ingested field, bumps the
-//! version (an ordinary change: the stream makes its event) and is
+//! A rewrite is one transaction: an update that sets each ingested field
+//! and bumps the version (an ordinary change: the stream makes its event),
 //! conditioned on the item being live and on each field still holding the
-//! URL that was downloaded: an edit that landed during the download wins,
+//! URL that was downloaded, and the version it keeps (`store::versions`): an edit that landed during the download wins,
 //! and its value is kept. Every write is conditioned on the version read
 //! (a lost race re-reads and plans again). The live version of an item
 //! with a draft is rewritten too where it holds the same URL. A failure is recorded in
@@ -16,12 +16,13 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::Value;
 
-use super::commit::parse_record;
+use super::commit::{Action, Attempts, Op, Role, WriteFailure};
 use super::expr::Expr;
 use super::keys;
 use super::record::{touch, when_live};
+use super::versions::version_op;
 use super::Store;
-use folio_core::content::{ItemRecord, MediaStatus};
+use folio_core::content::{Action as Made, Author, ItemRecord, MediaStatus};
 use folio_core::error::Error;
 
 /// A field downloaded and stored: `(storage key, source URL, library URL)`.
@@ -42,17 +43,19 @@ pub enum Applied {
 
 impl Store {
     /// Applies one ingest run's results to `item` (as read before the
-    /// downloads). `token` marks the write (`write_token`).
+    /// downloads), as `by` (the worker, for the event it ingests for).
     pub async fn apply_media(
         &self,
         item: &ItemRecord,
         ingested: &[Ingested],
         failed: &[Failed],
         now: &str,
-        token: &str,
+        by: &Author,
     ) -> Result<Applied, Error> {
         let mut current = item.clone();
+        let mut attempts = Attempts::new(&format!("media#{}", by.request_id));
         for _ in 0..3 {
+            attempts.next();
             let holds =
                 |key: &str, src: &str| current.fields.get(key).and_then(Value::as_str) == Some(src);
             let done: Vec<&Ingested> = ingested.iter().filter(|(k, s, _)| holds(k, s)).collect();
@@ -126,42 +129,66 @@ impl Store {
                     expr.when(format!("{path} = {src}"));
                 }
                 touch(&mut expr, &current.id, now);
-                expr.set_value("write_token", AttributeValue::S(token.to_owned()));
+                expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
                 expr.bump_version();
             }
-            let result = self
-                .update_with(
-                    keys::item(&current.org, &current.collection, &current.id),
-                    &expr,
-                )
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .send()
-                .await;
-            match result {
-                Ok(_) if done.is_empty() => return Ok(Applied::Recorded),
+            if done.is_empty() {
+                // Failures alone: bookkeeping, no version.
+                let result = self
+                    .update_with(
+                        keys::item(&current.org, &current.collection, &current.id),
+                        &expr,
+                    )
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .send()
+                    .await;
+                return match result {
+                    Ok(_) => Ok(Applied::Recorded),
+                    // A newer version (its own event ingests it), or gone.
+                    Err(e) => match e.into_service_error() {
+                        UpdateItemError::ConditionalCheckFailedException(_) => Ok(Applied::Stale),
+                        e => Err(Error::internal(e)),
+                    },
+                };
+            }
+            // A rewrite is a version of its own, kept in the same transaction.
+            let mut after = current.clone();
+            for (k, src, lib) in &done {
+                after.fields.insert(k.clone(), Value::String(lib.clone()));
+                if let Some(live) = after.live.as_mut() {
+                    if live.fields.get(k).and_then(Value::as_str) == Some(src.as_str()) {
+                        live.fields.insert(k.clone(), Value::String(lib.clone()));
+                    }
+                }
+            }
+            after.version = current.version + 1;
+            after.updated_at = now.to_owned();
+            let ops = vec![
+                Op {
+                    role: Role::Item,
+                    action: Action::Update {
+                        key: keys::item(&current.org, &current.collection, &current.id),
+                        expr,
+                    },
+                },
+                version_op(&after, Made::Media, by)?,
+            ];
+            match self.commit(ops, &attempts).await {
                 Ok(_) => {
                     return Ok(Applied::Rewritten {
                         fields: done.iter().map(|(k, _, _)| k.clone()).collect(),
-                        version: current.version + 1,
+                        version: after.version,
                     })
                 }
-                Err(e) => match e.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(c) => {
-                        match c.item.map(parse_record).transpose()? {
-                            Some(now_item) if now_item.deleted_at.is_none() => {
-                                if done.is_empty() {
-                                    // A newer version: its own event ingests it.
-                                    return Ok(Applied::Stale);
-                                }
-                                current = now_item;
-                            }
-                            _ => return Ok(Applied::Stale),
-                        }
-                    }
-                    e => return Err(Error::internal(e)),
-                },
+                // A write landed meanwhile: plan again on it.
+                Err(WriteFailure::Item(Some(now_item))) if now_item.deleted_at.is_none() => {
+                    current = *now_item;
+                }
+                Err(WriteFailure::Item(_)) => return Ok(Applied::Stale),
+                Err(WriteFailure::Fault(e)) => return Err(e),
+                Err(f) => return Err(Error::internal(format!("media rewrite: {f:?}"))),
             }
         }
         Ok(Applied::Stale)

@@ -27,11 +27,11 @@ use folio_core::schema::OnDelete;
 // `content::MAX_TARGETS` (24 distinct targets, both versions of an item
 // together) is what keeps every write in one transaction: a replace can
 // release every old target and link as many new ones, two actions each,
-// beside the item itself, a count shard and either an idempotency record
-// (a create) or the published view's listing (a draft saved over a live
-// item): 1 + 1 + 1 + 2 × 2 × 24 = 99 ≤ 100 (`writes::tests` checks it over
-// every state).
-const _: () = assert!(3 + 4 * MAX_TARGETS <= MAX_ACTIONS);
+// beside the item itself, a count shard, the version the write keeps and
+// either an idempotency record (a create) or the published view's listing
+// (a draft saved over a live item): 1 + 1 + 1 + 1 + 2 × 2 × 24 = 100
+// (`writes::tests` checks it over every state).
+const _: () = assert!(4 + 4 * MAX_TARGETS <= MAX_ACTIONS);
 
 /// The fields of one referrer that point at one target, by mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -524,10 +524,12 @@ mod tests {
             for new in &seq {
                 prop_assert!(distinct_targets(new) <= MAX_TARGETS);
                 for (before, after, extra) in [
-                    (&old[..], &new[..], 2),      // replace or patch: item + count
-                    (&[][..], &new[..], 3),       // create: item + idempotency + count
-                    (&new[..], &[][..], 2),       // delete: item + count
-                    (&[][..], &new[..], 2),       // restore: item + count
+                    // Each also keeps a version; a change also moves the
+                    // published view's listing.
+                    (&old[..], &new[..], 4),      // replace or patch: item + count + listing + version
+                    (&[][..], &new[..], 4),       // create: item + idempotency + count + version
+                    (&new[..], &[][..], 4),       // delete: item + count + listing + version
+                    (&[][..], &new[..], 4),       // restore: item + count + listing + version
                 ] {
                     let ops = edge_ops(&org, &[RefChange { collection: &c, id: id(99), old: before, new: after }], &BTreeSet::new());
                     prop_assert!(ops.len() + extra <= MAX_ACTIONS, "{} actions", ops.len() + extra);

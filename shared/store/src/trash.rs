@@ -16,12 +16,13 @@ use super::keys;
 use super::pages::{count_op, Tally};
 use super::record::{live_listing_op, to_live, to_trash, when_live};
 use super::refs::{edge_ops, RefChange};
+use super::versions::version_op;
 use super::writes::{
     attribute, decode_refs, item_ops, now_epoch, set_out_refs, still_writable, too_large,
     without_refs, ItemWrite, Written,
 };
 use super::Store;
-use folio_core::content::{ItemRecord, OutRef, Relinks};
+use folio_core::content::{Action as Made, ItemRecord, OutRef, Relinks};
 use folio_core::error::Error;
 use folio_core::schema::OnDelete;
 use futures::stream::{self, StreamExt};
@@ -60,6 +61,17 @@ fn trash_expr(
     expr.when(format!("attribute_not_exists({count}) OR {count} = {zero}"));
     expr.when_equals("version", AttributeValue::N(known.version.to_string()));
     expr
+}
+
+/// The version a delete of `known` at `now` keeps: its content as it was.
+fn deleted_version(w: &ItemWrite<'_>, known: &ItemRecord) -> Result<Op, Error> {
+    let gone = ItemRecord {
+        version: known.version + 1,
+        updated_at: w.now.to_owned(),
+        deleted_at: Some(w.now.to_owned()),
+        ..known.clone()
+    };
+    version_op(&gone, Made::Delete, w.by)
 }
 
 /// One item of a batch delete, read and found deletable.
@@ -123,6 +135,7 @@ impl Store {
             ));
             ops.extend(leaving_ops(w.org, w.collection, &known, w.indexing));
             ops.extend(live_listing_op(Some(&known), None));
+            ops.push(deleted_version(w, &known)?);
             match self.commit(ops, attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(known)),
                 Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
@@ -204,7 +217,8 @@ impl Store {
                     .iter()
                     .map(Op::actions)
                     .sum::<usize>()
-                + live_listing_op(Some(&known), None).map_or(0, |op| op.actions());
+                + live_listing_op(Some(&known), None).map_or(0, |op| op.actions())
+                + 1; // its version
             deletable.push(Deletable {
                 at,
                 w,
@@ -300,6 +314,10 @@ impl Store {
             });
             ops.extend(leaving_ops(d.w.org, d.w.collection, &d.known, d.w.indexing));
             ops.extend(live_listing_op(Some(&d.known), None));
+            match deleted_version(d.w, &d.known) {
+                Ok(op) => ops.push(op),
+                Err(_) => return None,
+            }
             tally = tally.plus(Tally::change(Some(d.known.status), None));
             changes.push(RefChange {
                 collection: d.w.collection,
@@ -412,6 +430,11 @@ impl Store {
                 Some(&back),
             ));
             ops.extend(live_listing_op(None, Some(&back)));
+            back.version = old.version + 1;
+            back.updated_at = w.now.to_owned();
+            back.deleted_at = None;
+            back.expires_at = None;
+            ops.push(version_op(&back, Made::Restore, w.by)?);
             match self.commit(ops, attempts).await {
                 Ok(committed) => return Written::from_commit(committed, Some(old)),
                 Err(WriteFailure::Item(_)) => {}

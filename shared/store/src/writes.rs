@@ -24,7 +24,8 @@ use super::pages::{count_op, Tally};
 use super::record::{live_listing_op, set_status, touch, when_live};
 use super::refs::{edge_ops, RefChange};
 use super::trash::drop_reference;
-use folio_core::content::{ItemRecord, OutRef, State};
+use super::versions::version_op;
+use folio_core::content::{Action as Made, Author, ItemRecord, OutRef, State};
 use folio_core::error::{Error, FieldErrors};
 use folio_core::ids::{CollectionKey, ItemId, OrgId};
 
@@ -41,6 +42,8 @@ pub struct ItemWrite<'a> {
     pub request_id: &'a str,
     /// The collection's indexed fields, whose entries move with the item.
     pub indexing: &'a Indexing,
+    /// Who writes: named in the version the write keeps.
+    pub by: &'a Author,
 }
 
 impl ItemWrite<'_> {
@@ -214,12 +217,14 @@ pub(crate) fn attribute<T: serde::Serialize>(value: &T) -> Result<AttributeValue
 /// update (content of both versions, state, listing keys), the published
 /// view's listing of an item with a draft, the edges of both versions'
 /// references (targets in `gone` no longer exist), the collection's counts
-/// and the index entries of both versions. Every such write goes through
-/// here, so no write can move one of these without the others.
+/// the index entries of both versions, and the version `new` is (`made`
+/// by `w.by`). Every such write goes through here, so no write can move
+/// one of these without the others.
 pub(crate) fn move_ops(
     w: &ItemWrite<'_>,
     old: &ItemRecord,
     new: &ItemRecord,
+    made: Made,
     write_token: String,
     gone: &BTreeSet<Target>,
 ) -> Result<Vec<Op>, Error> {
@@ -251,6 +256,7 @@ pub(crate) fn move_ops(
         Some(old),
         Some(new),
     ));
+    ops.push(version_op(new, made, w.by)?);
     Ok(ops)
 }
 

@@ -408,6 +408,7 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
             json!({"name": "Linked", "manager": ids[0], "fans": [ids[1]]}),
         )
         .await;
+    let by = folio::content::Author::worker("audit");
     for id in [&plain, &linked] {
         let w = ItemWrite {
             org: &t.org,
@@ -417,6 +418,7 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
             expected: None,
             request_id: "req-lost-response",
             indexing: &folio::store::entries::Indexing::none(),
+            by: &by,
         };
         let first = t.app.store.soft_delete(&w, 3600).await.unwrap();
         // The SDK's retry of the same request, after the first one landed.
@@ -445,6 +447,7 @@ async fn a_retried_write_after_a_lost_response_reports_what_it_did() {
         expected: None,
         request_id: "req-other",
         indexing: &folio::store::entries::Indexing::none(),
+        by: &by,
     };
     t.app.store.soft_delete(&w, 3600).await.unwrap();
     assert!(t.app.store.soft_delete(&w, 3600).await.is_ok());

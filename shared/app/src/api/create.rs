@@ -163,6 +163,7 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             idempotency.as_ref(),
             &call.request_id,
             &indexing,
+            &call.author(),
         )
         .await?;
     if let Created::Replayed(stored) = created {

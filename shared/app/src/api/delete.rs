@@ -42,6 +42,7 @@ pub async fn delete_one(
     let now = crate::clock::now();
     let org = &call.principal.org;
     let indexing = app.indexing(org, key).await?;
+    let by = call.author();
     let w = ItemWrite {
         org,
         collection: key,
@@ -50,6 +51,7 @@ pub async fn delete_one(
         expected,
         request_id: &call.request_id,
         indexing: &indexing,
+        by: &by,
     };
     app.store
         .soft_delete(&w, app.config.retention_days * 86_400)
@@ -132,6 +134,7 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
             (raw, id)
         })
         .collect();
+    let by = call.author();
     let ws: Vec<ItemWrite<'_>> = parsed
         .iter()
         .filter_map(|(_, id)| *id)
@@ -143,6 +146,7 @@ async fn batch_delete(app: &App, call: Call) -> Result<Response<Body>, Error> {
             expected: None,
             request_id: &call.request_id,
             indexing: &indexing,
+            by: &by,
         })
         .collect();
     let mut written = app

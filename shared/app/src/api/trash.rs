@@ -76,6 +76,7 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
         // since may be defined again, and its trash then restores).
         let collection = app.collection(org, &key, true).await?;
         let indexing = Indexing::of(&*app.org(org).await?, &collection);
+        let by = call.author();
         let w = ItemWrite {
             org,
             collection: &key,
@@ -84,6 +85,7 @@ pub async fn restore(app: &App, req: Request) -> Result<Response<Body>, Infallib
             expected: super::update::if_match(&call)?,
             request_id: &call.request_id,
             indexing: &indexing,
+            by: &by,
         };
         // A restore links what a write would: only through fields that are
         // references today, and only into collections the token may use.

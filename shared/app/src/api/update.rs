@@ -113,6 +113,7 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     call.allow_references(&validated.refs)?;
     no_self_reference(id, &key, &validated.refs)?;
     let now = crate::clock::now();
+    let by = call.author();
     let w = ItemWrite {
         org: &org.id,
         collection: &key,
@@ -121,6 +122,7 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         expected,
         request_id: &call.request_id,
         indexing: &indexing,
+        by: &by,
     };
     let written = app
         .store
@@ -151,6 +153,7 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
     call.allow_references(&all_refs)?;
     no_self_reference(id, &key, &all_refs)?;
     let now = crate::clock::now();
+    let by = call.author();
     let w = ItemWrite {
         org: &org.id,
         collection: &key,
@@ -159,6 +162,7 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         expected,
         request_id: &call.request_id,
         indexing: &indexing,
+        by: &by,
     };
     let written = app
         .store
@@ -176,6 +180,7 @@ async fn unpublish_item(app: &App, call: Call) -> Result<Response<Body>, Error> 
     let org = &call.principal.org;
     let indexing = app.indexing(org, &key).await?;
     let now = crate::clock::now();
+    let by = call.author();
     let w = ItemWrite {
         org,
         collection: &key,
@@ -184,6 +189,7 @@ async fn unpublish_item(app: &App, call: Call) -> Result<Response<Body>, Error> 
         expected,
         request_id: &call.request_id,
         indexing: &indexing,
+        by: &by,
     };
     let written = app.store.unpublish(&w).await?;
     finish(&w, written)

@@ -57,6 +57,16 @@ pub struct Call {
 }
 
 impl Call {
+    /// Who makes this request, as the versions it writes name it: the
+    /// token's label and a prefix of its hash (never the token).
+    pub fn author(&self) -> crate::content::Author {
+        crate::content::Author::token(
+            self.principal.record.name.as_deref(),
+            &self.principal.token_hash,
+            &self.request_id,
+        )
+    }
+
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }

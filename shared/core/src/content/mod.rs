@@ -1,11 +1,13 @@
 //! Items: their stored record, how a request's field values are checked
 //! against the collection schema, and how an item is rendered for reads.
 
+mod history;
 pub mod order;
 mod relink;
 mod state;
 mod validate;
 
+pub use history::{compare, Action, Author, Difference, Version};
 pub use relink::{relinks, Relinks};
 pub use state::{Live, State};
 pub use validate::{storage_key, validate_full, validate_patch, OutRef, Patch, Validated};

@@ -211,7 +211,7 @@ fn same_fields(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>) -> bool
             .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
 }
 
-fn same_value(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
             (Some(x), Some(y)) => x == y,

@@ -28,6 +28,9 @@ pub(crate) enum Role {
     /// The published view's listing entry of an item with a draft
     /// (`record::live_listing_op`); written without a condition.
     Listing,
+    /// A version of the item (`store::versions`); its number is new, as
+    /// the item's own update is conditioned on the version before.
+    Version,
     /// An indexed field's entry (`store::entries`): conditioned on the
     /// entry the write believes is stored, so that its value counts move
     /// exactly with it (`Store::commit` learns the stored one on a miss).

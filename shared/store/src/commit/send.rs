@@ -205,7 +205,7 @@ impl Store {
                 Role::Link(t) => missing.push(t.clone()),
                 Role::Release(t) => gone.push(t.clone()),
                 Role::Entry => entries.push((at, current.as_ref().and_then(EntryKeys::of))),
-                Role::Edge | Role::Count | Role::Listing => {}
+                Role::Edge | Role::Count | Role::Listing | Role::Version => {}
                 Role::StillDeleted => restored = true,
             }
         }

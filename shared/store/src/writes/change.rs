@@ -19,7 +19,7 @@ use crate::commit::{Committed, Retry, WriteFailure};
 use crate::refs::check_target_limit;
 use crate::size::{item_size, MAX_ITEM_BYTES};
 use crate::Store;
-use folio_core::content::{ItemRecord, OutRef, Status};
+use folio_core::content::{Action as Made, ItemRecord, OutRef, Status};
 use folio_core::error::Error;
 
 impl Store {
@@ -38,7 +38,7 @@ impl Store {
         }
         check_target_limit(refs, "")?;
         let refs = encode_refs(refs);
-        self.change(w, |old| {
+        self.change(w, None, |old| {
             Ok(Some(old.written(
                 status,
                 values.clone(),
@@ -72,7 +72,7 @@ impl Store {
         if patch_size > MAX_ITEM_BYTES {
             return Err(too_large(""));
         }
-        self.change(w, |old| {
+        self.change(w, None, |old| {
             let mut fields = old.fields.clone();
             for (k, v) in changes {
                 match v {
@@ -95,7 +95,8 @@ impl Store {
     /// Takes a live item off the live site (`POST …/unpublish/`): its
     /// newest content stays, as a draft. A draft already: unchanged.
     pub async fn unpublish(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
-        self.change(w, |old| Ok(old.unpublished(w.now))).await
+        self.change(w, Some(Made::Unpublish), |old| Ok(old.unpublished(w.now)))
+            .await
     }
 
     /// The item a write is about, read (strongly consistent) when a write
@@ -110,9 +111,16 @@ impl Store {
     }
 
     /// The shared path of every change of a live item: `plan(old)` is the
-    /// item after the write (None: nothing to do). The item is read, then
-    /// written conditioned on the version read.
-    async fn change<F>(&self, w: &ItemWrite<'_>, plan: F) -> Result<Written, Error>
+    /// item after the write (None: nothing to do), the version it keeps
+    /// `made` so (None: an update, or a publish when it makes the newest
+    /// content live). The item is read, then written conditioned on the
+    /// version read.
+    pub(crate) async fn change<F>(
+        &self,
+        w: &ItemWrite<'_>,
+        made: Option<Made>,
+        plan: F,
+    ) -> Result<Written, Error>
     where
         F: Fn(&ItemRecord) -> Result<Option<ItemRecord>, Error>,
     {
@@ -133,7 +141,8 @@ impl Store {
             // transaction bound.
             let held = decode_refs(&new);
             check_target_limit(&held, "")?;
-            let ops = move_ops(w, &known, &new, attempts.write_token(), &gone)?;
+            let made = made.unwrap_or_else(|| Made::of_write(known.status, new.status));
+            let ops = move_ops(w, &known, &new, made, attempts.write_token(), &gone)?;
             match self.commit(ops, attempts).await {
                 Ok(Committed::Done(_)) => {
                     return Ok(Written {

@@ -1,6 +1,6 @@
 //! Creating items (1–25), all or none, with their references, index
-//! entries, counts and an optional idempotency record: one transaction
-//! per attempt.
+//! entries, first versions, counts and an optional idempotency record: one
+//! transaction per attempt.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -15,8 +15,9 @@ use crate::pages::{count_op, Tally};
 use crate::record::live_item;
 use crate::refs::{edge_ops, RefChange};
 use crate::size::{item_size, MAX_ITEM_BYTES};
+use crate::versions::version_op;
 use crate::Store;
-use folio_core::content::{ItemRecord, OutRef};
+use folio_core::content::{Action as Made, Author, ItemRecord, OutRef};
 use folio_core::error::{Error, FieldErrors};
 use folio_core::ids::CollectionKey;
 
@@ -32,6 +33,7 @@ impl Store {
         idempotency: Option<&Idempotency>,
         request_id: &str,
         indexing: &Indexing,
+        by: &Author,
     ) -> Result<Created, Error> {
         let Some(first) = records.first() else {
             return Ok(Created::New);
@@ -95,6 +97,9 @@ impl Store {
                     None,
                     Some(r),
                 ));
+            }
+            for r in records {
+                ops.push(version_op(r, Made::Create, by)?);
             }
             let mut tallies: BTreeMap<&CollectionKey, Tally> = BTreeMap::new();
             for r in records {

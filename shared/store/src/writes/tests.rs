@@ -1,5 +1,6 @@
-//! The transaction bound with both versions of an item: every change
-//! (`move_ops`), delete and restore of an item whose two versions together
+//! The transaction bound with both versions of an item and the version
+//! every write keeps: every change (`move_ops`), delete and restore of an
+//! item whose two versions together
 //! stay within `MAX_TARGETS` fits one transaction, over random sequences
 //! of writes through every state.
 
@@ -66,6 +67,7 @@ proptest! {
         let org = OrgId::parse("acme").unwrap();
         let coll = CollectionKey::parse("posts").unwrap();
         let indexing = Indexing::none();
+        let by = Author::worker("event");
         let mut old = ItemRecord::new(&org, &coll, Status::Published, "t0", BTreeMap::new());
         let w = ItemWrite {
             org: &org,
@@ -75,6 +77,7 @@ proptest! {
             expected: None,
             request_id: "req",
             indexing: &indexing,
+            by: &by,
         };
         for (n, (status, refs)) in steps.iter().enumerate() {
             let now = format!("t{}", n + 1);
@@ -91,20 +94,21 @@ proptest! {
             if distinct_targets(&decode_refs(&new)) > MAX_TARGETS {
                 continue;
             }
-            let ops = move_ops(&w, &old, &new, "token".into(), &BTreeSet::new()).unwrap();
+            let ops = move_ops(&w, &old, &new, Made::Update, "token".into(), &BTreeSet::new()).unwrap();
             prop_assert!(actions(&ops) <= MAX_ACTIONS, "change: {} actions", actions(&ops));
             // A delete releases both versions' references; a restore links them again.
             let released = edge_ops(&org, &[RefChange {
                 collection: &coll, id: new.id, old: &decode_refs(&new), new: &[],
             }], &BTreeSet::new());
-            let delete = 2 + released.len()
+            // Each keeps a version too (the 1 beside item and count).
+            let delete = 3 + released.len()
                 + actions(&leaving_ops(&org, &coll, &new, &indexing))
                 + usize::from(live_listing_op(Some(&new), None).is_some());
             prop_assert!(delete <= MAX_ACTIONS, "delete: {delete} actions");
             let linked = edge_ops(&org, &[RefChange {
                 collection: &coll, id: new.id, old: &[], new: &decode_refs(&new),
             }], &BTreeSet::new());
-            let restore = 2 + linked.len() + usize::from(live_listing_op(None, Some(&new)).is_some());
+            let restore = 3 + linked.len() + usize::from(live_listing_op(None, Some(&new)).is_some());
             prop_assert!(restore <= MAX_ACTIONS, "restore: {restore} actions");
             old = new;
         }

@@ -92,7 +92,7 @@ impl Worker {
                 &ingested,
                 &failed,
                 &crate::clock::now(),
-                &format!("media:{}", e.event_id),
+                &crate::content::Author::worker(&e.event_id),
             )
             .await?;
         tracing::info!(event_id = %e.event_id, ingested = ingested.len(), failed = failed.len(), applied = ?applied, "media ingest");
