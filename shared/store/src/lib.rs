@@ -50,7 +50,7 @@ use folio_core::schema::{parse_collection, Collection, CollectionSpec, FieldSpec
 
 pub use commit::Target;
 pub use trash::REFERRERS_SHOWN;
-pub use writes::{now_epoch, Created, Idempotency, ItemWrite, Written};
+pub use writes::{now_epoch, CreateWith, Created, Idempotency, ItemWrite, Written};
 
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -12,6 +12,8 @@
 mod change;
 mod create;
 
+pub use create::CreateWith;
+
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;

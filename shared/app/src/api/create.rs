@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::http::{json_response, json_text, serve, Call, Route};
 use crate::ids::CollectionKey;
 use crate::store::entries::Indexing;
-use crate::store::{now_epoch, Created, Idempotency};
+use crate::store::{now_epoch, CreateWith, Created, Idempotency};
 
 pub const MAX_ITEMS: usize = 25;
 const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
@@ -160,10 +160,12 @@ async fn create(app: &App, call: Call) -> Result<Response<Body>, Error> {
             &records,
             &refs,
             &prefixes,
-            idempotency.as_ref(),
-            &call.request_id,
-            &indexing,
-            &call.author(),
+            CreateWith {
+                request_id: &call.request_id,
+                by: &call.author(),
+                indexing: &indexing,
+                idempotency: idempotency.as_ref(),
+            },
         )
         .await?;
     if let Created::Replayed(stored) = created {

@@ -21,20 +21,33 @@ use folio_core::content::{Action as Made, Author, ItemRecord, OutRef};
 use folio_core::error::{Error, FieldErrors};
 use folio_core::ids::CollectionKey;
 
+/// What the items of one create share: the request, who makes it, the
+/// collection's indexed fields, and the idempotency record if any.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateWith<'a> {
+    pub request_id: &'a str,
+    pub by: &'a Author,
+    pub indexing: &'a Indexing,
+    pub idempotency: Option<&'a Idempotency>,
+}
+
 impl Store {
-    /// Creates items (1–25) atomically with their references and, when
-    /// given, the idempotency record. `prefixes[i]` goes before the field
-    /// names of item i in errors.
+    /// Creates items (1–25) atomically with their references, first
+    /// versions and, when given, the idempotency record. `prefixes[i]`
+    /// goes before the field names of item i in errors.
     pub async fn create_items(
         &self,
         records: &[ItemRecord],
         refs: &[Vec<OutRef>],
         prefixes: &[String],
-        idempotency: Option<&Idempotency>,
-        request_id: &str,
-        indexing: &Indexing,
-        by: &Author,
+        with: CreateWith<'_>,
     ) -> Result<Created, Error> {
+        let CreateWith {
+            request_id,
+            by,
+            indexing,
+            idempotency,
+        } = with;
         let Some(first) = records.first() else {
             return Ok(Created::New);
         };
