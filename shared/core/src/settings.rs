@@ -21,6 +21,9 @@ pub const SCHEMA_CACHE_SECONDS: u64 = 30;
 pub const TOKEN_CACHE_SECONDS: u64 = 60;
 /// `FOLIO_RETENTION_DAYS`
 pub const RETENTION_DAYS: u64 = 30;
+/// `FOLIO_VERSIONS_KEEP`: the newest versions of each item the worker
+/// keeps, besides its published version and its draft.
+pub const VERSIONS_KEEP: u64 = 100;
 /// `FOLIO_MEMORY_LIST_MAX_ITEMS`
 pub const MEMORY_LIST_MAX_ITEMS: u64 = 10_000;
 /// `FOLIO_WEBHOOKS_PER_ORG`

@@ -129,7 +129,9 @@ impl Store {
         let Some(last) = item.version.checked_sub(keep) else {
             return Ok(0);
         };
-        let old = self.version_keys(item, Some(last)).await?;
+        let old = self
+            .version_keys((&item.org, &item.collection, &item.id), Some(last))
+            .await?;
         let gone: Vec<_> = old
             .into_iter()
             .filter(|(v, _)| !protect.contains(v))
@@ -139,8 +141,13 @@ impl Store {
     }
 
     /// Deletes every version of an item (its purge). Returns how many went.
-    pub async fn purge_versions(&self, item: &ItemRecord) -> Result<usize, Error> {
-        let all = self.version_keys(item, None).await?;
+    pub async fn purge_versions(
+        &self,
+        org: &OrgId,
+        collection: &CollectionKey,
+        id: &ItemId,
+    ) -> Result<usize, Error> {
+        let all = self.version_keys((org, collection, id), None).await?;
         self.delete_keys(all.into_iter().map(|(_, key)| key).collect())
             .await
     }
@@ -149,10 +156,9 @@ impl Store {
     /// first, with their numbers.
     async fn version_keys(
         &self,
-        item: &ItemRecord,
+        (org, coll, id): (&OrgId, &CollectionKey, &ItemId),
         through: Option<u64>,
     ) -> Result<Vec<(u64, keys::Key)>, Error> {
-        let (org, coll, id) = (&item.org, &item.collection, &item.id);
         let high = keys::version(org, coll, id, through.unwrap_or(u64::MAX));
         let mut pages = self
             .ddb

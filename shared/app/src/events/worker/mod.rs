@@ -42,6 +42,7 @@ use crate::store::Store;
 
 mod build;
 mod media;
+mod versions;
 
 pub use build::{BuildMessage, IndexBuild};
 
@@ -69,6 +70,9 @@ pub enum Job {
     Webhooks,
     MediaIngest,
     DetachCleanup,
+    /// Trimming the item's versions, or removing them after a purge
+    /// (`worker::versions`).
+    Versions,
 }
 
 impl Job {
@@ -77,6 +81,7 @@ impl Job {
             Job::Webhooks => "webhooks",
             Job::MediaIngest => "media_ingest",
             Job::DetachCleanup => "detach_cleanup",
+            Job::Versions => "versions",
         }
     }
 }
@@ -84,11 +89,13 @@ impl Job {
 /// The jobs an event asks for.
 pub fn jobs(event: &Event) -> Vec<Job> {
     match event.kind {
-        EventType::Delete | EventType::Purge => vec![Job::Webhooks, Job::DetachCleanup],
+        EventType::Delete | EventType::Purge => {
+            vec![Job::Webhooks, Job::DetachCleanup, Job::Versions]
+        }
         // A restore too: an item deleted before its media was ingested
         // still holds the source URL.
         EventType::Draft | EventType::Published | EventType::Unpublished | EventType::Restore => {
-            vec![Job::Webhooks, Job::MediaIngest]
+            vec![Job::Webhooks, Job::MediaIngest, Job::Versions]
         }
     }
 }
@@ -167,6 +174,9 @@ pub struct Worker {
     build_page: i32,
     /// Old entries per page of a build's purge.
     purge_page: i32,
+    /// Versions of an item kept past the published one and the draft
+    /// (`FOLIO_VERSIONS_KEEP`).
+    versions_keep: u64,
 }
 
 impl Worker {
@@ -183,7 +193,15 @@ impl Worker {
             build_budget: BUILD_BUDGET,
             build_page: crate::store::entries::BUILD_PAGE,
             purge_page: crate::store::entries::PURGE_PAGE,
+            versions_keep: crate::settings::VERSIONS_KEEP,
         }
+    }
+
+    /// Keeps the newest `n` versions of each item (at least 1), besides
+    /// its published version and its draft.
+    pub fn with_versions_keep(mut self, n: u64) -> Self {
+        self.versions_keep = n.max(1);
+        self
     }
 
     /// Waits `settle` after a schema change before building its index
@@ -229,7 +247,7 @@ impl Worker {
     }
 
     /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DELIVERIES_QUEUE_URL`,
-    /// `FOLIO_JOB_LEASE_SECONDS`, `FOLIO_SCHEMA_CACHE_SECONDS` (the
+    /// `FOLIO_JOB_LEASE_SECONDS`, `FOLIO_VERSIONS_KEEP`, `FOLIO_SCHEMA_CACHE_SECONDS` (the
     /// functions' cache, which an index build waits out) and media
     /// ingest's: all read as the function starts.
     pub async fn from_env() -> Result<Self, Error> {
@@ -244,6 +262,7 @@ impl Worker {
         ) + crate::store::entries::SETTLE_MARGIN;
         let sdk = crate::aws::sdk_config().await?;
         let media = crate::media::Ingester::from_env(&sdk, &env)?;
+        let keep = env.number("FOLIO_VERSIONS_KEEP", settings::VERSIONS_KEEP)?;
         Ok(Worker::new(
             Store::new(crate::store::dynamodb_client(&sdk), table),
             aws_sdk_sqs::Client::new(&sdk),
@@ -252,7 +271,8 @@ impl Worker {
         )
         .with_deliveries(deliveries)
         .with_media(media)
-        .with_settle(settle))
+        .with_settle(settle)
+        .with_versions_keep(keep))
     }
 
     /// Handles one batch; the response names each message not done.
@@ -334,6 +354,10 @@ impl Worker {
                     self.run_once(&message, job, self.detach_cleanup(&message))
                         .await?
                 }
+                Job::Versions => self.version_upkeep(e).await.map_err(|error| Failure::Job {
+                    job: job.name().to_owned(),
+                    error,
+                })?,
             }
         }
         Ok(())
@@ -514,9 +538,12 @@ mod tests {
     }
 
     #[test]
-    fn every_event_asks_for_webhooks_and_deletes_and_purges_for_cleanup() {
+    fn every_event_asks_for_webhooks_and_versions_and_deletes_and_purges_for_cleanup() {
         for kind in [EventType::Delete, EventType::Purge] {
-            assert_eq!(jobs(&event(kind)), vec![Job::Webhooks, Job::DetachCleanup]);
+            assert_eq!(
+                jobs(&event(kind)),
+                vec![Job::Webhooks, Job::DetachCleanup, Job::Versions]
+            );
         }
         for kind in [
             EventType::Draft,
@@ -526,7 +553,7 @@ mod tests {
         ] {
             assert_eq!(
                 jobs(&event(kind)),
-                vec![Job::Webhooks, Job::MediaIngest],
+                vec![Job::Webhooks, Job::MediaIngest, Job::Versions],
                 "{kind:?}"
             );
         }
