@@ -117,6 +117,37 @@ pub fn from_change(old: Option<&ItemRecord>, new: Option<&ItemRecord>, now: &str
     Some(e)
 }
 
+/// The events of an item's change from `old` to `new`: its event
+/// (`from_change`), and, when a write changed the live version of an item
+/// that keeps a draft over it (the worker's detach cleanup or media
+/// rewrite change both), a `published` event too, one per changed view.
+pub fn events_of_change(
+    old: Option<&ItemRecord>,
+    new: Option<&ItemRecord>,
+    now: &str,
+) -> Vec<Event> {
+    let Some(first) = from_change(old, new, now) else {
+        return Vec::new();
+    };
+    let live_moved = match (old, new) {
+        (Some(o), Some(n)) => {
+            o.status == State::PublishedWithDraft
+                && n.status == State::PublishedWithDraft
+                && first.kind == EventType::Draft
+                && o.live != n.live
+        }
+        _ => false,
+    };
+    let mut out = vec![first];
+    if let (true, Some(n)) = (live_moved, new) {
+        let mut e = Event::new(&n.org, &n.collection, n.id, n.version, EventType::Published);
+        e.occurred_at = n.updated_at.clone();
+        e.state = Some(n.status);
+        out.push(e);
+    }
+    out
+}
+
 /// The event that describes an item as it is now (a replay): deleted,
 /// published or draft, at its current version. For an item whose last
 /// change was of that type it is the very event that change made (same
@@ -250,6 +281,39 @@ mod tests {
             None
         );
         assert_eq!(kind(None, None), None);
+    }
+
+    #[test]
+    fn a_write_changing_both_versions_is_an_event_per_view() {
+        use crate::content::{Live, Status};
+        let mut old = item(3, State::PublishedWithDraft, false);
+        old.live = Some(Live {
+            version: 2,
+            updated_at: "t2".into(),
+            fields: Default::default(),
+            out_refs: vec!["people#X#boss#detach".into()],
+        });
+        let mut both = item(4, State::PublishedWithDraft, false);
+        both.live = old.live.clone().map(|l| Live {
+            out_refs: Vec::new(),
+            ..l
+        });
+        let kinds = |new: &ItemRecord| {
+            events_of_change(Some(&old), Some(new), "now")
+                .into_iter()
+                .map(|e| (e.kind, e.version))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(&both),
+            vec![(EventType::Draft, 4), (EventType::Published, 4)]
+        );
+        // A draft edit leaves the live version as it was: one event.
+        let mut draft_only = both.clone();
+        draft_only.live = old.live.clone();
+        assert_eq!(kinds(&draft_only), vec![(EventType::Draft, 4)]);
+        let published = old.written(Some(Status::Published), Default::default(), vec![], "t5");
+        assert_eq!(kinds(&published), vec![(EventType::Published, 4)]);
     }
 
     #[test]

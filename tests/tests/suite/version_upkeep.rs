@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use folio::content::{Action, State};
 use folio::ids::{CollectionKey, ItemId};
+use folio_local::receiver::{always, Receiver};
 use folio_tests::{folio, TestApp};
 use serde_json::json;
 
@@ -170,4 +171,62 @@ async fn the_workers_writes_keep_versions_named_for_the_worker() {
         .unwrap();
     assert_eq!(v1.fields["mentor"], json!(mentor));
     assert!(!v1.out_refs.is_empty());
+}
+
+#[tokio::test]
+async fn a_cleanup_changing_both_versions_is_a_draft_and_a_published_event() {
+    let t = app().await;
+    let receiver = Receiver::start(always(200)).await.unwrap();
+    let r = t
+        .request(
+            "PUT",
+            "/v2/webhooks/site/",
+            Some(json!({"url": &receiver.url, "events": ["collectionitem.*"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let mentor = t.create("people", "published", json!({"name": "M"})).await;
+    let id = t
+        .create(
+            "people",
+            "published",
+            json!({"name": "P", "mentor": mentor}),
+        )
+        .await;
+    // A draft over the live version, both holding the mentor.
+    patch(
+        &t,
+        &id,
+        json!({"status": "draft", "fields": {"name": "P2"}}),
+    )
+    .await;
+    let path = format!("/v2/content/people/{mentor}/");
+    assert_eq!(t.request("DELETE", &path, None).await.status, 204);
+    let link = format!("/v2/content/?keys=people[_id={id}]");
+    let of_cleanup = || {
+        receiver
+            .received()
+            .iter()
+            .map(|r| r.json())
+            .filter(|b| b["data"]["itemid"] == link && b["data"]["version"] == 3)
+            .map(|b| {
+                let event = b["webhook"]["event"].as_str().unwrap().to_owned();
+                (event, b["data"]["state"].as_str().unwrap_or("?").to_owned())
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    t.deliver_until(Duration::from_secs(60), || of_cleanup().len() >= 2)
+        .await;
+    let with_draft = "published_with_draft".to_owned();
+    assert_eq!(
+        of_cleanup().into_iter().collect::<Vec<_>>(),
+        vec![
+            ("collectionitem.draft".to_owned(), with_draft.clone()),
+            ("collectionitem.published".to_owned(), with_draft),
+        ]
+    );
+    // Both versions lost the reference.
+    let stored = t.stored("people", &id).await.unwrap();
+    assert!(!stored.fields.contains_key("mentor"));
+    assert!(!stored.live.unwrap().fields.contains_key("mentor"));
 }

@@ -17,15 +17,17 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use super::worker::{BuildMessage, IndexBuild};
 use crate::content::ItemRecord;
 use crate::error::{Causes, Error};
-use crate::event::{from_change, Event};
+use crate::event::{events_of_change, Event};
 use crate::ids::{CollectionKey, OrgId};
 use crate::store::keys;
 
 /// What one stream record becomes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mapped {
-    /// A change of an item's version (or its removal): one event.
-    Event(Box<Event>),
+    /// A change of an item's version (or its removal): its event, and one
+    /// more when a worker's write changed the live version under a draft
+    /// too (`event::events_of_change`).
+    Events(Vec<Event>),
     /// Not an event: another kind of record, or a change that kept the
     /// version (a reference counter, bookkeeping).
     Skip,
@@ -62,9 +64,9 @@ pub fn map_record(record: &EventRecord, now: &str) -> Mapped {
     let old = image(&record.change.old_image);
     let new = image(&record.change.new_image);
     match (old, new) {
-        (Ok(old), Ok(new)) => match from_change(old.as_ref(), new.as_ref(), now) {
-            Some(e) => Mapped::Event(Box::new(e)),
-            None => Mapped::Skip,
+        (Ok(old), Ok(new)) => match events_of_change(old.as_ref(), new.as_ref(), now) {
+            events if events.is_empty() => Mapped::Skip,
+            events => Mapped::Events(events),
         },
         _ => Mapped::Unmappable(dead_letter(record)),
     }
@@ -186,11 +188,11 @@ impl Relay {
             let sequence = record.change.sequence_number.clone();
             match map_record(record, &now) {
                 Mapped::Skip => {}
-                Mapped::Event(e) => outgoing.push(Outgoing {
-                    sequence,
+                Mapped::Events(events) => outgoing.extend(events.iter().map(|e| Outgoing {
+                    sequence: sequence.clone(),
                     queue: Queue::Events,
-                    body: serde_json::to_string(&e).unwrap_or_default(),
-                }),
+                    body: serde_json::to_string(e).unwrap_or_default(),
+                })),
                 Mapped::Build(build) => outgoing.push(Outgoing {
                     sequence,
                     queue: Queue::Events,
@@ -384,16 +386,23 @@ mod tests {
 
     #[test]
     fn item_records_map_to_their_event_and_nothing_else_does() {
-        let Mapped::Event(e) = map_record(
+        let Mapped::Events(events) = map_record(
             &record(keys("ITEM"), image(1, false), image(2, true)),
             "now",
         ) else {
             panic!()
         };
+        let [e] = &events[..] else {
+            panic!("{events:?}")
+        };
         assert_eq!((e.kind, e.version), (crate::event::EventType::Delete, 2));
-        let Mapped::Event(e) = map_record(&record(keys("ITEM"), image(2, true), json!({})), "now")
+        let Mapped::Events(events) =
+            map_record(&record(keys("ITEM"), image(2, true), json!({})), "now")
         else {
             panic!()
+        };
+        let [e] = &events[..] else {
+            panic!("{events:?}")
         };
         assert_eq!((e.kind, e.version), (crate::event::EventType::Purge, 2));
         // A counter change keeps the version; an edge is no item.
