@@ -29,5 +29,6 @@ mod reads_and_tenancy;
 mod references;
 mod routes;
 mod value_counts;
+mod versions;
 mod webhook_limits;
 mod webhooks;
