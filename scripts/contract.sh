@@ -109,6 +109,8 @@ cat >"$state/schemathesis.toml" <<EOF
 "path.webhook_id" = { dictionary = "webhooks", probability = 0.8 }
 "query.keys" = { dictionary = "keys", probability = 0.8 }
 "query.order" = { dictionary = "orders", probability = 0.5 }
+"path.version" = { dictionary = "versions", probability = 0.8 }
+"path.other" = { dictionary = "versions", probability = 0.8 }
 
 [dictionaries.collections]
 values = ["people", "posts"]
@@ -121,6 +123,10 @@ values = ["site"]
 
 [dictionaries.keys]
 values = ["people", "posts", "people,posts", "people[_id=$ada]", "posts[_id=$post],people"]
+
+# Every seeded item has version 1; the run's writes add more.
+[dictionaries.versions]
+values = [1, 2]
 
 [dictionaries.orders]
 values = ["created_at", "-updated_at", "id", "name", "-age", "title"]

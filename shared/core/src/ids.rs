@@ -168,6 +168,14 @@ impl Version {
         v.parse().ok().map(Version)
     }
 
+    /// A version number as a path or cursor names it: a positive whole
+    /// number in its one spelling (no sign, no leading zero).
+    pub fn parse_number(s: &str) -> Option<u64> {
+        let canonical =
+            !s.is_empty() && !s.starts_with('0') && s.bytes().all(|b| b.is_ascii_digit());
+        canonical.then(|| s.parse().ok()).flatten()
+    }
+
     /// The tag of a write's response: the version it left.
     pub fn etag(self) -> String {
         format!("\"{}\"", self.0)

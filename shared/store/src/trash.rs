@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::Value;
 
 use super::commit::{Action, Attempts, Op, Retry, Role, Target, WriteFailure};
 use super::entries::{entry_ops, leaving_ops};
@@ -474,20 +473,4 @@ fn relinked(kept: &[OutRef], stored: &[String]) -> Vec<String> {
         })
         .map(OutRef::encode)
         .collect()
-}
-
-/// Removes `r`'s target from the field value that holds it.
-pub(crate) fn drop_reference(fields: &mut std::collections::BTreeMap<String, Value>, r: &OutRef) {
-    let id = r.id.to_string();
-    let keep = match fields.get_mut(&r.field) {
-        Some(Value::String(s)) => *s != id,
-        Some(Value::Array(a)) => {
-            a.retain(|v| v.as_str() != Some(id.as_str()));
-            !a.is_empty()
-        }
-        _ => true,
-    };
-    if !keep {
-        fields.remove(&r.field);
-    }
 }

@@ -68,7 +68,11 @@ impl Store {
         take: usize,
     ) -> Result<VersionPage, Error> {
         let pk = keys::item_pk(org, collection, id);
-        let high = keys::version(org, collection, id, before.unwrap_or(u64::MAX));
+        // BETWEEN includes its bounds: below `before`, not from it (a
+        // `before` in the page would take the place of the one past it,
+        // which tells whether more follow).
+        let through = before.map_or(u64::MAX, |b| b.saturating_sub(1));
+        let high = keys::version(org, collection, id, through);
         let limit = i32::try_from(take + 1).unwrap_or(i32::MAX);
         let out = self
             .ddb
@@ -96,8 +100,6 @@ impl Store {
             .into_iter()
             .map(parse)
             .collect::<Result<Vec<_>, _>>()?;
-        // BETWEEN includes `before` itself.
-        versions.retain(|v| before.is_none_or(|b| v.version < b));
         let more = versions.len() > take;
         versions.truncate(take);
         Ok(VersionPage { versions, more })

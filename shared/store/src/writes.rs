@@ -25,9 +25,8 @@ use super::keys;
 use super::pages::{count_op, Tally};
 use super::record::{live_listing_op, set_status, touch, when_live};
 use super::refs::{edge_ops, RefChange};
-use super::trash::drop_reference;
 use super::versions::version_op;
-use folio_core::content::{Action as Made, Author, ItemRecord, OutRef, State};
+use folio_core::content::{drop_reference, Action as Made, Author, ItemRecord, OutRef, State};
 use folio_core::error::{Error, FieldErrors};
 use folio_core::ids::{CollectionKey, ItemId, OrgId};
 

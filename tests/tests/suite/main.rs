@@ -30,5 +30,6 @@ mod references;
 mod routes;
 mod value_counts;
 mod version_upkeep;
+mod versions;
 mod webhook_limits;
 mod webhooks;

@@ -149,3 +149,60 @@ pub struct DeletedList {
     pub meta: PageMeta,
     pub data: BTreeMap<String, Vec<Rendered>>,
 }
+
+/// One version of an item, as its list shows it (its content: `GET
+/// …/versions/{version}/`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionEntry {
+    #[schema(minimum = 1)]
+    pub version: u64,
+    /// The item's state after the write.
+    pub status: crate::content::State,
+    pub action: crate::content::Action,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub by: crate::content::Author,
+}
+
+impl From<crate::content::Version> for VersionEntry {
+    fn from(v: crate::content::Version) -> Self {
+        VersionEntry {
+            version: v.version,
+            status: v.status,
+            action: v.action,
+            created_at: v.created_at,
+            by: v.by,
+        }
+    }
+}
+
+/// A page of an item's versions, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionList {
+    pub data: Vec<VersionEntry>,
+    pub meta: VersionListMeta,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionListMeta {
+    /// Where the next (older) page starts (`cursor`); null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What differs from one version to another, field by field (storage
+/// keys, `en.name` when localized): `from` is the first version's value,
+/// `to` the other's, null where one has none.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionComparison {
+    pub data: Vec<crate::content::Difference>,
+}
+
+/// The 202 of a revert: the item's new version, and what of the old one
+/// could not come back (fields removed from the schema since, detach
+/// references to items gone since).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reverted {
+    pub status: Pending,
+    pub meta: IdVersion,
+    pub dropped: Vec<String>,
+}

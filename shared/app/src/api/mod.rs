@@ -12,4 +12,5 @@ pub mod read;
 pub mod routes;
 pub mod trash;
 pub mod update;
+pub mod versions;
 pub mod webhooks;

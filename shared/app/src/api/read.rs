@@ -54,16 +54,7 @@ fn read_options(call: &Call, org: &Org) -> Result<ReadView, Error> {
         Some("1") | Some("true") => true,
         Some(_) => return Err(Error::field("preview", "Use preview=1 or preview=0.")),
     };
-    let locale =
-        match call.query("locale") {
-            None => None,
-            Some(l) => {
-                let locale = Locale::parse(l).ok().filter(|l| org.locales.contains(l));
-                Some(locale.ok_or_else(|| {
-                    Error::field("locale", "Unknown locale for this organization.")
-                })?)
-            }
-        };
+    let locale = locale_param(call, org)?;
     let levels = match call.query("levels") {
         None => DEFAULT_LEVELS,
         Some(v) => v
@@ -76,6 +67,18 @@ fn read_options(call: &Call, org: &Org) -> Result<ReadView, Error> {
         view: View { locale, preview },
         levels,
     })
+}
+
+/// `?locale=`: one of the organization's locales.
+pub(crate) fn locale_param(call: &Call, org: &Org) -> Result<Option<Locale>, Error> {
+    call.query("locale")
+        .map(|l| {
+            Locale::parse(l)
+                .ok()
+                .filter(|l| org.locales.contains(l))
+                .ok_or_else(|| Error::field("locale", "Unknown locale for this organization."))
+        })
+        .transpose()
 }
 
 pub async fn get(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
@@ -155,6 +158,18 @@ pub(crate) fn paging(call: &Call, default_size: usize) -> Result<(usize, usize),
             .ok_or_else(|| Error::field("page_size", "Must be a whole number from 1 to 100."))?,
     };
     Ok((page, page_size))
+}
+
+/// `?page_size=`: `default` when absent, 1 to `max` when given.
+pub(crate) fn page_size(call: &Call, default: usize, max: usize) -> Result<usize, Error> {
+    match call.query("page_size") {
+        None => Ok(default),
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Error::field("page_size", format!("A whole number from 1 to {max}."))),
+    }
 }
 
 /// An RFC 3339 time parameter, in the stored form (which sorts as time).

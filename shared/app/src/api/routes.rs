@@ -15,10 +15,15 @@ use std::pin::Pin;
 
 use lambda_http::{service_fn, Body, Request, Response};
 
-use super::{collections, create, delete, read, trash, update, webhooks};
+use super::{collections, create, delete, read, trash, update, versions, webhooks};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::{error_response, path_matches, Route};
+
+mod doc;
+
+pub use doc::Doc;
+use doc::{doc, CONFLICT, INVALID, REFUSED, STALE, TOO_LARGE};
 
 /// A handler's response, boxed: whatever the largest handler holds (an
 /// outbound HTTP request, an expansion), callers that await many requests
@@ -37,49 +42,6 @@ pub struct Endpoint {
     pub doc: Doc,
 }
 
-/// What the OpenAPI document says of an endpoint beyond its route.
-#[derive(Debug, Clone, Copy)]
-pub struct Doc {
-    pub summary: &'static str,
-    pub tag: &'static str,
-    /// Its operation id when not the function's name (a function's second path).
-    pub operation_id: Option<&'static str>,
-    /// Path parameters this operation declares otherwise than its path
-    /// does, then query parameters and headers, by their names in
-    /// `components.parameters`.
-    pub path: &'static [&'static str],
-    pub query: &'static [&'static str],
-    pub headers: &'static [&'static str],
-    /// The request body's schema.
-    pub body: Option<&'static str>,
-    /// Success status and the schema of its body (`None`: no body).
-    pub ok: (u16, Option<&'static str>),
-    /// The schema of a `201 Created` besides `ok` (a PUT that creates).
-    pub created: Option<&'static str>,
-    /// Statuses besides 308, 401, 403, 404, 429 and 500.
-    pub errors: &'static [(u16, &'static str)],
-}
-
-const fn doc(summary: &'static str, tag: &'static str, ok: (u16, Option<&'static str>)) -> Doc {
-    Doc {
-        summary,
-        tag,
-        operation_id: None,
-        path: &[],
-        query: &[],
-        headers: &[],
-        body: None,
-        ok,
-        created: None,
-        errors: &[],
-    }
-}
-
-const INVALID: (u16, &str) = (400, "Invalid");
-const CONFLICT: (u16, &str) = (409, "Error");
-const TOO_LARGE: (u16, &str) = (413, "Error");
-const REFUSED: (u16, &str) = (400, "Error");
-const STALE: (u16, &str) = (412, "VersionMismatch");
 /// The query of a listing (`list-items`; `read-content` adds `keys`).
 const READ_QUERY: &[&str] = &[
     "page",
@@ -333,6 +295,69 @@ pub const RESTORE_ITEM: Endpoint = Endpoint {
         )
     },
 };
+pub const LIST_VERSIONS: Endpoint = Endpoint {
+    function: "list-versions",
+    method: "GET",
+    route: versions::LIST,
+    handler: |app, req| Box::pin(versions::list(app, req)),
+    doc: Doc {
+        query: &["versions_page_size", "versions_cursor"],
+        headers: &["If-None-Match"],
+        errors: &[INVALID],
+        ..doc(
+            "An item's versions, newest first",
+            "versions",
+            (200, Some("VersionList")),
+        )
+    },
+};
+pub const GET_VERSION: Endpoint = Endpoint {
+    function: "get-version",
+    method: "GET",
+    route: versions::GET,
+    handler: |app, req| Box::pin(versions::get(app, req)),
+    doc: Doc {
+        query: &["locale"],
+        headers: &["If-None-Match"],
+        errors: &[INVALID],
+        ..doc(
+            "One version, as an item read shows it",
+            "versions",
+            (200, Some("Item")),
+        )
+    },
+};
+pub const COMPARE_VERSIONS: Endpoint = Endpoint {
+    function: "compare-versions",
+    method: "GET",
+    route: versions::COMPARE,
+    handler: |app, req| Box::pin(versions::compared(app, req)),
+    doc: Doc {
+        headers: &["If-None-Match"],
+        ..doc(
+            "What differs from one version of an item to another, field by field",
+            "versions",
+            (200, Some("VersionComparison")),
+        )
+    },
+};
+pub const REVERT_VERSION: Endpoint = Endpoint {
+    function: "revert-version",
+    method: "POST",
+    route: versions::REVERT,
+    handler: |app, req| Box::pin(versions::revert(app, req)),
+    doc: Doc {
+        body: Some("RevertBody"),
+        body_optional: true,
+        headers: &["If-Match"],
+        errors: WRITE_ERRORS,
+        ..doc(
+            "Make a version's content the item's newest again, as a new version (a draft unless published)",
+            "versions",
+            (202, Some("Reverted")),
+        )
+    },
+};
 pub const PUT_WEBHOOK: Endpoint = Endpoint {
     function: "put-webhook",
     method: "PUT",
@@ -443,7 +468,7 @@ pub const RETRY_WEBHOOK_DELIVERY: Endpoint = Endpoint {
     },
 };
 
-pub const ENDPOINTS: [Endpoint; 24] = [
+pub const ENDPOINTS: [Endpoint; 28] = [
     PUT_COLLECTION,
     GET_COLLECTION,
     DELETE_COLLECTION,
@@ -460,6 +485,10 @@ pub const ENDPOINTS: [Endpoint; 24] = [
     BATCH_DELETE,
     LIST_DELETED,
     RESTORE_ITEM,
+    LIST_VERSIONS,
+    GET_VERSION,
+    COMPARE_VERSIONS,
+    REVERT_VERSION,
     PUT_WEBHOOK,
     GET_WEBHOOK,
     LIST_WEBHOOKS,
@@ -534,61 +563,4 @@ pub async fn dispatch(app: &App, req: Request) -> Response<Body> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_path_reaches_the_most_specific_endpoint() {
-        let id = "01JF0000000000000000000000";
-        for (method, path, function) in [
-            (
-                "GET",
-                "/v2/content/team/deleted/".to_owned(),
-                "list-deleted",
-            ),
-            ("GET", "/v2/content/team/deleted".to_owned(), "list-deleted"),
-            ("GET", format!("/v2/content/team/{id}/"), "get-item"),
-            (
-                "POST",
-                "/v2/content/team/batch-delete/".to_owned(),
-                "batch-delete",
-            ),
-            ("POST", "/v2/content/".to_owned(), "create-item"),
-            ("POST", "/v2/content/team/".to_owned(), "create-item"),
-            (
-                "POST",
-                format!("/v2/content/team/{id}/restore/"),
-                "restore-item",
-            ),
-            ("GET", "/v2/collections".to_owned(), "list-collections"),
-        ] {
-            assert_eq!(
-                endpoint(method, &path).map(|e| e.function),
-                Some(function),
-                "{method} {path}"
-            );
-        }
-        assert_eq!(
-            endpoint("DELETE", "/v2/collections/team/").map(|e| e.function),
-            Some("delete-collection")
-        );
-        assert!(endpoint("DELETE", "/v2/collections/").is_none());
-        assert_eq!(
-            endpoint("POST", "/v2/webhooks/site/deliveries/msg_1/retry/").map(|e| e.function),
-            Some("retry-webhook-delivery")
-        );
-        assert_eq!(
-            endpoint("GET", "/v2/webhooks/site/deliveries").map(|e| e.function),
-            Some("list-webhook-deliveries")
-        );
-        assert_eq!(
-            endpoint("GET", "/v2/content/").map(|e| e.function),
-            Some("read-content")
-        );
-        assert_eq!(
-            endpoint("POST", &format!("/v2/content/team/{id}/unpublish/")).map(|e| e.function),
-            Some("unpublish-item")
-        );
-        assert_eq!(functions().len(), 23);
-    }
-}
+mod tests;

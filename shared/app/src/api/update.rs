@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 use super::bodies::{self, IdVersion, Pending};
 use crate::app::App;
 use crate::auth::{Operation, Scope};
-use crate::content::{validate_full, validate_patch, OutRef, Status};
+use crate::content::{validate_full, validate_patch, OutRef, Status, Validated};
 use crate::error::Error;
 use crate::http::{json_response, serve, with_etag, Call, Route};
-use crate::ids::{ItemId, Version};
+use crate::ids::{CollectionKey, ItemId, Version};
 use crate::store::entries::Indexing;
 use crate::store::{ItemWrite, Written};
 
@@ -79,11 +79,7 @@ pub(crate) fn if_match(call: &Call) -> Result<Option<u64>, Error> {
     }
 }
 
-fn no_self_reference(
-    id: ItemId,
-    collection: &crate::ids::CollectionKey,
-    refs: &[OutRef],
-) -> Result<(), Error> {
+fn no_self_reference(id: ItemId, collection: &CollectionKey, refs: &[OutRef]) -> Result<(), Error> {
     match refs
         .iter()
         .find(|r| r.id == id && r.collection == *collection)
@@ -110,25 +106,62 @@ async fn replace_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
             )
         })
         .await?;
+    let whole = Whole {
+        key: &key,
+        id,
+        expected,
+        status: body.status,
+        validated: &validated,
+        indexing: &indexing,
+    };
+    let written = write_whole(app, &call, whole, false).await?;
+    finish(id, written)
+}
+
+/// Every field of an item's newest content, checked against its schema:
+/// a PUT's body, or a revert's version.
+pub(crate) struct Whole<'a> {
+    pub key: &'a CollectionKey,
+    pub id: ItemId,
+    /// `If-Match`.
+    pub expected: Option<u64>,
+    pub status: Option<Status>,
+    pub validated: &'a Validated,
+    pub indexing: &'a Indexing,
+}
+
+/// Writes `whole` as the item's newest content (`revert`: as a revert of
+/// the version it came from), once its references are ones the token may
+/// make and none is to the item itself.
+pub(crate) async fn write_whole(
+    app: &App,
+    call: &Call,
+    whole: Whole<'_>,
+    revert: bool,
+) -> Result<Written, Error> {
+    let Whole {
+        key, id, validated, ..
+    } = whole;
     call.allow_references(&validated.refs)?;
-    no_self_reference(id, &key, &validated.refs)?;
+    no_self_reference(id, key, &validated.refs)?;
     let now = crate::clock::now();
     let by = call.author();
     let w = ItemWrite {
-        org: &org.id,
-        collection: &key,
+        org: &call.principal.org,
+        collection: key,
         id,
         now: &now,
-        expected,
+        expected: whole.expected,
         request_id: &call.request_id,
-        indexing: &indexing,
+        indexing: whole.indexing,
         by: &by,
     };
-    let written = app
-        .store
-        .replace_item(&w, body.status, &validated.values, &validated.refs)
-        .await?;
-    finish(&w, written)
+    let (values, refs) = (&validated.values, &validated.refs);
+    if revert {
+        app.store.revert_item(&w, whole.status, values, refs).await
+    } else {
+        app.store.replace_item(&w, whole.status, values, refs).await
+    }
 }
 
 async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
@@ -168,7 +201,7 @@ async fn patch_item(app: &App, call: Call) -> Result<Response<Body>, Error> {
         .store
         .patch_item(&w, body.status, &patch.changes, &patch.refs)
         .await?;
-    finish(&w, written)
+    finish(id, written)
 }
 
 /// Takes the item off the live site; its newest content stays as a draft.
@@ -192,16 +225,16 @@ async fn unpublish_item(app: &App, call: Call) -> Result<Response<Body>, Error> 
         by: &by,
     };
     let written = app.store.unpublish(&w).await?;
-    finish(&w, written)
+    finish(id, written)
 }
 
 /// The response of an accepted PUT, PATCH or unpublish; a write that changed nothing
 /// keeps its version (and, not moving it, makes no event).
-fn finish(w: &ItemWrite<'_>, written: Written) -> Result<Response<Body>, Error> {
+fn finish(id: ItemId, written: Written) -> Result<Response<Body>, Error> {
     let body = bodies::Written {
         status: Pending::Pending,
         meta: IdVersion {
-            id: w.id,
+            id,
             version: written.version,
         },
     };

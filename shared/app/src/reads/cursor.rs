@@ -3,6 +3,7 @@
 //! shown, so the next page starts right after it whatever was written
 //! meanwhile: items changed between pages move to where they now sort, none
 //! is shown twice in a walk unless it was written again after being shown.
+//! An item's versions list has a cursor of its own (`versions_cursor`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -93,9 +94,50 @@ impl Cursor {
     }
 }
 
+/// An item's versions list (`GET …/versions/`) continues below the last
+/// version it showed: its cursor holds that number.
+pub fn versions_cursor(last_shown: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("v1:{last_shown}"))
+}
+
+/// The version a versions cursor continues below.
+pub fn versions_before(s: &str) -> Result<u64, Error> {
+    let unreadable = || bad("Not a cursor this API issued; use meta.next_cursor as it is.");
+    if s.len() > MAX_CURSOR {
+        return Err(unreadable());
+    }
+    let raw = URL_SAFE_NO_PAD.decode(s).map_err(|_| unreadable())?;
+    let raw = String::from_utf8(raw).map_err(|_| unreadable())?;
+    raw.strip_prefix("v1:")
+        .and_then(crate::ids::Version::parse_number)
+        .ok_or_else(unreadable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_versions_cursor_reads_back_and_a_forged_one_is_refused() {
+        assert_eq!(versions_before(&versions_cursor(7)).unwrap(), 7);
+        for raw in [
+            "v1:0",
+            "v1:07",
+            "v1:+7",
+            "v1:-7",
+            "v1:",
+            "v2:7",
+            "7",
+            "v1:99999999999999999999",
+        ] {
+            assert!(
+                versions_before(&URL_SAFE_NO_PAD.encode(raw)).is_err(),
+                "{raw}"
+            );
+        }
+        assert!(versions_before("not base64!").is_err());
+        assert!(versions_before(&"A".repeat(1_100)).is_err());
+    }
 
     const ID: &str = "01JF0000000000000000000000";
 

@@ -133,9 +133,10 @@ impl Version {
 pub struct Difference {
     /// The field's storage key (`name`, or `en.name` in a localized org).
     pub field: String,
-    #[schema(value_type = Object)]
+    /// The value as stored (any JSON: a reference is its id).
+    #[schema(value_type = Value)]
     pub from: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub to: Value,
 }
 

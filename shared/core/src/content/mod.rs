@@ -4,11 +4,13 @@
 mod history;
 pub mod order;
 mod relink;
+mod revert;
 mod state;
 mod validate;
 
 pub use history::{compare, Action, Author, Difference, Version};
-pub use relink::{relinks, Relinks};
+pub use relink::{drop_reference, relinks, Relinks};
+pub use revert::{revert_input, RevertInput};
 pub use state::{Live, State};
 pub use validate::{storage_key, validate_full, validate_patch, OutRef, Patch, Validated};
 

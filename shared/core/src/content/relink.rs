@@ -2,6 +2,10 @@
 //! collection may have been redefined while the item sat in the trash, and
 //! a restore links only what a write under the current schema would link.
 
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
 use super::OutRef;
 use crate::schema::{Collection, FieldType};
 
@@ -39,6 +43,24 @@ pub fn relinks(collection: &Collection, stored: Vec<OutRef>) -> Relinks {
         }
     }
     out
+}
+
+/// Removes `r`'s target from the field value that holds it (`fields` by
+/// storage key): a single reference goes, a list loses the id (and goes
+/// once empty).
+pub fn drop_reference(fields: &mut BTreeMap<String, Value>, r: &OutRef) {
+    let id = r.id.to_string();
+    let keep = match fields.get_mut(&r.field) {
+        Some(Value::String(s)) => *s != id,
+        Some(Value::Array(a)) => {
+            a.retain(|v| v.as_str() != Some(id.as_str()));
+            !a.is_empty()
+        }
+        _ => true,
+    };
+    if !keep {
+        fields.remove(&r.field);
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
-//! Changing a live item: replace (PUT), patch (PATCH) and unpublish. Each
-//! reads the item first (one strongly consistent read), computes it as the
-//! write leaves it (`ItemRecord::written`: both versions and the state),
-//! and commits the difference conditioned on the version it read
-//! (`writes::move_ops`). A lost race plans again on the item the failed
-//! condition handed back, after a jittered wait, so concurrent writers of
-//! one item all land (patches of different fields all survive). A write
-//! that changes nothing keeps the item's version.
+//! Changing a live item: replace (PUT), patch (PATCH), unpublish and
+//! revert. Each reads the item first (one strongly consistent read),
+//! computes it as the write leaves it (`ItemRecord::written`: both
+//! versions and the state), and commits the difference conditioned on the
+//! version it read (`writes::move_ops`). A lost race plans again on the
+//! item the failed condition handed back, after a jittered wait, so
+//! concurrent writers of one item all land (patches of different fields
+//! all survive). A write that changes nothing keeps the item's version.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -31,6 +31,34 @@ impl Store {
         values: &BTreeMap<String, Value>,
         refs: &[OutRef],
     ) -> Result<Written, Error> {
+        self.rewrite(w, None, status, values, refs).await
+    }
+
+    /// Makes an earlier version's content (checked against today's schema
+    /// and references as a PUT's is) the item's newest content: a replace
+    /// whose version records `Action::Revert`. History is never rewritten:
+    /// the revert is a new version (none when it changes nothing).
+    pub async fn revert_item(
+        &self,
+        w: &ItemWrite<'_>,
+        status: Option<Status>,
+        values: &BTreeMap<String, Value>,
+        refs: &[OutRef],
+    ) -> Result<Written, Error> {
+        self.rewrite(w, Some(Made::Revert), status, values, refs)
+            .await
+    }
+
+    /// Replace and revert: every field of the newest content, the version
+    /// kept `made` so (None: an update or publish).
+    async fn rewrite(
+        &self,
+        w: &ItemWrite<'_>,
+        made: Option<Made>,
+        status: Option<Status>,
+        values: &BTreeMap<String, Value>,
+        refs: &[OutRef],
+    ) -> Result<Written, Error> {
         let fields = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(values)
             .map_err(Error::internal)?;
         if item_size(&HashMap::from([("fields".to_owned(), fields)])) > MAX_ITEM_BYTES - 4096 {
@@ -38,7 +66,7 @@ impl Store {
         }
         check_target_limit(refs, "")?;
         let refs = encode_refs(refs);
-        self.change(w, None, |old| {
+        self.change(w, made, |old| {
             Ok(Some(old.written(
                 status,
                 values.clone(),

@@ -16,10 +16,11 @@ use constraints::{
 };
 
 use super::routes::{
-    Endpoint, CREATE_ITEM, CREATE_ITEM_IN, DELETE_ITEM, ENDPOINTS, GET_ITEM, GET_WEBHOOK,
-    LIST_WEBHOOKS, PATCH_ITEM, REPLACE_ITEM, RESTORE_ITEM,
+    Endpoint, CREATE_ITEM, CREATE_ITEM_IN, DELETE_ITEM, ENDPOINTS, GET_ITEM, GET_VERSION,
+    GET_WEBHOOK, LIST_VERSIONS, LIST_WEBHOOKS, PATCH_ITEM, REPLACE_ITEM, RESTORE_ITEM,
+    REVERT_VERSION,
 };
-use super::{bodies, create, update, webhooks};
+use super::{bodies, create, update, versions, webhooks};
 use crate::http::refusals;
 use crate::schema::{CollectionSpec, FIELD_TYPES};
 use crate::store::webhooks::AttemptRecord;
@@ -88,6 +89,8 @@ pub fn document() -> Value {
             {"name": "collections", "description": "Collection schemas (admin to change)."},
             {"name": "content", "description": "Items: create, read, replace, patch, delete."},
             {"name": "trash", "description": "Deleted items and restore (admin)."},
+            {"name": "versions", "description": "An item's history: every write's version, \
+                listed, read, compared and reverted to."},
             {"name": "webhooks", "description": "Signed event deliveries (admin)."},
         ],
         "paths": paths,
@@ -161,7 +164,7 @@ fn operation(e: &Endpoint) -> Value {
     }
     if let Some(body) = doc.body {
         op["requestBody"] = json!({
-            "required": true,
+            "required": !doc.body_optional,
             "content": {"application/json": {"schema": schema_ref(body)}},
         });
     }
@@ -207,6 +210,20 @@ fn links(e: &Endpoint) -> Option<Value> {
     } else if id == RESTORE_ITEM.function {
         Some(json!({
             "GetItem": read("$request.path.collection_key", "$response.body#/meta/id"),
+        }))
+    } else if id == LIST_VERSIONS.function {
+        let version = |target: &Endpoint| {
+            let mut link = to(
+                target,
+                "$request.path.collection_key",
+                "$request.path.item_id",
+            );
+            link["parameters"]["version"] = json!("$response.body#/data/0/version");
+            link
+        };
+        Some(json!({
+            "GetVersion": version(&GET_VERSION),
+            "RevertVersion": version(&REVERT_VERSION),
         }))
     } else if id == LIST_WEBHOOKS.function {
         Some(json!({
@@ -308,6 +325,10 @@ fn components() -> Value {
     with_refs::<bodies::ItemList>(&mut schemas);
     with_refs::<bodies::KeysRead>(&mut schemas);
     with_refs::<bodies::DeletedList>(&mut schemas);
+    with_refs::<versions::RevertBody>(&mut schemas);
+    with_refs::<bodies::VersionList>(&mut schemas);
+    with_refs::<bodies::VersionComparison>(&mut schemas);
+    with_refs::<bodies::Reverted>(&mut schemas);
     // An item's fields are defined at run time: open beside `meta`.
     schemas["Item"]["additionalProperties"] = json!(true);
     with_refs::<refusals::Detail>(&mut schemas);
@@ -396,6 +417,14 @@ fn parameters() -> Value {
             json!({"type": "string", "pattern": WEBHOOK_ID_PATTERN})),
         "delivery_id": path("delivery_id", "A delivery's id (`msg_…`) from the deliveries log.",
             json!({"type": "string", "pattern": DELIVERY_ID_PATTERN})),
+        "version": path("version", "A version of the item (1 is its create; `GET …/versions/` lists them).",
+            json!({"type": "integer", "minimum": 1})),
+        "other": path("other", "The version to compare with.", json!({"type": "integer", "minimum": 1})),
+        "versions_page_size": {"name": "page_size", "in": "query", "required": false,
+            "description": "Versions per page, newest first.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+        "versions_cursor": query("cursor", "Continue after the last page: `meta.next_cursor` as it came.",
+            json!({"type": "string", "maxLength": 1000})),
         "page": query("page", "Page number, from 1.", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
         "page_size": query("page_size", "Items per page (per collection with keys=).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
         "cursor": query("cursor", "Continue a listing after its last page: `meta.next_cursor` as it came \

@@ -17,6 +17,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::read::page_size;
 use crate::app::App;
 use crate::auth::{Operation, Principal, Scope};
 use crate::error::Error;
@@ -245,18 +246,6 @@ pub async fn deliveries(app: &App, req: Request) -> Result<Response<Body>, Infal
 
 pub async fn retry(app: &App, req: Request) -> Result<Response<Body>, Infallible> {
     serve(app, req, RETRY, |call| retry_delivery(app, call)).await
-}
-
-/// `?page_size=`: `default` when absent, 1 to `max` when given.
-fn page_size(call: &Call, default: usize, max: usize) -> Result<usize, Error> {
-    match call.query("page_size") {
-        None => Ok(default),
-        Some(n) => n
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| Error::field("page_size", format!("A whole number from 1 to {max}."))),
-    }
 }
 
 /// The path's webhook id; a malformed one names no endpoint: 404.
