@@ -17,10 +17,10 @@ use super::{ItemRecord, State};
 /// worker's writes (reference cleanup, media).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Author {
-    /// The token's name (`folio-admin tokens create --name`), if any.
+    /// The token's label (`folio-admin token create --name`), if any.
     pub label: Option<String>,
-    /// The first 8 hex digits of the token's SHA-256, as `folio-admin`
-    /// lists tokens; none for the worker.
+    /// The first 8 hex digits of the token's SHA-256 (the token is never
+    /// stored or shown); none for the worker.
     pub token: Option<String>,
     /// The request (`X-Request-Id`), or the event a worker job ran for.
     pub request_id: String,
