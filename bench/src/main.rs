@@ -251,6 +251,7 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
 
     let ids = b.create_many(n).await;
     let one = ids[0].clone();
+    let two = ids[1].clone();
     // A collection of a typical CMS size for `list`; `list_large` lists the
     // ~3,000 items the other endpoints leave in `team_members`.
     assert_eq!(
@@ -311,6 +312,20 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
             "PATCH",
             format!("/v2/content/team_members/{one}/"),
             |i| Some(json!({"fields": {"en": {"age": i % 80 + 1}}})),
+        ),
+        // Draft edits of a published item (the first saves the draft
+        // beside the live version), then reads of the live version.
+        (
+            "patch_draft",
+            "PATCH",
+            format!("/v2/content/team_members/{two}/"),
+            |i| Some(json!({"status": "draft", "fields": {"en": {"age": i % 80 + 1}}})),
+        ),
+        (
+            "get_with_draft",
+            "GET",
+            format!("/v2/content/team_members/{two}/"),
+            no_body,
         ),
     ] {
         let mut s = Samples::default();

@@ -4,8 +4,10 @@
 //! case (creation order, last-write order, an indexed order, a filter on
 //! an indexed field and, at 1,000, one on an unindexed field): p50/p99,
 //! DynamoDB read capacity per request, and the heap a request held at its
-//! peak (the bench's counting allocator). Plus pages of 350 KB items, the
-//! memory bound's case.
+//! peak (the bench's counting allocator), in the published view and in
+//! preview: one item in ten is a draft, and one in ten has a draft over
+//! its live version (another city, a later write). Plus pages of 350 KB
+//! items, the memory bound's case.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -89,7 +91,16 @@ fn record(
     } else {
         Status::Published
     };
-    ItemRecord::new(&b.t.org, collection, status, &at, fields)
+    let item = ItemRecord::new(&b.t.org, collection, status, &at, fields);
+    if n % 10 != 8 {
+        return item;
+    }
+    // One item in ten has a draft over its live version: a newer write,
+    // another city (so each view's filter finds other items).
+    let mut draft = item.fields.clone();
+    draft.insert("city".into(), json!(format!("city {}", (n + 1) % 10)));
+    let at = format!("2026-11-29T{:02}:{:02}:00.000000Z", (n * 13) % 24, n % 60);
+    item.written(Some(Status::Draft), draft, Vec::new(), &at)
 }
 
 /// Loads `n` items into a new collection; returns its key and the time taken.
@@ -204,6 +215,16 @@ pub async fn list_scale(sizes: &[usize], requests: usize) -> Value {
                 "unindexed_filter".into(),
                 measure(&b, &pages("&fields.role=designer"), requests).await,
             );
+        }
+        // The preview view: drafts, and the newer draft of the items that
+        // have one (10 % each), the same cases.
+        for (name, q) in [
+            ("preview_default_order", "&preview=1"),
+            ("preview_updated_order", "&order=-updated_at&preview=1"),
+            ("preview_indexed_order", "&order=-age&preview=1"),
+            ("preview_indexed_filter", "&fields.city=city%203&preview=1"),
+        ] {
+            cases.insert(name.into(), measure(&b, &pages(q), requests).await);
         }
         cases.insert("load_s".into(), json!(round3(load_s)));
         out.insert(n.to_string(), Value::Object(cases));

@@ -11,7 +11,7 @@ use super::commit::{Action, Op, Role};
 use super::entries::{entry_ops, Indexing};
 use super::keys;
 use super::pages::{count_op, value_count_op, Tally};
-use super::record::live_item;
+use super::record::{live_item, live_listing_op};
 use super::refs::{edge_ops, RefChange};
 use super::writes::decode_refs;
 use super::Store;
@@ -26,6 +26,8 @@ const LOAD_CONCURRENCY: usize = 4;
 
 impl Store {
     /// Loads new items in bulk (`BatchWriteItem`, 25 writes a request),
+    /// in any state (an item with a draft with its live version's listing
+    /// and entries), without versions,
     /// with their entries for the fields `ix` indexes and the edges of
     /// their references, then adds them to their collections' counts and
     /// their `restrict` referrers to their targets' counters: for
@@ -63,6 +65,14 @@ impl Store {
             let t = tallies.entry((&r.org, &r.collection)).or_default();
             *t = t.plus(Tally::of(r.status));
             writes.push(put(live_item(r)?)?);
+            // An item with a draft: the published view's listing of its live version.
+            if let Some(Op {
+                action: Action::Put { item, .. },
+                ..
+            }) = live_listing_op(None, Some(r))
+            {
+                writes.push(put(item)?);
+            }
             for op in entry_ops(&r.org, &r.collection, &r.id, ix, None, Some(r)) {
                 if let Action::Entry {
                     key, to: Some(to), ..
