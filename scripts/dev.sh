@@ -72,6 +72,7 @@ deliveries=$(sed -n 's/^FOLIO_DELIVERIES_QUEUE_URL=//p' <<<"$init")
 deliveries_dlq=$(sed -n 's/^FOLIO_DELIVERIES_DLQ_URL=//p' <<<"$init")
 media_bucket=$(sed -n 's/^FOLIO_MEDIA_BUCKET=//p' <<<"$init")
 media_base=$(sed -n 's/^FOLIO_MEDIA_BASE_URL=//p' <<<"$init")
+schedules=$(grep '^FOLIO_SCHEDULE' <<<"$init") # group, target, DLQ and role
 # The key sealing webhook secrets: made once, kept with the local data
 # (a new key would make the stored secrets unreadable).
 if [[ ! -s $state/webhook-key ]]; then
@@ -98,6 +99,9 @@ token=$("$admin" token create --org demo --scope admin --scope write --scope rea
   echo "FOLIO_WEBHOOK_RETRY_BASE_SECONDS=5"
   echo "FOLIO_MEDIA_BUCKET=$media_bucket"
   echo "FOLIO_MEDIA_BASE_URL=$media_base"
+  echo "$schedules"
+  # A schedule may be a second ahead, so a person can watch one fire.
+  echo "FOLIO_SCHEDULE_MIN_LEAD_SECONDS=1"
   echo "FOLIO_DEV_TOKEN=$token"
   echo "FOLIO_API=$api"
 } >"$state/dev.env"

@@ -24,9 +24,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create the table, the events queue and the deliveries queue (each
-    /// with its DLQ) and the media bucket if missing; prints FOLIO_TABLE=…,
-    /// FOLIO_QUEUE_URL=…, FOLIO_DELIVERIES_QUEUE_URL=…, FOLIO_MEDIA_BUCKET=…
-    /// lines.
+    /// with its DLQ), the media bucket and the schedule group if missing;
+    /// prints FOLIO_TABLE=…, FOLIO_QUEUE_URL=…, FOLIO_DELIVERIES_QUEUE_URL=…,
+    /// FOLIO_MEDIA_BUCKET=…, FOLIO_SCHEDULE_*=… lines.
     Init {
         #[arg(long, env = "FOLIO_QUEUE_NAME", default_value = "folio-events")]
         queue: String,
@@ -40,6 +40,9 @@ enum Command {
         /// The media bucket (media ingest stores files there).
         #[arg(long, env = "FOLIO_MEDIA_BUCKET", default_value = "folio-media")]
         media_bucket: String,
+        /// The EventBridge Scheduler group schedules are created in.
+        #[arg(long, env = "FOLIO_SCHEDULE_GROUP", default_value = "folio-schedules")]
+        schedule_group: String,
     },
     /// Print the API's OpenAPI 3.1 document (YAML), as committed in `openapi.yaml`.
     Openapi,
@@ -190,6 +193,7 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             queue,
             deliveries_queue,
             media_bucket,
+            schedule_group,
         } => {
             let created = store.ensure_table().await?;
             let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -210,6 +214,21 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             println!("FOLIO_DLQ_URL={dlq_url}");
             println!("FOLIO_DELIVERIES_QUEUE_URL={deliveries_url}");
             println!("FOLIO_DELIVERIES_DLQ_URL={deliveries_dlq_url}");
+            let scheduler = aws_sdk_scheduler::Client::new(sdk);
+            folio::events::ensure_schedule_group(&scheduler, &schedule_group).await?;
+            println!("FOLIO_SCHEDULE_GROUP={schedule_group}");
+            println!(
+                "FOLIO_SCHEDULE_TARGET_ARN={}",
+                folio::events::queue_arn(&sqs, &queue_url).await?
+            );
+            println!(
+                "FOLIO_SCHEDULE_DLQ_ARN={}",
+                folio::events::queue_arn(&sqs, &dlq_url).await?
+            );
+            println!(
+                "FOLIO_SCHEDULER_ROLE_ARN={}",
+                folio::events::LOCAL_SCHEDULER_ROLE_ARN
+            );
             let s3 = folio::media::s3_client(sdk);
             folio::media::ensure_bucket(&s3, &media_bucket).await?;
             println!("FOLIO_MEDIA_BUCKET={media_bucket}");

@@ -3,6 +3,9 @@
 //! DynamoDB Local and relays it to the events queue, as the stream trigger
 //! does, and long-polls the events queue and runs the worker on it, as the
 //! queue's trigger does, and the deliverer on the deliveries queue.
+//! It also plays EventBridge Scheduler's clock (moto never fires a
+//! schedule): each second, the due schedules of `FOLIO_SCHEDULE_GROUP`
+//! send their message and are deleted.
 //! Settings: `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DLQ_URL`,
 //! `FOLIO_DELIVERIES_QUEUE_URL`, `FOLIO_WEBHOOK_KEY`, `FOLIO_OUTBOUND_ALLOW`, `FOLIO_PUMP_CHECKPOINT` (a file keeping the stream
 //! position across restarts) and the standard AWS variables.
@@ -12,6 +15,7 @@ use std::time::Duration;
 use folio::events::deliver::Deliverer;
 use folio::events::relay::Relay;
 use folio::events::worker::Worker;
+use folio_local::clock::SchedulerClock;
 use folio_local::pump::{PumpError, StreamPump};
 use folio_local::queue::{Consumer, QueuePump};
 
@@ -38,12 +42,14 @@ async fn main() -> Result<(), PumpError> {
         std::env::var("FOLIO_DELIVERIES_QUEUE_URL")?,
     )
     .await?;
+    let clock = SchedulerClock::new(&sdk, &std::env::var("FOLIO_SCHEDULE_GROUP")?);
     tracing::info!(
         table,
-        "relaying the table's stream, running the worker and the deliverer"
+        "relaying the table's stream, running the worker and the deliverer, firing schedules"
     );
     tokio::join!(
         relay_forever(stream, &relay),
+        fire_forever(clock),
         consume_forever(&queue, &worker, "worker ran"),
         consume_forever(&deliveries, &deliverer, "deliverer ran"),
     );
@@ -59,6 +65,17 @@ async fn relay_forever(mut stream: StreamPump, relay: &Relay) {
             Err(e) => tracing::warn!(error = %e, "reading the stream failed"),
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn fire_forever(mut clock: SchedulerClock) {
+    loop {
+        match clock.tick(time::OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(fired = n, "schedules fired"),
+            Err(e) => tracing::warn!(error = %e, "reading the schedules failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

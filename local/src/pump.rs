@@ -155,8 +155,8 @@ impl StreamPump {
                     break;
                 }
                 // As the trigger's filter (template.yaml, FilterCriteria):
-                // only item and collection records reach the relay; a
-                // count shard's or an edge's change is not an event.
+                // only item, collection and schedule records reach the
+                // relay; a count shard's or an edge's change is not an event.
                 for r in records.iter().filter(|r| is_relayed(r)) {
                     self.pending.push((shard.clone(), lambda_record(r)?));
                 }
@@ -222,7 +222,8 @@ impl StreamPump {
     }
 }
 
-/// The trigger's two filters: `sk = ITEM`, or `pk` `ORG#…` with `sk` `COLL#…`.
+/// The trigger's three filters: `sk = ITEM`, `pk` `ORG#…` with `sk`
+/// `COLL#…`, or `sk` `SCHED#…`.
 fn is_relayed(r: &Record) -> bool {
     use folio::store::keys;
     let keys = r.dynamodb.as_ref().and_then(|d| d.keys.as_ref());
@@ -233,6 +234,7 @@ fn is_relayed(r: &Record) -> bool {
     let (pk, sk) = (text(keys::PK), text(keys::SK));
     sk == keys::ITEM_SK
         || (pk.starts_with(keys::ORG_PREFIX) && sk.starts_with(keys::COLLECTION_PREFIX))
+        || sk.starts_with(keys::SCHEDULE_PREFIX)
 }
 
 fn image(m: Option<&HashMap<String, AttributeValue>>) -> Result<Value, PumpError> {

@@ -85,7 +85,9 @@ REFUSALS = [
     (READS, r"locale", r"Unknown locale for this organization\."),
     # A cursor is opaque: only a meta.next_cursor as issued, for the same
     # order and filter, one collection, without page.
-    (LISTS | {"list-webhooks", "list-versions"}, r"cursor", r".*"),
+    (LISTS | {"list-webhooks", "list-versions", "list-org-schedules"}, r"cursor", r".*"),
+    # A schedule's time is relative to now: a minute to five years ahead.
+    ({"create-schedule"}, r"at", r"Must be (\d+ s or more ahead|within the next 5 years)"),
     # Which fields a collection has is run-time data.
     (LISTS, r"order", r"Order by a field of the collection"),
     # Each collection once: a uniqueness among the list's parts.
@@ -121,6 +123,14 @@ def _excused(case, response) -> bool:
         except (ValueError, AttributeError):
             return False
         return bool(re.fullmatch(r"Version \d+ references .*, which no longer exists; .*", detail))
+    # One pending schedule per action and item, and only a pending one can
+    # be cancelled: the run's own data.
+    if status == 409 and op in {"create-schedule", "cancel-schedule"}:
+        try:
+            detail = json.loads(response.content).get("detail", "")
+        except (ValueError, AttributeError):
+            return False
+        return bool(re.match(r"This (item has a pending|schedule has ended)", detail))
     # A whole collection definition past 64 KB (each part within its bound).
     if status == 413 and op == "put-collection":
         return True

@@ -7,7 +7,7 @@
 pub mod proxy;
 pub mod runtime;
 
-pub use folio_local::{pump, queue};
+pub use folio_local::{clock, pump, queue};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -140,7 +140,8 @@ pub fn test_sender(key: &folio::webhooks::SecretKey) -> folio::webhooks::send::S
     .expect("a webhook sender")
 }
 
-/// The settings every test app uses, with the production defaults.
+/// The settings every test app uses: the production defaults, but a
+/// schedule may be 1 s ahead (as under `make dev`).
 pub fn test_config(table: &str) -> Config {
     Config {
         table: table.to_owned(),
@@ -149,6 +150,7 @@ pub fn test_config(table: &str) -> Config {
         retention_days: 30,
         memory_list_max: 10_000,
         webhooks_per_org: 50,
+        schedule_min_lead: 1,
     }
 }
 
@@ -244,6 +246,11 @@ pub struct TestApp {
     pub deliveries_url: String,
     pub deliverer: folio::events::deliver::Deliverer,
     pub deliveries: queue::QueuePump,
+    /// The schedule group (moto's EventBridge Scheduler) and the clock
+    /// that fires its due schedules, as AWS would.
+    pub schedule_group: String,
+    pub scheduler: folio::events::worker::Scheduler,
+    pub clock: tokio::sync::Mutex<clock::SchedulerClock>,
     /// The key sealing webhook secrets (the app's and the deliverer's).
     pub webhook_key: folio::webhooks::SecretKey,
     /// The same key as `FOLIO_WEBHOOK_KEY` holds it (for the binaries).
@@ -318,6 +325,22 @@ impl TestApp {
         let pump = pump::StreamPump::new(&sdk, app.store.client(), &table)
             .await
             .expect("the test table's stream");
+        let schedule_group = unique("folio-schedules");
+        let scheduler = folio::events::worker::Scheduler {
+            client: aws_sdk_scheduler::Client::new(&sdk),
+            group: schedule_group.clone(),
+            role_arn: folio::events::LOCAL_SCHEDULER_ROLE_ARN.into(),
+            target_arn: folio::events::queue_arn(&sqs, &queue_url)
+                .await
+                .expect("the test queue's ARN"),
+            dlq_arn: folio::events::queue_arn(&sqs, &dlq_url)
+                .await
+                .expect("the test DLQ's ARN"),
+        };
+        folio::events::ensure_schedule_group(&scheduler.client, &schedule_group)
+            .await
+            .expect("create the test schedule group in moto");
+        let clock = clock::SchedulerClock::new(&sdk, &schedule_group);
         let worker = folio::events::worker::Worker::new(
             app.store.clone(),
             sqs.clone(),
@@ -333,7 +356,8 @@ impl TestApp {
             &media_bucket,
             &media_base_url,
             loopback_allowed(),
-        ));
+        ))
+        .with_scheduler(scheduler.clone());
         let queue = queue::QueuePump::new(sqs.clone(), queue_url.clone())
             .await
             .expect("the test queue");
@@ -362,6 +386,9 @@ impl TestApp {
             deliveries_url,
             deliverer,
             deliveries,
+            schedule_group,
+            scheduler,
+            clock: tokio::sync::Mutex::new(clock),
             webhook_key,
             webhook_key_b64,
             s3,
@@ -599,6 +626,7 @@ impl TestApp {
                 "not done within {deadline:?}"
             );
             self.pump.lock().await.pump(&self.relay).await.unwrap();
+            self.fire_due().await;
             self.queue.pump(&self.worker, Duration::ZERO).await.unwrap();
             self.deliveries
                 .pump(&self.deliverer, Duration::from_millis(200))
@@ -623,6 +651,7 @@ impl TestApp {
                 .pump(&self.relay)
                 .await
                 .expect("relay the table's stream");
+            let fired = self.fire_due().await;
             let round = self
                 .queue
                 .pump(&self.worker, Duration::from_secs(1))
@@ -636,6 +665,7 @@ impl TestApp {
                 .expect("run the deliverer on the deliveries queue");
             // Failed messages come back after the visibility timeout.
             if relayed == 0
+                && fired == 0
                 && round.received == 0
                 && delivered.received == 0
                 && self.in_flight().await == 0
@@ -650,6 +680,17 @@ impl TestApp {
             }
         }
         panic!("the pipeline did not finish within {deadline:?}");
+    }
+
+    /// Fires the schedules due now, as EventBridge Scheduler would (their
+    /// message onto the events queue); how many.
+    pub async fn fire_due(&self) -> usize {
+        self.clock
+            .lock()
+            .await
+            .tick(time::OffsetDateTime::now_utc())
+            .await
+            .expect("fire the due schedules")
     }
 
     /// Messages on the events queue not yet deleted (visible, received or
@@ -701,6 +742,13 @@ impl TestApp {
                 ("FOLIO_OUTBOUND_ALLOW", "127.0.0.1/32".into()),
                 ("FOLIO_MEDIA_BUCKET", self.media_bucket.clone()),
                 ("FOLIO_MEDIA_BASE_URL", self.media_base_url.clone()),
+                ("FOLIO_SCHEDULE_GROUP", self.schedule_group.clone()),
+                ("FOLIO_SCHEDULER_ROLE_ARN", self.scheduler.role_arn.clone()),
+                (
+                    "FOLIO_SCHEDULE_TARGET_ARN",
+                    self.scheduler.target_arn.clone(),
+                ),
+                ("FOLIO_SCHEDULE_DLQ_ARN", self.scheduler.dlq_arn.clone()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );

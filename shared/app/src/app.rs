@@ -37,6 +37,9 @@ pub struct Config {
     /// one organization may register; each is a signed POST (and a day of
     /// retries) per matching event.
     pub webhooks_per_org: u32,
+    /// `FOLIO_SCHEDULE_MIN_LEAD_SECONDS` (default 60): how far ahead a
+    /// schedule's `at` must be (`make dev` sets 1).
+    pub schedule_min_lead: u64,
 }
 
 impl Config {
@@ -56,6 +59,10 @@ impl Config {
                 settings::MEMORY_LIST_MAX_ITEMS as usize,
             )?,
             webhooks_per_org: env.number("FOLIO_WEBHOOKS_PER_ORG", settings::WEBHOOKS_PER_ORG)?,
+            schedule_min_lead: env.number(
+                "FOLIO_SCHEDULE_MIN_LEAD_SECONDS",
+                settings::SCHEDULE_MIN_LEAD_SECONDS,
+            )?,
         })
     }
 }

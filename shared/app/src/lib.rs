@@ -21,7 +21,7 @@
 //!   budgets) and run, references expanded to `levels`;
 //! - `media`: media ingest (download, check, store).
 
-pub use folio_core::{auth, clock, content, error, event, ids, schema, settings};
+pub use folio_core::{auth, clock, content, error, event, ids, schedule, schema, settings};
 pub use folio_store as store;
 
 pub mod api;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::content::{ItemRecord, State};
 use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::schedule::Schedule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventType {
@@ -26,6 +27,10 @@ pub enum EventType {
     /// The retention period ended and the deleted item is gone for good.
     #[serde(rename = "collectionitem.purge")]
     Purge,
+    /// A schedule could not run (`schedule`): the event names it and why.
+    /// Not part of `collectionitem.*`: an endpoint names it to get it.
+    #[serde(rename = "schedule.failed")]
+    ScheduleFailed,
 }
 
 impl EventType {
@@ -50,6 +55,7 @@ impl EventType {
             EventType::Delete => "collectionitem.delete",
             EventType::Restore => "collectionitem.restore",
             EventType::Purge => "collectionitem.purge",
+            EventType::ScheduleFailed => "schedule.failed",
         }
     }
 }
@@ -72,6 +78,9 @@ pub struct Event {
     /// events queued before states existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<State>,
+    /// A `schedule.failed` event's schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Box<Schedule>>,
 }
 
 /// The event id of a change: stable across retries and replays.
@@ -181,6 +190,24 @@ impl Event {
             kind,
             occurred_at: crate::clock::now(),
             state: None,
+            schedule: None,
+        }
+    }
+
+    /// The `schedule.failed` event of `schedule` (failed): its id is the
+    /// schedule's, so every stage deduplicates it.
+    pub fn schedule_failed(schedule: &Schedule) -> Self {
+        let key = format!("schedule#{}#failed", schedule.id);
+        Event {
+            event_id: hex::encode(Sha256::digest(key.as_bytes()))[..32].to_owned(),
+            org: schedule.org.clone(),
+            collection: schedule.collection.clone(),
+            item_id: schedule.item_id,
+            version: 0,
+            kind: EventType::ScheduleFailed,
+            occurred_at: schedule.ended_at.clone().unwrap_or_default(),
+            state: None,
+            schedule: Some(Box::new(schedule.clone())),
         }
     }
 }
@@ -242,6 +269,8 @@ mod tests {
             restrict_count: 0,
             write_token: None,
             media_status: Default::default(),
+            pending_publish: None,
+            pending_unpublish: None,
         }
     }
 

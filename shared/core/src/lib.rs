@@ -17,6 +17,7 @@ pub mod content;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod schedule;
 pub mod schema;
 pub mod settings;
 pub mod webhooks;

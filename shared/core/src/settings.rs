@@ -24,6 +24,9 @@ pub const RETENTION_DAYS: u64 = 30;
 /// `FOLIO_VERSIONS_KEEP`: the newest versions of each item the worker
 /// keeps, besides its published version and its draft.
 pub const VERSIONS_KEEP: u64 = 100;
+/// `FOLIO_SCHEDULE_MIN_LEAD_SECONDS`: how far ahead a schedule's `at`
+/// must be (`make dev` sets 1).
+pub const SCHEDULE_MIN_LEAD_SECONDS: u64 = 60;
 /// `FOLIO_MEMORY_LIST_MAX_ITEMS`
 pub const MEMORY_LIST_MAX_ITEMS: u64 = 10_000;
 /// `FOLIO_WEBHOOKS_PER_ORG`

@@ -13,7 +13,7 @@ use super::commit::{Action, Op, Retry, Role, Target, WriteFailure};
 use super::entries::Indexing;
 use super::expr::Expr;
 use super::keys;
-use super::writes::{decode_refs, move_ops, without_refs, ItemWrite};
+use super::writes::{decode_refs, move_ops, without_refs, ItemWrite, Pending};
 use super::Store;
 use crate::sdk::from_sdk;
 use folio_core::content::{Action as Made, Author, OutRef};
@@ -145,9 +145,9 @@ impl Store {
             after.updated_at = now.to_owned();
             let mut ops = move_ops(
                 &w,
-                &item,
-                &after,
+                (&item, &after),
                 Made::Detach,
+                Pending::Keep,
                 attempts.write_token(),
                 &gone,
             )?;

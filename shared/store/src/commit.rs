@@ -55,6 +55,8 @@ pub(crate) enum WriteFailure {
     },
     /// The item being cleaned up after was restored meanwhile.
     Restored,
+    /// A schedule record's condition failed: it has ended (or, new, exists).
+    Schedule,
     /// More actions than one transaction holds.
     TooMany,
     TooLarge,

@@ -12,6 +12,7 @@
 //! | index entry     | the item's pk                   | `IDX#<field>` (`LIVE#IDX#<field>`: the live version's) |
 //! | live listing    | the item's pk                   | `LIVE` (an item with a draft: the published view's entry) |
 //! | version         | the item's pk                   | `VER#<20-digit version>` |
+//! | schedule        | the item's pk                   | `SCHED#<schedule id>` |
 //! | value count     | `VCOUNT#<entries' ix_pk>`       | `<encoded value>#<nn>` |
 //! | job record      | `JOB#<event id>`                | `JOB#<job>`     |
 //! | webhook endpoint| `ORG#<org>`                     | `WEBHOOK#<id>`  |
@@ -41,6 +42,11 @@
 //! (see `store::entries`). One index serves every indexed field. How many
 //! entries hold a value is kept in `VCOUNT#<ix_pk>` / `<encoded value>#<nn>`
 //! shards, written with the entries (`store::commit::ops::wire`).
+//!
+//! A schedule (`store::schedules`) is listed by `by_created` under
+//! `vis_pk = SCHED#<org>` (every state) and by `by_field` under `ix_pk =
+//! SCHED#<org>#<state>`, both with sort key `<at>#<schedule id>`: an
+//! organization's schedules in time order, all or in one state.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -124,6 +130,26 @@ pub fn version(org: &OrgId, collection: &CollectionKey, id: &ItemId, version: u6
         item_pk(org, collection, id),
         &format!("{VERSION_PREFIX}{version:020}"),
     )
+}
+
+pub const SCHEDULE_PREFIX: &str = "SCHED#";
+
+/// A schedule of an item, in the item's partition.
+pub fn schedule(org: &OrgId, collection: &CollectionKey, id: &ItemId, schedule_id: &str) -> Key {
+    key(
+        item_pk(org, collection, id),
+        &format!("{SCHEDULE_PREFIX}{schedule_id}"),
+    )
+}
+
+/// The `by_created` partition of an organization's schedules.
+pub fn schedules_partition(org: &OrgId) -> String {
+    format!("{SCHEDULE_PREFIX}{org}")
+}
+
+/// The `by_field` partition of an organization's schedules in `state`.
+pub fn schedules_in_state(org: &OrgId, state: &str) -> String {
+    format!("{SCHEDULE_PREFIX}{org}#{state}")
 }
 
 /// The edge from `referrer` to `target`, kept in the target's partition.

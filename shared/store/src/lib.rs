@@ -25,6 +25,7 @@ pub mod pages;
 mod reads;
 mod record;
 pub mod refs;
+pub mod schedules;
 pub mod sdk;
 pub mod size;
 mod trash;

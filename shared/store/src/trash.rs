@@ -23,6 +23,7 @@ use super::writes::{
 use super::Store;
 use folio_core::content::{Action as Made, ItemRecord, OutRef, Relinks};
 use folio_core::error::Error;
+use folio_core::schedule::ScheduleAction;
 use folio_core::schema::OnDelete;
 use futures::stream::{self, StreamExt};
 
@@ -53,6 +54,10 @@ fn trash_expr(
         AttributeValue::N((now_epoch() + retention_secs).to_string()),
     );
     expr.set_value("write_token", AttributeValue::S(attempts.write_token()));
+    // A delete cancels the item's pending schedules (`store::schedules`).
+    for action in ScheduleAction::ALL {
+        expr.remove_attr(action.item_attribute());
+    }
     expr.bump_version();
     when_live(&mut expr);
     let count = expr.name("restrict_count");

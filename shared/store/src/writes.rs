@@ -25,10 +25,14 @@ use super::keys;
 use super::pages::{count_op, Tally};
 use super::record::{live_listing_op, set_status, touch, when_live};
 use super::refs::{edge_ops, RefChange};
+use super::schedules::end_op;
 use super::versions::version_op;
-use folio_core::content::{drop_reference, Action as Made, Author, ItemRecord, OutRef, State};
+use folio_core::content::{
+    drop_reference, Action as Made, Author, ItemRecord, OutRef, State, Status,
+};
 use folio_core::error::{Error, FieldErrors};
 use folio_core::ids::{CollectionKey, ItemId, OrgId};
+use folio_core::schedule::{Schedule, ScheduleAction, ScheduleState};
 
 /// Everything a write needs to say about the item it writes.
 #[derive(Debug, Clone)]
@@ -55,6 +59,56 @@ impl ItemWrite<'_> {
             "{}#{what}#{}#{}",
             self.request_id, self.collection, self.id
         ))
+    }
+}
+
+/// What a write does to the item's pending schedules (`store::schedules`).
+#[derive(Debug, Clone, Copy)]
+pub enum Pending<'a> {
+    /// Nothing: an edit (a pending publish then publishes the latest draft).
+    Keep,
+    /// An explicit publish or unpublish: cancels the pending schedule of
+    /// that action by removing its id in the item's own update.
+    Cancel(ScheduleAction),
+    /// The schedule firing: the write is conditioned on the item holding
+    /// its id, removes it, and ends the record (done) in the same commit.
+    Fire(&'a Schedule),
+}
+
+impl Pending<'_> {
+    /// A publish cancels a pending publish; nothing else does.
+    pub fn of_status(status: Option<Status>) -> Self {
+        match status {
+            Some(Status::Published) => Pending::Cancel(ScheduleAction::Publish),
+            _ => Pending::Keep,
+        }
+    }
+
+    /// Whether the write has something to do to `item`'s schedules, even
+    /// when its content stays.
+    fn touches(&self, item: &ItemRecord) -> bool {
+        match self {
+            Pending::Keep => false,
+            Pending::Cancel(action) => item.pending(*action).is_some(),
+            Pending::Fire(_) => true,
+        }
+    }
+
+    /// The item's update's part, and the record's end (a fire).
+    fn apply(&self, expr: &mut Expr, now: &str) -> Option<Op> {
+        match self {
+            Pending::Keep => None,
+            Pending::Cancel(action) => {
+                expr.remove_attr(action.item_attribute());
+                None
+            }
+            Pending::Fire(s) => {
+                let attr = s.action.item_attribute();
+                expr.remove_attr(attr);
+                expr.when_equals(attr, AttributeValue::S(s.id.clone()));
+                Some(end_op(s, ScheduleState::Done, None, now))
+            }
+        }
     }
 }
 
@@ -219,17 +273,19 @@ pub(crate) fn attribute<T: serde::Serialize>(value: &T) -> Result<AttributeValue
 /// view's listing of an item with a draft, the edges of both versions'
 /// references (targets in `gone` no longer exist), the collection's counts
 /// the index entries of both versions, and the version `new` is (`made`
-/// by `w.by`). Every such write goes through here, so no write can move
-/// one of these without the others.
+/// by `w.by`), with what it does to the item's schedules (`pending`).
+/// Every such write goes through here, so no write can move one of these
+/// without the others.
 pub(crate) fn move_ops(
     w: &ItemWrite<'_>,
-    old: &ItemRecord,
-    new: &ItemRecord,
+    (old, new): (&ItemRecord, &ItemRecord),
     made: Made,
+    pending: Pending<'_>,
     write_token: String,
     gone: &BTreeSet<Target>,
 ) -> Result<Vec<Op>, Error> {
     let mut expr = Expr::new();
+    let fired = pending.apply(&mut expr, w.now);
     expr.set_value("fields", attribute(&new.fields)?);
     match &new.live {
         Some(live) => expr.set_value("live", attribute(live)?),
@@ -258,7 +314,28 @@ pub(crate) fn move_ops(
         Some(new),
     ));
     ops.push(version_op(new, made, w.by)?);
+    ops.extend(fired);
     Ok(ops)
+}
+
+/// The ops of a write whose content stays but whose schedules move (an
+/// explicit publish of what is published already, a fire that changes
+/// nothing): the item's update of them alone, conditioned on `known`'s
+/// version, and a fire's end of its record.
+fn pending_ops(w: &ItemWrite<'_>, known: &ItemRecord, pending: Pending<'_>) -> Vec<Op> {
+    let mut expr = Expr::new();
+    let fired = pending.apply(&mut expr, w.now);
+    when_live(&mut expr);
+    expr.when_equals("version", AttributeValue::N(known.version.to_string()));
+    let mut ops = vec![Op {
+        role: Role::Item,
+        action: Action::Update {
+            key: keys::item(w.org, w.collection, &w.id),
+            expr,
+        },
+    }];
+    ops.extend(fired);
+    ops
 }
 
 /// Field errors for the references in `refs` whose targets are missing or

@@ -28,6 +28,7 @@ mod pipeline;
 mod reads_and_tenancy;
 mod references;
 mod routes;
+mod schedules;
 mod value_counts;
 mod version_upkeep;
 mod versions;

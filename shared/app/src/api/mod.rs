@@ -10,6 +10,7 @@ pub mod delete;
 pub mod openapi;
 pub mod read;
 pub mod routes;
+pub mod schedules;
 pub mod trash;
 pub mod update;
 pub mod versions;

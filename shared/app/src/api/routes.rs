@@ -15,7 +15,7 @@ use std::pin::Pin;
 
 use lambda_http::{service_fn, Body, Request, Response};
 
-use super::{collections, create, delete, read, trash, update, versions, webhooks};
+use super::{collections, create, delete, read, schedules, trash, update, versions, webhooks};
 use crate::app::App;
 use crate::error::Error;
 use crate::http::{error_response, path_matches, Route};
@@ -358,6 +358,62 @@ pub const REVERT_VERSION: Endpoint = Endpoint {
         )
     },
 };
+pub const CREATE_SCHEDULE: Endpoint = Endpoint {
+    function: "create-schedule",
+    method: "POST",
+    route: schedules::CREATE,
+    handler: |app, req| Box::pin(schedules::create(app, req)),
+    doc: Doc {
+        body: Some("ScheduleRequest"),
+        created: Some("Schedule"),
+        errors: &[INVALID, CONFLICT],
+        ..doc(
+            "Schedule the item's publish (of its newest version) or unpublish at a time (201)",
+            "schedules",
+            (201, Some("Schedule")),
+        )
+    },
+};
+pub const LIST_SCHEDULES: Endpoint = Endpoint {
+    function: "list-schedules",
+    method: "GET",
+    route: schedules::LIST,
+    handler: |app, req| Box::pin(schedules::list(app, req)),
+    doc: Doc {
+        headers: &["If-None-Match"],
+        ..doc(
+            "An item's schedules, newest first (ended ones for 30 days)",
+            "schedules",
+            (200, Some("ScheduleList")),
+        )
+    },
+};
+pub const CANCEL_SCHEDULE: Endpoint = Endpoint {
+    function: "cancel-schedule",
+    method: "DELETE",
+    route: schedules::CANCEL,
+    handler: |app, req| Box::pin(schedules::cancel(app, req)),
+    doc: Doc {
+        errors: &[CONFLICT],
+        ..doc("Cancel a pending schedule", "schedules", (204, None))
+    },
+};
+pub const LIST_ORG_SCHEDULES: Endpoint = Endpoint {
+    function: "list-org-schedules",
+    method: "GET",
+    route: schedules::ORG_LIST,
+    handler: |app, req| Box::pin(schedules::org_list(app, req)),
+    doc: Doc {
+        query: &["schedule_state", "schedules_page_size", "schedules_cursor"],
+        headers: &["If-None-Match"],
+        errors: &[INVALID],
+        ..doc(
+            "The organization's schedules across collections, by time, paged",
+            "schedules",
+            (200, Some("ScheduleList")),
+        )
+    },
+};
 pub const PUT_WEBHOOK: Endpoint = Endpoint {
     function: "put-webhook",
     method: "PUT",
@@ -468,7 +524,7 @@ pub const RETRY_WEBHOOK_DELIVERY: Endpoint = Endpoint {
     },
 };
 
-pub const ENDPOINTS: [Endpoint; 28] = [
+pub const ENDPOINTS: [Endpoint; 32] = [
     PUT_COLLECTION,
     GET_COLLECTION,
     DELETE_COLLECTION,
@@ -489,6 +545,10 @@ pub const ENDPOINTS: [Endpoint; 28] = [
     GET_VERSION,
     COMPARE_VERSIONS,
     REVERT_VERSION,
+    CREATE_SCHEDULE,
+    LIST_SCHEDULES,
+    CANCEL_SCHEDULE,
+    LIST_ORG_SCHEDULES,
     PUT_WEBHOOK,
     GET_WEBHOOK,
     LIST_WEBHOOKS,

@@ -158,6 +158,44 @@ pub async fn ensure_queues(
     ensure_queues_with(sqs, name, QueueSettings::default()).await
 }
 
+/// The ARN of the queue at `url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Error> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .map_err(Error::internal)?
+        .attributes
+        .and_then(|a| a.get(&A::QueueArn).cloned())
+        .ok_or_else(|| Error::internal("a queue without an ARN"))
+}
+
+/// Creates the EventBridge Scheduler schedule group `name` if missing
+/// (locally: moto refuses a schedule in a group it does not know; on AWS
+/// the template creates it).
+pub async fn ensure_schedule_group(
+    scheduler: &aws_sdk_scheduler::Client,
+    name: &str,
+) -> Result<(), Error> {
+    match scheduler.create_schedule_group().name(name).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_conflict_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::internal(
+            aws_sdk_scheduler::error::DisplayErrorContext(e).to_string(),
+        )),
+    }
+}
+
+/// The role schedules send as, where no IAM exists (moto does not check it).
+pub const LOCAL_SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/folio-scheduler";
+
 pub async fn ensure_queues_with(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
@@ -170,16 +208,7 @@ pub async fn ensure_queues_with(
         vec![(A::MessageRetentionPeriod, "1209600".into())],
     )
     .await?;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(A::QueueArn)
-        .send()
-        .await
-        .map_err(Error::internal)?
-        .attributes
-        .and_then(|a| a.get(&A::QueueArn).cloned())
-        .ok_or_else(|| Error::internal("no DLQ arn"))?;
+    let dlq_arn = queue_arn(sqs, &dlq).await?;
     let redrive = serde_json::json!({
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": settings.max_receive_count.to_string(),

@@ -14,11 +14,12 @@ use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use super::worker::{BuildMessage, IndexBuild};
+use super::worker::{BuildMessage, IndexBuild, ScheduleMessage, Step};
 use crate::content::ItemRecord;
 use crate::error::{Causes, Error};
 use crate::event::{events_of_change, Event};
 use crate::ids::{CollectionKey, OrgId};
+use crate::schedule::{Schedule, ScheduleState};
 use crate::store::keys;
 
 /// What one stream record becomes.
@@ -36,12 +37,16 @@ pub enum Mapped {
     /// A collection's definition changed with indexed fields to build: the
     /// worker's `index_build` job.
     Build(IndexBuild),
+    /// A schedule was created (arm it) or cancelled (disarm it).
+    Schedule(ScheduleMessage),
 }
 
 /// Maps a stream record. Item records (`sk = ITEM`) are events; any
 /// removal of one is a purge (TTL, or a test deleting the record). A
 /// collection record is a build when its definition changed with fields to
-/// build. Nothing else is relayed.
+/// build. A schedule record (`SCHED#…`) is armed when created, disarmed
+/// when cancelled, and its failure is a `schedule.failed` event. Nothing
+/// else is relayed.
 pub fn map_record(record: &EventRecord, now: &str) -> Mapped {
     let sk = match record.change.keys.get(keys::SK) {
         Some(serde_dynamo::AttributeValue::S(sk)) => sk.as_str(),
@@ -49,6 +54,9 @@ pub fn map_record(record: &EventRecord, now: &str) -> Mapped {
     };
     if sk.starts_with(keys::COLLECTION_PREFIX) {
         return index_build(record).map_or(Mapped::Skip, Mapped::Build);
+    }
+    if sk.starts_with(keys::SCHEDULE_PREFIX) {
+        return schedule_change(record);
     }
     if sk != keys::ITEM_SK {
         return Mapped::Skip;
@@ -97,6 +105,39 @@ fn index_build(record: &EventRecord) -> Option<IndexBuild> {
         after: None,
         purge_round: 0,
     })
+}
+
+/// What a schedule record's change asks for: created pending, arm it;
+/// cancelled, disarm it; failed, its event. A done one was deleted by
+/// EventBridge Scheduler as it fired; an expired one (TTL) is nothing.
+fn schedule_change(record: &EventRecord) -> Mapped {
+    let image = |item: &serde_dynamo::Item| -> Result<Option<Schedule>, ()> {
+        if item.is_empty() {
+            return Ok(None);
+        }
+        serde_dynamo::from_item(item.clone())
+            .map(Some)
+            .map_err(|_| ())
+    };
+    let (Ok(old), Ok(new)) = (
+        image(&record.change.old_image),
+        image(&record.change.new_image),
+    ) else {
+        return Mapped::Unmappable(dead_letter(record));
+    };
+    let was_pending = old.as_ref().map(|o| o.state) == Some(ScheduleState::Pending);
+    match new {
+        Some(new) if old.is_none() && new.state == ScheduleState::Pending => {
+            Mapped::Schedule(ScheduleMessage::of(&new, Step::Arm))
+        }
+        Some(new) if was_pending && new.state == ScheduleState::Cancelled => {
+            Mapped::Schedule(ScheduleMessage::of(&new, Step::Disarm))
+        }
+        Some(new) if was_pending && new.state == ScheduleState::Failed => {
+            Mapped::Events(vec![Event::schedule_failed(&new)])
+        }
+        _ => Mapped::Skip,
+    }
 }
 
 /// SQS's limit on one message's body, and on the bodies of one batch together.
@@ -198,6 +239,11 @@ impl Relay {
                     queue: Queue::Events,
                     body: serde_json::to_string(&BuildMessage { index_build: build })
                         .unwrap_or_default(),
+                }),
+                Mapped::Schedule(step) => outgoing.push(Outgoing {
+                    sequence,
+                    queue: Queue::Events,
+                    body: serde_json::to_string(&step).unwrap_or_default(),
                 }),
                 Mapped::Unmappable(json) => {
                     tracing::error!(sequence = ?sequence, "a stream record could not be mapped; sent to the DLQ");
@@ -460,6 +506,66 @@ mod tests {
             panic!()
         };
         assert!(raw.len() > 200 * 1024 && raw.len() <= SQS_MAX_BYTES);
+    }
+
+    fn schedule_image(state: &str) -> serde_json::Value {
+        let mut v = json!({
+            "pk": {"S": "ITEM#acme#team#01JF0000000000000000000000"},
+            "sk": {"S": "SCHED#01JG0000000000000000000000"},
+            "id": {"S": "01JG0000000000000000000000"}, "org": {"S": "acme"},
+            "collection": {"S": "team"}, "item_id": {"S": "01JF0000000000000000000000"},
+            "action": {"S": "publish"}, "at": {"S": "2027-01-04T09:00:00.000000Z"},
+            "state": {"S": state}, "created_at": {"S": "2026-12-07T09:00:00.000000Z"},
+            "ix_pk": {"S": format!("SCHED#acme#{state}")}
+        });
+        if state != "pending" {
+            v["ended_at"] = json!({"S": "2026-12-07T10:00:00.000000Z"});
+        }
+        if state == "failed" {
+            v["reason"] = json!({"S": "The item no longer validates: body: required"});
+        }
+        v
+    }
+
+    #[test]
+    fn a_schedule_is_armed_when_made_disarmed_when_cancelled_and_its_failure_is_an_event() {
+        let keys = keys("SCHED#01JG0000000000000000000000");
+        let step = |old: serde_json::Value, new: serde_json::Value| match map_record(
+            &record(keys.clone(), old, new),
+            "now",
+        ) {
+            Mapped::Schedule(m) => Some(m.schedule.step),
+            Mapped::Skip => None,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(step(json!({}), schedule_image("pending")), Some(Step::Arm));
+        let pending = schedule_image("pending");
+        assert_eq!(
+            step(pending.clone(), schedule_image("cancelled")),
+            Some(Step::Disarm)
+        );
+        assert_eq!(step(pending.clone(), schedule_image("done")), None);
+        // Expired by TTL: nothing.
+        assert_eq!(step(schedule_image("done"), json!({})), None);
+        match map_record(
+            &record(keys.clone(), pending, schedule_image("failed")),
+            "now",
+        ) {
+            Mapped::Events(events) => {
+                assert_eq!(events.len(), 1);
+                let e = &events[0];
+                assert_eq!(e.kind, crate::event::EventType::ScheduleFailed);
+                let s = e.schedule.as_ref().unwrap();
+                assert_eq!(s.id, "01JG0000000000000000000000");
+                assert!(s.reason.as_deref().unwrap().contains("body"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let broken = json!({"sk": {"S": "SCHED#x"}, "state": {"N": "1"}});
+        assert!(matches!(
+            map_record(&record(keys, json!({}), broken), "now"),
+            Mapped::Unmappable(_)
+        ));
     }
 
     #[test]

@@ -106,6 +106,13 @@ pub struct ItemRecord {
     /// with `preview=1` while the field still holds that source URL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub media_status: BTreeMap<String, MediaStatus>,
+    /// The id of the item's pending publish schedule (`schedule`), and of
+    /// its pending unpublish one: a fire is conditioned on it, and every
+    /// write that cancels one removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_publish: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_unpublish: Option<String>,
 }
 
 /// Why a `media` field still holds its source URL.
@@ -145,6 +152,16 @@ impl ItemRecord {
             restrict_count: 0,
             write_token: None,
             media_status: BTreeMap::new(),
+            pending_publish: None,
+            pending_unpublish: None,
+        }
+    }
+
+    /// The id of the item's pending schedule of `action`, if any.
+    pub fn pending(&self, action: crate::schedule::ScheduleAction) -> Option<&str> {
+        match action {
+            crate::schedule::ScheduleAction::Publish => self.pending_publish.as_deref(),
+            crate::schedule::ScheduleAction::Unpublish => self.pending_unpublish.as_deref(),
         }
     }
 

@@ -120,8 +120,9 @@ pub fn payload(event: &Event, target: &str) -> Value {
         EventType::Published => "published",
         EventType::Delete | EventType::Purge => "deleted",
         EventType::Restore => "restored",
+        EventType::ScheduleFailed => "schedule_failed",
     };
-    json!({
+    let mut body = json!({
         "data": {
             "id": event.collection,
             "itemid": crate::content::item_link(&event.collection, &event.item_id.to_string()),
@@ -133,7 +134,13 @@ pub fn payload(event: &Event, target: &str) -> Value {
             "event_id": event.event_id,
         },
         "webhook": { "event": event.kind.as_str(), "target": target },
-    })
+    });
+    if let Some(s) = &event.schedule {
+        body["data"]["schedule"] = json!({
+            "id": s.id, "action": s.action, "at": s.at, "state": s.state, "reason": s.reason,
+        });
+    }
+    body
 }
 
 #[cfg(test)]

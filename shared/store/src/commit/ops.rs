@@ -39,6 +39,8 @@ pub(crate) enum Role {
     /// be deleted (or gone), so that a concurrent restore wins.
     StillDeleted,
     Idempotency,
+    /// A schedule record (`store::schedules`): new, or pending until it ends.
+    Schedule,
 }
 
 #[derive(Debug, Clone)]

@@ -171,6 +171,7 @@ impl Store {
         let mut gone = Vec::new();
         let mut item_failure = None;
         let mut restored = false;
+        let mut schedule = false;
         let mut entries = Vec::new();
         for (at, (role, current)) in roles.iter().zip(failures).enumerate() {
             let Some(current) = current else { continue };
@@ -207,6 +208,7 @@ impl Store {
                 Role::Entry => entries.push((at, current.as_ref().and_then(EntryKeys::of))),
                 Role::Edge | Role::Count | Role::Listing | Role::Version => {}
                 Role::StillDeleted => restored = true,
+                Role::Schedule => schedule = true,
             }
         }
         if restored {
@@ -214,6 +216,9 @@ impl Store {
         }
         if let Some(old) = item_failure {
             return Err(WriteFailure::Item(old).into());
+        }
+        if schedule {
+            return Err(WriteFailure::Schedule.into());
         }
         if !missing.is_empty() {
             return Err(WriteFailure::MissingTargets(missing).into());

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 
 use super::{
-    decode_refs, encode_refs, missing_target_errors, move_ops, newest_refs, still_writable,
-    too_large, ItemWrite, Written,
+    decode_refs, encode_refs, missing_target_errors, move_ops, newest_refs, pending_ops,
+    still_writable, too_large, ItemWrite, Pending, Written,
 };
 use crate::commit::{Committed, Retry, WriteFailure};
 use crate::refs::check_target_limit;
@@ -21,6 +21,7 @@ use crate::size::{item_size, MAX_ITEM_BYTES};
 use crate::Store;
 use folio_core::content::{Action as Made, ItemRecord, OutRef, Status};
 use folio_core::error::Error;
+use folio_core::schedule::Schedule;
 
 impl Store {
     /// Replaces every field of a live item's newest content (PUT).
@@ -31,7 +32,8 @@ impl Store {
         values: &BTreeMap<String, Value>,
         refs: &[OutRef],
     ) -> Result<Written, Error> {
-        self.rewrite(w, None, status, values, refs).await
+        self.rewrite(w, None, Pending::of_status(status), status, values, refs)
+            .await
     }
 
     /// Makes an earlier version's content (checked against today's schema
@@ -45,8 +47,39 @@ impl Store {
         values: &BTreeMap<String, Value>,
         refs: &[OutRef],
     ) -> Result<Written, Error> {
-        self.rewrite(w, Some(Made::Revert), status, values, refs)
+        let pending = Pending::of_status(status);
+        self.rewrite(w, Some(Made::Revert), pending, status, values, refs)
             .await
+    }
+
+    /// A publish schedule firing (`schedules`): the item's newest content,
+    /// as checked against today's schema and references (`values`,
+    /// `refs`), published by a write conditioned on the item holding the
+    /// schedule's id, which ends the schedule (done) in the same commit.
+    /// `Error::Conflict` when the item no longer holds it (cancelled).
+    pub async fn fire_publish(
+        &self,
+        w: &ItemWrite<'_>,
+        schedule: &Schedule,
+        values: &BTreeMap<String, Value>,
+        refs: &[OutRef],
+    ) -> Result<Written, Error> {
+        let publish = Some(Status::Published);
+        self.rewrite(w, None, Pending::Fire(schedule), publish, values, refs)
+            .await
+    }
+
+    /// An unpublish schedule firing: as `unpublish`, conditioned as
+    /// `fire_publish` is.
+    pub async fn fire_unpublish(
+        &self,
+        w: &ItemWrite<'_>,
+        schedule: &Schedule,
+    ) -> Result<Written, Error> {
+        self.change(w, Some(Made::Unpublish), Pending::Fire(schedule), |old| {
+            Ok(old.unpublished(w.now))
+        })
+        .await
     }
 
     /// Replace and revert: every field of the newest content, the version
@@ -55,6 +88,7 @@ impl Store {
         &self,
         w: &ItemWrite<'_>,
         made: Option<Made>,
+        pending: Pending<'_>,
         status: Option<Status>,
         values: &BTreeMap<String, Value>,
         refs: &[OutRef],
@@ -66,7 +100,7 @@ impl Store {
         }
         check_target_limit(refs, "")?;
         let refs = encode_refs(refs);
-        self.change(w, made, |old| {
+        self.change(w, made, pending, |old| {
             Ok(Some(old.written(
                 status,
                 values.clone(),
@@ -100,7 +134,7 @@ impl Store {
         if patch_size > MAX_ITEM_BYTES {
             return Err(too_large(""));
         }
-        self.change(w, None, |old| {
+        self.change(w, None, Pending::of_status(status), |old| {
             let mut fields = old.fields.clone();
             for (k, v) in changes {
                 match v {
@@ -121,10 +155,14 @@ impl Store {
     }
 
     /// Takes a live item off the live site (`POST …/unpublish/`): its
-    /// newest content stays, as a draft. A draft already: unchanged.
+    /// newest content stays, as a draft. A draft already: unchanged. It
+    /// cancels a pending unpublish schedule.
     pub async fn unpublish(&self, w: &ItemWrite<'_>) -> Result<Written, Error> {
-        self.change(w, Some(Made::Unpublish), |old| Ok(old.unpublished(w.now)))
-            .await
+        let cancel = Pending::Cancel(folio_core::schedule::ScheduleAction::Unpublish);
+        self.change(w, Some(Made::Unpublish), cancel, |old| {
+            Ok(old.unpublished(w.now))
+        })
+        .await
     }
 
     /// The item a write is about, read (strongly consistent) when a write
@@ -142,11 +180,13 @@ impl Store {
     /// item after the write (None: nothing to do), the version it keeps
     /// `made` so (None: an update, or a publish when it makes the newest
     /// content live). The item is read, then written conditioned on the
-    /// version read.
+    /// version read; `pending` says what the write does to its schedules
+    /// (a fire finding its id gone from the item is `Error::Conflict`).
     pub(crate) async fn change<F>(
         &self,
         w: &ItemWrite<'_>,
         made: Option<Made>,
+        pending: Pending<'_>,
         plan: F,
     ) -> Result<Written, Error>
     where
@@ -158,19 +198,49 @@ impl Store {
         let mut gone = BTreeSet::new();
         loop {
             let attempts = retry.next()?;
+            if let Pending::Fire(s) = pending {
+                if known.pending(s.action) != Some(s.id.as_str()) {
+                    return Err(Error::Conflict("The schedule was cancelled.".into()));
+                }
+            }
+            let unchanged = Written {
+                version: known.version,
+                old_status: known.status,
+                changed: false,
+            };
             let Some(new) = plan(&known)?.filter(|new| known.changed_by(new)) else {
-                return Ok(Written {
-                    version: known.version,
-                    old_status: known.status,
-                    changed: false,
-                });
+                if !pending.touches(&known) {
+                    return Ok(unchanged);
+                }
+                // The content stays; the schedules move.
+                match self.commit(pending_ops(w, &known, pending), attempts).await {
+                    Ok(_) => return Ok(unchanged),
+                    Err(WriteFailure::Item(None)) => return Err(Error::NotFound),
+                    Err(WriteFailure::Item(Some(now))) => {
+                        still_writable(&now, w.expected)?;
+                        known = *now;
+                        retry.lost_race().await;
+                    }
+                    Err(WriteFailure::Schedule) => {
+                        return Err(Error::Conflict("The schedule has ended.".into()))
+                    }
+                    Err(f) => retry.failed(f).await?,
+                }
+                continue;
             };
             // Both versions' references share the item's edges and the
             // transaction bound.
             let held = decode_refs(&new);
             check_target_limit(&held, "")?;
             let made = made.unwrap_or_else(|| Made::of_write(known.status, new.status));
-            let ops = move_ops(w, &known, &new, made, attempts.write_token(), &gone)?;
+            let ops = move_ops(
+                w,
+                (&known, &new),
+                made,
+                pending,
+                attempts.write_token(),
+                &gone,
+            )?;
             match self.commit(ops, attempts).await {
                 Ok(Committed::Done(_)) => {
                     return Ok(Written {
@@ -205,6 +275,9 @@ impl Store {
                     ))
                 }
                 Err(WriteFailure::TooLarge) => return Err(too_large("")),
+                Err(WriteFailure::Schedule) => {
+                    return Err(Error::Conflict("The schedule has ended.".into()))
+                }
                 Err(f) => retry.failed(f).await?,
             }
         }

@@ -55,6 +55,21 @@ fn step_strategy() -> impl Strategy<Value = Step> {
     (status, refs_strategy())
 }
 
+fn schedule(item: &ItemRecord, action: ScheduleAction) -> Schedule {
+    Schedule {
+        id: "01JG0000000000000000000000".into(),
+        org: item.org.clone(),
+        collection: item.collection.clone(),
+        item_id: item.id,
+        action,
+        at: "2027-01-04T09:00:00.000000Z".into(),
+        state: folio_core::schedule::ScheduleState::Pending,
+        created_at: "t0".into(),
+        ended_at: None,
+        reason: None,
+    }
+}
+
 fn actions(ops: &[Op]) -> usize {
     ops.iter().map(Op::actions).sum()
 }
@@ -94,8 +109,24 @@ proptest! {
             if distinct_targets(&decode_refs(&new)) > MAX_TARGETS {
                 continue;
             }
-            let ops = move_ops(&w, &old, &new, Made::Update, "token".into(), &BTreeSet::new()).unwrap();
+            let ops = move_ops(&w, (&old, &new), Made::Update, Pending::Keep, "token".into(), &BTreeSet::new()).unwrap();
             prop_assert!(actions(&ops) <= MAX_ACTIONS, "change: {} actions", actions(&ops));
+            // A schedule firing on `new`: a publish of its newest content
+            // (its references as they are) or an unpublish, with the
+            // schedule record's end: one action more than that write.
+            for (action, fired) in [
+                (ScheduleAction::Publish, Some(new.written(
+                    Some(Status::Published), new.fields.clone(), new.out_refs.clone(), &now,
+                ))),
+                (ScheduleAction::Unpublish, new.unpublished(&now)),
+            ] {
+                let Some(fired) = fired else { continue };
+                let schedule = schedule(&new, action);
+                let plain = move_ops(&w, (&new, &fired), Made::Publish, Pending::Keep, "t".into(), &BTreeSet::new()).unwrap();
+                let ops = move_ops(&w, (&new, &fired), Made::Publish, Pending::Fire(&schedule), "t".into(), &BTreeSet::new()).unwrap();
+                prop_assert_eq!(actions(&ops), actions(&plain) + 1);
+                prop_assert!(actions(&ops) <= MAX_ACTIONS, "fire: {} actions", actions(&ops));
+            }
             // A delete releases both versions' references; a restore links them again.
             let released = edge_ops(&org, &[RefChange {
                 collection: &coll, id: new.id, old: &decode_refs(&new), new: &[],

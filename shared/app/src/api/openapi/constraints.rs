@@ -112,6 +112,17 @@ pub(super) fn field_rules() -> Value {
 pub(super) fn event_names() -> Vec<&'static str> {
     use crate::event::EventType::*;
     let mut names = vec![crate::webhooks::ALL_EVENTS];
-    names.extend([Draft, Published, Unpublished, Delete, Restore, Purge].map(|e| e.as_str()));
+    names.extend(
+        [
+            Draft,
+            Published,
+            Unpublished,
+            Delete,
+            Restore,
+            Purge,
+            ScheduleFailed,
+        ]
+        .map(|e| e.as_str()),
+    );
     names
 }

@@ -20,7 +20,7 @@ use super::routes::{
     GET_WEBHOOK, LIST_VERSIONS, LIST_WEBHOOKS, PATCH_ITEM, REPLACE_ITEM, RESTORE_ITEM,
     REVERT_VERSION,
 };
-use super::{bodies, create, update, versions, webhooks};
+use super::{bodies, create, schedules, update, versions, webhooks};
 use crate::http::refusals;
 use crate::schema::{CollectionSpec, FIELD_TYPES};
 use crate::store::webhooks::AttemptRecord;
@@ -91,6 +91,8 @@ pub fn document() -> Value {
             {"name": "trash", "description": "Deleted items and restore (admin)."},
             {"name": "versions", "description": "An item's history: every write's version, \
                 listed, read, compared and reverted to."},
+            {"name": "schedules", "description": "Publishing and unpublishing at a set time, \
+                once, cancellable."},
             {"name": "webhooks", "description": "Signed event deliveries (admin)."},
         ],
         "paths": paths,
@@ -329,6 +331,9 @@ fn components() -> Value {
     with_refs::<bodies::VersionList>(&mut schemas);
     with_refs::<bodies::VersionComparison>(&mut schemas);
     with_refs::<bodies::Reverted>(&mut schemas);
+    with_refs::<schedules::ScheduleRequestBody>(&mut schemas);
+    with_refs::<schedules::ScheduleBody>(&mut schemas);
+    with_refs::<schedules::ScheduleList>(&mut schemas);
     // An item's fields are defined at run time: open beside `meta`.
     schemas["Item"]["additionalProperties"] = json!(true);
     with_refs::<refusals::Detail>(&mut schemas);
@@ -425,6 +430,15 @@ fn parameters() -> Value {
             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
         "versions_cursor": query("cursor", "Continue after the last page: `meta.next_cursor` as it came.",
             json!({"type": "string", "maxLength": 1000})),
+        "schedule_state": query("state", "Only schedules in this state.",
+            json!({"type": "string", "enum": ["pending", "done", "failed", "cancelled"]})),
+        "schedules_page_size": {"name": "page_size", "in": "query", "required": false,
+            "description": "Schedules per page, by time.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+        "schedules_cursor": query("cursor", "Continue after the last page: `meta.next_cursor` as it came.",
+            json!({"type": "string", "maxLength": 200})),
+        "schedule_id": path("schedule_id", "A schedule's id (26 characters, as created).",
+            json!({"type": "string", "pattern": ITEM_ID_PATTERN})),
         "page": query("page", "Page number, from 1.", json!({"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1})),
         "page_size": query("page_size", "Items per page (per collection with keys=).", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10})),
         "cursor": query("cursor", "Continue a listing after its last page: `meta.next_cursor` as it came \

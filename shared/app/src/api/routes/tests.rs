@@ -44,6 +44,22 @@ fn every_path_reaches_the_most_specific_endpoint() {
             format!("/v2/content/team/{id}/versions/3/revert/"),
             "revert-version",
         ),
+        (
+            "POST",
+            format!("/v2/content/team/{id}/schedules/"),
+            "create-schedule",
+        ),
+        (
+            "GET",
+            format!("/v2/content/team/{id}/schedules"),
+            "list-schedules",
+        ),
+        (
+            "DELETE",
+            format!("/v2/content/team/{id}/schedules/{id}/"),
+            "cancel-schedule",
+        ),
+        ("GET", "/v2/schedules/".to_owned(), "list-org-schedules"),
     ] {
         assert_eq!(
             endpoint(method, &path).map(|e| e.function),
@@ -72,5 +88,5 @@ fn every_path_reaches_the_most_specific_endpoint() {
         endpoint("POST", &format!("/v2/content/team/{id}/unpublish/")).map(|e| e.function),
         Some("unpublish-item")
     );
-    assert_eq!(functions().len(), 27);
+    assert_eq!(functions().len(), 31);
 }

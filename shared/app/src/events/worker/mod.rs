@@ -24,6 +24,9 @@
 //!   of its own after `build_budget`; then marks the fields built. A build
 //!   for a definition since replaced stops at its next page (the newer
 //!   definition has its own build, which waits the cache time first).
+//! - `schedules`, on a delete, publish or unpublish: ends the item's
+//!   pending schedules that the write cancelled; and the schedules' own
+//!   steps (`{"schedule": …}`: arm, disarm, fire; `worker::schedules`).
 
 use std::time::Duration;
 
@@ -42,9 +45,11 @@ use crate::store::Store;
 
 mod build;
 mod media;
+mod schedules;
 mod versions;
 
 pub use build::{BuildMessage, IndexBuild};
+pub use schedules::{ScheduleMessage, ScheduleStep, Scheduler, Step};
 
 /// Referrers read per page of a cleanup (one Query); each is one transaction.
 pub const CLEANUP_PAGE: i32 = 100;
@@ -73,6 +78,8 @@ pub enum Job {
     /// Trimming the item's versions, or removing them after a purge
     /// (`worker::versions`).
     Versions,
+    /// Ending the pending schedules a write cancelled (`worker::schedules`).
+    Schedules,
 }
 
 impl Job {
@@ -82,6 +89,7 @@ impl Job {
             Job::MediaIngest => "media_ingest",
             Job::DetachCleanup => "detach_cleanup",
             Job::Versions => "versions",
+            Job::Schedules => "schedules",
         }
     }
 }
@@ -89,14 +97,26 @@ impl Job {
 /// The jobs an event asks for.
 pub fn jobs(event: &Event) -> Vec<Job> {
     match event.kind {
-        EventType::Delete | EventType::Purge => {
-            vec![Job::Webhooks, Job::DetachCleanup, Job::Versions]
-        }
+        EventType::Delete => vec![
+            Job::Webhooks,
+            Job::DetachCleanup,
+            Job::Versions,
+            Job::Schedules,
+        ],
+        EventType::Purge => vec![Job::Webhooks, Job::DetachCleanup, Job::Versions],
+        // Publishing and unpublishing cancel schedules of their action.
+        EventType::Published | EventType::Unpublished => vec![
+            Job::Webhooks,
+            Job::MediaIngest,
+            Job::Versions,
+            Job::Schedules,
+        ],
         // A restore too: an item deleted before its media was ingested
         // still holds the source URL.
-        EventType::Draft | EventType::Published | EventType::Unpublished | EventType::Restore => {
+        EventType::Draft | EventType::Restore => {
             vec![Job::Webhooks, Job::MediaIngest, Job::Versions]
         }
+        EventType::ScheduleFailed => vec![Job::Webhooks],
     }
 }
 
@@ -131,6 +151,7 @@ impl Message {
 #[serde(untagged)]
 enum Incoming {
     Build(BuildMessage),
+    Schedule(ScheduleMessage),
     Event(Message),
 }
 
@@ -177,6 +198,8 @@ pub struct Worker {
     /// Versions of an item kept past the published one and the draft
     /// (`FOLIO_VERSIONS_KEEP`).
     versions_keep: u64,
+    /// Where schedules are armed (EventBridge Scheduler).
+    scheduler: Option<Scheduler>,
 }
 
 impl Worker {
@@ -194,7 +217,15 @@ impl Worker {
             build_page: crate::store::entries::BUILD_PAGE,
             purge_page: crate::store::entries::PURGE_PAGE,
             versions_keep: crate::settings::VERSIONS_KEEP,
+            scheduler: None,
         }
+    }
+
+    /// Where schedules are armed. Without it, a schedule to arm fails (and
+    /// is retried), rather than being dropped.
+    pub fn with_scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = Some(scheduler);
+        self
     }
 
     /// Keeps the newest `n` versions of each item (at least 1), besides
@@ -247,7 +278,9 @@ impl Worker {
     }
 
     /// `FOLIO_TABLE`, `FOLIO_QUEUE_URL`, `FOLIO_DELIVERIES_QUEUE_URL`,
-    /// `FOLIO_JOB_LEASE_SECONDS`, `FOLIO_VERSIONS_KEEP`, `FOLIO_SCHEMA_CACHE_SECONDS` (the
+    /// `FOLIO_JOB_LEASE_SECONDS`, `FOLIO_VERSIONS_KEEP`, the scheduler's
+    /// (`FOLIO_SCHEDULE_GROUP`, `FOLIO_SCHEDULER_ROLE_ARN`,
+    /// `FOLIO_SCHEDULE_TARGET_ARN`, `FOLIO_SCHEDULE_DLQ_ARN`), `FOLIO_SCHEMA_CACHE_SECONDS` (the
     /// functions' cache, which an index build waits out) and media
     /// ingest's: all read as the function starts.
     pub async fn from_env() -> Result<Self, Error> {
@@ -263,6 +296,13 @@ impl Worker {
         let sdk = crate::aws::sdk_config().await?;
         let media = crate::media::Ingester::from_env(&sdk, &env)?;
         let keep = env.number("FOLIO_VERSIONS_KEEP", settings::VERSIONS_KEEP)?;
+        let scheduler = Scheduler {
+            client: aws_sdk_scheduler::Client::new(&sdk),
+            group: env.required("FOLIO_SCHEDULE_GROUP")?,
+            role_arn: env.required("FOLIO_SCHEDULER_ROLE_ARN")?,
+            target_arn: env.required("FOLIO_SCHEDULE_TARGET_ARN")?,
+            dlq_arn: env.required("FOLIO_SCHEDULE_DLQ_ARN")?,
+        };
         Ok(Worker::new(
             Store::new(crate::store::dynamodb_client(&sdk), table),
             aws_sdk_sqs::Client::new(&sdk),
@@ -272,7 +312,8 @@ impl Worker {
         .with_deliveries(deliveries)
         .with_media(media)
         .with_settle(settle)
-        .with_versions_keep(keep))
+        .with_versions_keep(keep)
+        .with_scheduler(scheduler))
     }
 
     /// Handles one batch; the response names each message not done.
@@ -291,10 +332,13 @@ impl Worker {
         let message = match serde_json::from_str(body) {
             Ok(Incoming::Event(message)) => message,
             Ok(Incoming::Build(b)) => return self.index_build(b.index_build).await,
+            Ok(Incoming::Schedule(s)) => return self.schedule_step(&s).await,
             Err(_) => {
                 // What it meant to be says what is wrong with it.
                 let e = if body.contains("\"index_build\"") {
                     serde_json::from_str::<BuildMessage>(body).err()
+                } else if body.contains("\"step\"") {
+                    serde_json::from_str::<ScheduleMessage>(body).err()
                 } else {
                     serde_json::from_str::<Message>(body).err()
                 };
@@ -355,6 +399,10 @@ impl Worker {
                         .await?
                 }
                 Job::Versions => self.version_upkeep(e).await.map_err(|error| Failure::Job {
+                    job: job.name().to_owned(),
+                    error,
+                })?,
+                Job::Schedules => self.end_cancelled(e).await.map_err(|error| Failure::Job {
                     job: job.name().to_owned(),
                     error,
                 })?,
@@ -523,65 +571,4 @@ impl Worker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::{CollectionKey, ItemId, OrgId};
-
-    fn event(kind: EventType) -> Event {
-        Event::new(
-            &OrgId::parse("acme").unwrap(),
-            &CollectionKey::parse("team").unwrap(),
-            ItemId::parse("01JF0000000000000000000000").unwrap(),
-            3,
-            kind,
-        )
-    }
-
-    #[test]
-    fn every_event_asks_for_webhooks_and_versions_and_deletes_and_purges_for_cleanup() {
-        for kind in [EventType::Delete, EventType::Purge] {
-            assert_eq!(
-                jobs(&event(kind)),
-                vec![Job::Webhooks, Job::DetachCleanup, Job::Versions]
-            );
-        }
-        for kind in [
-            EventType::Draft,
-            EventType::Published,
-            EventType::Unpublished,
-            EventType::Restore,
-        ] {
-            assert_eq!(
-                jobs(&event(kind)),
-                vec![Job::Webhooks, Job::MediaIngest, Job::Versions],
-                "{kind:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_continuation_is_an_event_with_where_to_resume_and_its_own_job_record() {
-        let first = Message {
-            event: event(EventType::Delete),
-            resume: None,
-        };
-        let text = serde_json::to_string(&first).unwrap();
-        assert!(!text.contains("resume"), "a plain event: {text}");
-        let parsed: Message = serde_json::from_str(&text).unwrap();
-        assert_eq!(parsed, first);
-        let next = Message {
-            resume: Some(Resume {
-                job: Job::DetachCleanup,
-                after: "REF#posts#01JF".into(),
-            }),
-            ..first.clone()
-        };
-        let parsed: Message = serde_json::from_str(&serde_json::to_string(&next).unwrap()).unwrap();
-        assert_eq!(parsed, next);
-        assert_eq!(first.job_key(Job::DetachCleanup), "detach_cleanup");
-        assert_eq!(
-            next.job_key(Job::DetachCleanup),
-            "detach_cleanup@REF#posts#01JF"
-        );
-    }
-}
+mod tests;
