@@ -16,7 +16,9 @@
 //! - lists at scale (`scale.rs`): collections of 1,000 and 100,000 items
 //!   (`FOLIO_BENCH_LIST_SIZES`), p50/p99, capacity and peak heap per request;
 //! - one item referenced by 20,000 (`hot.rs`, `FOLIO_BENCH_REFERRERS`): a
-//!   create referencing it, its refused delete, and the detach cleanup of all.
+//!   create referencing it, its refused delete, and the detach cleanup of all;
+//! - 1,000 schedules due in the same second (`schedules.rs`,
+//!   `FOLIO_BENCH_SCHEDULES`): each fires once; lateness p50/p99.
 //!
 //! It reports and never fails on a slow machine. Output:
 //! `target/folio-bench.json` and `BENCHMARKS.md`.
@@ -25,6 +27,7 @@ mod hot;
 mod latency;
 mod meter;
 mod scale;
+mod schedules;
 
 #[global_allocator]
 static ALLOC: scale::Counting = scale::Counting;
@@ -866,6 +869,19 @@ fn markdown(report: &Value) -> String {
         fmt(&h["referrers"]), fmt(&h["cleanup_messages"]), fmt(&h["cleanup_s"]),
         fmt(&h["cleanup_referrers_per_s"]), fmt(&h["edges_left"]),
     );
+    let s = &report["schedules"];
+    md += &format!(
+        "\n## Schedules due in the same second (`schedules`, worker in process, moto's EventBridge Scheduler)\n\n\
+         {} draft items, each with a publish schedule at the same `at`, armed through the stream and the worker; \
+         at `at` the scheduler's clock (`folio_local::clock`) sends every fire message while {} queue consumers \
+         run the worker. Lateness: from `at` to the item's new version.\n\n\
+         | published once | records done | clock sent all, s | wall s | lateness p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|\n\
+         | {} | {} | {} | {} | {} | {} | {} |\n",
+        fmt(&s["schedules"]), 4,
+        fmt(&s["published_once"]), fmt(&s["records_done"]), fmt(&s["clock_sent_s"]),
+        fmt(&s["wall_s"]), fmt(&s["lateness_p50_ms"]), fmt(&s["lateness_p99_ms"]),
+        fmt(&s["lateness_max_ms"]),
+    );
     md += "\n## AWS latency model (a TCP proxy adds a round trip to every DynamoDB exchange)\n\n\
         | added round trip ms | endpoint | p50 ms | p99 ms | handler overhead p50 ms | of it, Folio's own CPU p50 ms |\n|---|---|---|---|---|---|\n";
     let mut batches = String::new();
@@ -965,6 +981,16 @@ async fn main() {
         );
         return;
     }
+    let schedule_n = env_usize("FOLIO_BENCH_SCHEDULES", 1000);
+    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("schedules") {
+        // One section, printed only (BENCHMARKS.md is written by full runs).
+        let s = schedules::schedules(schedule_n).await;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"schedules": s})).unwrap()
+        );
+        return;
+    }
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
         let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
@@ -998,6 +1024,7 @@ async fn main() {
     let cold = cold_starts(starts).await;
     let list_scale = scale::list_scale(&list_sizes, list_requests).await;
     let hot_target = hot::hot_target(referrers).await;
+    let schedules = schedules::schedules(schedule_n).await;
     let latency_model = latency::latency_model(&delays, latency_requests, 3).await;
     let arm = sizes(&target_dir().join("lambda"));
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -1019,6 +1046,7 @@ async fn main() {
         "cold_start": cold,
         "list_scale": list_scale,
         "hot_target": hot_target,
+        "schedules": schedules,
         "latency_model": latency_model,
         "binary_size_mb": arm,
     });

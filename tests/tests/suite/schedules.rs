@@ -136,6 +136,13 @@ async fn read(t: &TestApp, id: &str, preview: bool) -> TestResponse {
     t.request("GET", &format!("{}{q}", item(id)), None).await
 }
 
+/// One round of the stream and the worker: what was made is armed, and
+/// nothing due later than now fires.
+async fn arm(t: &TestApp) {
+    t.pump.lock().await.pump(&t.relay).await.unwrap();
+    t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
+}
+
 async fn wait_until_due(secs: u64) {
     tokio::time::sleep(Duration::from_millis(secs * 1000 + 200)).await;
 }
@@ -170,8 +177,7 @@ async fn a_publish_fires_once_and_publishes_the_latest_draft() {
         t.in_flight().await >= 1,
         "the early message waits on the queue"
     );
-    t.pump.lock().await.pump(&t.relay).await.unwrap();
-    t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
+    arm(&t).await;
     assert!(armed(&t, &s).await, "armed in the scheduler");
 
     // Until idle: the delayed message and the clock's fire both come.
@@ -265,8 +271,7 @@ async fn a_cancelled_schedule_does_nothing() {
     let t = app().await;
     let id = t.create("articles", "draft", json!({"title": "v1"})).await;
     let s = scheduled(&t, &id, "publish", 6).await;
-    t.pump.lock().await.pump(&t.relay).await.unwrap();
-    t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
+    arm(&t).await;
     assert!(armed(&t, &s).await);
     let path = format!("{}{s}/", schedules(&id));
     let r = t.request("DELETE", &path, None).await;
@@ -298,8 +303,9 @@ async fn a_cancelled_schedule_does_nothing() {
 async fn deleting_the_item_cancels_its_schedules() {
     let t = app().await;
     let id = t.create("articles", "draft", json!({"title": "v1"})).await;
-    let s = scheduled(&t, &id, "publish", 2).await;
-    t.run_pipeline(Duration::from_secs(30)).await;
+    let s = scheduled(&t, &id, "publish", 6).await;
+    arm(&t).await;
+    assert!(armed(&t, &s).await);
     let r = t.request("DELETE", &item(&id), None).await;
     assert_eq!(r.status, 204, "{:?}", r.body);
     // Gone with the item until it is restored; the org list says cancelled.
@@ -313,7 +319,7 @@ async fn deleting_the_item_cancels_its_schedules() {
         .request("POST", &format!("{}restore/", item(&id)), None)
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    wait_until_due(2).await;
+    wait_until_due(6).await;
     let message = fire_message(&t, &id, &s).await;
     t.worker.handle(sqs_event("after-restore", &message)).await;
     assert_eq!(read(&t, &id, false).await.status, 404, "never published");
@@ -376,8 +382,8 @@ async fn a_publish_that_no_longer_validates_fails_and_says_why() {
     assert_eq!(r.status, 201, "{:?}", r.body);
     receiver.verify_with(r.body["secret"].as_str().unwrap());
     let id = t.create("articles", "draft", json!({"title": "v1"})).await;
-    let s = scheduled(&t, &id, "publish", 2).await;
-    t.run_pipeline(Duration::from_secs(30)).await;
+    let s = scheduled(&t, &id, "publish", 5).await;
+    arm(&t).await;
     let r = t
         .put_collection(
             "articles",
@@ -389,7 +395,7 @@ async fn a_publish_that_no_longer_validates_fails_and_says_why() {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let before = read(&t, &id, true).await.body;
-    wait_until_due(2).await;
+    wait_until_due(5).await;
     t.deliver_until(Duration::from_secs(60), || receiver.count() >= 1)
         .await;
 
@@ -581,7 +587,7 @@ fn urlencode(s: &str) -> String {
 async fn a_schedule_made_while_the_scheduler_is_down_is_armed_when_it_is_back() {
     let t = app().await;
     let id = t.create("articles", "draft", json!({"title": "v1"})).await;
-    let s = scheduled(&t, &id, "publish", 20).await;
+    let s = scheduled(&t, &id, "publish", 30).await;
     let down = aws_sdk_scheduler::Client::from_conf(
         aws_sdk_scheduler::config::Builder::from(&t.sdk)
             .endpoint_url(closed_port())
