@@ -175,8 +175,8 @@ pub async fn schedules(n: usize) -> Value {
         "wall_s": round3(wall_s),
         "published_once": published_once,
         "records_done": done,
-        "lateness_p50_ms": round3(percentile(&late, 50.0)),
-        "lateness_p99_ms": round3(percentile(&late, 99.0)),
+        "lateness_p50_ms": round3(percentile(&late, 0.5)),
+        "lateness_p99_ms": round3(percentile(&late, 0.99)),
         "lateness_max_ms": round3(late.last().copied().unwrap_or(0.0)),
     })
 }
