@@ -69,7 +69,9 @@ enum Command {
     /// Re-send the current-state event of chosen items to the events queue:
     /// one item, a collection, or the items changed in a time range (after
     /// an outage longer than the stream keeps records, say). Jobs that ran
-    /// for an event already do not run again.
+    /// for an event already do not run again. The pending schedules of the
+    /// same items (all of the organization's without an item) are armed
+    /// again: arming one that exists changes nothing.
     Replay {
         #[arg(long)]
         org: String,
@@ -413,6 +415,18 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
             if sent < events.len() {
                 fail("the queue did not accept every event; run the replay again");
             }
+            let pending = pending_schedules(store, &org, collection.as_ref(), &items).await?;
+            let arms: Vec<_> = pending
+                .iter()
+                .map(|s| {
+                    folio::events::worker::ScheduleMessage::of(s, folio::events::worker::Step::Arm)
+                })
+                .collect();
+            let sent = relay.send_steps(&arms).await;
+            eprintln!("{sent} of {} pending schedules armed again", arms.len());
+            if sent < arms.len() {
+                fail("the queue did not accept every schedule; run the replay again");
+            }
         }
         Command::Token {
             command: TokenCommand::Revoke { token },
@@ -436,4 +450,42 @@ async fn run(cli: Cli, sdk: &folio::app::SdkConfig, store: &Store) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The pending schedules a replay arms again: those of `items` when one
+/// item is named, else the organization's (of `collection`, if given).
+async fn pending_schedules(
+    store: &Store,
+    org: &OrgId,
+    collection: Option<&CollectionKey>,
+    items: &[folio::content::ItemRecord],
+) -> Result<Vec<folio::schedule::Schedule>, folio::Error> {
+    use folio::schedule::ScheduleState::Pending;
+    let mut out = Vec::new();
+    if let [item] = items {
+        for s in store
+            .item_schedules(org, &item.collection, &item.id)
+            .await?
+        {
+            if s.state == Pending {
+                out.push(s);
+            }
+        }
+        return Ok(out);
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .org_schedules(org, Some(Pending), after.as_deref(), 100)
+            .await?;
+        out.extend(
+            page.schedules
+                .into_iter()
+                .filter(|s| collection.is_none_or(|c| *c == s.collection)),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
+        }
+    }
 }

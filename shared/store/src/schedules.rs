@@ -61,9 +61,9 @@ pub fn effective(mut s: Schedule, item: Option<&ItemRecord>) -> Schedule {
     s
 }
 
-/// The update that ends `s` in `state` at `now` (why: `reason`), on
-/// condition that it is still pending.
-fn end_expr(s: &Schedule, state: ScheduleState, reason: Option<&str>, now: &str) -> Expr {
+/// The update that ends a schedule of `org` in `state` at `now` (why:
+/// `reason`), on condition that it is still pending.
+fn end_expr(org: &OrgId, state: ScheduleState, reason: Option<&str>, now: &str) -> Expr {
     let mut expr = Expr::new();
     expr.set_value("state", AttributeValue::S(state.as_str().to_owned()));
     expr.set_value("ended_at", AttributeValue::S(now.to_owned()));
@@ -72,7 +72,7 @@ fn end_expr(s: &Schedule, state: ScheduleState, reason: Option<&str>, now: &str)
     }
     expr.set_value(
         keys::IX_PK,
-        AttributeValue::S(keys::schedules_in_state(&s.org, state.as_str())),
+        AttributeValue::S(keys::schedules_in_state(org, state.as_str())),
     );
     let at = time::OffsetDateTime::parse(now, &time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
@@ -89,11 +89,27 @@ fn end_expr(s: &Schedule, state: ScheduleState, reason: Option<&str>, now: &str)
 
 /// The end of `s` as one action of a write: done (a fire) or failed.
 pub(crate) fn end_op(s: &Schedule, state: ScheduleState, reason: Option<&str>, now: &str) -> Op {
+    end_op_of(
+        (&s.org, &s.collection, &s.item_id, &s.id),
+        state,
+        reason,
+        now,
+    )
+}
+
+/// The same, of the schedule `id` of an item (a write that cancels it
+/// knows only its id).
+pub(crate) fn end_op_of(
+    (org, collection, item, id): (&OrgId, &CollectionKey, &ItemId, &str),
+    state: ScheduleState,
+    reason: Option<&str>,
+    now: &str,
+) -> Op {
     Op {
         role: Role::Schedule,
         action: Action::Update {
-            key: key(s),
-            expr: end_expr(s, state, reason, now),
+            key: keys::schedule(org, collection, item, id),
+            expr: end_expr(org, state, reason, now),
         },
     }
 }

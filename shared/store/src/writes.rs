@@ -25,7 +25,7 @@ use super::keys;
 use super::pages::{count_op, Tally};
 use super::record::{live_listing_op, set_status, touch, when_live};
 use super::refs::{edge_ops, RefChange};
-use super::schedules::end_op;
+use super::schedules::{end_op, end_op_of};
 use super::versions::version_op;
 use folio_core::content::{
     drop_reference, Action as Made, Author, ItemRecord, OutRef, State, Status,
@@ -321,10 +321,23 @@ pub(crate) fn move_ops(
 /// The ops of a write whose content stays but whose schedules move (an
 /// explicit publish of what is published already, a fire that changes
 /// nothing): the item's update of them alone, conditioned on `known`'s
-/// version, and a fire's end of its record.
+/// version, and the record's end: done (a fire) or cancelled (a cancel:
+/// no event follows a write that keeps the version, so the record ends
+/// here, on condition that the item still holds it).
 fn pending_ops(w: &ItemWrite<'_>, known: &ItemRecord, pending: Pending<'_>) -> Vec<Op> {
     let mut expr = Expr::new();
-    let fired = pending.apply(&mut expr, w.now);
+    let mut ended = pending.apply(&mut expr, w.now);
+    if let Pending::Cancel(action) = pending {
+        if let Some(id) = known.pending(action) {
+            expr.when_equals(action.item_attribute(), AttributeValue::S(id.to_owned()));
+            ended = Some(end_op_of(
+                (w.org, w.collection, &w.id, id),
+                ScheduleState::Cancelled,
+                None,
+                w.now,
+            ));
+        }
+    }
     when_live(&mut expr);
     expr.when_equals("version", AttributeValue::N(known.version.to_string()));
     let mut ops = vec![Op {
@@ -334,7 +347,7 @@ fn pending_ops(w: &ItemWrite<'_>, known: &ItemRecord, pending: Pending<'_>) -> V
             expr,
         },
     }];
-    ops.extend(fired);
+    ops.extend(ended);
     ops
 }
 

@@ -36,9 +36,16 @@ fn schedules(id: &str) -> String {
     format!("{}schedules/", item(id))
 }
 
-/// `secs` seconds from now, RFC 3339.
+/// At least `secs` seconds from now, in whole seconds (the server drops a
+/// fraction), RFC 3339.
 fn in_secs(secs: i64) -> String {
     let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(secs);
+    let whole = t.replace_nanosecond(0).unwrap();
+    let t = if whole < t {
+        whole + time::Duration::SECOND
+    } else {
+        whole
+    };
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
 }
@@ -364,6 +371,24 @@ async fn an_explicit_publish_or_unpublish_cancels_the_pending_one() {
         .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     assert_eq!(state_of(&t, &id, &unpublish).await, "cancelled");
+
+    // A publish that changes nothing else (no new version, so no event)
+    // ends the record in its own write, and the stream disarms it.
+    let live = t
+        .create("articles", "published", json!({"title": "live"}))
+        .await;
+    let p = scheduled(&t, &live, "publish", 600).await;
+    arm(&t).await;
+    assert!(armed(&t, &p).await);
+    let before = read(&t, &live, false).await.body["meta"]["version"].clone();
+    let r = t
+        .request("PATCH", &item(&live), Some(json!({"status": "published"})))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    assert_eq!(r.body["meta"]["version"], before, "no new version");
+    assert_eq!(stored(&t, &live, &p).await.state.as_str(), "cancelled");
+    t.run_pipeline(Duration::from_secs(30)).await;
+    assert!(!armed(&t, &p).await, "disarmed");
 }
 
 /// A publish whose draft no longer validates (a field became required)
@@ -619,4 +644,44 @@ async fn a_schedule_made_while_the_scheduler_is_down_is_armed_when_it_is_back() 
     t.run_pipeline(Duration::from_secs(30)).await;
     assert_eq!(read(&t, &id, false).await.status, 200, "published");
     assert_eq!(state_of(&t, &id, &s).await, "done");
+}
+
+/// A schedule whose arming was lost (its stream record never relayed: an
+/// outage longer than the stream keeps records) is armed again by the
+/// replay of its organization, and arming twice changes nothing.
+#[tokio::test]
+async fn a_replay_arms_the_pending_schedules_again() {
+    let t = app().await;
+    let id = t.create("articles", "draft", json!({"title": "v1"})).await;
+    let s = scheduled(&t, &id, "publish", 600).await;
+    let done = scheduled(&t, &id, "unpublish", 600).await;
+    let r = t
+        .request("DELETE", &format!("{}{done}/", schedules(&id)), None)
+        .await;
+    assert_eq!(r.status, 204);
+    t.pump.lock().await.skip().await.unwrap();
+    assert!(!armed(&t, &s).await);
+    for _ in 0..2 {
+        let out = std::process::Command::new(folio_tests::binary("folio-admin"))
+            .args([
+                "replay",
+                "--org",
+                t.org.as_str(),
+                "--queue-url",
+                &t.queue_url,
+            ])
+            .env("FOLIO_TABLE", &t.table)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("1 of 1 pending schedules armed again"),
+            "{said}"
+        );
+        t.run_pipeline(Duration::from_secs(30)).await;
+        assert!(armed(&t, &s).await, "armed by the replay");
+        assert!(!armed(&t, &done).await, "a cancelled one is not");
+    }
+    assert_eq!(state_of(&t, &id, &s).await, "pending");
 }

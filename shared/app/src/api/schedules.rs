@@ -54,6 +54,7 @@ pub const MAX_PAGE_SIZE: usize = 100;
 /// A new schedule (`schedule::schedule_request` checks it; this type
 /// states it for the OpenAPI document).
 #[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = ScheduleRequest, example = json!({"action": "publish", "at": "2027-01-04T09:00:00Z"}))]
 #[allow(dead_code)]
 pub(crate) struct ScheduleRequestBody {

@@ -280,6 +280,20 @@ impl Relay {
         self.send_in_order(&outgoing).await.unwrap_or(events.len())
     }
 
+    /// Sends schedule steps (a replay's re-arming) to the events queue in
+    /// order; how many were accepted before the first failure.
+    pub async fn send_steps(&self, steps: &[ScheduleMessage]) -> usize {
+        let outgoing: Vec<Outgoing> = steps
+            .iter()
+            .map(|m| Outgoing {
+                sequence: None,
+                queue: Queue::Events,
+                body: serde_json::to_string(m).unwrap_or_default(),
+            })
+            .collect();
+        self.send_in_order(&outgoing).await.unwrap_or(steps.len())
+    }
+
     /// Sends runs of messages to one queue in batches within SQS's limits,
     /// in order; the index of the first message not sent, if any.
     async fn send_in_order(&self, outgoing: &[Outgoing]) -> Option<usize> {

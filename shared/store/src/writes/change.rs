@@ -221,9 +221,17 @@ impl Store {
                         known = *now;
                         retry.lost_race().await;
                     }
-                    Err(WriteFailure::Schedule) => {
-                        return Err(Error::Conflict("The schedule has ended.".into()))
-                    }
+                    // A fire's schedule ended meanwhile; a cancelled one was
+                    // ended by another request: plan again on the item.
+                    Err(WriteFailure::Schedule) => match pending {
+                        Pending::Fire(_) => {
+                            return Err(Error::Conflict("The schedule has ended.".into()))
+                        }
+                        _ => {
+                            known = self.read_writable(w).await?;
+                            retry.lost_race().await;
+                        }
+                    },
                     Err(f) => retry.failed(f).await?,
                 }
                 continue;

@@ -252,91 +252,104 @@ impl Worker {
     }
 
     /// Runs a due schedule: the write, or its end as failed or cancelled.
+    /// The content it checks is the content it writes: the write expects
+    /// the version read, and an edit landing in between makes it read and
+    /// check again.
     async fn fire(&self, s: &Schedule) -> Result<(), Error> {
         let now = crate::clock::now();
         let store = &self.store;
-        let item = store.get_item(&s.org, &s.collection, &s.item_id).await?;
-        let Some(item) = item else {
-            store.fail_schedule(s, REASON_GONE, &now).await?;
-            return Ok(());
-        };
-        if effective(s.clone(), Some(&item)).state == ScheduleState::Cancelled {
-            store
-                .end_schedule(s, ScheduleState::Cancelled, None, &now)
-                .await?;
-            return Ok(());
-        }
-        let org = store.org_settings(&s.org).await?;
-        let Some(collection) = store.get_collection_strong(&s.org, &s.collection).await? else {
-            store
-                .fail_schedule(s, "The item's collection no longer exists.", &now)
-                .await?;
-            return Ok(());
-        };
-        let indexing = Indexing::of(&org, &collection);
-        let by = Author {
-            label: Some(format!("schedule {}", s.id)),
-            token: None,
-            request_id: format!("schedule#{}", s.id),
-        };
-        let request_id = format!("schedule#{}", s.id);
-        let w = ItemWrite {
-            org: &s.org,
-            collection: &s.collection,
-            id: s.item_id,
-            now: &now,
-            expected: None,
-            request_id: &request_id,
-            indexing: &indexing,
-            by: &by,
-        };
-        let written = match s.action {
-            ScheduleAction::Unpublish => store.fire_unpublish(&w, s).await,
-            ScheduleAction::Publish => {
-                // As a PUT of the newest content would be checked today.
-                let input = revert_input(&org, &collection, &item.fields);
-                let mut errors = FieldErrors::new();
-                let validated = validate_full(&org, &collection, &input.input, "", &mut errors);
-                if !errors.is_empty() {
-                    let reason = format!("The item no longer validates: {}", list(&errors));
-                    store.fail_schedule(s, &reason, &now).await?;
-                    return Ok(());
-                }
-                if let Some(reason) = self.gone_targets(s, &validated.refs).await? {
-                    store.fail_schedule(s, &reason, &now).await?;
-                    return Ok(());
-                }
-                store
-                    .fire_publish(&w, s, &validated.values, &validated.refs)
-                    .await
-            }
-        };
-        match written {
-            Ok(w) => {
-                tracing::info!(schedule = %s.id, action = s.action.as_str(), version = w.version, changed = w.changed, "schedule fired");
-                Ok(())
-            }
-            // Cancelled (the item let go of it, or was deleted) or ended
-            // by another delivery: nothing to do but say so.
-            Err(Error::Conflict(_) | Error::NotFound) => {
+        for _ in 0..FIRE_READS {
+            let item = store.get_item(&s.org, &s.collection, &s.item_id).await?;
+            let Some(item) = item else {
+                store.fail_schedule(s, REASON_GONE, &now).await?;
+                return Ok(());
+            };
+            if !holds(&item, s) {
                 store
                     .end_schedule(s, ScheduleState::Cancelled, None, &now)
                     .await?;
-                Ok(())
+                return Ok(());
             }
-            Err(e @ (Error::Invalid(_) | Error::BadRequest(_) | Error::TooLarge(_))) => {
-                let reason = match &e {
-                    Error::Invalid(errors) => {
-                        format!("The item no longer validates: {}", list(errors))
+            let org = store.org_settings(&s.org).await?;
+            let Some(collection) = store.get_collection_strong(&s.org, &s.collection).await? else {
+                store
+                    .fail_schedule(s, "The item's collection no longer exists.", &now)
+                    .await?;
+                return Ok(());
+            };
+            let indexing = Indexing::of(&org, &collection);
+            let by = Author {
+                label: Some(format!("schedule {}", s.id)),
+                token: None,
+                request_id: format!("schedule#{}", s.id),
+            };
+            let w = ItemWrite {
+                org: &s.org,
+                collection: &s.collection,
+                id: s.item_id,
+                now: &now,
+                expected: Some(item.version),
+                request_id: &by.request_id,
+                indexing: &indexing,
+                by: &by,
+            };
+            let written = match s.action {
+                ScheduleAction::Unpublish => store.fire_unpublish(&w, s).await,
+                ScheduleAction::Publish => {
+                    // As a PUT of the newest content would be checked today.
+                    let input = revert_input(&org, &collection, &item.fields);
+                    let mut errors = FieldErrors::new();
+                    let validated = validate_full(&org, &collection, &input.input, "", &mut errors);
+                    if !errors.is_empty() {
+                        let reason = format!("The item no longer validates: {}", list(&errors));
+                        store.fail_schedule(s, &reason, &now).await?;
+                        return Ok(());
                     }
-                    other => other.to_string(),
-                };
-                tracing::info!(schedule = %s.id, error = %Causes(&e), "schedule failed");
-                store.fail_schedule(s, &reason, &now).await?;
-                Ok(())
+                    if let Some(reason) = self.gone_targets(s, &validated.refs).await? {
+                        store.fail_schedule(s, &reason, &now).await?;
+                        return Ok(());
+                    }
+                    store
+                        .fire_publish(&w, s, &validated.values, &validated.refs)
+                        .await
+                }
+            };
+            match written {
+                Ok(w) => {
+                    tracing::info!(schedule = %s.id, action = s.action.as_str(), version = w.version, changed = w.changed, "schedule fired");
+                    return Ok(());
+                }
+                // An edit landed since the read: read and check again.
+                Err(Error::VersionMismatch { .. }) => continue,
+                // Cancelled, ended by another delivery, or the item busy
+                // with other writers: the item says which.
+                Err(e @ (Error::Conflict(_) | Error::NotFound)) => {
+                    let now_item = store.get_item(&s.org, &s.collection, &s.item_id).await?;
+                    if now_item.is_some_and(|i| holds(&i, s)) {
+                        return Err(e);
+                    }
+                    store
+                        .end_schedule(s, ScheduleState::Cancelled, None, &now)
+                        .await?;
+                    return Ok(());
+                }
+                Err(e @ (Error::Invalid(_) | Error::BadRequest(_) | Error::TooLarge(_))) => {
+                    let reason = match &e {
+                        Error::Invalid(errors) => {
+                            format!("The item no longer validates: {}", list(errors))
+                        }
+                        other => other.to_string(),
+                    };
+                    tracing::info!(schedule = %s.id, error = %Causes(&e), "schedule failed");
+                    store.fail_schedule(s, &reason, &now).await?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => Err(e),
         }
+        Err(Error::internal(
+            "the item kept changing under its schedule; the queue retries the fire",
+        ))
     }
 
     /// Why the references of the content to publish cannot be published:
@@ -385,6 +398,14 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Reads and checks before a fire gives up for now (the queue retries).
+const FIRE_READS: usize = 10;
+
+/// Whether `item` (live) holds `s` pending.
+fn holds(item: &crate::content::ItemRecord, s: &Schedule) -> bool {
+    item.is_live(crate::store::now_epoch()) && item.pending(s.action) == Some(s.id.as_str())
 }
 
 /// Field errors in one line: `field: message; …`.
