@@ -144,8 +144,12 @@ echo "starting every function" >&2
 python3 - "$ROOT/Cargo.toml" <<'PY' |
 import sys, tomllib
 routes = tomllib.load(open(sys.argv[1], "rb"))["workspace"]["metadata"]["lambda"]["watch"]["router"]
-ids = {"collection_key": "warm", "item_id": "01JF0000000000000000000000",
-       "webhook_id": "warm", "delivery_id": "msg_0"}
+class Ids(dict):
+    # Any path parameter a route adds gets a value that parses as an id.
+    def __missing__(self, name):
+        return "01JF0000000000000000000000"
+ids = Ids({"collection_key": "warm", "item_id": "01JF0000000000000000000000",
+           "webhook_id": "warm", "delivery_id": "msg_0", "version": "1", "other": "2"})
 seen = set()
 for path, targets in routes.items():
     if not path.endswith("/"):
@@ -153,7 +157,7 @@ for path, targets in routes.items():
     for t in targets:
         if t["function"] not in seen:
             seen.add(t["function"])
-            print(t["method"], path.format(**ids), t["function"])
+            print(t["method"], path.format_map(ids), t["function"])
 PY
   while read -r method path function; do
     code=$(curl -s -o /dev/null -m 300 -w '%{http_code}' -X "$method" "$api$path")
