@@ -20,12 +20,15 @@
 //! - 1,000 schedules due in the same second (`schedules.rs`,
 //!   `FOLIO_BENCH_SCHEDULES`): each fires once; lateness p50/p99.
 //!
-//! It reports and never fails on a slow machine. Output:
-//! `target/folio-bench.json` and `BENCHMARKS.md`.
+//! It reports and never fails on a slow machine. Output of a whole run:
+//! `target/folio-bench.json` (with `run`: commit, start, wall time,
+//! machine), `BENCHMARKS.md` and its plots (`plots.rs`, `docs/bench/`);
+//! of one section (`FOLIO_BENCH_ONLY`): `target/bench-<section>.json`.
 
 mod hot;
 mod latency;
 mod meter;
+mod plots;
 mod scale;
 mod schedules;
 
@@ -539,6 +542,79 @@ async fn pipeline(n: usize) -> Value {
     })
 }
 
+/// A partial run's result (`FOLIO_BENCH_ONLY`): printed, and written to
+/// `target/bench-<section>.json` with the run's facts; never BENCHMARKS.md,
+/// which only a whole run writes.
+fn section_out(section: &str, mut value: Value) {
+    value["run"] = run_facts(None);
+    let path = target_dir().join(format!("bench-{section}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    println!("{}", serde_json::to_string_pretty(&value).unwrap());
+    eprintln!("bench: wrote {}", path.display());
+}
+
+/// The facts of a run: the commit measured, when, on what, and (a whole
+/// run) how long it took.
+fn run_facts(wall_s: Option<f64>) -> Value {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(repo_root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    json!({
+        "commit": commit,
+        "started_at": STARTED.get().cloned().unwrap_or_default(),
+        "wall_s": wall_s.map(round3),
+        "machine": format!("{cpu}, {cores} cores"),
+    })
+}
+
+/// When this run began.
+static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Where the plots go (embedded in BENCHMARKS.md).
+fn plots_dir() -> PathBuf {
+    repo_root().join("docs").join("bench")
+}
+
+/// The committed baseline the "before" figures come from
+/// (`bench/baselines/<commit>.json`, `FOLIO_BENCH_BASELINE` to choose).
+fn baseline() -> Option<Value> {
+    let name = std::env::var("FOLIO_BENCH_BASELINE").unwrap_or_else(|_| "4707a42".into());
+    let path = repo_root()
+        .join("bench")
+        .join("baselines")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// BENCHMARKS.md with the plots drawn, after its opening paragraphs.
+fn with_figures(md: String, figures: &[(String, String)]) -> String {
+    if figures.is_empty() {
+        return md;
+    }
+    let mut plots = String::from("## Plots\n\n");
+    for (file, caption) in figures {
+        plots += &format!("![{caption}](docs/bench/{file})\n\n");
+    }
+    match md.find("\n## ") {
+        Some(at) => format!("{}\n{plots}{}", &md[..at], &md[at + 1..]),
+        None => md + "\n" + &plots,
+    }
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -769,10 +845,13 @@ fn markdown(report: &Value) -> String {
         "# Folio benchmarks\n\nWritten by `make bench` (`bench/src/main.rs`); the figures are from the last run, `target/folio-bench.json` holds them all. \
          A benchmark, not a test: it reports and never fails.\n\n",
     );
+    let run = &report["run"];
     md += &format!(
-        "Machine: {}. Run: {}.\n\n",
-        fmt(&report["machine"]),
-        fmt(&report["when"])
+        "Machine: {}. Run: commit {}, started {}, {} s in all (`run` in the JSON).\n\n",
+        fmt(&run["machine"]),
+        fmt(&run["commit"]),
+        fmt(&run["started_at"]),
+        fmt(&run["wall_s"]),
     );
     md += "## Endpoints (handler in process, release build, DynamoDB Local + moto)\n\n";
     md += &format!("{} requests each after 20 warm-up requests (batch delete: {}). Overhead is the handler's time with no AWS call in flight.\n\n", fmt(&report["requests_per_endpoint"]), fmt(&report["endpoints"]["batch_delete_100"]["requests"]));
@@ -938,63 +1017,59 @@ fn markdown(report: &Value) -> String {
 
 #[tokio::main]
 async fn main() {
+    let began = Instant::now();
+    let _ = STARTED.set(folio::clock::now());
     if std::env::var_os("RUST_LOG").is_none() {
         // Handler logs would drown the progress lines.
         std::env::set_var("RUST_LOG", "warn");
+    }
+    if let Ok(saved) = std::env::var("FOLIO_BENCH_PLOTS_FROM") {
+        // The plots again, from a saved run: nothing is measured.
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+        for (file, _) in plots::write_all(&report, baseline().as_ref(), &plots_dir()) {
+            eprintln!("bench: drew docs/bench/{file}");
+        }
+        return;
     }
     let list_sizes: Vec<usize> = env_list("FOLIO_BENCH_LIST_SIZES", "1000,100000");
     let list_requests = env_usize("FOLIO_BENCH_LIST_REQUESTS", 200);
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("list_scale") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
         let l = scale::list_scale(&list_sizes, list_requests).await;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"list_scale": l})).unwrap()
-        );
+        section_out("list_scale", json!({"list_scale": l}));
         return;
     }
     let delays: Vec<u64> = env_list("FOLIO_BENCH_DELAYS_MS", "0,4,10");
     let latency_requests = env_usize("FOLIO_BENCH_LATENCY_REQUESTS", 100);
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("cold_start") {
         let c = cold_starts(env_usize("FOLIO_BENCH_STARTS", 20)).await;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"cold_start": c})).unwrap()
-        );
+        section_out("cold_start", json!({"cold_start": c}));
         return;
     }
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("latency_model") {
         let l = latency::latency_model(&delays, latency_requests, 3).await;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"latency_model": l})).unwrap()
-        );
+        section_out("latency_model", json!({"latency_model": l}));
         return;
     }
     let referrers = env_usize("FOLIO_BENCH_REFERRERS", 20_000);
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("hot_target") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
         let h = hot::hot_target(referrers).await;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"hot_target": h})).unwrap()
-        );
+        section_out("hot_target", json!({"hot_target": h}));
         return;
     }
     let schedule_n = env_usize("FOLIO_BENCH_SCHEDULES", 1000);
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("schedules") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
         let s = schedules::schedules(schedule_n).await;
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"schedules": s})).unwrap()
-        );
+        section_out("schedules", json!({"schedules": s}));
         return;
     }
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
         let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
-        println!("{}", serde_json::to_string_pretty(&w).unwrap());
+        section_out("webhooks", json!({"webhooks": w}));
         return;
     }
     let n = env_usize("FOLIO_BENCH_REQUESTS", 1000);
@@ -1004,12 +1079,9 @@ async fn main() {
     let (endpoints, mut batch) = endpoints(n, batch_n).await;
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("endpoints") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"endpoints": endpoints, "batch_delete_100": batch})
-            )
-            .unwrap()
+        section_out(
+            "endpoints",
+            json!({"endpoints": endpoints, "batch_delete_100": batch}),
         );
         return;
     }
@@ -1036,6 +1108,7 @@ async fn main() {
         })
         .unwrap_or_default();
     let report = json!({
+        "run": run_facts(Some(began.elapsed().as_secs_f64())),
         "machine": format!("{cpu}, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
         "when": folio::clock::now(),
         "requests_per_endpoint": n,
@@ -1052,7 +1125,12 @@ async fn main() {
     });
     let json_path = target_dir().join("folio-bench.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
-    std::fs::write(repo_root().join("BENCHMARKS.md"), markdown(&report)).unwrap();
+    let figures = plots::write_all(&report, baseline().as_ref(), &plots_dir());
+    std::fs::write(
+        repo_root().join("BENCHMARKS.md"),
+        with_figures(markdown(&report), &figures),
+    )
+    .unwrap();
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     eprintln!("bench: wrote {} and BENCHMARKS.md", json_path.display());
 }
