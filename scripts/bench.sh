@@ -5,6 +5,16 @@ source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 scripts/tools.sh
+# The Node.js peer of the cold start (bench/peers/): the AWS SDK v3's
+# DynamoDB client, pinned, beside a copy of the handler (an ES module finds
+# its packages from where it lies).
+NODE_PEER_SDK=@aws-sdk/client-dynamodb@3.1178.0
+peer=.tools/bench-node
+if [[ ! -d $peer/node_modules/@aws-sdk/client-dynamodb || "$(cat "$peer/.sdk" 2>/dev/null)" != "$NODE_PEER_SDK" ]]; then
+  npm install --prefix "$peer" --no-fund --no-audit --loglevel=error "$NODE_PEER_SDK" >/dev/null
+  echo "$NODE_PEER_SDK" >"$peer/.sdk"
+fi
+cp bench/peers/node_sdk_v3.mjs "$peer/"
 
 # What is measured: x86_64 release binaries (cold start) and the arm64
 # bootstraps Lambda would run (size); cargo lambda adds the Rust target if missing.

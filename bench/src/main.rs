@@ -28,6 +28,7 @@
 mod hot;
 mod latency;
 mod meter;
+mod peers;
 mod plots;
 mod scale;
 mod schedules;
@@ -645,20 +646,10 @@ async fn cold_starts(starts: usize) -> Value {
         .map(|v| v.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     let mut out = serde_json::Map::new();
-    // The floor first: a bare runtime answering the same event.
-    let echo_event = event_text(&events[folio::api::routes::GET_ITEM.function]);
-    out.insert(
-        "echo_floor".into(),
-        cold_start(
-            &target_dir().join("release").join("echo-floor"),
-            &echo_event,
-            &env,
-            starts,
-        )
-        .await,
-    );
+    // The floor, Folio's delete and its peers first, in turn (`peers.rs`).
+    out.extend(peers::peers(&t, starts).await);
     for (function, _) in folio_tests::function_events() {
-        if !only.is_empty() && !only.iter().any(|o| o == function) {
+        if out.contains_key(function) || !only.is_empty() && !only.iter().any(|o| o == function) {
             continue;
         }
         let event = event_text(&events[function])

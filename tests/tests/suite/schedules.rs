@@ -150,8 +150,14 @@ async fn arm(t: &TestApp) {
     t.queue.pump(&t.worker, Duration::ZERO).await.unwrap();
 }
 
-async fn wait_until_due(secs: u64) {
-    tokio::time::sleep(Duration::from_millis(secs * 1000 + 200)).await;
+/// Sleeps until the schedule's `at` (as stored) has passed.
+async fn until_due(t: &TestApp, id: &str, schedule: &str) {
+    let at = stored(t, id, schedule).await.at_time().unwrap();
+    let left = at - time::OffsetDateTime::now_utc();
+    if left.is_positive() {
+        tokio::time::sleep(Duration::try_from(left).unwrap()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 /// A publish fires once: a fire message before its time goes back on the
@@ -231,7 +237,7 @@ async fn a_fire_delivered_three_times_twice_at_once_publishes_once() {
     let before = read(&t, &id, true).await.body["meta"]["version"]
         .as_u64()
         .unwrap();
-    wait_until_due(2).await;
+    until_due(&t, &id, &s).await;
     let message = fire_message(&t, &id, &s).await;
     let (a, b) = tokio::join!(
         t.worker.handle(sqs_event("first", &message)),
@@ -262,7 +268,7 @@ async fn an_unpublish_fires_through_the_clock() {
         .await;
     let s = scheduled(&t, &id, "unpublish", 2).await;
     t.run_pipeline(Duration::from_secs(30)).await;
-    wait_until_due(2).await;
+    until_due(&t, &id, &s).await;
     t.run_pipeline(Duration::from_secs(30)).await;
     assert_eq!(read(&t, &id, false).await.status, 404);
     let draft = read(&t, &id, true).await;
@@ -289,7 +295,7 @@ async fn a_cancelled_schedule_does_nothing() {
     // A new one may be made at once: the item let go of the old.
     let again = scheduled(&t, &id, "publish", 600).await;
 
-    wait_until_due(6).await;
+    until_due(&t, &id, &s).await;
     let message = fire_message(&t, &id, &s).await;
     let r = t.worker.handle(sqs_event("late", &message)).await;
     assert!(r.batch_item_failures.is_empty());
@@ -326,7 +332,7 @@ async fn deleting_the_item_cancels_its_schedules() {
         .request("POST", &format!("{}restore/", item(&id)), None)
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
-    wait_until_due(6).await;
+    until_due(&t, &id, &s).await;
     let message = fire_message(&t, &id, &s).await;
     t.worker.handle(sqs_event("after-restore", &message)).await;
     assert_eq!(read(&t, &id, false).await.status, 404, "never published");
@@ -357,7 +363,7 @@ async fn an_explicit_publish_or_unpublish_cancels_the_pending_one() {
     assert_eq!(r.status, 202, "{:?}", r.body);
     t.run_pipeline(Duration::from_secs(30)).await;
     assert_eq!(stored(&t, &id, &publish).await.state.as_str(), "cancelled");
-    wait_until_due(2).await;
+    until_due(&t, &id, &publish).await;
     let message = fire_message(&t, &id, &publish).await;
     t.worker.handle(sqs_event("cancelled", &message)).await;
     assert_eq!(
@@ -420,7 +426,7 @@ async fn a_publish_that_no_longer_validates_fails_and_says_why() {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let before = read(&t, &id, true).await.body;
-    wait_until_due(5).await;
+    until_due(&t, &id, &s).await;
     t.deliver_until(Duration::from_secs(60), || receiver.count() >= 1)
         .await;
 
@@ -636,11 +642,7 @@ async fn a_schedule_made_while_the_scheduler_is_down_is_armed_when_it_is_back() 
     tokio::time::sleep(Duration::from_secs(6)).await;
     t.run_pipeline(Duration::from_secs(60)).await;
     assert!(armed(&t, &s).await, "armed once the API is back");
-    let at = stored(&t, &id, &s).await.at_time().unwrap();
-    let left = (at - time::OffsetDateTime::now_utc())
-        .whole_seconds()
-        .max(0);
-    wait_until_due(left as u64).await;
+    until_due(&t, &id, &s).await;
     t.run_pipeline(Duration::from_secs(30)).await;
     assert_eq!(read(&t, &id, false).await.status, 200, "published");
     assert_eq!(state_of(&t, &id, &s).await, "done");
