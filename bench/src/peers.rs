@@ -70,7 +70,14 @@ async fn one_start(
         .args(&c.args)
         .env("AWS_LAMBDA_RUNTIME_API", stub.addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", c.name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", c.name),
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
