@@ -88,28 +88,52 @@ pub fn write_all(report: &Value, baseline: Option<&Value>, dir: &Path) -> Vec<(S
 /// Horizontal dot plot: a row per function, init and first response in ms
 /// on a log axis.
 fn cold_start(c: &Value, path: &Path) -> Drawn {
-    let rows: Vec<(&String, f64, f64)> = c
+    let rows: Vec<(String, f64, f64)> = c
         .as_object()
         .into_iter()
         .flatten()
-        .filter_map(|(name, v)| Some((name, num(&v["init_ms"])?, num(&v["first_response_ms"])?)))
+        .filter_map(|(name, v)| {
+            Some((
+                name.clone(),
+                num(&v["init_ms"])?,
+                num(&v["first_response_ms"])?,
+            ))
+        })
         .collect();
+    let labels = [("init", color(0)), ("first response", color(1))];
+    dots(
+        path,
+        "Cold start (median of starts)",
+        "ms (log scale)",
+        &rows,
+        labels,
+    )
+}
+
+/// A row per name, two values each (circle, triangle) on a log axis.
+fn dots(
+    path: &Path,
+    caption: &str,
+    x_desc: &str,
+    rows: &[(String, f64, f64)],
+    [(first, c1), (second, c2)]: [(&str, RGBColor); 2],
+) -> Drawn {
     if rows.is_empty() {
-        return Err("no cold starts".into());
+        return Err("nothing to draw".into());
     }
     let n = rows.len();
-    let high = rows.iter().map(|r| r.2.max(r.1)).fold(1.0, f64::max) * 2.0;
-    let root = SVGBackend::new(path, (WIDTH, 120 + 22 * n as u32)).into_drawing_area();
+    let high = rows.iter().map(|r| r.1.max(r.2)).fold(1.0, f64::max) * 2.0;
+    let root = SVGBackend::new(path, (WIDTH, 120 + 24 * n as u32)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Cold start (median of starts)", ("sans-serif", 20))
+        .caption(caption, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(170)
-        .build_cartesian_2d((0.5f64..high).log_scale(), (0..n).into_segmented())?;
+        .build_cartesian_2d((0.3f64..high).log_scale(), (0..n).into_segmented())?;
     chart
         .configure_mesh()
-        .x_desc("ms (log scale)")
+        .x_desc(x_desc)
         .y_labels(n)
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => rows.get(*i).map(|r| r.0.clone()).unwrap_or_default(),
@@ -120,16 +144,18 @@ fn cold_start(c: &Value, path: &Path) -> Drawn {
         .draw_series(
             rows.iter()
                 .enumerate()
-                .map(|(i, r)| Circle::new((r.1, SegmentValue::CenterOf(i)), 4, color(0).filled())),
+                .map(|(i, r)| Circle::new((r.1, SegmentValue::CenterOf(i)), 5, c1.filled())),
         )?
-        .label("init")
-        .legend(|(x, y)| Circle::new((x, y), 4, color(0).filled()));
+        .label(first)
+        .legend(move |(x, y)| Circle::new((x, y), 5, c1.filled()));
     chart
-        .draw_series(rows.iter().enumerate().map(|(i, r)| {
-            TriangleMarker::new((r.2, SegmentValue::CenterOf(i)), 5, color(1).filled())
-        }))?
-        .label("first response")
-        .legend(|(x, y)| TriangleMarker::new((x, y), 5, color(1).filled()));
+        .draw_series(
+            rows.iter().enumerate().map(|(i, r)| {
+                TriangleMarker::new((r.2, SegmentValue::CenterOf(i)), 6, c2.filled())
+            }),
+        )?
+        .label(second)
+        .legend(move |(x, y)| TriangleMarker::new((x, y), 6, c2.filled()));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
@@ -294,53 +320,14 @@ fn before_after(before: &Value, now: &Value, path: &Path) -> Drawn {
             ))
         })
         .collect();
-    if rows.is_empty() {
-        return Err("no endpoint in both runs".into());
-    }
-    let n = rows.len();
-    let high = rows.iter().map(|r| r.1.max(r.2)).fold(1.0, f64::max) * 2.0;
     let commit = before["run"]["commit"].as_str().unwrap_or("baseline");
-    let root = SVGBackend::new(path, (WIDTH, 120 + 26 * n as u32)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("p50 per endpoint: {commit} and this run"),
-            ("sans-serif", 20),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(150)
-        .build_cartesian_2d((0.3f64..high).log_scale(), (0..n).into_segmented())?;
-    chart
-        .configure_mesh()
-        .x_desc("p50 ms (log scale)")
-        .y_labels(n)
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => rows.get(*i).map(|r| r.0.clone()).unwrap_or_default(),
-            _ => String::new(),
-        })
-        .draw()?;
-    chart
-        .draw_series(
-            rows.iter()
-                .enumerate()
-                .map(|(i, r)| Circle::new((r.1, SegmentValue::CenterOf(i)), 5, color(7).filled())),
-        )?
-        .label(commit)
-        .legend(|(x, y)| Circle::new((x, y), 5, color(7).filled()));
-    chart
-        .draw_series(rows.iter().enumerate().map(|(i, r)| {
-            TriangleMarker::new((r.2, SegmentValue::CenterOf(i)), 6, color(0).filled())
-        }))?
-        .label("this run")
-        .legend(|(x, y)| TriangleMarker::new((x, y), 6, color(0).filled()));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    dots(
+        path,
+        &format!("p50 per endpoint: {commit} and this run"),
+        "p50 ms (log scale)",
+        &rows,
+        [(commit, color(7)), ("this run", color(0))],
+    )
 }
 
 /// The lateness's cumulative distribution (its percentiles, every 5).

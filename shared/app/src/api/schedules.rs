@@ -17,14 +17,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::read::page_size;
+// A schedule is about a live item (a deleted one's were cancelled with
+// it) of a defined collection, as a version read is.
+use super::versions::live_item;
 use crate::app::App;
 use crate::auth::{Operation, Scope};
-use crate::content::ItemRecord;
 use crate::error::Error;
 use crate::http::{json_response, no_content, serve, Route};
-use crate::ids::{CollectionKey, ItemId, OrgId};
+use crate::ids::{CollectionKey, ItemId};
 use crate::schedule::{schedule_request, Schedule, ScheduleAction, ScheduleState};
-use crate::store::now_epoch;
 use crate::store::schedules::effective;
 
 pub const CREATE: Route = Route {
@@ -117,22 +118,6 @@ pub struct ScheduleListMeta {
     /// Where the next page starts (`cursor`); null on the last (and
     /// always for one item's list, which is whole).
     pub next_cursor: Option<String>,
-}
-
-/// The item a schedule is about: live (a deleted one's schedules were
-/// cancelled with it), in a defined collection.
-async fn live_item(
-    app: &App,
-    org: &OrgId,
-    key: &CollectionKey,
-    id: &ItemId,
-) -> Result<ItemRecord, Error> {
-    app.collection(org, key, false).await?;
-    app.store
-        .get_item(org, key, id)
-        .await?
-        .filter(|i| i.is_live(now_epoch()))
-        .ok_or(Error::NotFound)
 }
 
 pub async fn create(app: &App, req: Request) -> Result<Response<Body>, Infallible> {

@@ -158,7 +158,7 @@ fn version_param(call: &Call, name: &str) -> Result<u64, Error> {
 }
 
 /// The item, if its collection is defined and it is live (not deleted).
-async fn live_item(
+pub(crate) async fn live_item(
     app: &App,
     org: &OrgId,
     key: &CollectionKey,
