@@ -74,6 +74,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// Every fifth percentile of `sorted`, 0 to 100: a plot's cumulative curve.
+fn cdf(sorted: &[f64]) -> Vec<f64> {
+    (0..=20)
+        .map(|i| round3(percentile(sorted, f64::from(i) / 20.0)))
+        .collect()
+}
+
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
@@ -540,6 +547,7 @@ async fn pipeline(n: usize) -> Value {
         "jobs_per_s": ((delays.len() as f64 / wall.as_secs_f64()) * 10.0).round() / 10.0,
         "commit_to_job_done_p50_ms": percentile(&delays, 0.5),
         "commit_to_job_done_p99_ms": percentile(&delays, 0.99),
+        "commit_to_job_done_cdf_ms": cdf(&delays),
     })
 }
 
@@ -828,6 +836,7 @@ async fn webhooks(n: usize) -> Value {
         "deliveries_per_s": ((got.len() as f64 / wall.as_secs_f64()) * 10.0).round() / 10.0,
         "commit_to_delivery_p50_ms": percentile(&delays, 0.5),
         "commit_to_delivery_p99_ms": percentile(&delays, 0.99),
+        "commit_to_delivery_cdf_ms": cdf(&delays),
     })
 }
 

@@ -76,10 +76,31 @@ pub fn write_all(report: &Value, baseline: Option<&Value>, dir: &Path) -> Vec<(S
     }
     if report["schedules"]["lateness_cdf_ms"].is_array() {
         let f = "schedules.svg";
+        let s = &report["schedules"];
+        let title = format!("{} schedules due in the same second", s["schedules"]);
+        let curves = [("from `at` to the item's new version", &s["lateness_cdf_ms"])];
         plot(
             f,
-            "1,000 schedules due in the same second: lateness, cumulative",
-            schedules(&report["schedules"], &dir.join(f)),
+            "Schedules due in the same second: lateness, cumulative",
+            cdfs(&title, &curves, &dir.join(f)),
+        );
+    }
+    if report["pipeline"]["commit_to_job_done_cdf_ms"].is_array() {
+        let f = "pipeline-webhooks.svg";
+        let curves = [
+            (
+                "commit → cleanup job done",
+                &report["pipeline"]["commit_to_job_done_cdf_ms"],
+            ),
+            (
+                "commit → webhook delivered",
+                &report["webhooks"]["commit_to_delivery_cdf_ms"],
+            ),
+        ];
+        plot(
+            f,
+            "The event pipeline and webhooks: delays after the commit, cumulative",
+            cdfs("Delays after the commit", &curves, &dir.join(f)),
         );
     }
     out
@@ -330,37 +351,53 @@ fn before_after(before: &Value, now: &Value, path: &Path) -> Drawn {
     )
 }
 
-/// The lateness's cumulative distribution (its percentiles, every 5).
-fn schedules(s: &Value, path: &Path) -> Drawn {
-    let cdf: Vec<(f64, f64)> = s["lateness_cdf_ms"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(i, v)| Some((num(v)? / 1000.0, i as f64 * 5.0)))
+/// Cumulative curves (each a list of every fifth percentile, in ms) on
+/// one plot, in seconds.
+fn cdfs(title: &str, curves: &[(&str, &Value)], path: &Path) -> Drawn {
+    let curves: Vec<(&str, Vec<(f64, f64)>)> = curves
+        .iter()
+        .map(|(name, v)| {
+            let points = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(i, v)| Some((num(v)? / 1000.0, i as f64 * 5.0)))
+                .collect();
+            (*name, points)
+        })
+        .filter(|(_, p): &(&str, Vec<(f64, f64)>)| !p.is_empty())
         .collect();
-    if cdf.is_empty() {
-        return Err("no lateness".into());
+    if curves.is_empty() {
+        return Err("no delays".into());
     }
-    let high = cdf.iter().map(|p| p.0).fold(0.1, f64::max) * 1.1;
+    let high = curves
+        .iter()
+        .flat_map(|c| c.1.iter().map(|p| p.0))
+        .fold(0.1, f64::max)
+        * 1.1;
     let root = SVGBackend::new(path, (WIDTH, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{} schedules due in the same second", s["schedules"]),
-            ("sans-serif", 20),
-        )
+        .caption(title, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..high, 0f64..100f64)?;
+    chart.configure_mesh().x_desc("s").y_desc("% done").draw()?;
+    for (i, (name, points)) in curves.iter().enumerate() {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color(i).stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(i)));
+        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color(i).filled())))?;
+    }
     chart
-        .configure_mesh()
-        .x_desc("from `at` to the item's new version, s")
-        .y_desc("% of schedules")
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
         .draw()?;
-    chart.draw_series(LineSeries::new(cdf.clone(), color(0).stroke_width(2)))?;
-    chart.draw_series(cdf.iter().map(|p| Circle::new(*p, 3, color(0).filled())))?;
     root.present()?;
     Ok(())
 }

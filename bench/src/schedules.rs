@@ -18,7 +18,7 @@ use folio::ids::{CollectionKey, ItemId};
 use folio_tests::TestApp;
 use serde_json::{json, Value};
 
-use crate::{percentile, round3};
+use crate::{cdf, percentile, round3};
 
 /// Consumers of the events queue at once (the trigger scales out).
 const CONSUMERS: usize = 4;
@@ -179,8 +179,6 @@ pub async fn schedules(n: usize) -> Value {
         "lateness_p99_ms": round3(percentile(&late, 0.99)),
         "lateness_max_ms": round3(late.last().copied().unwrap_or(0.0)),
         // Every fifth percentile, 0 to 100: the plot's cumulative curve.
-        "lateness_cdf_ms": (0..=20)
-            .map(|i| round3(percentile(&late, i as f64 / 20.0)))
-            .collect::<Vec<_>>(),
+        "lateness_cdf_ms": cdf(&late),
     })
 }
