@@ -1099,18 +1099,9 @@ async fn main() {
     let schedules = schedules::schedules(schedule_n).await;
     let latency_model = latency::latency_model(&delays, latency_requests, 3).await;
     let arm = sizes(&target_dir().join("lambda"));
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
+    // The machine and the start are the run's (`run`).
     let report = json!({
         "run": run_facts(Some(began.elapsed().as_secs_f64())),
-        "machine": format!("{cpu}, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
-        "when": folio::clock::now(),
         "requests_per_endpoint": n,
         "endpoints": endpoints,
         "batch_delete_100": batch,

@@ -186,6 +186,34 @@ fn dots(
     Ok(())
 }
 
+/// Named lines with their points marked, and their legend at `legend`.
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    lines: &[(&str, Vec<(f64, f64)>)],
+    legend: SeriesLabelPosition,
+) -> Drawn
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, (name, points)) in lines.iter().enumerate() {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color(i).stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(i)));
+        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color(i).filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 /// The sizes a list_scale section measured, ascending.
 fn sizes(l: &Value) -> Vec<(f64, &Value)> {
     let mut out: Vec<(f64, &Value)> = l
@@ -237,23 +265,17 @@ fn lists(l: &Value, path: &Path) -> Drawn {
             .configure_mesh()
             .x_desc("items in the collection (log scale)")
             .draw()?;
-        for (i, case) in cases.iter().enumerate() {
-            let points: Vec<(f64, f64)> = sizes
-                .iter()
-                .filter_map(|(n, s)| Some((*n, num(&s[case.as_str()][field])?)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color(i).stroke_width(2)))?
-                .label(case.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(i)));
-            chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color(i).filled())))?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        let lines: Vec<(&str, Vec<(f64, f64)>)> = cases
+            .iter()
+            .map(|case| {
+                let points = sizes
+                    .iter()
+                    .filter_map(|(n, s)| Some((*n, num(&s[case.as_str()][field])?)))
+                    .collect();
+                (case.as_str(), points)
+            })
+            .collect();
+        draw_lines(&mut chart, &lines, SeriesLabelPosition::UpperRight)?;
     }
     root.present()?;
     Ok(())
@@ -308,19 +330,9 @@ fn latency(m: &Value, path: &Path) -> Drawn {
         .x_desc("added round trip, ms")
         .y_desc("p50 ms (log scale)")
         .draw()?;
-    for (i, (name, points)) in lines.iter().enumerate() {
-        chart
-            .draw_series(LineSeries::new(points.clone(), color(i).stroke_width(2)))?
-            .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(i)));
-        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color(i).filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    let lines: Vec<(&str, Vec<(f64, f64)>)> =
+        lines.iter().map(|(n, p)| (n.as_str(), p.clone())).collect();
+    draw_lines(&mut chart, &lines, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
@@ -385,19 +397,7 @@ fn cdfs(title: &str, curves: &[(&str, &Value)], path: &Path) -> Drawn {
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..high, 0f64..100f64)?;
     chart.configure_mesh().x_desc("s").y_desc("% done").draw()?;
-    for (i, (name, points)) in curves.iter().enumerate() {
-        chart
-            .draw_series(LineSeries::new(points.clone(), color(i).stroke_width(2)))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color(i)));
-        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color(i).filled())))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    draw_lines(&mut chart, &curves, SeriesLabelPosition::LowerRight)?;
     root.present()?;
     Ok(())
 }
