@@ -4,6 +4,17 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
+# Where the time goes: each phase before the bench, in seconds, handed to
+# it (FOLIO_BENCH_PHASES) with when the run began.
+export FOLIO_BENCH_STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+phases=()
+lap_start=${EPOCHREALTIME/./}
+lap() {
+  local now=${EPOCHREALTIME/./}
+  phases+=("$1=$(((now - lap_start) / 1000000)).$(printf '%06d' $(((now - lap_start) % 1000000)) | cut -c1)")
+  lap_start=$now
+}
+
 scripts/tools.sh
 # The Node.js peer of the cold start (bench/peers/): the AWS SDK v3's
 # DynamoDB client, pinned, beside a copy of the handler (an ES module finds
@@ -15,11 +26,14 @@ if [[ ! -d $peer/node_modules/@aws-sdk/client-dynamodb || "$(cat "$peer/.sdk" 2>
   echo "$NODE_PEER_SDK" >"$peer/.sdk"
 fi
 cp bench/peers/node_sdk_v3.mjs "$peer/"
+lap tools
 
 # What is measured: x86_64 release binaries (cold start) and the arm64
 # bootstraps Lambda would run (size); cargo lambda adds the Rust target if missing.
 cargo build --release --workspace --bins
+lap build_x86_64
 cargo lambda build --release --arm64 $(for f in functions/*/; do printf -- '-p %s ' "$(basename "$f")"; done)
+lap build_arm64
 
 svc=$ROOT/target/bench-services
 scripts/services.sh stop "$svc"
@@ -30,5 +44,9 @@ scripts/services.sh start "$svc"
 set -a
 source "$svc/services.env"
 set +a
+lap services
+export FOLIO_BENCH_PHASES=$(IFS=,; echo "${phases[*]}")
 
-cargo run --release -p folio-bench -- "$@"
+# The binary the workspace build made: `cargo run -p folio-bench` would
+# resolve features for that package alone and build its dependencies again.
+"${CARGO_TARGET_DIR:-$ROOT/target}/release/folio-bench" "$@"

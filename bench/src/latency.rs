@@ -16,7 +16,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::{ms, percentile, round3, Bench, Samples};
+use super::{ms, percentile, round3, Bench, Budget, Samples};
 
 /// A proxy to `upstream` adding `round_trip` to every exchange.
 pub struct DelayProxy {
@@ -106,7 +106,11 @@ pub async fn latency_model(delays_ms: &[u64], requests: usize, batch_runs: usize
         let mut endpoints = serde_json::Map::new();
         let mut created = Vec::with_capacity(requests);
         let mut s = Samples::default();
+        let budget = Budget::secs(crate::endpoint_s());
         for i in 0..requests + 5 {
+            if i >= 5 && budget.spent() {
+                break;
+            }
             let r = b
                 .call("POST", "/v2/content/", Some(json!({"key": "team_members", "status": "published", "fields": [{"en": {"name": format!("N{i}"), "age": 30}}]})))
                 .await;
@@ -114,10 +118,16 @@ pub async fn latency_model(delays_ms: &[u64], requests: usize, batch_runs: usize
                 s.add(r);
             }
         }
+        // As many items to read and delete as creates were measured.
+        let made = s.n;
         endpoints.insert("create".into(), s.report());
-        created.extend(b.create_many(requests).await);
+        created.extend(b.create_many(made).await);
         let mut s = Samples::default();
+        let budget = Budget::secs(crate::endpoint_s());
         for id in &created {
+            if budget.spent() {
+                break;
+            }
             s.add(
                 b.call("GET", &format!("/v2/content/team_members/{id}/"), None)
                     .await,
@@ -125,7 +135,11 @@ pub async fn latency_model(delays_ms: &[u64], requests: usize, batch_runs: usize
         }
         endpoints.insert("get".into(), s.report());
         let mut s = Samples::default();
+        let budget = Budget::secs(crate::endpoint_s());
         for id in &created {
+            if budget.spent() {
+                break;
+            }
             s.add(
                 b.call("DELETE", &format!("/v2/content/team_members/{id}/"), None)
                     .await,

@@ -30,8 +30,10 @@ mod latency;
 mod meter;
 mod peers;
 mod plots;
+mod report;
 mod scale;
 mod schedules;
+mod targets;
 
 #[global_allocator]
 static ALLOC: scale::Counting = scale::Counting;
@@ -83,6 +85,27 @@ fn cdf(sorted: &[f64]) -> Vec<f64> {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// A loop's clock: its count is an upper bound, and it stops once its
+/// time is spent, so a slow machine shortens the run instead of
+/// stretching it (each section reports how many requests it made).
+#[derive(Clone, Copy)]
+pub struct Budget(Instant);
+
+impl Budget {
+    pub fn secs(s: f64) -> Self {
+        Budget(Instant::now() + Duration::from_secs_f64(s))
+    }
+
+    pub fn spent(&self) -> bool {
+        Instant::now() >= self.0
+    }
+}
+
+/// Seconds each endpoint's loop may take (`FOLIO_BENCH_ENDPOINT_S`).
+fn endpoint_s() -> f64 {
+    env_usize("FOLIO_BENCH_ENDPOINT_S", 45) as f64
 }
 
 struct Bench {
@@ -250,7 +273,11 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
 
     eprintln!("bench: create ×{n}");
     let mut s = Samples::default();
+    let budget = Budget::secs(endpoint_s());
     for i in 0..n + warm {
+        if i >= warm && budget.spent() {
+            break;
+        }
         if i % 100 == 0 {
             b.drain().await;
         }
@@ -343,7 +370,11 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
         ),
     ] {
         let mut s = Samples::default();
+        let budget = Budget::secs(endpoint_s());
         for i in 0..n + warm {
+            if i >= warm && budget.spent() {
+                break;
+            }
             if i % 100 == 0 {
                 b.drain().await;
             }
@@ -357,7 +388,11 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
 
     eprintln!("bench: delete ×{n}");
     let mut s = Samples::default();
+    let budget = Budget::secs(endpoint_s());
     for (i, id) in ids.iter().enumerate() {
+        if budget.spent() {
+            break;
+        }
         if i % 100 == 0 {
             b.drain().await;
         }
@@ -370,7 +405,12 @@ async fn endpoints(n: usize, batch_n: usize) -> (Value, Value) {
 
     eprintln!("bench: batch delete of 100 ×{batch_n}");
     let mut s = Samples::default();
+    // Each batch first creates its 100 items: twice an endpoint's time.
+    let budget = Budget::secs(2.0 * endpoint_s());
     for _ in 0..batch_n {
+        if s.n > 0 && budget.spent() {
+            break;
+        }
         let ids = b.create_many(100).await;
         b.drain().await;
         s.add(
@@ -609,7 +649,7 @@ fn baseline() -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// BENCHMARKS.md with the plots drawn, after its opening paragraphs.
+/// BENCHMARKS.md with the plots drawn, before its first section of figures.
 fn with_figures(md: String, figures: &[(String, String)]) -> String {
     if figures.is_empty() {
         return md;
@@ -618,7 +658,7 @@ fn with_figures(md: String, figures: &[(String, String)]) -> String {
     for (file, caption) in figures {
         plots += &format!("![{caption}](docs/bench/{file})\n\n");
     }
-    match md.find("\n## ") {
+    match md.find("\n## Endpoints").or_else(|| md.find("\n## ")) {
         Some(at) => format!("{}\n{plots}{}", &md[..at], &md[at + 1..]),
         None => md + "\n" + &plots,
     }
@@ -685,7 +725,11 @@ async fn cold_start(binary: &Path, event: &str, env: &[(String, String)], starts
     eprintln!("bench: cold start {} ×{starts}", binary.display());
     let (mut init, mut first, mut rss) = (Vec::new(), Vec::new(), Vec::new());
     let mut statuses = BTreeMap::new();
+    let budget = Budget::secs(20.0);
     for _ in 0..starts {
+        if !init.is_empty() && budget.spent() {
+            break;
+        }
         let stub = RuntimeStub::start(vec![event.to_owned()]).await;
         let started = Instant::now();
         let mut child = spawn_function(binary, stub.addr, env);
@@ -728,14 +772,6 @@ fn sizes(dir: &Path) -> Value {
         }
     }
     Value::Object(out)
-}
-
-fn fmt(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.as_f64().map(|f| format!("{f}")).unwrap_or_default(),
-        Value::Null => "–".into(),
-        other => other.to_string(),
-    }
 }
 
 /// Webhooks through the pump: `n` published items, created one after
@@ -840,196 +876,21 @@ async fn webhooks(n: usize) -> Value {
     })
 }
 
-fn markdown(report: &Value) -> String {
-    let mut md = String::from(
-        "# Folio benchmarks\n\nWritten by `make bench` (`bench/src/main.rs`); the figures are from the last run, `target/folio-bench.json` holds them all. \
-         A benchmark, not a test: it reports and never fails.\n\n",
-    );
-    let run = &report["run"];
-    md += &format!(
-        "Machine: {}. Run: commit {}, started {}, {} s in all (`run` in the JSON).\n\n",
-        fmt(&run["machine"]),
-        fmt(&run["commit"]),
-        fmt(&run["started_at"]),
-        fmt(&run["wall_s"]),
-    );
-    md += "## Endpoints (handler in process, release build, DynamoDB Local + moto)\n\n";
-    md += &format!("{} requests each after 20 warm-up requests (batch delete: {}). Overhead is the handler's time with no AWS call in flight.\n\n", fmt(&report["requests_per_endpoint"]), fmt(&report["endpoints"]["batch_delete_100"]["requests"]));
-    md += "| endpoint | p50 ms | p99 ms | overhead p50 ms | DynamoDB req | SQS req | capacity units |\n|---|---|---|---|---|---|---|\n";
-    if let Some(eps) = report["endpoints"].as_object() {
-        for (name, e) in eps {
-            md += &format!(
-                "| {name} | {} | {} | {} | {} | {} | {} |\n",
-                fmt(&e["p50_ms"]),
-                fmt(&e["p99_ms"]),
-                fmt(&e["overhead_p50_ms"]),
-                fmt(&e["ddb_requests"]),
-                fmt(&e["sqs_requests"]),
-                fmt(&e["capacity_units"])
-            );
-        }
-    }
-    let b = &report["batch_delete_100"];
-    md += &format!(
-        "\n## Batch delete of 100\n\nMedians of {} runs, each on 100 fresh items.\n\n| | one batch request | 100 sequential deletes | ratio |\n|---|---|---|---|\n\
-         | whole request(s), ms | {} | {} | {}× |\n| DynamoDB part, ms | {} | {} | {}× |\n| SQS part, ms | {} | {} | |\n",
-        fmt(&b["runs"]),
-        fmt(&b["parallel_ms"]), fmt(&b["sequential_ms"]), fmt(&b["speedup"]),
-        fmt(&b["parallel_dynamodb_ms"]), fmt(&b["sequential_dynamodb_ms"]), fmt(&b["dynamodb_speedup"]),
-        fmt(&b["parallel_sqs_ms"]), fmt(&b["sequential_sqs_ms"]),
-    );
-    let p = &report["pipeline"];
-    md += &format!(
-        "\n## Event pipeline (stream → relay → queue → worker, in process)\n\n\
-         {} deletes, each of an item with one `detach` referrer, sent one after another while the pipeline runs; \
-         each delete's reference cleanup is a job. Delay: from the delete's commit to its job record's `finished_at`.\n\n\
-         | jobs done | job runs | wall s | jobs/s | commit → job done p50 ms | p99 ms |\n|---|---|---|---|---|---|\n\
-         | {} | {} | {} | {} | {} | {} |\n",
-        fmt(&p["deletes"]), fmt(&p["jobs_done"]), fmt(&p["job_runs"]), fmt(&p["wall_s"]),
-        fmt(&p["jobs_per_s"]), fmt(&p["commit_to_job_done_p50_ms"]), fmt(&p["commit_to_job_done_p99_ms"]),
-    );
-    let w = &report["webhooks"];
-    md += &format!(
-        "\n## Webhooks (stream → relay → queue → worker → deliveries queue → deliverer → receiver, in process)\n\n\
-         {} items created one after another while the pumps run; every event goes to one healthy receiver on 127.0.0.1, \
-         which verifies each signature. Delay: from the item's commit to the receiver's clock on arrival.\n\n\
-         | delivered | distinct webhook-ids | verified | wall s | deliveries/s | commit → delivery p50 ms | p99 ms |\n|---|---|---|---|---|---|---|\n\
-         | {} | {} | {} | {} | {} | {} | {} |\n",
-        fmt(&w["events"]), fmt(&w["delivered"]), fmt(&w["distinct_webhook_ids"]), fmt(&w["verified"]),
-        fmt(&w["wall_s"]), fmt(&w["deliveries_per_s"]), fmt(&w["commit_to_delivery_p50_ms"]), fmt(&w["commit_to_delivery_p99_ms"]),
-    );
-    md += "\n## Cold start (x86_64 release binary, Runtime API stub, median of starts)\n\n| function | init ms | first response ms | peak RSS MB |\n|---|---|---|---|\n";
-    if let Some(cs) = report["cold_start"].as_object() {
-        for (name, c) in cs {
-            md += &format!(
-                "| {name} | {} | {} | {} |\n",
-                fmt(&c["init_ms"]),
-                fmt(&c["first_response_ms"]),
-                fmt(&c["peak_rss_mb"])
-            );
-        }
-    }
-    md += "\n## Lists at scale (handler in process, items loaded through the store)\n\n\
-        Pages 1–5 of 10 items, cycled. Capacity: DynamoDB read units per request. Peak: heap the request held \
-        at its most (the bench's counting allocator). `unindexed_filter` (`fields.role=designer`) reads the whole \
-        collection and is run at 1,000 items only; `large_items_350kb`: 60 items of 350 KB, `page_size=100` asked \
-        for (the page stops at 4 MB).\n\n\
-        | items | case | p50 ms | p99 ms | capacity units | peak MB |\n|---|---|---|---|---|---|\n";
-    if let Some(sizes) = report["list_scale"].as_object() {
-        for (size, cases) in sizes {
-            for (case, c) in cases.as_object().into_iter().flatten() {
-                if c.is_object() {
-                    md += &format!(
-                        "| {size} | {case} | {} | {} | {} | {} |\n",
-                        fmt(&c["p50_ms"]),
-                        fmt(&c["p99_ms"]),
-                        fmt(&c["capacity_units"]),
-                        fmt(&c["peak_mb"])
-                    );
-                }
-            }
-        }
-    }
-    let h = &report["hot_target"];
-    md += &format!(
-        "\n## One item referenced by many (`hot_target`, handler and worker in process)\n\n\
-         {} referrers (a `detach` reference each) loaded through the store with their edges in {} s. \
-         Then {} creates referencing the item (`restrict`), its delete refused {} times while they hold it \
-         (naming {} of {}), and, once they and the item are deleted, the worker's cleanup of every referrer.\n\n\
-         | case | p50 ms | p99 ms |\n|---|---|---|\n\
-         | create referencing the item | {} | {} |\n| refused delete | {} | {} |\n\n\
-         | referrers detached | messages | wall s | referrers/s | edges left |\n|---|---|---|---|---|\n\
-         | {} | {} | {} | {} | {} |\n",
-        fmt(&h["referrers"]), fmt(&h["load_s"]),
-        fmt(&h["create_referencing"]["requests"]), fmt(&h["refused_delete"]["requests"]),
-        fmt(&h["refused_delete_names"]), fmt(&h["referenced_by_total"]),
-        fmt(&h["create_referencing"]["p50_ms"]), fmt(&h["create_referencing"]["p99_ms"]),
-        fmt(&h["refused_delete"]["p50_ms"]), fmt(&h["refused_delete"]["p99_ms"]),
-        fmt(&h["referrers"]), fmt(&h["cleanup_messages"]), fmt(&h["cleanup_s"]),
-        fmt(&h["cleanup_referrers_per_s"]), fmt(&h["edges_left"]),
-    );
-    let s = &report["schedules"];
-    md += &format!(
-        "\n## Schedules due in the same second (`schedules`, worker in process, moto's EventBridge Scheduler)\n\n\
-         {} draft items, each with a publish schedule at the same `at` (made through the API); at `at` the bench \
-         sends every fire message, 10 a batch, as EventBridge Scheduler would, while {} queue consumers run the \
-         worker. Lateness: from `at` to the item's new version.\n\n\
-         | published once | records done | all sent, s | wall s | lateness p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|\n\
-         | {} | {} | {} | {} | {} | {} | {} |\n",
-        fmt(&s["schedules"]), 4,
-        fmt(&s["published_once"]), fmt(&s["records_done"]), fmt(&s["sent_s"]),
-        fmt(&s["wall_s"]), fmt(&s["lateness_p50_ms"]), fmt(&s["lateness_p99_ms"]),
-        fmt(&s["lateness_max_ms"]),
-    );
-    md += "\n## AWS latency model (a TCP proxy adds a round trip to every DynamoDB exchange)\n\n\
-        | added round trip ms | endpoint | p50 ms | p99 ms | handler overhead p50 ms | of it, Folio's own CPU p50 ms |\n|---|---|---|---|---|---|\n";
-    let mut batches = String::new();
-    let mut setups = Vec::new();
-    if let Some(delays) = report["latency_model"].as_object() {
-        for (delay, eps) in delays {
-            for (name, e) in eps.as_object().into_iter().flatten() {
-                if name == "sdk_call_setup_cpu_ms" {
-                    setups.push(format!("{} ms at {delay} ms", fmt(e)));
-                    continue;
-                }
-                if name == "batch_delete_100" {
-                    batches += &format!(
-                        "| {delay} | {} | {} | {}× |\n",
-                        fmt(&e["parallel_ms"]),
-                        fmt(&e["sequential_ms"]),
-                        fmt(&e["speedup"])
-                    );
-                } else {
-                    md += &format!(
-                        "| {delay} | {name} | {} | {} | {} | {} |\n",
-                        fmt(&e["p50_ms"]),
-                        fmt(&e["p99_ms"]),
-                        fmt(&e["overhead_p50_ms"]),
-                        fmt(&e["handler_net_cpu_p50_ms"])
-                    );
-                }
-            }
-        }
-    }
-    md += &format!(
-        "\nHandler overhead is the time outside AWS calls. It includes the AWS SDK's own \
-        work around each call: the SDK assembles a call's runtime components from its plugins \
-        before its first hook and drops them after its last (smithy-rs#4127), {} of CPU per \
-        DynamoDB call here (measured alone, same client). Folio's own CPU is the handler \
-        thread's CPU outside AWS calls less that per call.\n",
-        setups.join(", ")
-    );
-    md += "\nBatch delete of 100 (one request) against 100 sequential deletes, medians of 3 runs:\n\n\
-        | added round trip ms | batch ms | sequential ms | ratio |\n|---|---|---|---|\n";
-    md += &batches;
-    md += "\n## Size of the arm64 `bootstrap` (`cargo lambda build --release --arm64`)\n\n| function | MB |\n|---|---|\n";
-    if let Some(sz) = report["binary_size_mb"].as_object() {
-        for (name, s) in sz {
-            md += &format!("| {name} | {} |\n", fmt(s));
-        }
-    }
-    if let Ok(notes) = std::fs::read_to_string(repo_root().join("bench/NOTES.md")) {
-        md += "\n";
-        md += &notes;
-    }
-    md
-}
-
 #[tokio::main]
 async fn main() {
-    let began = Instant::now();
-    let _ = STARTED.set(folio::clock::now());
+    // scripts/bench.sh passes when it began, build included.
+    let _ = STARTED
+        .set(std::env::var("FOLIO_BENCH_STARTED_AT").unwrap_or_else(|_| folio::clock::now()));
     if std::env::var_os("RUST_LOG").is_none() {
         // Handler logs would drown the progress lines.
         std::env::set_var("RUST_LOG", "warn");
     }
-    if let Ok(saved) = std::env::var("FOLIO_BENCH_PLOTS_FROM") {
-        // The plots again, from a saved run: nothing is measured.
+    if let Ok(saved) = std::env::var("FOLIO_BENCH_REPORT_FROM") {
+        // The page again from a saved whole run (its prose or plots
+        // changed): nothing is measured.
         let report: Value =
             serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-        for (file, _) in plots::write_all(&report, baseline().as_ref(), &plots_dir()) {
-            eprintln!("bench: drew docs/bench/{file}");
-        }
+        write_report(report);
         return;
     }
     let list_sizes: Vec<usize> = env_list("FOLIO_BENCH_LIST_SIZES", "1000,100000");
@@ -1068,43 +929,49 @@ async fn main() {
     }
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
-        let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
+        let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 300)).await;
         section_out("webhooks", json!({"webhooks": w}));
         return;
     }
     let n = env_usize("FOLIO_BENCH_REQUESTS", 1000);
-    // 100 batches delete 10,000 items; more only makes the run long.
-    let batch_n = env_usize("FOLIO_BENCH_BATCH_REQUESTS", 100);
+    let batch_n = env_usize("FOLIO_BENCH_BATCH_REQUESTS", 50);
     let starts = env_usize("FOLIO_BENCH_STARTS", 20);
-    let (endpoints, mut batch) = endpoints(n, batch_n).await;
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("endpoints") {
-        // One section, printed only (BENCHMARKS.md is written by full runs).
+        let (endpoints, batch) = endpoints(n, batch_n).await;
         section_out(
             "endpoints",
-            json!({"endpoints": endpoints, "batch_delete_100": batch}),
+            json!({"endpoints": endpoints, "batch_delete_100": with_ratios(batch)}),
         );
         return;
     }
-    let ratio = |batch: &Value, a: &str, b: &str| {
-        let r = batch[a].as_f64().unwrap_or(0.0) / batch[b].as_f64().unwrap_or(f64::NAN);
-        json!((r * 10.0).round() / 10.0)
-    };
-    batch["speedup"] = ratio(&batch, "sequential_ms", "parallel_ms");
-    batch["dynamodb_speedup"] = ratio(&batch, "sequential_dynamodb_ms", "parallel_dynamodb_ms");
-    let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 500)).await;
-    let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 500)).await;
-    let cold = cold_starts(starts).await;
-    let list_scale = scale::list_scale(&list_sizes, list_requests).await;
-    let hot_target = hot::hot_target(referrers).await;
-    let schedules = schedules::schedules(schedule_n).await;
+    // A whole run: every section, on one set of fresh services. The
+    // latency model goes first, on a fresh DynamoDB Local: its batch
+    // ratios move most once the engine holds what earlier sections left.
+    let mut phases = Phases::from_env();
     let latency_model = latency::latency_model(&delays, latency_requests, 3).await;
-    let arm = sizes(&target_dir().join("lambda"));
-    // The machine and the start are the run's (`run`).
-    let report = json!({
-        "run": run_facts(Some(began.elapsed().as_secs_f64())),
+    phases.lap("latency_model");
+    let (endpoints, batch) = endpoints(n, batch_n).await;
+    phases.lap("endpoints");
+    let cold = cold_starts(starts).await;
+    phases.lap("cold_start");
+    let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 500)).await;
+    phases.lap("pipeline");
+    let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 300)).await;
+    phases.lap("webhooks");
+    let schedules = schedules::schedules(schedule_n).await;
+    phases.lap("schedules");
+    let hot_target = hot::hot_target(referrers).await;
+    phases.lap("hot_target");
+    let list_scale = scale::list_scale(&list_sizes, list_requests).await;
+    phases.lap("list_scale");
+    let mut report = json!({
         "requests_per_endpoint": n,
+        "endpoint_budget_s": endpoint_s(),
+        "starts_per_function": starts,
+        "list_requests": list_requests,
+        "versions": report::versions(&endpoints, baseline().as_ref()),
         "endpoints": endpoints,
-        "batch_delete_100": batch,
+        "batch_delete_100": with_ratios(batch),
         "pipeline": pipeline,
         "webhooks": webhooks,
         "cold_start": cold,
@@ -1112,16 +979,77 @@ async fn main() {
         "hot_target": hot_target,
         "schedules": schedules,
         "latency_model": latency_model,
-        "binary_size_mb": arm,
+        "binary_size_mb": sizes(&target_dir().join("lambda")),
     });
+    report["targets"] = targets::judge(&report);
+    // The page and its plots take well under a second: not a phase.
+    report["run"] = run_facts(Some(phases.total()));
+    report["run"]["phases_s"] = phases.json();
     let json_path = target_dir().join("folio-bench.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    write_report(report);
+    eprintln!("bench: wrote {}", json_path.display());
+}
+
+/// BENCHMARKS.md and its plots from a whole run, the targets judged.
+fn write_report(mut report: Value) {
+    report["targets"] = targets::judge(&report);
     let figures = plots::write_all(&report, baseline().as_ref(), &plots_dir());
     std::fs::write(
         repo_root().join("BENCHMARKS.md"),
-        with_figures(markdown(&report), &figures),
+        with_figures(report::markdown(&report), &figures),
     )
     .unwrap();
-    println!("{}", serde_json::to_string_pretty(&report).unwrap());
-    eprintln!("bench: wrote {} and BENCHMARKS.md", json_path.display());
+    eprintln!("bench: wrote BENCHMARKS.md and {} plots", figures.len());
+}
+
+/// The batch against the sequential deletes, whole and DynamoDB's part.
+fn with_ratios(mut batch: Value) -> Value {
+    let ratio = |batch: &Value, a: &str, b: &str| {
+        let r = batch[a].as_f64().unwrap_or(0.0) / batch[b].as_f64().unwrap_or(f64::NAN);
+        json!((r * 10.0).round() / 10.0)
+    };
+    batch["speedup"] = ratio(&batch, "sequential_ms", "parallel_ms");
+    batch["dynamodb_speedup"] = ratio(&batch, "sequential_dynamodb_ms", "parallel_dynamodb_ms");
+    batch
+}
+
+/// Where a whole run's time goes: the phases before the bench
+/// (`scripts/bench.sh` passes `FOLIO_BENCH_PHASES=name=seconds,…`: tools,
+/// builds, services), then each section and the report, in order.
+struct Phases {
+    done: Vec<(String, f64)>,
+    since: Instant,
+}
+
+impl Phases {
+    fn from_env() -> Self {
+        let done = std::env::var("FOLIO_BENCH_PHASES")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| {
+                let (name, s) = p.split_once('=')?;
+                Some((name.trim().to_owned(), s.trim().parse().ok()?))
+            })
+            .collect();
+        Phases {
+            done,
+            since: Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, name: &str) {
+        let s = (self.since.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        eprintln!("bench: {name} took {s} s");
+        self.done.push((name.to_owned(), s));
+        self.since = Instant::now();
+    }
+
+    fn total(&self) -> f64 {
+        self.done.iter().map(|p| p.1).sum()
+    }
+
+    fn json(&self) -> Value {
+        self.done.iter().map(|(n, s)| json!([n, s])).collect()
+    }
 }

@@ -1,8 +1,8 @@
 //! The benchmark's plots: SVG files under `docs/bench/`, drawn from the
 //! run's JSON (`target/folio-bench.json`) and embedded in BENCHMARKS.md.
 //! Each plot skips what the JSON lacks, so a run without a section still
-//! draws the others. `FOLIO_BENCH_PLOTS_FROM=<json>` draws them again from
-//! a saved run without measuring anything.
+//! draws the others. `FOLIO_BENCH_REPORT_FROM=<json>` draws them again (and
+//! the page) from a saved run without measuring anything.
 
 use std::path::Path;
 
@@ -10,6 +10,8 @@ use plotters::coord::combinators::IntoLogRange;
 use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use serde_json::Value;
+
+use crate::report::num;
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
@@ -27,10 +29,6 @@ const COLORS: [RGBColor; 8] = [
 
 fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
-}
-
-fn num(v: &Value) -> Option<f64> {
-    v.as_f64().filter(|x| x.is_finite())
 }
 
 /// Draws every plot the report has data for into `dir`; the files
