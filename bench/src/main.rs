@@ -105,7 +105,7 @@ impl Budget {
 
 /// Seconds each endpoint's loop may take (`FOLIO_BENCH_ENDPOINT_S`).
 fn endpoint_s() -> f64 {
-    env_usize("FOLIO_BENCH_ENDPOINT_S", 45) as f64
+    env_usize("FOLIO_BENCH_ENDPOINT_S", 30) as f64
 }
 
 struct Bench {
@@ -929,11 +929,11 @@ async fn main() {
     }
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
         // One section, printed only (BENCHMARKS.md is written by full runs).
-        let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 300)).await;
+        let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 200)).await;
         section_out("webhooks", json!({"webhooks": w}));
         return;
     }
-    let n = env_usize("FOLIO_BENCH_REQUESTS", 1000);
+    let n = env_usize("FOLIO_BENCH_REQUESTS", 500);
     let batch_n = env_usize("FOLIO_BENCH_BATCH_REQUESTS", 50);
     let starts = env_usize("FOLIO_BENCH_STARTS", 20);
     if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("endpoints") {
@@ -954,9 +954,9 @@ async fn main() {
     phases.lap("endpoints");
     let cold = cold_starts(starts).await;
     phases.lap("cold_start");
-    let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 500)).await;
+    let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 200)).await;
     phases.lap("pipeline");
-    let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 300)).await;
+    let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 200)).await;
     phases.lap("webhooks");
     let schedules = schedules::schedules(schedule_n).await;
     phases.lap("schedules");

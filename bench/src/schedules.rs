@@ -50,8 +50,10 @@ pub async fn schedules(n: usize) -> Value {
             ids.push(item["meta"]["id"].as_str().unwrap().to_owned());
         }
     }
-    // Far enough ahead to make them all first.
-    let lead = 10 + n as i64 / 50;
+    // Far enough ahead to make them all first on a quiet machine; on a
+    // busy one, as many as are made 2 s before `at` (`schedules` says how
+    // many, `asked` how many were asked for).
+    let lead = 10 + n as i64 / 25;
     let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(lead);
     let at = at.replace_nanosecond(0).unwrap();
     let at_text = at
@@ -60,6 +62,9 @@ pub async fn schedules(n: usize) -> Value {
     let started = Instant::now();
     let mut made = Vec::with_capacity(n);
     for id in &ids {
+        if at - time::OffsetDateTime::now_utc() < time::Duration::seconds(2) {
+            break;
+        }
         let r = t
             .request(
                 "POST",
@@ -89,12 +94,12 @@ pub async fn schedules(n: usize) -> Value {
         })
         .collect();
     let wait = at - time::OffsetDateTime::now_utc();
-    assert!(
-        wait.is_positive(),
-        "making them took past `at`: raise the lead"
+    eprintln!(
+        "bench: schedules: {} made in {made_s:.1} s; due in {wait}",
+        made.len()
     );
-    eprintln!("bench: schedules: {n} made in {made_s:.1} s; due in {wait}");
-    tokio::time::sleep(Duration::try_from(wait).unwrap()).await;
+    // Lateness counts from `at` whenever the fires go out.
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
 
     // At `at`: every fire message goes out while the consumers run the
     // worker, until the queue stays empty.
@@ -141,9 +146,9 @@ pub async fn schedules(n: usize) -> Value {
     let wall_s = started.elapsed().as_secs_f64();
 
     let collection = CollectionKey::parse("articles").unwrap();
-    let targets: Vec<_> = ids
+    let targets: Vec<_> = made
         .iter()
-        .map(|id| (collection.clone(), ItemId::parse(id).unwrap()))
+        .map(|(id, _)| (collection.clone(), ItemId::parse(id).unwrap()))
         .collect();
     let items = t.app.store.get_items(&t.org, &targets).await.unwrap();
     let mut late = Vec::with_capacity(n);
@@ -169,7 +174,8 @@ pub async fn schedules(n: usize) -> Value {
     }
     late.sort_by(f64::total_cmp);
     json!({
-        "schedules": n,
+        "asked": n,
+        "schedules": made.len(),
         "made_s": round3(made_s),
         "sent_s": round3(sent_s),
         "wall_s": round3(wall_s),
