@@ -9,8 +9,7 @@
 //! - the size of every arm64 `bootstrap`;
 //! - the event pipeline (stream → relay → queue → worker) while writes
 //!   happen: jobs finished per second, and the delay from a committed
-//!   delete to its finished reference cleanup, p50/p99.
-//!
+//!   delete to its finished reference cleanup, p50/p99;
 //! - the AWS latency model (`latency.rs`): create, get, delete and batch
 //!   delete with 0, 4 and 10 ms added to every DynamoDB round trip;
 //! - lists at scale (`scale.rs`): collections of 1,000 and 100,000 items
@@ -20,10 +19,13 @@
 //! - 1,000 schedules due in the same second (`schedules.rs`,
 //!   `FOLIO_BENCH_SCHEDULES`): each fires once; lateness p50/p99.
 //!
-//! It reports and never fails on a slow machine. Output of a whole run:
-//! `target/folio-bench.json` (with `run`: commit, start, wall time,
-//! machine), `BENCHMARKS.md` and its plots (`plots.rs`, `docs/bench/`);
-//! of one section (`FOLIO_BENCH_ONLY`): `target/bench-<section>.json`.
+//! It reports and never fails on a slow machine: every loop has a count
+//! and a clock (`Budget`). Output of a whole run: `target/folio-bench.json`
+//! (with `run`: commit, start, wall time, machine, and each phase's
+//! seconds, the build's from `scripts/bench.sh`), and all of `BENCHMARKS.md`
+//! (`report.rs`, the targets judged in `targets.rs`) with its plots
+//! (`plots.rs`, `docs/bench/`); of one section (`FOLIO_BENCH_ONLY`):
+//! `target/bench-<section>.json`.
 
 mod hot;
 mod latency;
