@@ -9,9 +9,10 @@ cd "$ROOT"
 export FOLIO_BENCH_STARTED_AT=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
 phases=()
 lap_start=${EPOCHREALTIME/./}
+secs() { echo "$(($1 / 1000000)).$(($1 % 1000000 / 100000))"; }
 lap() {
   local now=${EPOCHREALTIME/./}
-  phases+=("$1=$(((now - lap_start) / 1000000)).$(printf '%06d' $(((now - lap_start) % 1000000)) | cut -c1)")
+  phases+=("$1=$(secs $((now - lap_start)))")
   lap_start=$now
 }
 
@@ -36,17 +37,43 @@ cargo lambda build --release --arm64 $(for f in functions/*/; do printf -- '-p %
 lap build_arm64
 
 svc=$ROOT/target/bench-services
-scripts/services.sh stop "$svc"
-rm -rf "$svc"
 trap 'scripts/services.sh stop "$svc"' EXIT
-scripts/services.sh start "$svc"
-
-set -a
-source "$svc/services.env"
-set +a
-lap services
-export FOLIO_BENCH_PHASES=$(IFS=,; echo "${phases[*]}")
+services_us=0
+fresh_services() {
+  local t=${EPOCHREALTIME/./}
+  scripts/services.sh stop "$svc" >/dev/null
+  rm -rf "$svc"
+  scripts/services.sh start "$svc"
+  set -a
+  # shellcheck disable=SC1091
+  source "$svc/services.env"
+  set +a
+  services_us=$((services_us + ${EPOCHREALTIME/./} - t))
+}
 
 # The binary the workspace build made: `cargo run -p folio-bench` would
 # resolve features for that package alone and build its dependencies again.
-"${CARGO_TARGET_DIR:-$ROOT/target}/release/folio-bench" "$@"
+target=${CARGO_TARGET_DIR:-$ROOT/target}
+bench=$target/release/folio-bench
+
+if [[ -n ${FOLIO_BENCH_ONLY:-} ]]; then
+  # One section: target/bench-<section>.json, BENCHMARKS.md left alone.
+  fresh_services
+  "$bench" "$@"
+  exit
+fi
+
+# A whole run: each section in a process of its own on fresh services
+# (DynamoDB Local slows down as a run's writes pile up), then one JSON and
+# one page from all of them. A section that fails is reported missing; the
+# others still land.
+rm -f "$target"/bench-*.json
+sections=()
+for section in latency_model endpoints cold_start pipeline webhooks schedules hot_target list_scale; do
+  fresh_services
+  started=${EPOCHREALTIME/./}
+  FOLIO_BENCH_ONLY=$section "$bench" >/dev/null || echo "bench: section $section failed" >&2
+  sections+=("$section=$(secs $((${EPOCHREALTIME/./} - started)))")
+done
+phases+=("services=$(secs "$services_us")" "${sections[@]}")
+FOLIO_BENCH_PHASES=$(IFS=,; echo "${phases[*]}") FOLIO_BENCH_MERGE=1 "$bench"

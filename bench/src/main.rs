@@ -878,6 +878,66 @@ async fn webhooks(n: usize) -> Value {
     })
 }
 
+/// The sections of a whole run, in the order they run. `scripts/bench.sh`
+/// runs each in a process of its own on freshly started services:
+/// DynamoDB Local slows down as a run's writes pile up, even in tables
+/// since dropped (a thousand schedules took 30 times as long to make after
+/// the other sections as alone).
+const SECTIONS: [&str; 8] = [
+    "latency_model",
+    "endpoints",
+    "cold_start",
+    "pipeline",
+    "webhooks",
+    "schedules",
+    "hot_target",
+    "list_scale",
+];
+
+/// One section's figures (its keys of the whole run's JSON).
+async fn section(name: &str) -> Value {
+    match name {
+        "latency_model" => {
+            let delays: Vec<u64> = env_list("FOLIO_BENCH_DELAYS_MS", "0,4,10");
+            let requests = env_usize("FOLIO_BENCH_LATENCY_REQUESTS", 100);
+            json!({"latency_model": latency::latency_model(&delays, requests, 3).await})
+        }
+        "endpoints" => {
+            let n = env_usize("FOLIO_BENCH_REQUESTS", 500);
+            let (endpoints, batch) =
+                endpoints(n, env_usize("FOLIO_BENCH_BATCH_REQUESTS", 50)).await;
+            json!({
+                "endpoints": endpoints,
+                "batch_delete_100": with_ratios(batch),
+                "requests_per_endpoint": n,
+                "endpoint_budget_s": endpoint_s(),
+            })
+        }
+        "cold_start" => {
+            let starts = env_usize("FOLIO_BENCH_STARTS", 20);
+            json!({"cold_start": cold_starts(starts).await, "starts_per_function": starts})
+        }
+        "pipeline" => {
+            json!({"pipeline": pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 200)).await})
+        }
+        "webhooks" => {
+            json!({"webhooks": webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 200)).await})
+        }
+        "schedules" => json!({
+            "schedules": schedules::schedules(env_usize("FOLIO_BENCH_SCHEDULES", 1000)).await
+        }),
+        "hot_target" => json!({
+            "hot_target": hot::hot_target(env_usize("FOLIO_BENCH_REFERRERS", 20_000)).await
+        }),
+        "list_scale" => {
+            let sizes: Vec<usize> = env_list("FOLIO_BENCH_LIST_SIZES", "1000,100000");
+            let requests = env_usize("FOLIO_BENCH_LIST_REQUESTS", 200);
+            json!({"list_scale": scale::list_scale(&sizes, requests).await, "list_requests": requests})
+        }
+        other => panic!("no section {other}: one of {SECTIONS:?}"),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // scripts/bench.sh passes when it began, build included.
@@ -895,96 +955,55 @@ async fn main() {
         write_report(report);
         return;
     }
-    let list_sizes: Vec<usize> = env_list("FOLIO_BENCH_LIST_SIZES", "1000,100000");
-    let list_requests = env_usize("FOLIO_BENCH_LIST_REQUESTS", 200);
-    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("list_scale") {
-        // One section, printed only (BENCHMARKS.md is written by full runs).
-        let l = scale::list_scale(&list_sizes, list_requests).await;
-        section_out("list_scale", json!({"list_scale": l}));
+    if std::env::var_os("FOLIO_BENCH_MERGE").is_some() {
+        // scripts/bench.sh ran every section: one run's JSON and page.
+        let mut report = json!({});
+        for name in SECTIONS {
+            let path = target_dir().join(format!("bench-{name}.json"));
+            match std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            {
+                Some(Value::Object(part)) => merge_into(&mut report, Value::Object(part)),
+                _ => eprintln!("bench: {} missing: that section failed", path.display()),
+            }
+        }
+        finish(report, Phases::from_env());
         return;
     }
-    let delays: Vec<u64> = env_list("FOLIO_BENCH_DELAYS_MS", "0,4,10");
-    let latency_requests = env_usize("FOLIO_BENCH_LATENCY_REQUESTS", 100);
-    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("cold_start") {
-        let c = cold_starts(env_usize("FOLIO_BENCH_STARTS", 20)).await;
-        section_out("cold_start", json!({"cold_start": c}));
+    if let Ok(name) = std::env::var("FOLIO_BENCH_ONLY") {
+        // One section: target/bench-<section>.json, never BENCHMARKS.md.
+        let figures = section(&name).await;
+        section_out(&name, figures);
         return;
     }
-    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("latency_model") {
-        let l = latency::latency_model(&delays, latency_requests, 3).await;
-        section_out("latency_model", json!({"latency_model": l}));
-        return;
-    }
-    let referrers = env_usize("FOLIO_BENCH_REFERRERS", 20_000);
-    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("hot_target") {
-        // One section, printed only (BENCHMARKS.md is written by full runs).
-        let h = hot::hot_target(referrers).await;
-        section_out("hot_target", json!({"hot_target": h}));
-        return;
-    }
-    let schedule_n = env_usize("FOLIO_BENCH_SCHEDULES", 1000);
-    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("schedules") {
-        // One section, printed only (BENCHMARKS.md is written by full runs).
-        let s = schedules::schedules(schedule_n).await;
-        section_out("schedules", json!({"schedules": s}));
-        return;
-    }
-    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("webhooks") {
-        // One section, printed only (BENCHMARKS.md is written by full runs).
-        let w = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 200)).await;
-        section_out("webhooks", json!({"webhooks": w}));
-        return;
-    }
-    let n = env_usize("FOLIO_BENCH_REQUESTS", 500);
-    let batch_n = env_usize("FOLIO_BENCH_BATCH_REQUESTS", 50);
-    let starts = env_usize("FOLIO_BENCH_STARTS", 20);
-    if std::env::var("FOLIO_BENCH_ONLY").as_deref() == Ok("endpoints") {
-        let (endpoints, batch) = endpoints(n, batch_n).await;
-        section_out(
-            "endpoints",
-            json!({"endpoints": endpoints, "batch_delete_100": with_ratios(batch)}),
-        );
-        return;
-    }
-    // A whole run: every section, on one set of fresh services. The
-    // latency model goes first, on a fresh DynamoDB Local: its batch
-    // ratios move most once the engine holds what earlier sections left.
+    // Every section in this one process, on the same services.
     let mut phases = Phases::from_env();
-    let latency_model = latency::latency_model(&delays, latency_requests, 3).await;
-    phases.lap("latency_model");
-    let (endpoints, batch) = endpoints(n, batch_n).await;
-    phases.lap("endpoints");
-    let cold = cold_starts(starts).await;
-    phases.lap("cold_start");
-    let pipeline = pipeline(env_usize("FOLIO_BENCH_PIPELINE_DELETES", 200)).await;
-    phases.lap("pipeline");
-    let webhooks = webhooks(env_usize("FOLIO_BENCH_WEBHOOK_EVENTS", 200)).await;
-    phases.lap("webhooks");
-    let schedules = schedules::schedules(schedule_n).await;
-    phases.lap("schedules");
-    let hot_target = hot::hot_target(referrers).await;
-    phases.lap("hot_target");
-    let list_scale = scale::list_scale(&list_sizes, list_requests).await;
-    phases.lap("list_scale");
-    let mut report = json!({
-        "requests_per_endpoint": n,
-        "endpoint_budget_s": endpoint_s(),
-        "starts_per_function": starts,
-        "list_requests": list_requests,
-        "versions": report::versions(&endpoints, baseline().as_ref()),
-        "endpoints": endpoints,
-        "batch_delete_100": with_ratios(batch),
-        "pipeline": pipeline,
-        "webhooks": webhooks,
-        "cold_start": cold,
-        "list_scale": list_scale,
-        "hot_target": hot_target,
-        "schedules": schedules,
-        "latency_model": latency_model,
-        "binary_size_mb": sizes(&target_dir().join("lambda")),
-    });
+    let mut report = json!({});
+    for name in SECTIONS {
+        merge_into(&mut report, section(name).await);
+        phases.lap(name);
+    }
+    finish(report, phases);
+}
+
+/// A section's keys into the whole run's JSON (its own `run` left out).
+fn merge_into(report: &mut Value, part: Value) {
+    if let Value::Object(part) = part {
+        for (k, v) in part {
+            if k != "run" {
+                report[k.as_str()] = v;
+            }
+        }
+    }
+}
+
+/// The whole run's JSON and page: what the sections gave, the versions
+/// against the baseline, the arm64 sizes, the targets and the run's facts.
+fn finish(mut report: Value, phases: Phases) {
+    report["versions"] = report::versions(&report["endpoints"], baseline().as_ref());
+    report["binary_size_mb"] = sizes(&target_dir().join("lambda"));
     report["targets"] = targets::judge(&report);
-    // The page and its plots take well under a second: not a phase.
     report["run"] = run_facts(Some(phases.total()));
     report["run"]["phases_s"] = phases.json();
     let json_path = target_dir().join("folio-bench.json");

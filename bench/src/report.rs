@@ -93,17 +93,50 @@ fn phases(run: &Value) -> Vec<(String, f64)> {
 }
 
 const PHASE_NOTES: [(&str, &str); 12] = [
-    ("tools", "`scripts/tools.sh` and the Node.js peer's SDK: installs what is missing, pinned"),
-    ("build_x86_64", "`cargo build --release --workspace --bins`: the binaries started here and the bench"),
-    ("build_arm64", "`cargo lambda build --release --arm64`: the bootstraps Lambda runs, measured for size"),
-    ("services", "DynamoDB Local and moto started fresh"),
-    ("latency_model", "first, on a fresh DynamoDB Local (its batch ratios move most once the engine is loaded); the 10 ms round trips take most"),
-    ("endpoints", "each endpoint's loop, then 100 fresh items for every batch and for the sequential walks"),
-    ("cold_start", "every function, the floor and the two peers, up to 20 s each"),
-    ("pipeline", "the items and their referrers, then the deletes while the pipeline drains"),
-    ("webhooks", "the creates while the relay, worker and deliverer drain"),
-    ("schedules", "the schedules made through the API, then the fires"),
-    ("hot_target", "loading the referrers, then the worker's cleanup of all"),
+    (
+        "tools",
+        "`scripts/tools.sh` and the Node.js peer's SDK: installs what is missing, pinned",
+    ),
+    (
+        "build_x86_64",
+        "`cargo build --release --workspace --bins`: the binaries started here and the bench",
+    ),
+    (
+        "build_arm64",
+        "`cargo lambda build --release --arm64`: the bootstraps Lambda runs, measured for size",
+    ),
+    (
+        "services",
+        "DynamoDB Local and moto started afresh before each section",
+    ),
+    (
+        "latency_model",
+        "create, get, delete and batch at 0, 4 and 10 ms added; the 10 ms round trips take most",
+    ),
+    (
+        "endpoints",
+        "each endpoint's loop, then 100 fresh items for every batch and for the sequential walks",
+    ),
+    (
+        "cold_start",
+        "every function, the floor and the two peers, up to 20 s each",
+    ),
+    (
+        "pipeline",
+        "the items and their referrers, then the deletes while the pipeline drains",
+    ),
+    (
+        "webhooks",
+        "the creates while the relay, worker and deliverer drain",
+    ),
+    (
+        "schedules",
+        "the schedules made through the API, then the fires",
+    ),
+    (
+        "hot_target",
+        "loading the referrers, then the worker's cleanup of all",
+    ),
     ("list_scale", "mostly loading the 100,000 items"),
 ];
 
@@ -125,7 +158,8 @@ pub fn markdown(r: &Value) -> String {
         num(&run["wall_s"]).unwrap_or(total),
         num(&run["wall_s"]).unwrap_or(total) / 60.0,
     );
-    md += "## Where the time goes\n\nThe phases of this run, in order: the sections shared one set of local services.\n\n\
+    md += "## Where the time goes\n\nThe phases of this run, in order. Each section runs in a process of its own on freshly started local services \
+           (`scripts/bench.sh`): DynamoDB Local slows down as a run's writes pile up.\n\n\
            | phase | s | share | what |\n|---|---|---|---|\n";
     for (name, s) in &phases {
         let note = PHASE_NOTES.iter().find(|n| n.0 == name).map_or("", |n| n.1);
@@ -329,7 +363,7 @@ fn latency(r: &Value) -> String {
     let mut md = String::from(
         "\n## The AWS latency model\n\nA TCP proxy in the bench (`bench/src/latency.rs`) delays every byte between the handler \
          and DynamoDB Local by half the round trip each way: 0, 4 and 10 ms added, as a Lambda in another zone or region than \
-         its table would pay. This section runs first, on a fresh DynamoDB Local.\n\n\
+         its table would pay. Like every section, it runs on freshly started services.\n\n\
          | added round trip ms | endpoint | requests | p50 ms | p99 ms | handler overhead p50 ms | of it, Folio's own CPU p50 ms |\n\
          |---|---|---|---|---|---|---|\n",
     );
@@ -472,8 +506,8 @@ fn schedules(r: &Value) -> String {
 /// How to run it again, with this run's settings.
 fn knobs(r: &Value) -> String {
     format!(
-        "\n## Running it\n\n`make bench` (`scripts/bench.sh`): installs what is missing, builds both targets once, starts fresh \
-         services and runs every section; about 45 minutes on 2 cores from a cold target. Settings (environment, this run's \
+        "\n## Running it\n\n`make bench` (`scripts/bench.sh`): installs what is missing, builds both targets once and runs every \
+         section, each on freshly started services; about 45 minutes on 2 cores from a cold target. Settings (environment, this run's \
          value): `FOLIO_BENCH_REQUESTS` ({}) and `FOLIO_BENCH_ENDPOINT_S` ({}) per endpoint, `FOLIO_BENCH_BATCH_REQUESTS` \
          ({}), `FOLIO_BENCH_STARTS` ({}) per function, `FOLIO_BENCH_LIST_SIZES` ({}), `FOLIO_BENCH_LIST_REQUESTS` ({}), \
          `FOLIO_BENCH_DELAYS_MS` ({}), `FOLIO_BENCH_PIPELINE_DELETES` ({}), `FOLIO_BENCH_WEBHOOK_EVENTS` ({}), \
