@@ -507,7 +507,7 @@ fn schedules(r: &Value) -> String {
 fn knobs(r: &Value) -> String {
     format!(
         "\n## Running it\n\n`make bench` (`scripts/bench.sh`): installs what is missing, builds both targets once and runs every \
-         section, each on freshly started services; about 45 minutes on 2 cores from a cold target. Settings (environment, this run's \
+         section, each on freshly started services (this run's time, and where it went, are at the top). Settings (environment, this run's \
          value): `FOLIO_BENCH_REQUESTS` ({}) and `FOLIO_BENCH_ENDPOINT_S` ({}) per endpoint, `FOLIO_BENCH_BATCH_REQUESTS` \
          ({}), `FOLIO_BENCH_STARTS` ({}) per function, `FOLIO_BENCH_LIST_SIZES` ({}), `FOLIO_BENCH_LIST_REQUESTS` ({}), \
          `FOLIO_BENCH_DELAYS_MS` ({}), `FOLIO_BENCH_PIPELINE_DELETES` ({}), `FOLIO_BENCH_WEBHOOK_EVENTS` ({}), \
