@@ -751,6 +751,17 @@ async fn cold_start(binary: &Path, event: &str, env: &[(String, String)], starts
         }
         rss.extend(peak);
     }
+    starts_summary(init, first, rss, json!(statuses))
+}
+
+/// Medians of a function's starts: init, first response, peak RSS; how
+/// many starts answered, and with which statuses.
+fn starts_summary(
+    mut init: Vec<f64>,
+    mut first: Vec<f64>,
+    mut rss: Vec<f64>,
+    statuses: Value,
+) -> Value {
     for v in [&mut init, &mut first, &mut rss] {
         v.sort_by(f64::total_cmp);
     }

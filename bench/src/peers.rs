@@ -14,7 +14,7 @@ use folio_tests::runtime::RuntimeStub;
 use folio_tests::{event_text, repo_root, TestApp};
 use serde_json::{json, Value};
 
-use crate::{ms, peak_rss_mb, percentile, target_dir, Budget};
+use crate::{ms, peak_rss_mb, starts_summary, target_dir, Budget};
 
 /// A function as started: its program, arguments, and whether it deletes.
 struct Contender {
@@ -141,21 +141,10 @@ pub async fn peers(t: &TestApp, starts: usize) -> BTreeMap<String, Value> {
     }
     samples
         .into_iter()
-        .map(|(name, (mut init, mut first, mut rss, statuses))| {
-            for v in [&mut init, &mut first, &mut rss] {
-                v.sort_by(f64::total_cmp);
-            }
-            (
-                name.to_owned(),
-                json!({
-                    "init_ms": percentile(&init, 0.5),
-                    "first_response_ms": percentile(&first, 0.5),
-                    "peak_rss_mb": percentile(&rss, 0.5),
-                    "starts": init.len(),
-                    "statuses": statuses,
-                    "alternated": true,
-                }),
-            )
+        .map(|(name, (init, first, rss, statuses))| {
+            let mut summary = starts_summary(init, first, rss, json!(statuses));
+            summary["alternated"] = json!(true);
+            (name.to_owned(), summary)
         })
         .collect()
 }
