@@ -69,7 +69,7 @@ fi
 # others still land.
 rm -f "$target"/bench-*.json
 sections=()
-for section in latency_model endpoints cold_start pipeline webhooks schedules hot_target list_scale; do
+for section in $("$bench" --sections); do
   fresh_services
   started=${EPOCHREALTIME/./}
   FOLIO_BENCH_ONLY=$section "$bench" >/dev/null || echo "bench: section $section failed" >&2

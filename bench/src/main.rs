@@ -954,6 +954,11 @@ async fn main() {
     // scripts/bench.sh passes when it began, build included.
     let _ = STARTED
         .set(std::env::var("FOLIO_BENCH_STARTED_AT").unwrap_or_else(|_| folio::clock::now()));
+    if std::env::args().nth(1).as_deref() == Some("--sections") {
+        // scripts/bench.sh runs these, one process each.
+        println!("{}", SECTIONS.join(" "));
+        return;
+    }
     if std::env::var_os("RUST_LOG").is_none() {
         // Handler logs would drown the progress lines.
         std::env::set_var("RUST_LOG", "warn");

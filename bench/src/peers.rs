@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use folio_tests::runtime::RuntimeStub;
+use folio_tests::runtime::{lambda_command, RuntimeStub};
 use folio_tests::{event_text, repo_root, TestApp};
 use serde_json::{json, Value};
 
@@ -66,20 +66,8 @@ async fn one_start(
 ) -> Option<(f64, f64, Option<f64>, u64)> {
     let stub = RuntimeStub::start(vec![event.to_owned()]).await;
     let started = Instant::now();
-    let mut child = Command::new(&c.program)
+    let mut child = lambda_command(&c.program, c.name, stub.addr, env)
         .args(&c.args)
-        .env("AWS_LAMBDA_RUNTIME_API", stub.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", c.name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{}", c.name),
-        )
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -173,6 +173,28 @@ async fn handle(
         .unwrap())
 }
 
+/// A command for `program` as Lambda would start function `name`: the
+/// Runtime API at `runtime` and Lambda's environment, then `env`.
+pub fn lambda_command(
+    program: &Path,
+    name: &str,
+    runtime: SocketAddr,
+    env: &[(String, String)],
+) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null());
+    command
+}
+
 /// Starts a function binary against the stub with Lambda's environment.
 pub fn spawn_function(
     binary: &Path,
@@ -180,16 +202,7 @@ pub fn spawn_function(
     env: &[(String, String)],
 ) -> std::process::Child {
     let name = binary.file_name().unwrap().to_string_lossy().into_owned();
-    std::process::Command::new(binary)
-        .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
+    lambda_command(binary, &name, runtime, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
